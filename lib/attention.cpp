@@ -1,0 +1,68 @@
+#include "lib/attention.h"
+
+#include <cmath>
+
+#include "lib/error.h"
+
+namespace bsattn {
+
+const char* elem_type_name(ElemType t) {
+  switch (t) {
+    case ElemType::F32: return "f32";
+    case ElemType::F16: return "f16";
+    case ElemType::BF16: return "bf16";
+  }
+  return "?";
+}
+size_t elem_size(ElemType t) { return t == ElemType::F32 ? 4 : 2; }
+
+double AttentionProblem::effective_scale() const { return scale != 0 ? scale : 1.0 / std::sqrt(double(head_dim)); }
+int64_t AttentionProblem::total_q() const { return varlen() ? cu_seqlens_q.back() : batch * q_len; }
+int64_t AttentionProblem::total_k() const { return varlen() ? cu_seqlens_k.back() : batch * kv_len; }
+
+void AttentionProblem::validate(const BlockMask& m) const {
+  auto fail = [](const std::string& s) { throw UsageError(s); };
+  if (batch <= 0 || q_len <= 0 || kv_len <= 0 || heads_q <= 0 || heads_kv <= 0 || head_dim <= 0)
+    fail("attention sizes must be positive (batch, q_len, kv_len, heads, head_dim)");
+  if (heads_q % heads_kv != 0)
+    fail("query heads (" + std::to_string(heads_q) + ") must be a multiple of key/value heads (" +
+         std::to_string(heads_kv) + ")");
+  if (m.shape.q_len != q_len || m.shape.kv_len != kv_len)
+    fail("mask is for q_len=" + std::to_string(m.shape.q_len) + ", kv_len=" + std::to_string(m.shape.kv_len) +
+         " but the inputs have q_len=" + std::to_string(q_len) + ", kv_len=" + std::to_string(kv_len));
+  if (m.shape.heads != heads_q)
+    fail("mask has " + std::to_string(m.shape.heads) + " heads but Q has " + std::to_string(heads_q));
+  if (m.shape.batch != 1 && m.shape.batch != batch)
+    fail("mask batch " + std::to_string(m.shape.batch) + " must be 1 or the input batch " + std::to_string(batch));
+  if (score == ScoreFn::Silu && !(silu_n > 0)) fail("SiLU attention needs n > 0 (--silu-n)");
+  if (varlen()) {
+    for (auto* cu : {&cu_seqlens_q, &cu_seqlens_k}) {
+      bool isq = cu == &cu_seqlens_q;
+      int64_t maxlen = isq ? q_len : kv_len;
+      if (int64_t(cu->size()) != batch + 1 || (*cu)[0] != 0)
+        fail(std::string(isq ? "cu_seqlens_q" : "cu_seqlens_k") + " must have batch+1 entries starting at 0");
+      for (int64_t b = 0; b < batch; ++b) {
+        int64_t len = (*cu)[b + 1] - (*cu)[b];
+        if (len < 0 || len > maxlen)
+          fail(std::string(isq ? "cu_seqlens_q" : "cu_seqlens_k") + ": sequence " + std::to_string(b) +
+               " has length " + std::to_string(len) + " (allowed: 0.." + std::to_string(maxlen) + ")");
+      }
+    }
+    if (cu_seqlens_k.size() != cu_seqlens_q.size()) fail("cu_seqlens_q and cu_seqlens_k differ in length");
+  }
+}
+
+AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                  Backend backend) {
+  p.validate(mask);
+  return backend == Backend::Cpu ? cpu_attention_forward(p, mask, in) : cuda_attention_forward(p, mask, in);
+}
+
+#ifndef BSATTN_HAVE_CUDA
+AttentionResult cuda_attention_forward(const AttentionProblem&, const BlockMask&, const AttentionInputs&) {
+  throw RuntimeFailure("this bsattn was built without CUDA; use --backend cpu");
+}
+bool cuda_available() { return false; }
+#endif
+
+}  // namespace bsattn

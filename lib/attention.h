@@ -1,0 +1,69 @@
+// The attention entry point: one interface, two backends (cpu in lib/reference/, cuda in kernels/)
+// that take the same arguments and must agree numerically.
+//
+// Semantics (DESIGN.md): Q [B,Sq,Hq,D], K/V [B,Sk,Hkv,D] in BSHD, contiguous; Hq a multiple of Hkv
+// (query head h reads kv head h / (Hq/Hkv)). Varlen: cu_seqlens_q/k hold batch+1 offsets into packed
+// [total,H,D] tensors; q_len/kv_len are then the maximum lengths and size the mask, whose block rows
+// are relative to each sequence's start (as Block-Sparse-Attention). The mask's batch is 1
+// (broadcast) or `batch`; its heads equal heads_q. Softmax: O = softmax(scale*QK^T) V, LSE natural
+// log. SiLU (HSTU): O = (SiLU(scale*QK^T + bias) / silu_n) V, LSE unused (0). Masked pairs
+// contribute nothing; a row with no visible key gives O = 0 and LSE = -inf. Accumulation in f32
+// (f64 in the CPU reference's double mode).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "lib/mask.h"
+
+namespace bsattn {
+
+enum class Backend { Cpu, Cuda };
+enum class ScoreFn { Softmax, Silu };
+enum class ElemType { F32, F16, BF16 };
+const char* elem_type_name(ElemType t);  // "f32", "f16", "bf16"
+size_t elem_size(ElemType t);
+
+struct AttentionProblem {
+  int64_t batch = 1;
+  int64_t q_len = 0, kv_len = 0;  // per sequence (varlen: the maxima)
+  int64_t heads_q = 1, heads_kv = 1, head_dim = 64;
+  std::vector<int32_t> cu_seqlens_q, cu_seqlens_k;  // empty: fixed-length batch
+  double scale = 0;                                  // 0 means 1/sqrt(head_dim)
+  ScoreFn score = ScoreFn::Softmax;
+  double silu_n = 0;  // SiLU: the divisor n (HSTU uses the max sequence length); must be > 0
+  ElemType dtype = ElemType::BF16;
+
+  bool varlen() const { return !cu_seqlens_q.empty(); }
+  double effective_scale() const;
+  int64_t total_q() const;  // rows of the packed Q (batch*q_len when not varlen)
+  int64_t total_k() const;
+  // Shapes against the mask (q_len/kv_len vs its sizes, heads, batch 1 or batch), GQA divisibility,
+  // cu_seqlens monotone and within the maxima. Throws UsageError with what is wrong and allowed.
+  void validate(const BlockMask& mask) const;
+};
+
+// Host buffers, `dtype` elements, BSHD (packed when varlen).
+struct AttentionInputs {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  const float* silu_bias = nullptr;  // optional, [heads_q, q_len, kv_len], SiLU only, CPU backend only
+};
+
+struct AttentionResult {
+  std::vector<float> out;  // [total_q, Hq, D] (BSHD), f32
+  std::vector<float> lse;  // [B, Hq, q_len] (varlen: [Hq, total_q]); -inf for empty rows
+};
+
+// Runs the forward pass on the chosen backend. The cuda backend throws RuntimeFailure when this
+// build has no CUDA or the machine has no GPU ("use --backend cpu"), and for CUDA errors / OOM.
+AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                  Backend backend);
+
+// Implemented by the backends; attention_forward dispatches.
+AttentionResult cpu_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in);
+AttentionResult cuda_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in);
+// True when this build has CUDA and a GPU is present.
+bool cuda_available();
+
+}  // namespace bsattn

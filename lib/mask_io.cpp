@@ -1,0 +1,262 @@
+#include "lib/mask_io.h"
+
+#include <fstream>
+
+#include "lib/atomic_file.h"
+#include "lib/error.h"
+#include "lib/npy.h"
+
+namespace bsattn {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& e) {
+  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+}
+
+const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const std::vector<uint8_t>& in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8) | in[i + 2];
+    for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = uint32_t(in[i]) << 16;
+    if (i + 1 < in.size()) v |= uint32_t(in[i + 1]) << 8;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what) {
+  int8_t map[256];
+  std::fill(std::begin(map), std::end(map), int8_t(-1));
+  for (int i = 0; i < 64; ++i) map[uint8_t(kB64[i])] = int8_t(i);
+  std::vector<uint8_t> out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    if (c == '=') break;
+    if (c == '\n' || c == ' ') continue;
+    int8_t v = map[uint8_t(c)];
+    if (v < 0) throw UsageError(what + ": bitmap data is not valid base64");
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(uint8_t((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+MaskShape shape_from_hint(int64_t B, int64_t H, int64_t mq, int64_t mk, const MaskSizesHint& h,
+                          const std::string& what) {
+  MaskShape s;
+  s.batch = B;
+  s.heads = H;
+  s.block_q = h.block_q.value_or(128);
+  s.block_kv = h.block_kv.value_or(s.block_q);
+  s.q_len = h.q_len.value_or(mq * s.block_q);
+  s.kv_len = h.kv_len.value_or(h.q_len && !h.kv_len ? s.q_len : mk * s.block_kv);
+  s.validate();
+  if (s.mq() != mq || s.mk() != mk)
+    throw UsageError(what + ": holds " + std::to_string(mq) + "x" + std::to_string(mk) +
+                     " blocks per head, but q_len=" + std::to_string(s.q_len) + ", kv_len=" +
+                     std::to_string(s.kv_len) + " with blocks " + std::to_string(s.block_q) + "x" +
+                     std::to_string(s.block_kv) + " need " + std::to_string(s.mq()) + "x" + std::to_string(s.mk()));
+  return s;
+}
+
+void finish_loaded(BlockMask& m, bool causal) {
+  m.causal = causal;
+  if (causal) m.apply_causal();
+  m.normalize_head_types();
+}
+}  // namespace
+
+void save_mask_npy(const std::string& path, const BlockMask& m) {
+  NpyArray a(DType::Bool, {m.shape.batch, m.shape.heads, m.shape.mq(), m.shape.mk()});
+  std::copy(m.bits.begin(), m.bits.end(), a.data.begin());
+  write_npy(path, a);
+}
+
+void save_mask_csr(const std::string& prefix, const BlockMask& m) {
+  auto write = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<int32_t>& v) {
+    NpyArray a(DType::Int32, shape);
+    std::memcpy(a.data.data(), v.data(), v.size() * 4);
+    write_npy(prefix + "_" + name + ".npy", a);
+  };
+  auto r = row_csr(m);
+  write("kv_num_blocks", r.counts_shape, r.num_blocks);
+  write("kv_indices", r.indices_shape, r.indices);
+  auto c = column_csr(m);
+  write("q_num_blocks", c.counts_shape, c.num_blocks);
+  write("q_indices", c.indices_shape, c.indices);
+}
+
+nlohmann::json mask_to_json(const BlockMask& m) {
+  nlohmann::json j;
+  j["schema"] = "bsattn.mask/v1";
+  j["batch"] = m.shape.batch;
+  j["heads"] = m.shape.heads;
+  j["q_len"] = m.shape.q_len;
+  j["kv_len"] = m.shape.kv_len;
+  j["block_q"] = m.shape.block_q;
+  j["block_kv"] = m.shape.block_kv;
+  j["mq"] = m.shape.mq();
+  j["mk"] = m.shape.mk();
+  j["causal"] = m.causal;
+  auto& ht = j["head_types"] = nlohmann::json::array();
+  for (auto& h : m.heads) {
+    nlohmann::json e = {{"type", head_type_name(h.type)}};
+    if (h.type == HeadType::Streaming) {
+      e["sink_blocks"] = h.sink_blocks;
+      e["local_blocks"] = h.local_blocks;
+    }
+    ht.push_back(e);
+  }
+  j["spec"] = m.spec.is_null() ? nlohmann::json::object() : m.spec;
+  // Bits in C order of [B,H,Mq,Mk], packed 8 per byte, most significant bit first (numpy.packbits).
+  std::vector<uint8_t> packed((m.bits.size() + 7) / 8, 0);
+  for (size_t k = 0; k < m.bits.size(); ++k)
+    if (m.bits[k]) packed[k >> 3] |= uint8_t(0x80 >> (k & 7));
+  j["bitmap"] = {{"encoding", "packbits-base64"}, {"shape", {m.shape.batch, m.shape.heads, m.shape.mq(), m.shape.mk()}},
+                 {"data", base64_encode(packed)}};
+  return j;
+}
+
+void save_mask_json(const std::string& path, const BlockMask& m) { write_text_file(path, mask_to_json(m).dump(1) + "\n"); }
+
+BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
+  try {
+    if (!j.is_object() || j.value("schema", "") != "bsattn.mask/v1")
+      throw UsageError(what + ": not a bsattn mask (expected \"schema\": \"bsattn.mask/v1\")");
+    MaskShape s;
+    s.batch = j.at("batch").get<int64_t>();
+    s.heads = j.at("heads").get<int64_t>();
+    s.q_len = j.at("q_len").get<int64_t>();
+    s.kv_len = j.at("kv_len").get<int64_t>();
+    s.block_q = j.at("block_q").get<int64_t>();
+    s.block_kv = j.at("block_kv").get<int64_t>();
+    s.validate();
+    BlockMask m(s);
+    m.causal = j.at("causal").get<bool>();
+    auto& ht = j.at("head_types");
+    if (!ht.is_array() || int64_t(ht.size()) != s.heads)
+      throw UsageError(what + ": head_types must list " + std::to_string(s.heads) + " heads");
+    for (int64_t h = 0; h < s.heads; ++h) {
+      m.heads[h].type = parse_head_type(ht[h].at("type").get<std::string>());
+      if (m.heads[h].type == HeadType::Streaming) {
+        m.heads[h].sink_blocks = ht[h].at("sink_blocks").get<int64_t>();
+        m.heads[h].local_blocks = ht[h].at("local_blocks").get<int64_t>();
+      }
+    }
+    m.spec = j.value("spec", nlohmann::json::object());
+    auto& bm = j.at("bitmap");
+    if (bm.at("encoding").get<std::string>() != "packbits-base64")
+      throw UsageError(what + ": bitmap encoding must be packbits-base64");
+    auto packed = base64_decode(bm.at("data").get<std::string>(), what);
+    if (packed.size() != (m.bits.size() + 7) / 8)
+      throw UsageError(what + ": bitmap has " + std::to_string(packed.size()) + " bytes, sizes need " +
+                       std::to_string((m.bits.size() + 7) / 8));
+    for (size_t k = 0; k < m.bits.size(); ++k) m.bits[k] = (packed[k >> 3] >> (7 - (k & 7))) & 1;
+    try {
+      m.check_consistency();
+    } catch (const std::logic_error& e) {
+      throw UsageError(what + ": " + e.what());
+    }
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(what + ": malformed bsattn.mask/v1 (" + std::string(e.what()) + ")");
+  }
+}
+
+static BlockMask mask_from_npy(const NpyArray& a, const MaskSizesHint& hint, const std::string& what) {
+  std::vector<int64_t> sh = a.shape;
+  if (sh.size() < 2 || sh.size() > 4)
+    throw UsageError(what + ": mask must have shape [B,H,Mq,Mk], [H,Mq,Mk] or [Mq,Mk], got " + a.shape_str());
+  while (sh.size() < 4) sh.insert(sh.begin(), 1);
+  for (auto d : sh)
+    if (d <= 0) throw UsageError(what + ": mask shape " + a.shape_str() + " has an empty dimension");
+  BlockMask m(shape_from_hint(sh[0], sh[1], sh[2], sh[3], hint, what));
+  auto n = m.bits.size();
+  switch (a.dtype) {
+    case DType::Bool:
+    case DType::UInt8:
+    case DType::Int8:
+      for (size_t k = 0; k < n; ++k) {
+        if (a.data[k] > 1) throw UsageError(what + ": mask values must be 0 or 1");
+        m.bits[k] = a.data[k];
+      }
+      break;
+    case DType::Int32:
+    case DType::Int64: {
+      for (size_t k = 0; k < n; ++k) {
+        int64_t v = a.dtype == DType::Int32 ? a.as<int32_t>()[k] : a.as<int64_t>()[k];
+        if (v != 0 && v != 1) throw UsageError(what + ": mask values must be 0 or 1");
+        m.bits[k] = uint8_t(v);
+      }
+      break;
+    }
+    default:
+      throw UsageError(what + ": mask dtype " + dtype_name(a.dtype) + " (allowed: bool, uint8, int8, int32, int64)");
+  }
+  finish_loaded(m, hint.causal);
+  return m;
+}
+
+BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint) {
+  auto num = read_npy(prefix + "_kv_num_blocks.npy");
+  auto idx = read_npy(prefix + "_kv_indices.npy");
+  std::string what = prefix + "_kv_*.npy";
+  auto to32 = [&](const NpyArray& a, const char* name) {
+    std::vector<int32_t> v(size_t(a.numel()));
+    if (a.dtype == DType::Int32) std::memcpy(v.data(), a.data.data(), v.size() * 4);
+    else if (a.dtype == DType::Int64)
+      for (size_t k = 0; k < v.size(); ++k) v[k] = int32_t(a.as<int64_t>()[k]);
+    else throw UsageError(prefix + "_" + name + ".npy: dtype must be int32 or int64");
+    return v;
+  };
+  if (num.shape.size() != 3) throw UsageError(prefix + "_kv_num_blocks.npy: shape must be [B,H,Mq]");
+  if (idx.shape.size() != 4) throw UsageError(prefix + "_kv_indices.npy: shape must be [B,H,Mq,Mk]");
+  MaskShape s = shape_from_hint(num.shape[0], num.shape[1], num.shape[2], idx.shape[3], hint, what);
+  BlockCSR c;
+  c.counts_shape = num.shape;
+  c.indices_shape = idx.shape;
+  c.num_blocks = to32(num, "kv_num_blocks");
+  c.indices = to32(idx, "kv_indices");
+  BlockMask m = mask_from_row_csr(s, c, what);
+  finish_loaded(m, hint.causal);
+  return m;
+}
+
+BlockMask load_mask(const std::string& path, const MaskSizesHint& hint) {
+  if (ends_with(path, ".json")) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_text_file(path));
+    } catch (const nlohmann::json::parse_error& e) {
+      throw UsageError("'" + path + "' is not valid JSON (" + std::string(e.what()) + ")");
+    }
+    return mask_from_json(j, "'" + path + "'");
+  }
+  if (ends_with(path, ".npy")) return mask_from_npy(read_npy(path), hint, "'" + path + "'");
+  std::ifstream probe(path + "_kv_num_blocks.npy");
+  if (probe) return load_mask_csr(path, hint);
+  throw UsageError("cannot load mask '" + path + "' (allowed: FILE.npy, FILE.json, or a CSR prefix P with P_kv_num_blocks.npy)");
+}
+
+void save_mask(const std::string& path, const BlockMask& m) {
+  if (ends_with(path, ".npy")) return save_mask_npy(path, m);
+  if (ends_with(path, ".json")) return save_mask_json(path, m);
+  throw UsageError("output '" + path + "' must end in .npy or .json");
+}
+
+}  // namespace bsattn

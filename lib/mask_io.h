@@ -1,0 +1,36 @@
+// Mask files: .npy (bool [B,H,Mq,Mk], Block-Sparse-Attention's base_blockmask), row/column CSR as
+// int32 .npy (FlexAttention's kv_num_blocks / kv_indices), and .json (schema bsattn.mask/v1,
+// docs/mask-json.md). Reading any of them back gives the identical mask.
+#pragma once
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/mask.h"
+
+namespace bsattn {
+
+void save_mask_npy(const std::string& path, const BlockMask& m);
+// Writes PREFIX_kv_num_blocks.npy, PREFIX_kv_indices.npy, PREFIX_q_num_blocks.npy, PREFIX_q_indices.npy.
+void save_mask_csr(const std::string& prefix, const BlockMask& m);
+void save_mask_json(const std::string& path, const BlockMask& m);
+nlohmann::json mask_to_json(const BlockMask& m);
+BlockMask mask_from_json(const nlohmann::json& j, const std::string& what);
+
+// Token-level sizes a .npy or CSR mask does not carry. Unset fields default to full blocks of 128.
+struct MaskSizesHint {
+  std::optional<int64_t> q_len, kv_len, block_q, block_kv;
+  bool causal = false;
+};
+
+// Loads .json (self-describing), .npy (bool or 0/1 integer [B,H,Mq,Mk], [H,Mq,Mk] or [Mq,Mk]), or a
+// CSR prefix (PREFIX_kv_num_blocks.npy must exist). Head types are derived from the bitmap for .npy
+// and CSR (dense when full). Throws UsageError naming the file for anything malformed.
+BlockMask load_mask(const std::string& path, const MaskSizesHint& hint = {});
+BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint = {});
+
+// Saves by extension: .npy or .json (UsageError for anything else).
+void save_mask(const std::string& path, const BlockMask& m);
+
+}  // namespace bsattn
