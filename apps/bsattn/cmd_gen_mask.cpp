@@ -25,7 +25,8 @@ struct GenMaskOptions {
   int64_t block = 128, block_q = 0, block_kv = 0;
   std::string output, csr_prefix, json_out;
   bool quiet = false;
-  GenMaskExtras extras;
+  std::shared_ptr<GenMaskOrderOptions> order;
+  std::shared_ptr<GenMaskInputOptions> inputs;
 };
 
 void print_summary(const BlockMask& m, const MaskStats& st, double ms) {
@@ -79,11 +80,15 @@ void run_gen_mask(GenMaskOptions& o) {
   };
   if (!o.output.empty() && !ext_ok(o.output)) throw UsageError("-o '" + o.output + "' must end in .npy or .json");
 
-  GenMaskPrepared prepared = prepare_gen_mask_extras(o.extras, req);
+  GenMaskPrepared prepared;
+  prepare_gen_mask_order(*o.order, req, prepared);
+  prepare_gen_mask_inputs(*o.inputs, req, prepared);
   auto t0 = std::chrono::steady_clock::now();
   BlockMask m = generate_mask(req);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  finish_gen_mask_extras(o.extras, prepared, m);
+  if (!prepared.order_spec.is_null()) m.spec["order"] = prepared.order_spec;
+  if (!prepared.input_spec.is_null()) m.spec["inputs"] = prepared.input_spec;
+  finish_gen_mask_order(*o.order, prepared, m);
 
   if (!o.output.empty()) save_mask(o.output, m);
   if (!o.csr_prefix.empty()) save_mask_csr(o.csr_prefix, m);
@@ -131,7 +136,8 @@ void register_gen_mask(CLI::App& app) {
   sub->add_option("--csr", o->csr_prefix, "Also write PREFIX_{kv,q}_{num_blocks,indices}.npy (int32)")->group(go);
   sub->add_option("--json", o->json_out, "Write statistics as JSON to FILE ('-' for stdout)")->group(go);
   sub->add_flag("-q,--quiet", o->quiet, "Print no summary")->group(go);
-  add_gen_mask_extras(*sub, o->extras);
+  o->order = add_gen_mask_order_options(*sub);
+  o->inputs = add_gen_mask_input_options(*sub);
   sub->callback([o]() { run_gen_mask(*o); });
 }
 

@@ -1,36 +1,37 @@
-// Options of gen-mask that feed pattern inputs: the token order of reordered sequences (curves) and
-// Q/K for content-adaptive selectors. Kept apart from cmd_gen_mask.cpp so that each can grow alone.
+// Options of gen-mask that feed pattern inputs, kept apart from cmd_gen_mask.cpp so each grows alone:
+//  - gen_mask_order.cpp: the token order of reordered sequences (--order, --grid, --text,
+//    --emit-permutation), which video/image patterns read through PatternContext::token_order;
+//  - gen_mask_inputs.cpp: Q/K for content-adaptive selectors (--q, --k, --synthetic, ...).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "patterns/registry.h"
 
 namespace bsattn::app {
 
-struct GenMaskExtras {
-  // Token order (curves): --order NAME --grid TxHxW --text N --emit-permutation FILE
-  std::string order, grid, emit_permutation;
-  int64_t text = 0;
-  std::string text_position = "head";
-  // Inputs for adaptive selectors: --q/--k files or --synthetic KIND[:params]
-  std::string q_file, k_file, synthetic, layout = "bshd", dtype;
-};
+struct GenMaskOrderOptions;   // defined in gen_mask_order.cpp
+struct GenMaskInputOptions;   // defined in gen_mask_inputs.cpp
 
 // Owns whatever the request points at (permutation, Q/K) until the mask is built.
 struct GenMaskPrepared {
   std::shared_ptr<std::vector<int64_t>> token_order;
+  nlohmann::json order_spec;  // recorded in mask.spec["order"] when set
   std::shared_ptr<PatternInputs> inputs;
-  std::shared_ptr<std::vector<float>> q, k;
+  std::shared_ptr<void> input_storage;  // keeps Q/K alive
+  nlohmann::json input_spec;            // recorded in mask.spec["inputs"] when set
 };
 
-void add_gen_mask_extras(CLI::App& sub, GenMaskExtras& e);
-// Validates the extras against the request's sizes and sets req.token_order / req.inputs.
-GenMaskPrepared prepare_gen_mask_extras(const GenMaskExtras& e, MaskRequest& req);
-// Records the order in the mask spec, writes --emit-permutation.
-void finish_gen_mask_extras(const GenMaskExtras& e, const GenMaskPrepared& p, BlockMask& m);
+std::shared_ptr<GenMaskOrderOptions> add_gen_mask_order_options(CLI::App& sub);
+std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App& sub);
+// Validate against the request's sizes, set req.token_order / req.inputs, fill `prep`.
+void prepare_gen_mask_order(const GenMaskOrderOptions& o, MaskRequest& req, GenMaskPrepared& prep);
+void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, GenMaskPrepared& prep);
+// After the mask is built, before it is written: record specs, write --emit-permutation.
+void finish_gen_mask_order(const GenMaskOrderOptions& o, const GenMaskPrepared& prep, BlockMask& m);
 
 }  // namespace bsattn::app
