@@ -1,0 +1,276 @@
+// The CPU reference against the plain float64 attention of naive.h, on random seeded cases covering
+// partial last blocks, GQA/MQA, varlen, causal with q_len != kv_len, dense/streaming heads and SiLU.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "lib/error.h"
+#include "lib/npy.h"
+#include "lib/reference/block_mass.h"
+#include "lib/reference/cpu_attention.h"
+#include "tests/reference/naive.h"
+
+using namespace bsattn;
+
+namespace {
+
+struct Case {
+  const char* name;
+  int64_t batch, q_len, kv_len, hq, hkv, d, bq, bk;
+  bool causal;
+  std::vector<int32_t> cu_q, cu_k;
+  bool silu = false, bias = false;
+  double density = 0.5;
+  bool mixed_heads = false;  // head 0 dense, head 1 streaming, others sparse
+};
+
+BlockMask random_mask(const Case& c, uint64_t seed) {
+  MaskShape s;
+  s.batch = c.batch;
+  s.heads = c.hq;
+  s.q_len = c.q_len;
+  s.kv_len = c.kv_len;
+  s.block_q = c.bq;
+  s.block_kv = c.bk;
+  BlockMask m(s);
+  m.causal = c.causal;
+  Rng rng(seed);
+  for (auto& bit : m.bits) bit = rng.uniform() < c.density;
+  if (c.mixed_heads) {
+    for (int64_t b = 0; b < s.batch; ++b) {
+      std::fill(m.head_bits(b, 0), m.head_bits(b, 0) + s.head_cells(), uint8_t(1));
+      fill_streaming(m.geometry(), 1, 2, m.head_bits(b, 1));
+    }
+    m.heads[0].type = HeadType::Dense;
+    m.heads[1] = HeadInfo{HeadType::Streaming, 1, 2};
+  }
+  if (c.causal) m.apply_causal();
+  return m;
+}
+
+AttentionProblem problem(const Case& c) {
+  AttentionProblem p;
+  p.batch = c.batch;
+  p.q_len = c.q_len;
+  p.kv_len = c.kv_len;
+  p.heads_q = c.hq;
+  p.heads_kv = c.hkv;
+  p.head_dim = c.d;
+  p.cu_seqlens_q = c.cu_q;
+  p.cu_seqlens_k = c.cu_k;
+  p.dtype = ElemType::F32;
+  if (c.silu) {
+    p.score = ScoreFn::Silu;
+    p.silu_n = double(c.kv_len);
+  }
+  return p;
+}
+
+// max |a - b| / max |b| over the finite entries; infinities must match exactly.
+template <class A>
+double rel_err(const std::vector<A>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 0;
+  for (size_t e = 0; e < a.size(); ++e) {
+    if (std::isinf(b[e])) {
+      CHECK(double(a[e]) == b[e]);
+      continue;
+    }
+    num = std::max(num, std::fabs(double(a[e]) - b[e]));
+    den = std::max(den, std::fabs(b[e]));
+  }
+  return den > 0 ? num / den : num;
+}
+
+std::vector<Case> cases() {
+  return {
+      {"tails", 2, 70, 90, 2, 2, 8, 16, 32, false, {}, {}},
+      {"causal q<kv", 1, 50, 83, 2, 1, 8, 16, 16, true, {}, {}},
+      {"causal q>kv (empty rows)", 1, 83, 50, 2, 2, 8, 16, 16, true, {}, {}},
+      {"gqa", 2, 64, 64, 4, 2, 16, 16, 16, true, {}, {}},
+      {"mqa", 1, 40, 72, 3, 1, 8, 8, 16, false, {}, {}},
+      {"varlen", 3, 49, 50, 2, 1, 8, 16, 16, true, {0, 30, 31, 80}, {0, 40, 70, 120}},
+      {"varlen non-causal", 3, 49, 50, 2, 2, 8, 8, 16, false, {0, 30, 31, 80}, {0, 40, 70, 120}},
+      {"dense+streaming heads", 1, 96, 96, 3, 3, 8, 16, 16, true, {}, {}, false, false, 0.4, true},
+      {"silu", 2, 60, 60, 2, 1, 8, 16, 16, true, {}, {}, true, false},
+      {"silu bias", 1, 45, 70, 2, 2, 8, 16, 32, false, {}, {}, true, true},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("cpu reference matches the naive float64 attention (forward and backward)") {
+  uint64_t seed = 1234;
+  for (const Case& c : cases()) {
+    std::string case_name = c.name;
+    CAPTURE(case_name);
+    AttentionProblem p = problem(c);
+    BlockMask m = random_mask(c, ++seed);
+    auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), ++seed, 1.5);
+    auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), ++seed, 1.5);
+    auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), ++seed);
+    auto dout = naive::randn(size_t(p.total_q() * c.hq * c.d), ++seed);
+    std::vector<float> bias;
+    if (c.bias) bias = naive::randn(size_t(c.hq * c.q_len * c.kv_len), ++seed, 0.5);
+    AttentionInputs in{q.data(), k.data(), v.data(), c.bias ? bias.data() : nullptr};
+    auto ref = naive::run(p, m, q.data(), k.data(), v.data(), in.silu_bias, dout.data());
+
+    // float64 mode: same arithmetic in a different order, so agreement to 1e-12 (rounding only).
+    auto f64 = cpu_forward<double>(p, m, in);
+    CHECK(rel_err(f64.out, ref.out) < 1e-12);
+    if (!c.silu) CHECK(rel_err(f64.lse, ref.lse) < 1e-12);
+    auto g64 = cpu_backward<double>(p, m, in, f64, dout.data());
+    CHECK(rel_err(g64.dq, ref.dq) < 1e-12);
+    CHECK(rel_err(g64.dk, ref.dk) < 1e-12);
+    CHECK(rel_err(g64.dv, ref.dv) < 1e-12);
+
+    // float32 mode: float32 rounding over D-term dot products and block sums, ~1e-6; bound 1e-5.
+    auto f32 = cpu_forward<float>(p, m, in, CpuAttentionOptions{2});
+    CHECK(rel_err(f32.out, ref.out) < 1e-5);
+    if (!c.silu) CHECK(rel_err(f32.lse, ref.lse) < 1e-5);
+    auto g32 = cpu_backward<float>(p, m, in, f32, dout.data());
+    CHECK(rel_err(g32.dq, ref.dq) < 1e-5);
+    CHECK(rel_err(g32.dk, ref.dk) < 1e-5);
+    CHECK(rel_err(g32.dv, ref.dv) < 1e-5);
+
+    // The public entry point dispatches to the same f32 path.
+    auto pub = attention_forward(p, m, in, Backend::Cpu);
+    CHECK(pub.out == f32.out);
+  }
+}
+
+TEST_CASE("gradients match finite differences of sum(O * dO)") {
+  for (bool silu : {false, true}) {
+    CAPTURE(silu);
+    Case c{"fd", 1, 37, 45, 2, 1, 8, 16, 16, true, {}, {}, silu};
+    AttentionProblem p = problem(c);
+    BlockMask m = random_mask(c, 99);
+    auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), 7);
+    auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), 8);
+    auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), 9);
+    auto dout = naive::randn(size_t(p.total_q() * c.hq * c.d), 10);
+    AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+    auto fwd = cpu_forward<double>(p, m, in);
+    auto g = cpu_backward<double>(p, m, in, fwd, dout.data());
+    auto loss = [&]() {
+      auto f = cpu_forward<double>(p, m, in);
+      double L = 0;
+      for (size_t e = 0; e < f.out.size(); ++e) L += f.out[e] * double(dout[e]);
+      return L;
+    };
+    Rng rng(5);
+    for (auto [t, grad] : {std::pair{&q, &g.dq}, std::pair{&k, &g.dk}, std::pair{&v, &g.dv}})
+      for (int n = 0; n < 12; ++n) {
+        size_t e = size_t(rng.below(t->size()));
+        float x0 = (*t)[e];
+        float xp = x0 + 1e-2f, xm = x0 - 1e-2f;  // exactly representable steps are not needed: use the stored values
+        (*t)[e] = xp;
+        double lp = loss();
+        (*t)[e] = xm;
+        double lm = loss();
+        (*t)[e] = x0;
+        double fd = (lp - lm) / (double(xp) - double(xm));
+        // Central differences with h = 1e-2 have an O(h^2) error, ~1e-4 of the curvature scale.
+        CHECK(std::fabs(fd - (*grad)[e]) <= 1e-3 * std::max(1.0, std::fabs((*grad)[e])));
+      }
+  }
+}
+
+TEST_CASE("f16 and bf16 inputs are converted exactly and match the naive attention on the rounded values") {
+  Case c{"dtype", 1, 33, 47, 2, 2, 8, 16, 16, true, {}, {}};
+  AttentionProblem p = problem(c);
+  BlockMask m = random_mask(c, 3);
+  auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), 11);
+  auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), 12);
+  auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), 13);
+  for (ElemType t : {ElemType::F16, ElemType::BF16}) {
+    auto to16 = [&](std::vector<float>& x, std::vector<uint16_t>& bits) {
+      bits.resize(x.size());
+      for (size_t e = 0; e < x.size(); ++e) {
+        bits[e] = t == ElemType::F16 ? float_to_half(x[e]) : float_to_bf16(x[e]);
+        x[e] = t == ElemType::F16 ? half_to_float(bits[e]) : bf16_to_float(bits[e]);
+      }
+    };
+    auto q2 = q, k2 = k, v2 = v;
+    std::vector<uint16_t> qb, kb, vb;
+    to16(q2, qb);
+    to16(k2, kb);
+    to16(v2, vb);
+    AttentionProblem p2 = p;
+    p2.dtype = t;
+    auto ref = naive::run(p, m, q2.data(), k2.data(), v2.data());
+    auto f64 = cpu_forward<double>(p2, m, AttentionInputs{qb.data(), kb.data(), vb.data(), nullptr});
+    CHECK(rel_err(f64.out, ref.out) < 1e-12);
+  }
+}
+
+TEST_CASE("NaN and Inf inputs are usage errors naming the first position") {
+  Case c{"nan", 2, 20, 20, 2, 1, 4, 8, 8, false, {}, {}};
+  AttentionProblem p = problem(c);
+  BlockMask m = random_mask(c, 4);
+  auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), 1);
+  auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), 2);
+  auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), 3);
+  // Element [b=1, s=3, h=1, d=2] of Q.
+  q[size_t(((1 * 20 + 3) * 2 + 1) * 4 + 2)] = std::numeric_limits<float>::quiet_NaN();
+  AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+  try {
+    cpu_forward<float>(p, m, in);
+    FAIL("no error");
+  } catch (const UsageError& e) {
+    CHECK(std::string(e.what()).find("Q has NaN at [b=1, s=3, h=1, d=2]") != std::string::npos);
+  }
+  q[size_t(((1 * 20 + 3) * 2 + 1) * 4 + 2)] = 0.5f;
+  v[7] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_AS(cpu_forward<float>(p, m, in), UsageError);
+  // Mismatched heads: Hq not a multiple of Hkv.
+  v[7] = 0.5f;
+  AttentionProblem bad = p;
+  bad.heads_kv = 3;
+  CHECK_THROWS_AS(cpu_forward<float>(bad, m, in), UsageError);
+}
+
+TEST_CASE("dense block mass and row recall match the naive dense probabilities") {
+  for (bool causal : {false, true}) {
+    Case c{"mass", 2, 45, 70, 2, 1, 8, 16, 16, causal, {}, {}};
+    AttentionProblem p = problem(c);
+    BlockMask m = random_mask(c, 21);
+    auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), 22, 2.0);
+    auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), 23, 2.0);
+    auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), 24);
+    auto mass = dense_block_mass(p, q.data(), k.data(), causal, c.bq, c.bk);
+    auto recall = row_recall(p, q.data(), k.data(), m);
+    // Dense probabilities from the naive attention with V = one-hot of the key index is too big; do it
+    // directly: P_rc from the naive scores.
+    int64_t mq = 3, mk = 5;
+    std::vector<double> want(size_t(2 * 2 * mq * mk), 0.0);
+    std::vector<int64_t> live(size_t(2 * 2 * mq), 0);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t r = 0; r < 45; ++r) {
+          std::vector<double> x(70, -INFINITY);
+          double mx = -INFINITY;
+          for (int64_t cc = 0; cc < 70; ++cc) {
+            if (causal && cc > r + 25) continue;
+            double dot = 0;
+            for (int64_t d = 0; d < 8; ++d) dot += double(q[size_t(((b * 45 + r) * 2 + h) * 8 + d)]) * k[size_t((b * 70 + cc) * 8 + d)];
+            x[cc] = dot / std::sqrt(8.0);
+            mx = std::max(mx, x[cc]);
+          }
+          double sum = 0, kept = 0;
+          for (int64_t cc = 0; cc < 70; ++cc) sum += std::exp(x[cc] - mx);
+          ++live[size_t((b * 2 + h) * mq + r / 16)];
+          for (int64_t cc = 0; cc < 70; ++cc) {
+            double pr = std::exp(x[cc] - mx) / sum;
+            want[size_t(((b * 2 + h) * mq + r / 16) * mk + cc / 16)] += pr;
+            if (m.at(b, h, r / 16, cc / 16)) kept += pr;
+          }
+          CHECK(recall[size_t((b * 2 + h) * 45 + r)] == doctest::Approx(kept).epsilon(1e-5));
+        }
+    for (size_t e = 0; e < want.size(); ++e) {
+      double w = want[e] / double(live[e / size_t(mk)]);
+      CHECK(mass[e] == doctest::Approx(w).epsilon(1e-5));  // f32 scores: ~1e-6 relative
+    }
+  }
+}
