@@ -1,0 +1,31 @@
+// Dispatch of the forward kernel family by dtype, and the support check.
+#include "kernels/attention_fwd.h"
+
+#include "lib/error.h"
+
+namespace bsattn::cuda {
+
+std::vector<std::string> fwd_variants() { return {"fa2-w8", "fa2-w4", "fa2-w8-n128"}; }
+
+void check_fwd_supported(const FwdParams& p, const std::string& v) {
+  if (p.head_dim != 64 && p.head_dim != 128)
+    throw UsageError("the CUDA kernel supports head_dim 64 and 128, got " + std::to_string(p.head_dim) +
+                     " (use --backend cpu)");
+  if (p.block_q != 64 && p.block_q != 128)
+    throw UsageError("the CUDA kernel supports block_q 64 and 128, got " + std::to_string(p.block_q));
+  if (p.block_kv % 64 != 0)
+    throw UsageError("the CUDA kernel supports block_kv multiples of 64 (64, 128, ...), got " +
+                     std::to_string(p.block_kv));
+  bool known = v.empty();
+  for (auto& n : fwd_variants()) known |= n == v;
+  if (!known) throw UsageError("unknown kernel variant '" + v + "' (allowed: fa2-w8, fa2-w4, fa2-w8-n128)");
+}
+
+void launch_attention_fwd(const FwdParams& p, ElemType t, const std::string& v, cudaStream_t s) {
+  check_fwd_supported(p, v);
+  if (t == ElemType::BF16) return launch_attention_fwd_bf16(p, v, s);
+  if (t == ElemType::F16) return launch_attention_fwd_f16(p, v, s);
+  throw UsageError("the CUDA kernel takes bf16 or f16 inputs, got f32 (convert, or use --backend cpu)");
+}
+
+}  // namespace bsattn::cuda

@@ -1,0 +1,492 @@
+// Block-sparse attention forward, FlashAttention-2 style (mma.sync m16n8k16 + ldmatrix + cp.async).
+//
+// One CTA owns one query tile of BM = block_q rows of one (batch, head); it walks the KV tiles that
+// the head's block row keeps (CSR row for sparse heads, the definition for dense and streaming
+// heads), keeps the online softmax in fp32 registers and writes O (input dtype) and LSE. S x S is
+// never materialized.
+//
+// Roles (STYLE.md 7; FlashAttention's hopper/ split), each a separate piece below:
+//   FwdTraits        tile sizes, warps, stages, shared-memory layout (constexpr + static_asserts)
+//   KvTileList       block iteration: which KV tiles a query tile visits (the only place sparsity enters)
+//   TileMask         masking: only tiles that cross the causal diagonal or a sequence tail
+//   OnlineSoftmax    running max / sum, rescaling; the SiLU (HSTU) score function beside it
+//   MmaMainLoop      per KV tile: S = Q K^T, then O += P V (the part a Hopper wgmma/TMA main loop
+//                    replaces; it sees only shared-memory tiles and register fragments)
+//   epilogue         O = acc / l, LSE, empty rows O = 0 / LSE = -inf
+//   scheduling       grid (q tile, head, batch); causal launches the longest rows first
+//
+// Variants (selected by name through AttentionRunner / kernel_variants(); timings in
+// results/forward-*.md, measured with `scripts/gpu-check.sh` -> test_gpu -tc="forward table"):
+//   fa2-w8      BM = block_q, BN = 64, 16 rows per warp (8 warps for BM=128), 2 cp.async stages,
+//               Q fragments re-read from shared memory each k-step.
+//   fa2-w4      BM = 128 with 4 warps, 32 rows per warp: each K/V fragment feeds two m16 tiles (half
+//               the shared-memory traffic per FLOP, FA2's sm90 fallback shape), more registers.
+//   fa2-w8-n128 BN = 128 (block_kv 128 only): fewer barriers and softmax rescales per key.
+// The measured numbers for each variant are logged at the bottom of this comment after each run.
+//
+// Variant log (H100 80GB HBM3 unless noted; command: scripts/gpu-check.sh):
+//   (filled in from measurements; see results/forward-*.md)
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/fwd_params.h"
+
+namespace bsattn::cuda::fwd {
+
+// ---------------------------------------------------------------------------------------------
+// Traits
+template <typename Elem_, int D_, int BM_, int BN_, int NWARPS_, int STAGES_, bool SILU_>
+struct FwdTraits {
+  using Elem = Elem_;
+  static constexpr int D = D_;            // head dim
+  static constexpr int BM = BM_;          // query rows per CTA (= the mask's block_q)
+  static constexpr int BN = BN_;          // keys per main-loop step (divides block_kv)
+  static constexpr int NWARPS = NWARPS_;
+  static constexpr int STAGES = STAGES_;  // cp.async K/V buffers
+  static constexpr bool SILU = SILU_;
+  static constexpr int THREADS = NWARPS * 32;
+  static constexpr int MT = BM / (16 * NWARPS);  // m16 tiles per warp (rows per warp / 16)
+  static constexpr int NT = BN / 8;              // n8 tiles of S per warp
+  static constexpr int KT = D / 16;              // k16 steps of Q K^T
+  static constexpr int DT = D / 8;               // n8 tiles of O per warp
+  static constexpr int CHUNKS = D / 8;           // 16-byte chunks per smem row
+  static constexpr int Q_ELEMS = BM * D;
+  static constexpr int KV_ELEMS = BN * D;
+  static constexpr int SMEM_BYTES = (Q_ELEMS + STAGES * 2 * KV_ELEMS) * 2;
+  // Two CTAs per SM when registers and shared memory allow it (latency hiding across CTAs).
+  static constexpr int MIN_BLOCKS = (THREADS <= 128 || SMEM_BYTES > 110 * 1024) ? 1 : 2;
+  static_assert(sizeof(Elem) == 2, "16-bit inputs only");
+  static_assert(D % 64 == 0, "swizzle works on 8 chunks of 16 bytes: D must be a multiple of 64");
+  static_assert(BM % (16 * NWARPS) == 0, "each warp owns whole m16 tiles");
+  static_assert(BN % 16 == 0 && NT % 2 == 0, "ldmatrix.x4 loads K in pairs of n8 tiles");
+  static_assert(DT % 2 == 0, "ldmatrix.x4.trans loads V in pairs of n8 tiles");
+  static_assert(STAGES >= 2, "double buffering at least");
+};
+
+// ---------------------------------------------------------------------------------------------
+// PTX helpers
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async_16(void* smem, const void* gmem, bool valid) {
+  int src_size = valid ? 16 : 0;  // 0: zero-fill (tails), nothing is read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)), "l"(gmem),
+               "r"(src_size));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+
+template <typename Elem>
+struct Mma;
+template <>
+struct Mma<__nv_bfloat16> {
+  __device__ __forceinline__ static void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  __device__ __forceinline__ static uint32_t pack(float x, float y) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(x, y);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+template <>
+struct Mma<__half> {
+  __device__ __forceinline__ static void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  __device__ __forceinline__ static uint32_t pack(float x, float y) {
+    __half2 h = __floats2half2_rn(x, y);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+
+// Shared-memory tile [rows][D] in 16-byte chunks, chunk index XOR (row % 8): ldmatrix reads of 8 rows
+// at one logical chunk and cp.async writes of one row both hit 8 distinct bank groups.
+template <int D>
+__device__ __forceinline__ int swz(int row, int chunk) {
+  return row * D + ((chunk ^ (row & 7)) << 3);
+}
+
+// Global [rows][D] (row stride ld elements) -> swizzled smem; rows >= nvalid are zero-filled.
+template <class T, int ROWS>
+__device__ __forceinline__ void load_tile(typename T::Elem* smem, const typename T::Elem* g, int64_t ld,
+                                          int nvalid, const typename T::Elem* safe, int tid) {
+#pragma unroll
+  for (int idx = tid; idx < ROWS * T::CHUNKS; idx += T::THREADS) {
+    int r = idx / T::CHUNKS, c = idx % T::CHUNKS;
+    bool ok = r < nvalid;
+    cp_async_16(smem + swz<T::D>(r, c), ok ? g + int64_t(r) * ld + c * 8 : safe, ok);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block iteration: the KV tiles (of BN keys, ascending) that one query tile visits. Sparse heads read
+// their CSR row; dense and streaming heads are two ascending segments computed from their definition.
+// Everything past `kv_limit` (sequence end, causal frontier) is dropped here, so the main loop never
+// visits a tile without a visible key.
+struct KvTileList {
+  const int32_t* idx = nullptr;  // CSR row (sparse); null for segment form
+  int per_block = 1;             // BN tiles per mask block_kv
+  int seg0_end = 0, seg1_begin = 0;
+  int count = 0;
+  __device__ __forceinline__ int tile(int t) const {
+    if (idx) return idx[t / per_block] * per_block + t % per_block;
+    return t < seg0_end ? t : seg1_begin + (t - seg0_end);
+  }
+};
+
+template <int BN>
+__device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, int h, int i, int kv_limit) {
+  KvTileList L;
+  L.per_block = p.block_kv / BN;
+  if (kv_limit <= 0) return L;
+  int limit_tiles = (kv_limit + BN - 1) / BN;  // tiles with a key below kv_limit
+  int type = p.head_type[h];
+  // The mask's own diagonal block (mask geometry, as fill_streaming / apply_causal use it).
+  int key = min(p.q_len, (i + 1) * p.block_q) - 1 + (p.kv_len - p.q_len);
+  int diag = key < 0 ? -1 : min(key / p.block_kv, p.mk - 1);
+  if (type == 1) {  // sparse: CSR row
+    int mb = p.mask_batch == 1 ? 0 : b;
+    int64_t row = (int64_t(mb) * p.heads_q + h) * p.mq + i;
+    const int32_t* idx = p.kv_indices + row * p.mk;
+    int nb = p.kv_num_blocks[row];
+    while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
+    if (nb == 0) return L;
+    L.idx = idx;
+    L.count = (nb - 1) * L.per_block + min(L.per_block, limit_tiles - idx[nb - 1] * L.per_block);
+    return L;
+  }
+  int blocks_end = p.causal ? diag + 1 : p.mk;  // blocks the bitmap can hold in this row
+  int seg0 = 0, seg1b = 0, seg1e = 0;           // in blocks
+  if (type == 0) {  // dense
+    seg0 = blocks_end;
+  } else {  // streaming: sinks, then the local window ending at the diagonal block
+    seg0 = min(p.head_sink[h], blocks_end);
+    if (diag >= 0) {
+      seg1b = max(max(0, diag - p.head_local[h] + 1), seg0);
+      seg1e = max(seg1b, min(diag + 1, blocks_end));
+    }
+  }
+  int t0 = min(seg0 * L.per_block, limit_tiles);
+  int t1b = seg1b * L.per_block, t1e = min(seg1e * L.per_block, limit_tiles);
+  L.seg0_end = t0;
+  L.seg1_begin = t1b;
+  L.count = t0 + max(0, t1e - t1b);
+  return L;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Masking: needed only where a tile crosses the sequence end or the causal frontier.
+struct TileMask {
+  int len_k, off;  // off = len_k - len_q (bottom-right causal)
+  bool causal;
+  __device__ __forceinline__ bool needed(int q0, int k0, int bn) const {
+    return k0 + bn > len_k || (causal && k0 + bn - 1 > q0 + off);
+  }
+  __device__ __forceinline__ bool visible(int q, int k) const { return k < len_k && (!causal || k <= q + off); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Online softmax over a thread's rows (2 per m16 tile: lane/4 and lane/4 + 8), fp32, exp2 domain.
+template <class T>
+struct OnlineSoftmax {
+  float m[T::MT][2];  // running max of scale*log2(e)*s
+  float l[T::MT][2];  // this thread's partial row sum (reduced over the quad in the epilogue)
+  __device__ __forceinline__ void init() {
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) m[mt][r] = -INFINITY, l[mt][r] = 0.f;
+  }
+  // s (already scaled to the exp2 domain, masked = -inf) -> p in place; rescales o.
+  __device__ __forceinline__ void update(float (&s)[T::MT][T::NT][4], float (&o)[T::MT][T::DT][4]) {
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = m[mt][r];
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        float base = mx == -INFINITY ? 0.f : mx;  // a row with nothing visible yet stays at 0
+        float corr = exp2f(m[mt][r] - base);
+        m[mt][r] = mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt) {
+          float p0 = exp2f(s[mt][nt][2 * r] - base), p1 = exp2f(s[mt][nt][2 * r + 1] - base);
+          s[mt][nt][2 * r] = p0, s[mt][nt][2 * r + 1] = p1;
+          sum += p0 + p1;
+        }
+        l[mt][r] = l[mt][r] * corr + sum;
+#pragma unroll
+        for (int dt = 0; dt < T::DT; ++dt) o[mt][dt][2 * r] *= corr, o[mt][dt][2 * r + 1] *= corr;
+      }
+  }
+};
+
+// SiLU (HSTU): p = SiLU(scale * s) / n for visible pairs, 0 for masked ones; no normalization.
+__device__ __forceinline__ float silu_score(float x, float inv_n) { return x / (1.f + __expf(-x)) * inv_n; }
+
+// ---------------------------------------------------------------------------------------------
+// Main loop pieces on shared-memory tiles and register fragments (the replaceable part).
+template <class T>
+struct MmaMainLoop {
+  using Elem = typename T::Elem;
+  // S[mt][nt] = Q[warp rows] . K[tile]^T
+  __device__ __forceinline__ static void qk(const Elem* sq, const Elem* sk, int warp_row, int lane,
+                                            float (&s)[T::MT][T::NT][4]) {
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;
+#pragma unroll
+    for (int kt = 0; kt < T::KT; ++kt) {
+      uint32_t a[T::MT][4];
+#pragma unroll
+      for (int mt = 0; mt < T::MT; ++mt)
+        ldmatrix_x4(a[mt], sq + swz<T::D>(warp_row + mt * 16 + (lane & 15), kt * 2 + (lane >> 4)));
+#pragma unroll
+      for (int n2 = 0; n2 < T::NT / 2; ++n2) {
+        uint32_t b[4];
+        ldmatrix_x4(b, sk + swz<T::D>(n2 * 16 + ((lane >> 4) << 3) + (lane & 7), kt * 2 + ((lane >> 3) & 1)));
+#pragma unroll
+        for (int mt = 0; mt < T::MT; ++mt) {
+          Mma<Elem>::run(s[mt][2 * n2], a[mt], b[0], b[1]);
+          Mma<Elem>::run(s[mt][2 * n2 + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+  }
+  // O[mt] += P[mt] . V[tile]; P comes straight from the S accumulators (C layout == A layout).
+  __device__ __forceinline__ static void pv(const float (&p)[T::MT][T::NT][4], const Elem* sv, int lane,
+                                            float (&o)[T::MT][T::DT][4]) {
+#pragma unroll
+    for (int j = 0; j < T::BN / 16; ++j) {
+      uint32_t a[T::MT][4];
+#pragma unroll
+      for (int mt = 0; mt < T::MT; ++mt) {
+        a[mt][0] = Mma<Elem>::pack(p[mt][2 * j][0], p[mt][2 * j][1]);
+        a[mt][1] = Mma<Elem>::pack(p[mt][2 * j][2], p[mt][2 * j][3]);
+        a[mt][2] = Mma<Elem>::pack(p[mt][2 * j + 1][0], p[mt][2 * j + 1][1]);
+        a[mt][3] = Mma<Elem>::pack(p[mt][2 * j + 1][2], p[mt][2 * j + 1][3]);
+      }
+#pragma unroll
+      for (int d2 = 0; d2 < T::DT / 2; ++d2) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, sv + swz<T::D>(j * 16 + (((lane >> 3) & 1) << 3) + (lane & 7), d2 * 2 + (lane >> 4)));
+#pragma unroll
+        for (int mt = 0; mt < T::MT; ++mt) {
+          Mma<Elem>::run(o[mt][2 * d2], a[mt], b[0], b[1]);
+          Mma<Elem>::run(o[mt][2 * d2 + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The kernel: scheduling, pipeline, and the roles above.
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kernel(const FwdParams p) {
+  using Elem = typename T::Elem;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  Elem* sq = reinterpret_cast<Elem*>(smem_raw);
+  Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int h = blockIdx.y, b = blockIdx.z;
+  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
+  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int hk = h / (p.heads_q / p.heads_kv);
+
+  int q_start, len_q, k_start, len_k;
+  if (p.cu_q) {
+    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
+    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
+  } else {
+    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
+  }
+  const int q0 = i * T::BM;
+  if (q0 >= len_q) return;  // varlen: this sequence is shorter than the mask's rows
+  const int q_rows = min(T::BM, len_q - q0);
+  const TileMask tm{len_k, len_k - len_q, p.causal};
+  int kv_limit = len_k;
+  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
+
+  const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
+  const Elem* gq = static_cast<const Elem*>(p.q) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+  const Elem* gk = static_cast<const Elem*>(p.k) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* safe = static_cast<const Elem*>(p.q);
+
+  auto load_kv = [&](int t, int stage) {
+    int k0 = tiles.tile(t) * T::BN;
+    int rows = min(T::BN, len_k - k0);
+    load_tile<T, T::BN>(skv + (2 * stage) * T::KV_ELEMS, gk + int64_t(k0) * ldk, ldk, rows, safe, tid);
+    load_tile<T, T::BN>(skv + (2 * stage + 1) * T::KV_ELEMS, gv + int64_t(k0) * ldk, ldk, rows, safe, tid);
+  };
+
+  float o[T::MT][T::DT][4];
+#pragma unroll
+  for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+    for (int dt = 0; dt < T::DT; ++dt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.f;
+  OnlineSoftmax<T> sm;
+  sm.init();
+
+  const int warp_row = warp * (16 * T::MT);
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+
+  if (tiles.count > 0) {
+    load_tile<T, T::BM>(sq, gq, ldq, q_rows, safe, tid);
+#pragma unroll
+    for (int s = 0; s < T::STAGES - 1; ++s) {
+      if (s < tiles.count) load_kv(s, s);
+      cp_async_commit();
+    }
+    for (int t = 0; t < tiles.count; ++t) {
+      int tn = t + T::STAGES - 1;
+      if (tn < tiles.count) load_kv(tn, tn % T::STAGES);
+      cp_async_commit();
+      cp_async_wait<T::STAGES - 1>();
+      __syncthreads();
+      const int stage = t % T::STAGES;
+      const Elem* sk = skv + (2 * stage) * T::KV_ELEMS;
+      const Elem* sv = sk + T::KV_ELEMS;
+      const int k0 = tiles.tile(t) * T::BN;
+
+      float s[T::MT][T::NT][4];
+      MmaMainLoop<T>::qk(sq, sk, warp_row, lane, s);
+
+      const bool need_mask = tm.needed(q0, k0, T::BN);
+#pragma unroll
+      for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int q = q0 + warp_row + mt * 16 + (lane >> 2) + ((e >> 1) << 3);
+            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+            bool vis = !need_mask || tm.visible(q, k);
+            float x = s[mt][nt][e];
+            if constexpr (T::SILU)
+              s[mt][nt][e] = vis ? silu_score(x * p.scale, p.silu_inv_n) : 0.f;
+            else
+              s[mt][nt][e] = vis ? x * scale_log2 : -INFINITY;
+          }
+      if constexpr (!T::SILU) sm.update(s, o);
+      MmaMainLoop<T>::pv(s, sv, lane, o);
+      __syncthreads();
+    }
+    cp_async_wait<0>();
+  }
+
+  // Epilogue: normalize, write O (input dtype) and LSE; empty rows give O = 0, LSE = -inf.
+  Elem* go = static_cast<Elem*>(p.o) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+#pragma unroll
+  for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float l = sm.l[mt][r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      float inv = T::SILU ? 1.f : (l > 0.f ? 1.f / l : 0.f);
+      int row = warp_row + mt * 16 + (lane >> 2) + r * 8;
+      if (row < q_rows) {
+        Elem* orow = go + int64_t(row) * ldq + ((lane & 3) << 1);
+#pragma unroll
+        for (int dt = 0; dt < T::DT; ++dt)
+          *reinterpret_cast<uint32_t*>(orow + dt * 8) = Mma<Elem>::pack(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
+        if ((lane & 3) == 0) {
+          float lse = T::SILU ? 0.f : (l > 0.f ? (sm.m[mt][r] + __log2f(l)) * 0.69314718055994530942f : -INFINITY);
+          int64_t li = p.cu_q ? int64_t(h) * (p.cu_q[p.batch]) + q_start + q0 + row
+                              : (int64_t(b) * p.heads_q + h) * p.q_len + q0 + row;
+          p.lse[li] = lse;
+        }
+      }
+    }
+}
+
+}  // namespace bsattn::cuda::fwd
+
+// ---------------------------------------------------------------------------------------------
+// Host side: launch one instantiation, and the per-dtype dispatch over head dim, block_q, score
+// function and variant (instantiated once per dtype in attention_fwd_<dtype>.cu).
+#include <string>
+
+#include "kernels/cuda_check.h"
+#include "lib/error.h"
+
+namespace bsattn::cuda::fwd {
+
+template <class T>
+void launch(const FwdParams& p, cudaStream_t stream) {
+  auto kernel = attention_fwd_kernel<T>;
+  static bool configured = false;  // per instantiation; the attribute is per function
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_BYTES));
+    configured = true;
+  }
+  dim3 grid((p.q_len + T::BM - 1) / T::BM, p.heads_q, p.batch);
+  kernel<<<grid, T::THREADS, T::SMEM_BYTES, stream>>>(p);
+  CUDA_CHECK_LAUNCH("attention_fwd_kernel");
+}
+
+template <class Elem, int D, int BM, bool SILU>
+void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
+  if (v == "fa2-w8" || v.empty()) return launch<FwdTraits<Elem, D, BM, 64, BM / 16, 2, SILU>>(p, s);
+  if constexpr (BM == 128 && !SILU) {
+    if (v == "fa2-w4") return launch<FwdTraits<Elem, D, BM, 64, 4, 2, SILU>>(p, s);
+    if (v == "fa2-w8-n128") {
+      if (p.block_kv % 128 != 0) throw UsageError("kernel fa2-w8-n128 needs block_kv a multiple of 128");
+      return launch<FwdTraits<Elem, D, BM, 128, 8, 2, SILU>>(p, s);
+    }
+  }
+  throw UsageError("kernel variant '" + v + "' is not available for this problem (block_q " +
+                   std::to_string(BM) + ", head_dim " + std::to_string(D) + (SILU ? ", silu" : "") +
+                   "); see kernel_variants()");
+}
+
+template <class Elem>
+void launch_typed(const FwdParams& p, const std::string& v, cudaStream_t s) {
+  auto by_bm = [&](auto d_tag) {
+    constexpr int D = decltype(d_tag)::value;
+    if (p.block_q == 64)
+      return p.silu ? launch_variant<Elem, D, 64, true>(p, v, s) : launch_variant<Elem, D, 64, false>(p, v, s);
+    return p.silu ? launch_variant<Elem, D, 128, true>(p, v, s) : launch_variant<Elem, D, 128, false>(p, v, s);
+  };
+  if (p.head_dim == 64) return by_bm(std::integral_constant<int, 64>{});
+  return by_bm(std::integral_constant<int, 128>{});
+}
+
+}  // namespace bsattn::cuda::fwd

@@ -1,0 +1,178 @@
+// The CUDA backend: AttentionRunner (resident problem, launch() = forward pass only), the one-shot
+// cuda_attention_forward of lib/attention.h, and device queries.
+#include "kernels/attention_runner.h"
+
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+#include "kernels/attention_fwd.h"
+#include "kernels/cuda_check.h"
+#include "kernels/device_buffer.h"
+#include "kernels/mask_build_device.h"
+#include "lib/error.h"
+#include "lib/npy.h"
+
+namespace bsattn {
+
+bool cuda_available() { return cuda::gpu_present(); }
+
+AttentionResult cuda_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in) {
+  cuda::AttentionRunner r(p, mask, in);
+  r.launch();
+  return r.result();
+}
+
+namespace cuda {
+
+bool gpu_present() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return n > 0;
+}
+
+DeviceInfo device_info() {
+  if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  cudaDeviceProp pr;
+  CUDA_CHECK(cudaGetDeviceProperties(&pr, dev));
+  DeviceInfo d;
+  d.name = pr.name;
+  d.sm_count = pr.multiProcessorCount;
+  d.cc_major = pr.major;
+  d.cc_minor = pr.minor;
+  int clk = 0, mclk = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&clk, cudaDevAttrClockRate, dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&mclk, cudaDevAttrMemoryClockRate, dev));
+  d.sm_clock_mhz = clk / 1000.0;
+  d.mem_clock_mhz = mclk / 1000.0;
+  d.l2_bytes = size_t(pr.l2CacheSize);
+  d.global_bytes = pr.totalGlobalMem;
+  CUDA_CHECK(cudaDriverGetVersion(&d.driver_version));
+  CUDA_CHECK(cudaRuntimeGetVersion(&d.runtime_version));
+  return d;
+}
+
+struct AttentionRunner::Impl {
+  AttentionProblem p;
+  std::string variant;
+  cudaStream_t stream = nullptr;
+  DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx;
+  FwdParams fp;
+  ~Impl() {
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                 const std::string& kernel)
+    : impl_(std::make_unique<Impl>()) {
+  p.validate(mask);
+  if (p.dtype == ElemType::F32)
+    throw UsageError("the CUDA backend takes bf16 or f16 inputs, got f32 (use --dtype bf16, or --backend cpu)");
+  if (in.silu_bias) throw UsageError("the CUDA backend has no SiLU bias (use --backend cpu)");
+  if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
+  auto& I = *impl_;
+  I.p = p;
+  I.variant = kernel;
+  FwdParams& f = I.fp;
+  f.batch = int(p.batch);
+  f.heads_q = int(p.heads_q);
+  f.heads_kv = int(p.heads_kv);
+  f.head_dim = int(p.head_dim);
+  f.q_len = int(p.q_len);
+  f.kv_len = int(p.kv_len);
+  f.mask_batch = int(mask.shape.batch);
+  f.block_q = int(mask.shape.block_q);
+  f.block_kv = int(mask.shape.block_kv);
+  f.mq = int(mask.shape.mq());
+  f.mk = int(mask.shape.mk());
+  f.causal = mask.causal;
+  f.scale = float(p.effective_scale());
+  f.silu = p.score == ScoreFn::Silu;
+  f.silu_inv_n = f.silu ? float(1.0 / p.silu_n) : 1.f;
+  check_fwd_supported(f, kernel);  // before any allocation: unsupported shapes are usage errors
+  CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
+  cudaStream_t s = I.stream;
+
+  size_t es = elem_size(p.dtype);
+  size_t qn = size_t(p.total_q() * p.heads_q * p.head_dim), kn = size_t(p.total_k() * p.heads_kv * p.head_dim);
+  I.q.upload(in.q, qn * es, s);
+  I.k.upload(in.k, kn * es, s);
+  I.v.upload(in.v, kn * es, s);
+  I.o.alloc(qn * es);
+  size_t lse_n = size_t(p.varlen() ? p.heads_q * p.total_q() : p.batch * p.heads_q * p.q_len);
+  I.lse.alloc(lse_n * 4);
+  // Poison O (NaN bit patterns) and LSE so that an unwritten element cannot pass a test.
+  CUDA_CHECK(cudaMemsetAsync(I.o.get(), 0xFF, I.o.bytes(), s));
+  CUDA_CHECK(cudaMemsetAsync(I.lse.get(), 0xFF, I.lse.bytes(), s));
+  if (p.varlen()) {
+    I.cu_q.upload(p.cu_seqlens_q.data(), p.cu_seqlens_q.size() * 4, s);
+    I.cu_k.upload(p.cu_seqlens_k.data(), p.cu_seqlens_k.size() * 4, s);
+  }
+  std::vector<uint8_t> types(size_t(p.heads_q));
+  std::vector<int32_t> sink(size_t(p.heads_q)), local(size_t(p.heads_q));
+  bool any_sparse = false;
+  for (int64_t h = 0; h < p.heads_q; ++h) {
+    types[h] = uint8_t(mask.heads[h].type);
+    sink[h] = int32_t(mask.heads[h].sink_blocks);
+    local[h] = int32_t(mask.heads[h].local_blocks);
+    any_sparse |= mask.heads[h].type == HeadType::Sparse;
+  }
+  I.head_type.upload(types.data(), types.size(), s);
+  I.head_sink.upload(sink.data(), sink.size() * 4, s);
+  I.head_local.upload(local.data(), local.size() * 4, s);
+  if (any_sparse) {  // the row CSR, built on the GPU from the bitmap (dense/streaming heads never read it)
+    int64_t rows = mask.shape.batch * mask.shape.heads * mask.shape.mq();
+    I.bits.upload(mask.bits.data(), mask.bits.size(), s);
+    I.kv_num.alloc(size_t(rows) * 4);
+    I.kv_idx.alloc(size_t(rows * mask.shape.mk()) * 4);
+    launch_row_csr(I.bits.get<uint8_t>(), rows, f.mk, I.kv_num.get<int32_t>(), I.kv_idx.get<int32_t>(), s);
+  }
+  f.q = I.q.get();
+  f.k = I.k.get();
+  f.v = I.v.get();
+  f.o = I.o.get();
+  f.lse = I.lse.get<float>();
+  f.cu_q = I.cu_q.get<int32_t>();
+  f.cu_k = I.cu_k.get<int32_t>();
+  f.head_type = I.head_type.get<uint8_t>();
+  f.head_sink = I.head_sink.get<int32_t>();
+  f.head_local = I.head_local.get<int32_t>();
+  f.kv_num_blocks = I.kv_num.get<int32_t>();
+  f.kv_indices = I.kv_idx.get<int32_t>();
+  CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+AttentionRunner::~AttentionRunner() = default;
+
+void AttentionRunner::launch() { launch_attention_fwd(impl_->fp, impl_->p.dtype, impl_->variant, impl_->stream); }
+
+void* AttentionRunner::stream() const { return impl_->stream; }
+
+AttentionResult AttentionRunner::result() {
+  auto& I = *impl_;
+  CUDA_CHECK(cudaStreamSynchronize(I.stream));
+  size_t n = I.o.bytes() / 2;
+  std::vector<uint16_t> raw(n);
+  AttentionResult r;
+  r.lse.resize(I.lse.bytes() / 4);
+  I.o.download(raw.data(), I.o.bytes(), I.stream);
+  I.lse.download(r.lse.data(), I.lse.bytes(), I.stream);
+  CUDA_CHECK(cudaStreamSynchronize(I.stream));
+  r.out.resize(n);
+  if (I.p.dtype == ElemType::BF16)
+    for (size_t x = 0; x < n; ++x) r.out[x] = bf16_to_float(raw[x]);
+  else
+    for (size_t x = 0; x < n; ++x) r.out[x] = half_to_float(raw[x]);
+  return r;
+}
+
+std::vector<std::string> AttentionRunner::kernel_variants() { return fwd_variants(); }
+
+}  // namespace cuda
+}  // namespace bsattn

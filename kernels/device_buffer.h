@@ -1,0 +1,46 @@
+// An owning device allocation (cudaMalloc / cudaFree) with checked copies. OOM -> RuntimeFailure.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <utility>
+
+#include "kernels/cuda_check.h"
+
+namespace bsattn::cuda {
+
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes) { alloc(bytes); }
+  ~DeviceBuffer() {
+    if (p_) cudaFree(p_);
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    return *this;
+  }
+  void alloc(size_t bytes) {
+    if (p_) cudaFree(p_), p_ = nullptr;
+    n_ = bytes;
+    if (bytes) CUDA_CHECK(cudaMalloc(&p_, bytes));
+  }
+  void upload(const void* host, size_t bytes, cudaStream_t s = 0) {
+    alloc(bytes);
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(p_, host, bytes, cudaMemcpyHostToDevice, s));
+  }
+  void download(void* host, size_t bytes, cudaStream_t s = 0) const {
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(host, p_, bytes, cudaMemcpyDeviceToHost, s));
+  }
+  template <class T = void>
+  T* get() const { return static_cast<T*>(p_); }
+  size_t bytes() const { return n_; }
+
+ private:
+  void* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+}  // namespace bsattn::cuda

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The GPU host's one call: configure + build (CUDA on), run the GPU suite, run parts of it under
+# compute-sanitizer memcheck and racecheck, time the forward kernel (table) and the adaptive mask build,
+# then scripts/bench-gpu.sh if it exists. Logs and tables go to $OUT (or ./gpu-check-out).
+#
+#   scripts/gpu-check.sh --prepare-carry   (here, once) copy the header-only dependencies (nlohmann-json,
+#                                          doctest, CLI11) beside Eigen into .carry/usr, which `run`
+#                                          carries: the GPU host has no Debian -dev packages
+#   run(carry=[".carry"], command="scripts/gpu-check.sh [--no-table] [--no-sanitizer] [--no-bench]")
+set -uo pipefail
+cd "$(dirname "$0")/.."
+table=1 sanitizer=1 bench=1
+for a in "$@"; do
+  case "$a" in
+    --prepare-carry)
+      set -e
+      mkdir -p .carry/usr/include .carry/usr/share/cmake .carry/usr/lib/cmake
+      cp -r /usr/include/nlohmann /usr/include/doctest /usr/include/CLI .carry/usr/include/
+      cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 .carry/usr/share/cmake/
+      cp -r /usr/lib/cmake/doctest .carry/usr/lib/cmake/
+      # doctest's exported targets hard-code /usr: make them relative to the carried tree.
+      sed -i 's|set(_IMPORT_PREFIX "/usr")|get_filename_component(_IMPORT_PREFIX "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)|' \
+        .carry/usr/lib/cmake/doctest/doctestTargets.cmake
+      echo "prepared .carry/usr ($(du -sh .carry | cut -f1))"
+      exit 0 ;;
+    --no-table) table=0 ;;
+    --no-sanitizer) sanitizer=0 ;;
+    --no-bench) bench=0 ;;
+    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-table, --no-sanitizer, --no-bench)" >&2; exit 2 ;;
+  esac
+done
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+LOG=$OUT/gpu-check.log
+status=0
+step() { echo "== $* ==" | tee -a "$LOG"; }
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
+  nvcc --version | tail -2
+} | tee "$LOG"
+
+step "configure + build"
+export PATH=/usr/local/cuda/bin:$PATH
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON \
+  -DCMAKE_PREFIX_PATH="$PWD/.carry/usr" >"$OUT/build.log" 2>&1 &&
+  cmake --build build-gpu -j"$(nproc)" --target test_gpu >>"$OUT/build.log" 2>&1
+rc=$?
+grep -E "registers|spill" "$OUT/build.log" | sort | uniq -c | sort -rn | head -30 >"$OUT/ptxas.txt" || true
+if [ $rc -ne 0 ]; then
+  tail -40 "$OUT/build.log" | tee -a "$LOG"
+  echo "BUILD FAILED" | tee -a "$LOG"
+  exit 1
+fi
+T=build-gpu/tests/test_gpu
+
+step "GPU suite"
+(cd build-gpu/tests && ./test_gpu 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
+if [ $sanitizer = 1 ]; then
+  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  step "compute-sanitizer memcheck (small cases)"
+  $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,mask build: GPU*" \
+    >"$OUT/memcheck.log" 2>&1
+  rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+  step "compute-sanitizer racecheck (small cases)"
+  $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward small: varlen,forward small: SiLU*" \
+    >"$OUT/racecheck.log" 2>&1
+  rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+fi
+
+if [ $table = 1 ]; then
+  step "forward table + mask build vs attention"
+  BSATTN_FWD_TABLE="$OUT" BSATTN_COMMAND="scripts/gpu-check.sh $*" "$T" -tc="forward table*,mask build vs*" \
+    >"$OUT/table.log" 2>&1
+  rc=$?; tail -3 "$OUT/table.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+fi
+
+if [ $bench = 1 ] && [ -x scripts/bench-gpu.sh ]; then
+  step "scripts/bench-gpu.sh"
+  BSATTN_BUILD=build-gpu scripts/bench-gpu.sh >"$OUT/bench-gpu.log" 2>&1
+  rc=$?; tail -20 "$OUT/bench-gpu.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+fi
+
+step "summary"
+echo "gpu-check status: $([ $status = 0 ] && echo PASS || echo FAIL)" | tee -a "$LOG"
+[ -f "$OUT/forward-table.md" ] && cat "$OUT/forward-table.md"
+[ -f "$OUT/mask-build.md" ] && tail -1 "$OUT/mask-build.md"
+exit $status

@@ -1,0 +1,285 @@
+// GPU forward kernel against a float64 reference written in the test and against the GPU dense
+// reference (cuBLAS), over a seeded sweep: shapes with tails, head dims 64/128, block sizes 64/128 on
+// each axis, densities (0 gives empty rows), head types, causal, GQA/MQA, varlen, batch with mask
+// batch 1 or B, bf16/f16, softmax and SiLU. The runner poisons O and LSE (NaN) before every run.
+//
+// Tolerances: bf16 keeps 8 mantissa bits (relative rounding 2^-9 ~ 2e-3 per element of Q, K, V, P and O),
+// so O is compared by ||O - ref|| / ||ref|| <= 1e-2 (bf16) and 3e-3 (f16, 11 bits); and by
+// FlashAttention's rule, the kernel's error may be at most 2x that of the dense GPU reference (same
+// precision, P rounded to the dtype) plus 1e-3 of slack for the rounding of O itself. LSE is computed
+// in fp32 from exact-to-dtype inputs: |LSE - ref| <= 2e-2 (bf16) / 5e-3 (f16), and -inf exactly where
+// the reference row is empty.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "kernels/attention_runner.h"
+#include "kernels/dense_reference.h"
+#include "kernels/mask_build.h"
+#include "lib/attention.h"
+#include "lib/error.h"
+#include "tests/gpu/gpu_test_util.h"
+
+using namespace bsattn;
+using namespace gputest;
+
+namespace {
+
+struct Case {
+  int64_t batch = 1, q_len = 256, kv_len = 256, hq = 2, hkv = 2, d = 64, bq = 128, bkv = 128;
+  bool causal = false, varlen = false, silu = false, mask_batch_b = false;
+  double density = 0.5;
+  ElemType dt = ElemType::BF16;
+  std::vector<HeadType> types = {HeadType::Sparse};
+  std::string variant;
+  std::string name() const {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "B%ld q%ld kv%ld H%ld/%ld D%ld blk%ldx%ld %s%s%s%s d=%.2f %s types=%zu %s",
+                  long(batch), long(q_len), long(kv_len), long(hq), long(hkv), long(d), long(bq), long(bkv),
+                  causal ? "causal " : "", varlen ? "varlen " : "", silu ? "silu " : "", mask_batch_b ? "maskB " : "",
+                  density, elem_type_name(dt), types.size(), variant.c_str());
+    return buf;
+  }
+};
+
+void run_case(const Case& c, uint64_t seed, bool compare_dense = true) {
+  CAPTURE(c.name());
+  CAPTURE(seed);
+  AttentionProblem p;
+  p.batch = c.batch;
+  p.q_len = c.q_len;
+  p.kv_len = c.kv_len;
+  p.heads_q = c.hq;
+  p.heads_kv = c.hkv;
+  p.head_dim = c.d;
+  p.dtype = c.dt;
+  if (c.silu) p.score = ScoreFn::Silu, p.silu_n = double(c.kv_len);
+  if (c.varlen) {
+    // Lengths drawn in [1, max]; one sequence may be the maximum, one short (tails everywhere).
+    Rng r(seed ^ 0x5eed);
+    p.cu_seqlens_q = {0};
+    p.cu_seqlens_k = {0};
+    for (int64_t b = 0; b < c.batch; ++b) {
+      int64_t lq = b == 0 ? c.q_len : 1 + int64_t(r.below(uint64_t(c.q_len)));
+      int64_t lk = b == 0 ? c.kv_len : 1 + int64_t(r.below(uint64_t(c.kv_len)));
+      p.cu_seqlens_q.push_back(p.cu_seqlens_q.back() + int32_t(lq));
+      p.cu_seqlens_k.push_back(p.cu_seqlens_k.back() + int32_t(lk));
+    }
+  }
+  MaskShape ms{c.mask_batch_b ? c.batch : 1, c.hq, c.q_len, c.kv_len, c.bq, c.bkv};
+  BlockMask m = random_mask(ms, c.causal, c.density, c.types, seed * 7 + 1);
+  double sd = c.silu ? 1.0 : 1.0;
+  auto q = random_tensor(size_t(p.total_q() * c.hq * c.d), c.dt, seed * 3 + 11, sd);
+  auto k = random_tensor(size_t(p.total_k() * c.hkv * c.d), c.dt, seed * 3 + 12, sd);
+  auto v = random_tensor(size_t(p.total_k() * c.hkv * c.d), c.dt, seed * 3 + 13, sd);
+  AttentionInputs in{q.raw.data(), k.raw.data(), v.raw.data(), nullptr};
+
+  cuda::AttentionRunner runner(p, m, in, c.variant);
+  runner.launch();
+  AttentionResult got = runner.result();
+  Ref ref = reference_f64(p, m, q.vals, k.vals, v.vals);
+
+  REQUIRE(got.out.size() == ref.out.size());
+  REQUIRE(got.lse.size() == ref.lse.size());
+  size_t nonfinite = 0;
+  for (float x : got.out) nonfinite += !std::isfinite(x);
+  CHECK_MESSAGE(nonfinite == 0, "unwritten (poisoned) or non-finite O elements: " << nonfinite);
+  double err = rel_l2(got.out, ref.out);
+  double tol = c.dt == ElemType::BF16 ? 1e-2 : 3e-3;
+  CHECK_MESSAGE(err <= tol, "relative L2 error of O " << err << " > " << tol);
+  double lse_tol = c.dt == ElemType::BF16 ? 2e-2 : 5e-3;
+  size_t lse_bad = 0, first_bad = size_t(-1);
+  for (size_t i = 0; i < ref.lse.size(); ++i) {
+    bool ok = std::isinf(ref.lse[i]) ? (std::isinf(got.lse[i]) && got.lse[i] < 0)
+                                     : std::fabs(double(got.lse[i]) - ref.lse[i]) <= lse_tol;
+    if (!ok && lse_bad++ == 0) first_bad = i;
+  }
+  CHECK_MESSAGE(lse_bad == 0, lse_bad << " LSE mismatches, first at " << first_bad << ": got "
+                                      << (first_bad < got.lse.size() ? got.lse[first_bad] : 0.f) << " want "
+                                      << (first_bad < ref.lse.size() ? ref.lse[first_bad] : 0.0));
+  if (compare_dense) {
+    AttentionResult dense = cuda::gpu_dense_reference(p, m, in);
+    double derr = rel_l2(dense.out, ref.out);
+    CHECK_MESSAGE(err <= 2 * derr + 1e-3, "kernel error " << err << " > 2x dense GPU reference error " << derr
+                                                          << " + 1e-3");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("gpu present") { REQUIRE(cuda::gpu_present()); }
+
+TEST_CASE("forward small: basic shapes, both dtypes, head dims, block sizes") {
+  uint64_t seed = 1;
+  for (ElemType dt : {ElemType::BF16, ElemType::F16})
+    for (int64_t d : {64, 128})
+      for (int64_t bq : {64, 128})
+        for (int64_t bkv : {64, 128}) {
+          Case c;
+          c.dt = dt, c.d = d, c.bq = bq, c.bkv = bkv, c.q_len = 320, c.kv_len = 448, c.density = 0.5;
+          run_case(c, seed++);
+        }
+}
+
+TEST_CASE("forward small: causal, tails, q_len != kv_len, empty rows") {
+  uint64_t seed = 100;
+  for (bool causal : {false, true})
+    for (auto [lq, lk] : std::vector<std::pair<int64_t, int64_t>>{{257, 257}, {200, 450}, {450, 200}, {1, 130}, {129, 1}})
+      for (double dens : {0.0, 0.3, 1.0}) {
+        Case c;
+        c.causal = causal, c.q_len = lq, c.kv_len = lk, c.density = dens, c.d = 64, c.bq = 64, c.bkv = 128;
+        run_case(c, seed++);
+      }
+}
+
+TEST_CASE("forward small: head types, GQA/MQA, batches, mask batch") {
+  uint64_t seed = 200;
+  std::vector<HeadType> mix = {HeadType::Dense, HeadType::Sparse, HeadType::Streaming, HeadType::Sparse};
+  for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 4}, {4, 2}, {4, 1}})
+    for (bool causal : {false, true})
+      for (bool mb : {false, true}) {
+        Case c;
+        c.batch = 2, c.hq = hq, c.hkv = hkv, c.types = mix, c.causal = causal, c.mask_batch_b = mb;
+        c.q_len = 384, c.kv_len = 520, c.d = 128, c.density = 0.4;
+        run_case(c, seed++);
+      }
+}
+
+TEST_CASE("forward small: varlen") {
+  uint64_t seed = 300;
+  std::vector<HeadType> mix = {HeadType::Sparse, HeadType::Dense, HeadType::Streaming};
+  for (bool causal : {false, true})
+    for (int64_t bq : {64, 128}) {
+      Case c;
+      c.batch = 3, c.varlen = true, c.hq = 3, c.hkv = 1, c.types = mix, c.causal = causal, c.bq = bq, c.bkv = 64;
+      c.q_len = 300, c.kv_len = 333, c.d = 64, c.density = 0.5;
+      run_case(c, seed++);
+    }
+}
+
+TEST_CASE("forward small: SiLU (HSTU)") {
+  uint64_t seed = 400;
+  for (bool causal : {false, true})
+    for (int64_t d : {64, 128}) {
+      Case c;
+      c.silu = true, c.causal = causal, c.d = d, c.q_len = 300, c.kv_len = 300, c.density = 0.6;
+      run_case(c, seed++);
+    }
+}
+
+TEST_CASE("forward small: every kernel variant") {
+  uint64_t seed = 500;
+  for (auto& v : cuda::AttentionRunner::kernel_variants())
+    for (bool causal : {false, true}) {
+      Case c;
+      c.variant = v, c.causal = causal, c.d = 128, c.q_len = 500, c.kv_len = 700, c.hq = 2, c.density = 0.5;
+      c.types = {HeadType::Sparse, HeadType::Dense};
+      run_case(c, seed++);
+    }
+}
+
+TEST_CASE("forward medium: seeded random sweep against the GPU dense reference and float64") {
+  // Larger shapes where the float64 reference still takes well under a second per case.
+  Rng r(2026);
+  for (int n = 0; n < 12; ++n) {
+    Case c;
+    c.dt = r.below(2) ? ElemType::BF16 : ElemType::F16;
+    c.d = r.below(2) ? 64 : 128;
+    c.bq = r.below(2) ? 64 : 128;
+    c.bkv = r.below(2) ? 64 : 128;
+    c.q_len = 256 + int64_t(r.below(1024));
+    c.kv_len = r.below(2) ? c.q_len : 256 + int64_t(r.below(1024));
+    c.hq = 4;
+    c.hkv = int64_t(1) << r.below(3);
+    c.causal = r.below(2);
+    c.density = 0.1 + 0.8 * r.uniform();
+    c.types = {HeadType::Sparse, HeadType::Streaming, HeadType::Sparse, HeadType::Dense};
+    c.batch = 1 + int64_t(r.below(2));
+    c.varlen = c.batch > 1 && r.below(2);
+    run_case(c, 1000 + uint64_t(n));
+  }
+}
+
+TEST_CASE("forward: unsupported shapes are usage errors") {
+  AttentionProblem p;
+  p.q_len = p.kv_len = 128;
+  p.head_dim = 96;
+  BlockMask m(MaskShape{1, 1, 128, 128, 128, 128});
+  std::vector<uint16_t> x(128 * 96, 0x3f80);
+  AttentionInputs in{x.data(), x.data(), x.data(), nullptr};
+  CHECK_THROWS_AS(cuda::AttentionRunner(p, m, in), UsageError);
+  p.head_dim = 64;
+  BlockMask m2(MaskShape{1, 1, 128, 128, 32, 128});
+  CHECK_THROWS_AS(cuda::AttentionRunner(p, m2, in), UsageError);
+  CHECK_THROWS_AS(cuda::AttentionRunner(p, m, in, "no-such-kernel"), UsageError);
+}
+
+TEST_CASE("mask build: GPU row and column CSR equal the CPU ones") {
+  uint64_t seed = 7;
+  for (auto [lq, lk, bq, bkv] : std::vector<std::array<int64_t, 4>>{{1000, 3000, 64, 128}, {4096, 4096, 128, 128}, {130, 70, 64, 64}})
+    for (bool causal : {false, true}) {
+      BlockMask m = random_mask(MaskShape{2, 3, lq, lk, bq, bkv}, causal, 0.37,
+                                {HeadType::Sparse, HeadType::Dense, HeadType::Streaming}, seed++);
+      BlockCSR a = cuda::gpu_row_csr(m), b = row_csr(m);
+      CHECK(a.counts_shape == b.counts_shape);
+      CHECK(a.num_blocks == b.num_blocks);
+      CHECK(a.indices == b.indices);
+      BlockCSR ca = cuda::gpu_column_csr(m), cb = column_csr(m);
+      CHECK(ca.num_blocks == cb.num_blocks);
+      CHECK(ca.indices == cb.indices);
+    }
+}
+
+TEST_CASE("mask build: adaptive selection equals a float64 selection on the host") {
+  // Pooled means and scores in float64; the rows' top-k sets (mass tiny: exactly top_k blocks, plus the
+  // diagonal) must agree. Random data: gaps between neighbouring scores are far above fp32 rounding.
+  for (bool causal : {false, true}) {
+    AttentionProblem p;
+    p.batch = 1, p.q_len = 1000, p.kv_len = 1000, p.heads_q = 2, p.heads_kv = 1, p.head_dim = 64;
+    auto q = random_tensor(size_t(1000 * 2 * 64), ElemType::BF16, 91);
+    auto k = random_tensor(size_t(1000 * 1 * 64), ElemType::BF16, 92);
+    // Give blocks distinct directions so pooling keeps signal.
+    AttentionInputs in{q.raw.data(), k.raw.data(), k.raw.data(), nullptr};
+    cuda::AdaptiveSelectConfig cfg;
+    cfg.block_q = cfg.block_kv = 64;
+    cfg.top_k = 3;
+    cfg.mass = 1e-6;
+    cfg.causal = causal;
+    cuda::AdaptiveSelectTiming t;
+    BlockMask m = cuda::gpu_adaptive_mask(p, in, cfg, &t);
+    int64_t M = m.shape.mq();
+    auto g = m.geometry();
+    int mismatched_rows = 0;
+    for (int64_t h = 0; h < 2; ++h) {
+      std::vector<std::vector<double>> pq(size_t(M), std::vector<double>(64)), pk = pq;
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t x = 0; x < 64; ++x) {
+          double a = 0, b = 0;
+          for (int64_t t2 = g.q_begin(i); t2 < g.q_end(i); ++t2) {
+            a += q.vals[size_t((t2 * 2 + h) * 64 + x)];
+            b += k.vals[size_t(t2 * 64 + x)];
+          }
+          pq[i][x] = a / double(g.q_end(i) - g.q_begin(i));
+          pk[i][x] = b / double(g.q_end(i) - g.q_begin(i));
+        }
+      for (int64_t i = 0; i < M; ++i) {
+        int64_t vis = causal ? i + 1 : M;
+        std::vector<std::pair<double, int64_t>> sc;
+        for (int64_t j = 0; j < vis; ++j) {
+          double s = 0;
+          for (int64_t x = 0; x < 64; ++x) s += pq[i][x] * pk[j][x];
+          sc.push_back({s, j});
+        }
+        std::sort(sc.begin(), sc.end(), [](auto& a, auto& b) { return a.first > b.first; });
+        std::vector<uint8_t> want(size_t(M), 0);
+        for (int64_t r2 = 0; r2 < std::min<int64_t>(3, vis); ++r2) want[size_t(sc[r2].second)] = 1;
+        want[size_t(causal ? i : i)] = 1;  // diagonal (block sizes equal)
+        if (!std::equal(want.begin(), want.end(), m.head_bits(0, h) + i * M)) ++mismatched_rows;
+      }
+    }
+    CHECK(mismatched_rows == 0);
+    CHECK(t.total_ms > 0);
+  }
+}
