@@ -36,7 +36,8 @@ status=0
 step() { echo "== $* ==" | tee -a "$LOG"; }
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+  # The GPU host's copy has no .git: pass BSATTN_COMMIT=<sha> in the run command.
+  echo "commit: ${BSATTN_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1
   nvcc --version | tail -2
 } | tee "$LOG"

@@ -119,14 +119,16 @@ std::vector<int64_t> parse_list(const char* s, std::vector<int64_t> def) {
 
 std::string context_header(nlohmann::json& ctx) {
   auto d = cuda::device_info();
+  const char* env_commit = std::getenv("BSATTN_COMMIT");  // the GPU host's tree has no .git
+  std::string commit = env_commit ? env_commit : BSATTN_GIT_COMMIT;
   ctx = {{"gpu", d.name},         {"sm_count", d.sm_count},   {"sm_clock_mhz", d.sm_clock_mhz},
-         {"driver", d.driver_version}, {"runtime", d.runtime_version}, {"commit", BSATTN_GIT_COMMIT},
+         {"driver", d.driver_version}, {"runtime", d.runtime_version}, {"commit", commit},
          {"l2_bytes", d.l2_bytes}};
   const char* cmd = std::getenv("BSATTN_COMMAND");
   if (cmd) ctx["command"] = cmd;
   std::ostringstream o;
   o << "GPU: " << d.name << " (" << d.sm_count << " SMs, CUDA driver " << d.driver_version << ", runtime "
-    << d.runtime_version << "), commit " << BSATTN_GIT_COMMIT << "\n";
+    << d.runtime_version << "), commit " << commit << "\n";
   if (cmd) o << "Command: `" << cmd << "`\n";
   return o.str();
 }
