@@ -57,7 +57,7 @@ fi
 T=build-gpu/tests/test_gpu
 
 step "GPU suite"
-(cd build-gpu/tests && ./test_gpu 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
+(cd build-gpu/tests && ./test_gpu -d 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
 if [ $sanitizer = 1 ]; then
@@ -85,6 +85,9 @@ if [ $bench = 1 ] && [ -x scripts/bench-gpu.sh ]; then
   rc=$?; tail -20 "$OUT/bench-gpu.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
 fi
 
+# The device tool returns at most 8 files: keep the summary log and tables, pack the detailed logs.
+(cd "$OUT" && tar czf logs.tar.gz build.log ptxas.txt ./*check.log test_gpu.log table.log bench-gpu.log 2>/dev/null \
+  --ignore-failed-read; rm -f build.log ptxas.txt memcheck.log racecheck.log test_gpu.log table.log bench-gpu.log)
 step "summary"
 echo "gpu-check status: $([ $status = 0 ] && echo PASS || echo FAIL)" | tee -a "$LOG"
 [ -f "$OUT/forward-table.md" ] && cat "$OUT/forward-table.md"
