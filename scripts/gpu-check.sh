@@ -54,7 +54,9 @@ if [ $rc -ne 0 ] && [ -d build-gpu ]; then
   echo "build of test_gpu failed; building what does not depend on the failure and linking test_gpu directly" | tee -a "$LOG"
   grep -m3 "error" "$OUT/build.log" | tee -a "$LOG"
   ninja -C build-gpu -k 0 test_gpu >>"$OUT/build.log" 2>&1
-  (cd build-gpu && eval "$(ninja -t commands tests/test_gpu | tail -1)") >>"$OUT/build.log" 2>&1
+  (cd build-gpu && ninja -t commands tests/test_gpu | grep "test_gpu" | while read -r cmd; do
+     eval "$cmd" || exit 1
+   done) >>"$OUT/build.log" 2>&1
   rc=$?
 fi
 grep -E "registers|spill" "$OUT/build.log" | sort | uniq -c | sort -rn | head -30 >"$OUT/ptxas.txt" || true
