@@ -28,8 +28,8 @@
 // block_q = 128, else fa2-w8 (block_q = 64, and SiLU).
 //
 // Variant log (bf16, B=1, H=16, D=128, block 128, non-causal, effective TFLOP/s of the median launch,
-// L2 flushed; H100 80GB HBM3, driver 580.159.04; BSATTN_COMMIT=9243501b6451 scripts/gpu-check.sh;
-// results/forward-h100-run1.md):
+// L2 flushed; H100 80GB HBM3, driver 580.159.04; BSATTN_COMMIT=968828ded988 scripts/gpu-check.sh (same kernels as 9243501b6451);
+// results/forward-h100.md):
 //   fa2-w8       S=8192: dense 193, d=0.1 171;  S=32768: dense 206, d=0.1 191.  128 regs (cap for 2
 //                CTAs/SM), 48-56 B spills.
 //   fa2-w4       S=8192: dense 208, d=0.1 181;  S=32768: dense 216, d=0.1 205.  255 regs, ~100 B spills.
@@ -478,7 +478,7 @@ void launch(const FwdParams& p, cudaStream_t stream) {
 template <class Elem, int D, int BM, bool SILU>
 void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
   if constexpr (BM == 128 && !SILU) {
-    // Default: the fastest measured shape that fits (results/forward-h100-run1.md, H100: n128 218 and
+    // Default: the fastest measured shape that fits (results/forward-h100.md, H100: n128 218 and
     // w4 216 vs w8 206 dense TFLOP/s at S=32768).
     if (v.empty()) return launch_variant<Elem, D, BM, SILU>(p, p.block_kv % 128 == 0 ? "fa2-w8-n128" : "fa2-w4", s);
   }
