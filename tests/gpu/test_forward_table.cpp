@@ -117,6 +117,23 @@ std::vector<int64_t> parse_list(const char* s, std::vector<int64_t> def) {
   return v;
 }
 
+// The timed problem: bf16, B=1, S x S, H heads of D, seeded uniform inputs kept alive in `data`.
+struct TimedProblem {
+  AttentionProblem p;
+  std::vector<uint16_t> q, k, v;
+  AttentionInputs in() const { return {q.data(), k.data(), v.data(), nullptr}; }
+};
+TimedProblem timed_problem(int64_t S, int64_t H, int64_t D, uint64_t seed) {
+  TimedProblem t;
+  t.p.q_len = t.p.kv_len = S;
+  t.p.heads_q = t.p.heads_kv = H;
+  t.p.head_dim = D;
+  t.p.dtype = ElemType::BF16;
+  size_t n = size_t(S * H * D);
+  t.q = fast_bf16(n, seed), t.k = fast_bf16(n, seed + 1), t.v = fast_bf16(n, seed + 2);
+  return t;
+}
+
 std::string context_header(nlohmann::json& ctx) {
   auto d = cuda::device_info();
   const char* env_commit = std::getenv("BSATTN_COMMIT");  // the GPU host's tree has no .git
@@ -158,13 +175,9 @@ TEST_CASE("forward table (report; runs when BSATTN_FWD_TABLE is set)") {
      << "|---|---|---|---|---|---|---|\n";
   Timer timer;
   for (int64_t S : seqs) {
-    auto q = fast_bf16(size_t(S * H * D), 1), k = fast_bf16(size_t(S * H * D), 2), v = fast_bf16(size_t(S * H * D), 3);
-    AttentionProblem p;
-    p.q_len = p.kv_len = S;
-    p.heads_q = p.heads_kv = H;
-    p.head_dim = D;
-    p.dtype = ElemType::BF16;
-    AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+    TimedProblem tp = timed_problem(S, H, D, 1);
+    const AttentionProblem& p = tp.p;
+    AttentionInputs in = tp.in();
     int reps = S >= 32768 ? 10 : 30;
     for (auto& var : variants) {
       double dense_ms = 0;
@@ -202,13 +215,9 @@ TEST_CASE("mask build vs attention (report; runs when BSATTN_FWD_TABLE is set)")
   if (!dir) return;
   int64_t S = parse_list(std::getenv("BSATTN_MASKBUILD_S"), {131072})[0];
   const int64_t H = 16, D = 128;
-  auto q = fast_bf16(size_t(S * H * D), 4), k = fast_bf16(size_t(S * H * D), 5), v = fast_bf16(size_t(S * H * D), 6);
-  AttentionProblem p;
-  p.q_len = p.kv_len = S;
-  p.heads_q = p.heads_kv = H;
-  p.head_dim = D;
-  p.dtype = ElemType::BF16;
-  AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+  TimedProblem tp = timed_problem(S, H, D, 4);
+  const AttentionProblem& p = tp.p;
+  AttentionInputs in = tp.in();
   cuda::AdaptiveSelectConfig cfg;
   cfg.top_k = 8;
   cfg.mass = 0.5;
