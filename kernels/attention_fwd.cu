@@ -5,7 +5,9 @@
 
 namespace bsattn::cuda {
 
-std::vector<std::string> fwd_variants() { return {"fa2-w8", "fa2-w4", "fa2-w8-n128"}; }
+std::vector<std::string> fwd_variants() {
+  return {"fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
+}
 
 void check_fwd_supported(const FwdParams& p, const std::string& v) {
   if (p.head_dim != 64 && p.head_dim != 128)
@@ -18,7 +20,11 @@ void check_fwd_supported(const FwdParams& p, const std::string& v) {
                      std::to_string(p.block_kv));
   bool known = v.empty();
   for (auto& n : fwd_variants()) known |= n == v;
-  if (!known) throw UsageError("unknown kernel variant '" + v + "' (allowed: fa2-w8, fa2-w4, fa2-w8-n128)");
+  if (!known) {
+    std::string all;
+    for (auto& n : fwd_variants()) all += (all.empty() ? "" : ", ") + n;
+    throw UsageError("unknown kernel variant '" + v + "' (allowed: " + all + ")");
+  }
 }
 
 void launch_attention_fwd(const FwdParams& p, ElemType t, const std::string& v, cudaStream_t s) {

@@ -61,6 +61,7 @@ struct FwdTraits {
   static constexpr int NWARPS = NWARPS_;
   static constexpr int STAGES = STAGES_;  // cp.async K/V buffers
   static constexpr bool SILU = SILU_;
+  static constexpr bool V2 = false;  // which kernel runs these traits (attention_fwd_kernel / _v2)
   static constexpr int THREADS = NWARPS * 32;
   static constexpr int MT = BM / (16 * NWARPS);  // m16 tiles per warp (rows per warp / 16)
   static constexpr int NT = BN / 8;              // n8 tiles of S per warp
@@ -105,12 +106,19 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_u32(p)));
 }
 
+// 2^x on the SFU, flush-to-zero; ex2(-inf) = +0 (masked scores). exp2f() adds a denormal range fix-up.
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 template <typename Elem>
 struct Mma;
 template <>
 struct Mma<__nv_bfloat16> {
   __device__ __forceinline__ static void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
+    asm(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -124,7 +132,7 @@ struct Mma<__nv_bfloat16> {
 template <>
 struct Mma<__half> {
   __device__ __forceinline__ static void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
+    asm(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
@@ -260,6 +268,36 @@ struct OnlineSoftmax {
         for (int dt = 0; dt < T::DT; ++dt) o[mt][dt][2 * r] *= corr, o[mt][dt][2 * r + 1] *= corr;
       }
   }
+  // Same update on raw scores s (masked = -inf) with scale_log2 = scale * log2(e) > 0: the max is taken
+  // raw and scaled once per row, and each p = 2^(s * scale_log2 - m) is one FFMA and one ex2.approx.
+  __device__ __forceinline__ void update_raw(float (&s)[T::MT][T::NT][4], float (&o)[T::MT][T::DT][4],
+                                             float scale_log2) {
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        float m_new = fmaxf(m[mt][r], mx * scale_log2);
+        float base = m_new == -INFINITY ? 0.f : m_new;  // a row with nothing visible yet stays at 0
+        float corr = ex2(m[mt][r] - base);
+        m[mt][r] = m_new;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt) {
+          float p0 = ex2(fmaf(s[mt][nt][2 * r], scale_log2, -base));
+          float p1 = ex2(fmaf(s[mt][nt][2 * r + 1], scale_log2, -base));
+          s[mt][nt][2 * r] = p0, s[mt][nt][2 * r + 1] = p1;
+          sum += p0 + p1;
+        }
+        l[mt][r] = l[mt][r] * corr + sum;
+#pragma unroll
+        for (int dt = 0; dt < T::DT; ++dt) o[mt][dt][2 * r] *= corr, o[mt][dt][2 * r + 1] *= corr;
+      }
+  }
 };
 
 // SiLU (HSTU): p = SiLU(scale * s) / n for visible pairs, 0 for masked ones; no normalization.
@@ -297,6 +335,36 @@ struct MmaMainLoop {
       }
     }
   }
+  // Q fragments of this warp's rows, loaded once (fa2-v2 with 16-row warps keeps them in registers).
+  __device__ __forceinline__ static void load_q(const Elem* sq, int warp_row, int lane, uint32_t (&qf)[T::MT][T::KT][4]) {
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int kt = 0; kt < T::KT; ++kt)
+        ldmatrix_x4(qf[mt][kt], sq + swz<T::D>(warp_row + mt * 16 + (lane & 15), kt * 2 + (lane >> 4)));
+  }
+  // S = Q K^T with Q from registers.
+  __device__ __forceinline__ static void qk_regs(const uint32_t (&qf)[T::MT][T::KT][4], const Elem* sk, int lane,
+                                                 float (&s)[T::MT][T::NT][4]) {
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;
+#pragma unroll
+    for (int kt = 0; kt < T::KT; ++kt)
+#pragma unroll
+      for (int n2 = 0; n2 < T::NT / 2; ++n2) {
+        uint32_t b[4];
+        ldmatrix_x4(b, sk + swz<T::D>(n2 * 16 + ((lane >> 4) << 3) + (lane & 7), kt * 2 + ((lane >> 3) & 1)));
+#pragma unroll
+        for (int mt = 0; mt < T::MT; ++mt) {
+          Mma<Elem>::run(s[mt][2 * n2], qf[mt][kt], b[0], b[1]);
+          Mma<Elem>::run(s[mt][2 * n2 + 1], qf[mt][kt], b[2], b[3]);
+        }
+      }
+  }
   // O[mt] += P[mt] . V[tile]; P comes straight from the S accumulators (C layout == A layout).
   __device__ __forceinline__ static void pv(const float (&p)[T::MT][T::NT][4], const Elem* sv, int lane,
                                             float (&o)[T::MT][T::DT][4]) {
@@ -323,6 +391,40 @@ struct MmaMainLoop {
     }
   }
 };
+
+// ---------------------------------------------------------------------------------------------
+// Epilogue: normalize, write O (input dtype) and LSE; empty rows give O = 0, LSE = -inf. `sm.m` is the
+// running max in the exp2 domain (scale * log2(e) * s), `sm.l` this thread's partial row sum.
+template <class T>
+__device__ __forceinline__ void store_output(const FwdParams& p, int b, int h, int q_start, int q0, int q_rows,
+                                             int warp_row, int lane, const OnlineSoftmax<T>& sm,
+                                             const float (&o)[T::MT][T::DT][4]) {
+  using Elem = typename T::Elem;
+  const int64_t ldq = int64_t(p.heads_q) * T::D;
+  Elem* go = static_cast<Elem*>(p.o) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+#pragma unroll
+  for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float l = sm.l[mt][r];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      float inv = T::SILU ? 1.f : (l > 0.f ? 1.f / l : 0.f);
+      int row = warp_row + mt * 16 + (lane >> 2) + r * 8;
+      if (row < q_rows) {
+        Elem* orow = go + int64_t(row) * ldq + ((lane & 3) << 1);
+#pragma unroll
+        for (int dt = 0; dt < T::DT; ++dt)
+          *reinterpret_cast<uint32_t*>(orow + dt * 8) = Mma<Elem>::pack(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
+        if ((lane & 3) == 0) {
+          float lse = T::SILU ? 0.f : (l > 0.f ? (sm.m[mt][r] + __log2f(l)) * 0.69314718055994530942f : -INFINITY);
+          int64_t li = p.cu_q ? int64_t(h) * (p.cu_q[p.batch]) + q_start + q0 + row
+                              : (int64_t(b) * p.heads_q + h) * p.q_len + q0 + row;
+          p.lse[li] = lse;
+        }
+      }
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The kernel: scheduling, pipeline, and the roles above.
@@ -424,30 +526,124 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
     cp_async_wait<0>();
   }
 
-  // Epilogue: normalize, write O (input dtype) and LSE; empty rows give O = 0, LSE = -inf.
-  Elem* go = static_cast<Elem*>(p.o) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+  store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variant 2 (fa2-v2*): the same roles (tile list, mask, softmax, epilogue) with a leaner main loop.
+//   - one __syncthreads per KV tile: the next tile's cp.async goes out after the barrier, into the
+//     stage that every warp finished reading in the previous iteration (v1: two barriers);
+//   - a STAGES-deep K/V ring (3 for BN=128: 32 KB Q + 3 x 64 KB K/V = 224 KB, one CTA per SM);
+//   - Q fragments in registers (Q_IN_REGS, 16-row warps: 32 registers at D=128), read once;
+//   - raw scores: masking only on boundary tiles, scale * log2(e) folded into one FFMA before ex2.approx;
+//   - mma.sync is a plain (non-volatile) asm, so the compiler may interleave it with ldmatrix.
+// Needs scale > 0 (the row max is taken on raw scores); the host falls back to v1 otherwise.
+template <typename Elem, int D, int BM, int BN, int NWARPS, int STAGES, bool Q_IN_REGS_>
+struct FwdTraitsV2 : FwdTraits<Elem, D, BM, BN, NWARPS, STAGES, false> {
+  static constexpr bool Q_IN_REGS = Q_IN_REGS_;
+  static constexpr bool V2 = true;
+  static_assert(!Q_IN_REGS || FwdTraits<Elem, D, BM, BN, NWARPS, STAGES, false>::MT == 1,
+                "Q in registers only for 16-row warps (32 rows would take 64 more registers)");
+};
+
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kernel_v2(const FwdParams p) {
+  using Elem = typename T::Elem;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  Elem* sq = reinterpret_cast<Elem*>(smem_raw);
+  Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;  // causal: longest rows first
+  const int hk = h / (p.heads_q / p.heads_kv);
+
+  int q_start, len_q, k_start, len_k;
+  if (p.cu_q) {
+    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
+    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
+  } else {
+    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
+  }
+  const int q0 = i * T::BM;
+  if (q0 >= len_q) return;
+  const int q_rows = min(T::BM, len_q - q0);
+  const TileMask tm{len_k, len_k - len_q, p.causal};
+  int kv_limit = len_k;
+  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
+
+  const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
+  const Elem* gq = static_cast<const Elem*>(p.q) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+  const Elem* gk = static_cast<const Elem*>(p.k) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* safe = static_cast<const Elem*>(p.q);
+
+  auto load_kv = [&](int t, int stage) {
+    int k0 = tiles.tile(t) * T::BN;
+    int rows = min(T::BN, len_k - k0);
+    load_tile<T, T::BN>(skv + (2 * stage) * T::KV_ELEMS, gk + int64_t(k0) * ldk, ldk, rows, safe, tid);
+    load_tile<T, T::BN>(skv + (2 * stage + 1) * T::KV_ELEMS, gv + int64_t(k0) * ldk, ldk, rows, safe, tid);
+  };
+
+  float o[T::MT][T::DT][4];
 #pragma unroll
   for (int mt = 0; mt < T::MT; ++mt)
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float l = sm.l[mt][r];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      float inv = T::SILU ? 1.f : (l > 0.f ? 1.f / l : 0.f);
-      int row = warp_row + mt * 16 + (lane >> 2) + r * 8;
-      if (row < q_rows) {
-        Elem* orow = go + int64_t(row) * ldq + ((lane & 3) << 1);
+    for (int dt = 0; dt < T::DT; ++dt)
 #pragma unroll
-        for (int dt = 0; dt < T::DT; ++dt)
-          *reinterpret_cast<uint32_t*>(orow + dt * 8) = Mma<Elem>::pack(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
-        if ((lane & 3) == 0) {
-          float lse = T::SILU ? 0.f : (l > 0.f ? (sm.m[mt][r] + __log2f(l)) * 0.69314718055994530942f : -INFINITY);
-          int64_t li = p.cu_q ? int64_t(h) * (p.cu_q[p.batch]) + q_start + q0 + row
-                              : (int64_t(b) * p.heads_q + h) * p.q_len + q0 + row;
-          p.lse[li] = lse;
-        }
-      }
+      for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.f;
+  OnlineSoftmax<T> sm;
+  sm.init();
+
+  const int warp_row = warp * (16 * T::MT);
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+
+  if (tiles.count > 0) {
+    load_tile<T, T::BM>(sq, gq, ldq, q_rows, safe, tid);  // in the first group, with tile 0
+#pragma unroll
+    for (int s = 0; s < T::STAGES - 1; ++s) {
+      if (s < tiles.count) load_kv(s, s);
+      cp_async_commit();
     }
+    uint32_t qf[T::Q_IN_REGS ? T::MT : 1][T::Q_IN_REGS ? T::KT : 1][4];
+    for (int t = 0; t < tiles.count; ++t) {
+      cp_async_wait<T::STAGES - 2>();  // this thread's copies of tile t (and Q) have landed
+      __syncthreads();                 // everyone's have; and every warp is done with tile t-1
+      if constexpr (T::Q_IN_REGS)
+        if (t == 0) MmaMainLoop<T>::load_q(sq, warp_row, lane, qf);
+      const int tn = t + T::STAGES - 1;
+      if (tn < tiles.count) load_kv(tn, tn % T::STAGES);  // into the stage tile t-1 used
+      cp_async_commit();
+      const int stage = t % T::STAGES;
+      const Elem* sk = skv + (2 * stage) * T::KV_ELEMS;
+      const Elem* sv = sk + T::KV_ELEMS;
+      const int k0 = tiles.tile(t) * T::BN;
+
+      float s[T::MT][T::NT][4];
+      if constexpr (T::Q_IN_REGS)
+        MmaMainLoop<T>::qk_regs(qf, sk, lane, s);
+      else
+        MmaMainLoop<T>::qk(sq, sk, warp_row, lane, s);
+
+      if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+        for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              int q = q0 + warp_row + mt * 16 + (lane >> 2) + ((e >> 1) << 3);
+              int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+              if (!tm.visible(q, k)) s[mt][nt][e] = -INFINITY;
+            }
+      }
+      sm.update_raw(s, o, scale_log2);
+      MmaMainLoop<T>::pv(s, sv, lane, o);
+    }
+    cp_async_wait<0>();
+  }
+  store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
 }
 
 }  // namespace bsattn::cuda::fwd
@@ -464,7 +660,10 @@ namespace bsattn::cuda::fwd {
 
 template <class T>
 void launch(const FwdParams& p, cudaStream_t stream) {
-  auto kernel = attention_fwd_kernel<T>;
+  auto kernel = [] {
+    if constexpr (T::V2) return attention_fwd_kernel_v2<T>;
+    else return attention_fwd_kernel<T>;
+  }();
   static bool configured = false;  // per instantiation; the attribute is per function
   if (!configured) {
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_BYTES));
@@ -478,9 +677,22 @@ void launch(const FwdParams& p, cudaStream_t stream) {
 template <class Elem, int D, int BM, bool SILU>
 void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
   if constexpr (BM == 128 && !SILU) {
-    // Default: the fastest measured shape that fits (results/forward-h100.md, H100: n128 218 and
-    // w4 216 vs w8 206 dense TFLOP/s at S=32768).
-    if (v.empty()) return launch_variant<Elem, D, BM, SILU>(p, p.block_kv % 128 == 0 ? "fa2-w8-n128" : "fa2-w4", s);
+    // Default: the fastest measured shape that fits (results/forward-h100.md, H100).
+    if (v.empty()) {
+      if (p.scale > 0.f && p.block_kv % 128 == 0) return launch_variant<Elem, D, BM, SILU>(p, "fa2-v2", s);
+      return launch_variant<Elem, D, BM, SILU>(p, p.scale > 0.f ? "fa2-v2-w4" : "fa2-w4", s);
+    }
+    if (v.rfind("fa2-v2", 0) == 0) {
+      if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
+      if (v == "fa2-v2" || v == "fa2-v2-s2") {
+        if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128");
+        if (v == "fa2-v2") return launch<FwdTraitsV2<Elem, D, BM, 128, 8, 3, true>>(p, s);
+        return launch<FwdTraitsV2<Elem, D, BM, 128, 8, 2, true>>(p, s);
+      }
+      if (v == "fa2-v2-w4") return launch<FwdTraitsV2<Elem, D, BM, 64, 4, 2, false>>(p, s);
+      if (v == "fa2-v2-w8") return launch<FwdTraitsV2<Elem, D, BM, 64, 8, 2, false>>(p, s);
+      if (v == "fa2-v2-n64") return launch<FwdTraitsV2<Elem, D, BM, 64, 8, 3, true>>(p, s);
+    }
   }
   if (v == "fa2-w8" || v.empty()) return launch<FwdTraits<Elem, D, BM, 64, BM / 16, 2, SILU>>(p, s);
   if constexpr (BM == 128 && !SILU) {
