@@ -1,13 +1,353 @@
-// bsattn visualize: not built yet (see its issue); the subcommand exists so that --help lists it.
+// bsattn visualize: figures from bsattn's own files. One sub-command per figure kind:
+//   mask FILE            the block mask (one head or a labelled grid of heads), or --ascii text
+//   attention MASK       dense attention mass per block with the mask overlaid, and the error map
+//   curve                token orders on an image/video grid: path or block membership
+//   frontier FILE        quality frontier of `analyze --sweep` (bsattn.frontier/v1)
+//   bench FILE           effective TFLOP/s and speedup of `bench` (bsattn.bench/v1)
+// Options shared by the image kinds: -o, --format, --width/--height, --dpi, --title, --quiet.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
 #include "apps/bsattn/commands.h"
+#include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "lib/mask_io.h"
+#include "lib/curves/order.h"
+#include "lib/reference/qkv_source.h"
+#include "lib/render/attention_map.h"
+#include "lib/render/canvas.h"
+#include "lib/render/curve_render.h"
+#include "lib/render/json_plots.h"
+#include "lib/render/mask_render.h"
 
 namespace bsattn::app {
 
+namespace {
+
+struct ImageOptions {
+  std::string output, format;
+  int width = 0, height = 0;
+  double dpi = 100;
+  std::string title, json_out;
+  bool quiet = false;
+};
+
+void add_image_options(CLI::App* sub, ImageOptions& o) {
+  auto* g = "Output";
+  sub->add_option("-o,--output", o.output, "Image file to write (.png or .svg)")->group(g);
+  sub->add_option("--format", o.format, "png or svg (default: from the -o extension, else png)")
+      ->check(CLI::IsMember({"png", "svg"}))
+      ->group(g);
+  sub->add_option("--width", o.width, "Image width in pixels (default: the figure's natural size)")
+      ->check(CLI::Range(16, 32768))
+      ->group(g);
+  sub->add_option("--height", o.height, "Image height in pixels (default: from the width and the data)")
+      ->check(CLI::Range(16, 32768))
+      ->group(g);
+  sub->add_option("--dpi", o.dpi, "Resolution: scales fonts, lines and the default size (100 = 1x)")
+      ->default_val(100)
+      ->check(CLI::Range(25.0, 600.0))
+      ->group(g);
+  sub->add_option("--title", o.title, "Title replacing the default one")->group(g);
+  sub->add_option("--json", o.json_out, "Write the figure's layout (size, panel rectangles in pixels) as JSON to FILE ('-' for stdout)")->group(g);
+  sub->add_flag("-q,--quiet", o.quiet, "Print nothing on success")->group(g);
+}
+
+void fill_figure_options(const ImageOptions& o, render::FigureOptions& f) {
+  if (o.output.empty()) throw UsageError("give -o FILE.png (or FILE.svg) for the image");
+  if (!o.format.empty()) {
+    f.format = render::parse_image_format(o.format);
+  } else {
+    auto dot = o.output.find_last_of('.');
+    std::string ext = dot == std::string::npos ? "" : o.output.substr(dot + 1);
+    f.format = ext == "svg" ? render::ImageFormat::Svg : render::ImageFormat::Png;
+  }
+  f.width = o.width;
+  f.height = o.height;
+  f.scale = o.dpi / 100.0;
+  f.title = o.title;
+  if (!render::cairo_available()) throw RuntimeFailure(render::no_cairo_message());
+}
+
+void report(const ImageOptions& o, const render::FigureReport& r, const std::string& what) {
+  if (!o.json_out.empty()) {
+    nlohmann::json j = render::to_json(r);
+    j["schema"] = "bsattn.figure/v1";
+    j["output"] = o.output;
+    j["what"] = what;
+    write_text_file(o.json_out, j.dump(1) + "\n");
+  }
+  if (o.quiet || o.json_out == "-") return;
+  std::printf("wrote %s: %s, %dx%d px%s, %.0f ms\n", o.output.c_str(), what.c_str(), r.width, r.height,
+              r.downsampled ? " (max-pooled: a pixel covers several blocks)" : "", r.ms);
+}
+
+std::string base_name(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// ---- mask ----
+struct MaskOptions {
+  ImageOptions img;
+  std::string file, heads = "all";
+  int64_t batch_index = 0;
+  bool ascii = false;
+  int ascii_width = 64;
+  int64_t q_len = 0, kv_len = 0, block = 0;
+  bool causal = false;
+};
+
+BlockMask load_visualized_mask(const std::string& file, int64_t q_len, int64_t kv_len, int64_t block, bool causal) {
+  MaskSizesHint hint;
+  if (q_len) hint.q_len = q_len;
+  if (kv_len) hint.kv_len = kv_len;
+  if (block) hint.block_q = hint.block_kv = block;
+  hint.causal = causal;
+  return load_mask(file, hint);
+}
+
+void add_mask_size_hints(CLI::App* sub, int64_t& q_len, int64_t& kv_len, int64_t& block, bool& causal) {
+  auto* g = "Mask sizes (.npy / CSR masks only; .json masks carry their own)";
+  sub->add_option("--q-len", q_len, "Query length (default: Mq x block)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(g);
+  sub->add_option("--kv-len", kv_len, "Key length (default: Mk x block)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(g);
+  sub->add_option("--block", block, "Block size (default 128)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(g);
+  sub->add_flag("--causal", causal, "The mask is causal (marks diagonal blocks partial, the upper triangle outside)")->group(g);
+}
+
+void run_mask(MaskOptions& o) {
+  BlockMask m = load_visualized_mask(o.file, o.q_len, o.kv_len, o.block, o.causal);
+  auto heads = render::parse_head_list(o.heads, m.shape.heads);
+  if (o.batch_index < 0 || o.batch_index >= m.shape.batch)
+    throw UsageError("--batch-index " + std::to_string(o.batch_index) + " is out of range: the mask has batch " +
+                     std::to_string(m.shape.batch));
+  if (o.ascii) {
+    std::cout << render::mask_ascii(m, o.batch_index, heads, o.ascii_width, base_name(o.file));
+    if (o.img.output.empty()) return;
+  }
+  render::MaskFigureOptions f;
+  fill_figure_options(o.img, f);
+  f.heads = heads;
+  f.batch_index = o.batch_index;
+  f.name = base_name(o.file);
+  auto r = render::render_mask_figure(m, f, o.img.output);
+  report(o.img, r, "mask " + m.shape.str() + ", " + std::to_string(heads.size()) + " head(s)");
+}
+
+// ---- attention ----
+struct AttentionOptions {
+  ImageOptions img;
+  std::string mask, q, k, layout = "bshd", dtype = "auto", synthetic, overlay = "outline";
+  int64_t head = 0, batch_index = 0, heads = 0, head_dim = 64;
+  uint64_t seed = 0;
+  double decades = 5;
+  bool no_error = false;
+  int64_t q_len = 0, kv_len = 0, block = 0;
+  bool causal = false;
+};
+
+void run_attention(AttentionOptions& o) {
+  BlockMask m = load_visualized_mask(o.mask, o.q_len, o.kv_len, o.block, o.causal);
+  if (o.head < 0 || o.head >= m.shape.heads)
+    throw UsageError("--head " + std::to_string(o.head) + " is out of range: the mask has heads 0-" +
+                     std::to_string(m.shape.heads - 1));
+  QkvSource src;
+  src.q = o.q;
+  src.k = o.k;
+  src.layout = o.layout;
+  src.dtype = o.dtype;
+  src.synthetic = o.synthetic;
+  src.seed = o.seed;
+  if (!o.synthetic.empty()) {
+    if (m.shape.q_len != m.shape.kv_len)
+      throw UsageError("--synthetic makes q_len == kv_len inputs; this mask has q_len " + std::to_string(m.shape.q_len) +
+                       " and kv_len " + std::to_string(m.shape.kv_len) + " (give --q/--k files)");
+    src.sizes.batch = 1;
+    src.sizes.seq = m.shape.q_len;
+    src.sizes.heads_q = src.sizes.heads_kv = m.shape.heads;
+    src.sizes.head_dim = o.head_dim;
+  }
+  Qkv in = load_qkv(src, false);
+  AttentionProblem p;
+  p.batch = in.q.batch;
+  p.q_len = in.q.seq;
+  p.kv_len = in.k.seq;
+  p.heads_q = in.q.heads;
+  p.heads_kv = in.k.heads;
+  p.head_dim = in.q.dim;
+  p.dtype = ElemType::F32;
+  render::AttentionFigureOptions f;
+  fill_figure_options(o.img, f);
+  f.overlay = render::parse_overlay(o.overlay);
+  f.error_map = !o.no_error;
+  f.decades = o.decades;
+  f.batch_index = o.batch_index;
+  f.subtitle = o.synthetic.empty() ? "q " + base_name(o.q) + ", k " + base_name(o.k)
+                                   : "synthetic " + o.synthetic + ", seed " + std::to_string(o.seed);
+  auto maps = render::attention_maps(p, in.q.data.data(), in.k.data.data(), m, o.batch_index, o.head);
+  auto r = render::render_attention_figure(maps, m, o.head, f, o.img.output);
+  char what[160];
+  std::snprintf(what, sizeof what, "attention map of head %lld, recall %.4f", (long long)o.head, maps.recall);
+  report(o.img, r, what);
+}
+
+// ---- curve ----
+struct CurveOptions {
+  ImageOptions img;
+  std::string grid, orders = "raster,gilbert", view = "path";
+  int64_t block = 128;
+  int frames = 8;
+};
+
+void run_curve(CurveOptions& o) {
+  if (o.grid.empty()) throw UsageError("give --grid TxHxW (or HxW)");
+  curves::Grid g = curves::parse_grid(o.grid, "--grid");
+  std::vector<render::NamedOrder> orders;
+  for (const auto& text : curves::split_order_list(o.orders)) {
+    curves::OrderSpec spec = curves::parse_order(text, g, o.block, "--order");
+    orders.push_back({spec.str(), curves::grid_order(spec, g)});
+  }
+  render::CurveFigureOptions f;
+  fill_figure_options(o.img, f);
+  f.view = render::parse_curve_view(o.view);
+  f.block = o.block;
+  f.max_frames = o.frames;
+  auto r = render::render_curve_figure(g, orders, f, o.img.output);
+  report(o.img, r, std::to_string(orders.size()) + " order(s) on grid " + g.str());
+}
+
+// ---- frontier / bench ----
+struct JsonPlotOptions {
+  ImageOptions img;
+  std::string file, metric = "both", x = "density", pass;
+};
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::string text = read_text_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UsageError(path + " is not valid JSON: " + e.what());
+  }
+}
+
+void run_frontier(JsonPlotOptions& o) {
+  auto doc = read_json_file(o.file);
+  render::FrontierFigureOptions f;
+  fill_figure_options(o.img, f);
+  f.metric = o.metric;
+  auto r = render::render_frontier_figure(doc, o.file, f, o.img.output);
+  report(o.img, r, "frontier of " + std::to_string(doc["records"].size()) + " records");
+}
+
+void run_bench(JsonPlotOptions& o) {
+  auto doc = read_json_file(o.file);
+  render::BenchFigureOptions f;
+  fill_figure_options(o.img, f);
+  f.metric = o.metric;
+  f.x = o.x;
+  f.pass = o.pass;
+  auto r = render::render_bench_figure(doc, o.file, f, o.img.output);
+  report(o.img, r, "benchmark plot");
+}
+
+}  // namespace
+
 void register_visualize(CLI::App& app) {
-  auto* sub = app.add_subcommand("visualize", "(not built yet) see the project's issues");
-  sub->allow_extras();
-  sub->callback([]() { throw RuntimeFailure("'visualize' is not built yet in this version"); });
+  auto* vis = app.add_subcommand("visualize", "Draw masks, attention maps, curve orders, frontiers and benchmarks (PNG/SVG)");
+  vis->require_subcommand(1);
+  vis->footer(
+      "Kinds (each has its own --help):\n"
+      "  mask FILE          block mask (.npy/.json/CSR prefix): one head or a grid of heads; --ascii for a terminal\n"
+      "  attention MASK     dense attention mass per block (log colour scale) with the mask overlaid, and |sparse - dense|\n"
+      "  curve              token orders on a grid: the path coloured by position, or block membership\n"
+      "  frontier FILE      recall / error vs density per pattern from analyze --sweep --json (bsattn.frontier/v1)\n"
+      "  bench FILE         effective TFLOP/s and speedup vs density or seq from bench --json (bsattn.bench/v1)\n"
+      "Images are PNG unless -o ends in .svg or --format svg is given. Bad input exits 2; a build without\n"
+      "Cairo draws nothing and exits 1 (mask --ascii still works).\n"
+      "Examples:\n"
+      "  bsattn visualize mask m.json -o mask.png --heads 0-3\n"
+      "  bsattn visualize mask m.npy --ascii\n"
+      "  bsattn visualize attention m.json --synthetic decay --head 0 -o attn.png\n"
+      "  bsattn visualize curve --grid 4x16x24 --order raster,gilbert --view blocks --block 64 -o blocks.png\n"
+      "  bsattn visualize frontier frontier.json -o frontier.svg\n"
+      "  bsattn visualize bench bench.json --x density -o bench.png");
+
+  auto mo = std::make_shared<MaskOptions>();
+  auto* ms = vis->add_subcommand("mask", "Draw a block mask: kept / partial / empty / outside-causal blocks per head");
+  ms->add_option("file", mo->file, "Mask: .json (bsattn.mask/v1), .npy (bool [B,H,Mq,Mk]) or a CSR prefix")
+      ->required()
+      ->group("Input");
+  ms->add_option("--heads", mo->heads, "Heads to draw: all, 3, or a list like 0-3,8")->default_val("all")->group("Input");
+  ms->add_option("--batch-index", mo->batch_index, "Batch entry to draw")->default_val(0)->group("Input");
+  add_mask_size_hints(ms, mo->q_len, mo->kv_len, mo->block, mo->causal);
+  ms->add_flag("--ascii", mo->ascii, "Print a text rendering to stdout (no image unless -o is given too)")->group("Output");
+  ms->add_option("--ascii-width", mo->ascii_width, "Columns of the text rendering (larger masks are max-pooled)")
+      ->default_val(64)
+      ->check(CLI::Range(4, 1000))
+      ->group("Output");
+  add_image_options(ms, mo->img);
+  ms->callback([mo]() { run_mask(*mo); });
+
+  auto ao = std::make_shared<AttentionOptions>();
+  auto* as = vis->add_subcommand("attention", "Draw dense attention mass per block with the mask overlaid, and the error map");
+  auto* gi = "Input";
+  as->add_option("mask", ao->mask, "Mask: .json, .npy or CSR prefix (its sizes must match Q/K)")->required()->group(gi);
+  as->add_option("--q", ao->q, "Q .npy ([B,S,H,D] f32/f16, or bf16 with --dtype bf16)")->group(gi);
+  as->add_option("--k", ao->k, "K .npy ([B,S,Hkv,D])")->group(gi);
+  as->add_option("--layout", ao->layout, "Layout of --q/--k: bshd or bhsd")->default_val("bshd")->check(CLI::IsMember({"bshd", "bhsd"}))->group(gi);
+  as->add_option("--dtype", ao->dtype, "Element type of --q/--k: auto, f32, f16, bf16")->default_val("auto")->group(gi);
+  as->add_option("--synthetic", ao->synthetic, "Synthetic Q/K instead of files: KIND[:key=value,...]\n" + synthetic_help())->group(gi);
+  as->add_option("--seed", ao->seed, "Seed of --synthetic (recorded in the figure)")->default_val(0)->group(gi);
+  as->add_option("--head-dim", ao->head_dim, "Head dimension of --synthetic")->default_val(64)->check(CLI::Range(int64_t(1), int64_t(1024)))->group(gi);
+  as->add_option("--head", ao->head, "Query head to draw")->default_val(0)->group(gi);
+  as->add_option("--batch-index", ao->batch_index, "Batch entry to draw")->default_val(0)->group(gi);
+  add_mask_size_hints(as, ao->q_len, ao->kv_len, ao->block, ao->causal);
+  auto* gv = "View";
+  as->add_option("--overlay", ao->overlay, "Mask overlay: outline (kept blocks), hatch (dropped blocks) or none; blocks under 5 px: dropped blocks dimmed")
+      ->default_val("outline")->check(CLI::IsMember({"outline", "hatch", "none"}))->group(gv);
+  as->add_option("--decades", ao->decades, "Colour range in decades below the largest block mass")->default_val(5)->check(CLI::Range(1.0, 16.0))->group(gv);
+  as->add_flag("--no-error", ao->no_error, "Draw only the dense mass (no |sparse - dense| panel)")->group(gv);
+  add_image_options(as, ao->img);
+  as->callback([ao]() {
+    if (ao->synthetic.empty() == (ao->q.empty() || ao->k.empty()) && !(ao->synthetic.empty() && ao->q.empty() && ao->k.empty()))
+      throw UsageError("give either --q and --k, or --synthetic KIND");
+    if (ao->synthetic.empty() && (ao->q.empty() || ao->k.empty())) throw UsageError("give --q and --k, or --synthetic KIND");
+    run_attention(*ao);
+  });
+
+  auto co = std::make_shared<CurveOptions>();
+  auto* cs = vis->add_subcommand("curve", "Draw token orders on an image/video grid: path or block membership");
+  cs->add_option("--grid", co->grid, "Grid TxHxW (video) or HxW (image)")->required()->group("Input");
+  cs->add_option("--order", co->orders, "Orders to compare side by side, comma separated:\n" + curves::orders_help())
+      ->default_val("raster,gilbert")->group("Input");
+  cs->add_option("--block", co->block, "Tokens per block (block membership; tiles:tile=auto)")->default_val(128)
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group("Input");
+  cs->add_option("--view", co->view, "path: cells coloured by position with the path drawn; blocks: one colour per block")
+      ->default_val("path")->check(CLI::IsMember({"path", "blocks"}))->group("View");
+  cs->add_option("--frames", co->frames, "Video grids: at most this many frames per order, evenly spaced")->default_val(8)
+      ->check(CLI::Range(1, 64))->group("View");
+  add_image_options(cs, co->img);
+  cs->callback([co]() { run_curve(*co); });
+
+  auto fo = std::make_shared<JsonPlotOptions>();
+  auto* fs = vis->add_subcommand("frontier", "Plot recall and error vs density, one line per pattern (analyze --sweep JSON)");
+  fs->add_option("file", fo->file, "bsattn.frontier/v1 JSON (analyze --sweep ... --json FILE)")->required()->group("Input");
+  fs->add_option("--metric", fo->metric, "recall (mean attention recall), error (relative L2 of the output, log) or both")
+      ->default_val("both")->check(CLI::IsMember({"recall", "error", "both"}))->group("View");
+  add_image_options(fs, fo->img);
+  fs->callback([fo]() { run_frontier(*fo); });
+
+  auto bo = std::make_shared<JsonPlotOptions>();
+  auto* bs = vis->add_subcommand("bench", "Plot effective TFLOP/s and speedup, one line per implementation (bench JSON)");
+  bs->add_option("file", bo->file, "bsattn.bench/v1 JSON (bench ... --json FILE; peers merged by scripts/peers.py included)")->required()->group("Input");
+  bs->add_option("--x", bo->x, "Horizontal axis: density or seq")->default_val("density")->check(CLI::IsMember({"density", "seq"}))->group("View");
+  bs->add_option("--metric", bo->metric, "tflops (effective TFLOP/s), speedup (over dense) or both")->default_val("both")
+      ->check(CLI::IsMember({"tflops", "speedup", "both"}))->group("View");
+  bs->add_option("--pass", bo->pass, "Only records of this pass (e.g. fwd, bwd); default all")->group("View");
+  add_image_options(bs, bo->img);
+  bs->callback([bo]() { run_bench(*bo); });
 }
 
 }  // namespace bsattn::app
