@@ -78,13 +78,14 @@ std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads)
   return out;
 }
 
-BlockMask generate_mask(const MaskRequest& req) {
-  req.shape.validate();
-  struct Group {
-    HeadMapEntry entry;
-    const PatternDef* def;
-    Params params;
-  };
+namespace {
+struct Group {
+  HeadMapEntry entry;
+  const PatternDef* def;
+  Params params;
+};
+// The request's (head range, pattern, validated parameters) groups.
+std::vector<Group> request_groups(const MaskRequest& req) {
   std::vector<Group> groups;
   if (!req.head_map.empty()) {
     if (!req.pattern.empty()) throw UsageError("give either --pattern or --head-map, not both");
@@ -93,10 +94,41 @@ BlockMask generate_mask(const MaskRequest& req) {
     if (req.pattern.empty()) throw UsageError("no pattern given (use --pattern NAME[:k=v,...] or --head-map)");
     groups.push_back({{0, req.shape.heads - 1, parse_spec(req.pattern, "--pattern")}, nullptr, {}});
   }
-  bool causal = req.causal;
   for (auto& g : groups) {
     g.def = &find_pattern(g.entry.spec.name);
     g.params = Params(g.def->params, g.entry.spec.args, "pattern '" + g.def->name + "'");
+  }
+  return groups;
+}
+}  // namespace
+
+bool resolve_natural_lengths(MaskRequest& req) {
+  if (req.shape.q_len > 0 && req.shape.kv_len > 0) return true;
+  if (req.shape.heads <= 0) return false;
+  std::string from;
+  int64_t q = 0, kv = 0;
+  for (auto& g : request_groups(req)) {
+    if (!g.def->natural_lengths) continue;
+    auto [gq, gk] = g.def->natural_lengths(g.params);
+    if (!from.empty() && (gq != q || gk != kv))
+      throw UsageError("patterns '" + from + "' and '" + g.def->name + "' imply different sequence lengths (" +
+                       std::to_string(q) + "x" + std::to_string(kv) + " vs " + std::to_string(gq) + "x" +
+                       std::to_string(gk) + "); give --seq");
+    q = gq;
+    kv = gk;
+    from = g.def->name;
+  }
+  if (from.empty()) return false;
+  if (req.shape.q_len <= 0) req.shape.q_len = q;
+  if (req.shape.kv_len <= 0) req.shape.kv_len = kv;
+  return true;
+}
+
+BlockMask generate_mask(const MaskRequest& req) {
+  req.shape.validate();
+  std::vector<Group> groups = request_groups(req);
+  bool causal = req.causal;
+  for (auto& g : groups) {
     if (g.def->needs_inputs && !req.inputs)
       throw UsageError("pattern '" + g.def->name + "' selects blocks from Q/K: give --q/--k or --synthetic");
     causal |= g.def->implies_causal;
@@ -114,6 +146,13 @@ BlockMask generate_mask(const MaskRequest& req) {
     ctx.inputs = req.inputs;
     if (g.def->validate) g.def->validate(ctx, g.params);
     for (int64_t h = g.entry.first; h <= g.entry.last; ++h) {
+      if (g.def->head_invariant && g.def->batch_invariant && h > g.entry.first) {
+        for (int64_t b = 0; b < req.shape.batch; ++b)
+          std::copy(m.head_bits(b, g.entry.first), m.head_bits(b, g.entry.first) + req.shape.head_cells(),
+                    m.head_bits(b, h));
+        m.heads[h] = m.heads[g.entry.first];
+        continue;
+      }
       ctx.head = h;
       ctx.group_head = h - g.entry.first;
       int64_t nb = g.def->batch_invariant ? 1 : req.shape.batch;

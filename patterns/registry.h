@@ -56,6 +56,11 @@ struct PatternDef {
   // Optional check of parameters against the sizes (UsageError naming the parameter).
   std::function<void(const PatternContext&, const Params&)> validate;
   std::function<void(const PatternContext&, const Params&, HeadOutput&)> generate;
+  // The bitmap does not depend on the head: generated once per head-map range and copied.
+  bool head_invariant = false;
+  // Patterns over a token layout (ViT, SAM, video) know their sequence lengths: {q_len, kv_len}.
+  // gen-mask uses them when --seq / --q-len / --kv-len are not given.
+  std::function<std::pair<int64_t, int64_t>(const Params&)> natural_lengths;
 };
 
 struct PatternRegistrar {
@@ -86,6 +91,10 @@ struct HeadMapEntry {
 };
 // Parses and checks a head map against the head count (overlaps, gaps, out of range).
 std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads);
+
+// Fills q_len / kv_len of `req.shape` that are <= 0 from the patterns' natural lengths (all groups
+// must agree). Returns false when some length stays unknown.
+bool resolve_natural_lengths(MaskRequest& req);
 
 // Generates the mask (validating everything first), applies causal, records the spec with every
 // parameter and the seed in mask.spec, and checks head types against the bitmap.

@@ -61,8 +61,6 @@ void run_gen_mask(GenMaskOptions& o) {
   MaskRequest req;
   req.shape.q_len = o.q_len ? o.q_len : o.seq;
   req.shape.kv_len = o.kv_len ? o.kv_len : o.seq;
-  if (req.shape.q_len <= 0 || req.shape.kv_len <= 0)
-    throw UsageError("give --seq N (or --q-len and --kv-len) with N >= 1");
   req.shape.heads = o.heads;
   req.shape.batch = o.batch;
   req.shape.block_q = o.block_q ? o.block_q : o.block;
@@ -71,6 +69,9 @@ void run_gen_mask(GenMaskOptions& o) {
   req.seed = o.seed;
   req.pattern = o.pattern;
   req.head_map = o.head_map;
+  // Image / video patterns know their lengths from their layout (grid, text, CLS, prompt tokens).
+  if (!resolve_natural_lengths(req))
+    throw UsageError("give --seq N (or --q-len and --kv-len) with N >= 1");
   if (o.output.empty() && o.csr_prefix.empty() && o.json_out.empty() && o.quiet)
     throw UsageError("nothing to do: give -o FILE, --csr PREFIX or --json FILE (or drop --quiet)");
   if (!o.output.empty() && o.output.size() < 5)
@@ -123,7 +124,7 @@ void register_gen_mask(CLI::App& app) {
   sub->add_flag("--causal", o->causal, "Causal attention (bottom-right aligned when q_len != kv_len)")->group(gp);
   sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in the output)")->default_val(0)->group(gp);
   auto* gs = "Sizes";
-  sub->add_option("--seq", o->seq, "Sequence length (q_len = kv_len)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
+  sub->add_option("--seq", o->seq, "Sequence length (q_len = kv_len); ViT/SAM/video patterns default to their layout's")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--q-len", o->q_len, "Query length (overrides --seq)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--kv-len", o->kv_len, "Key/value length (overrides --seq)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--heads", o->heads, "Heads")->default_val(1)->check(CLI::Range(int64_t(1), int64_t(1) << 20))->group(gs);
