@@ -113,11 +113,15 @@ class Planner {
 
  private:
   // Sum of piece costs, stopping early once it cannot beat `best`.
+  // In the first pass (parity_only) pieces that cannot be filled face-adjacently by the colouring
+  // argument are rejected before they are planned, so impossible sizes are only searched when no
+  // split of the parent avoids them.
   template <size_t N>
   int64_t total(const Size3 (&pieces)[N], int64_t best) {
     int64_t sum = 0;
     for (auto& s : pieces) {
       if (s.a < 1 || s.b < 1 || s.c < 1 || (s.a == 1 && s.b * s.c > 1)) return kImpossible;
+      if (parity_only_ && s.a % 2 == 1 && (s.b * s.c) % 2 == 0) return kImpossible;
     }
     for (auto& s : pieces) {
       sum += cost(s);
@@ -134,7 +138,7 @@ class Planner {
       return best;
     }
     best.split = Split::Fallback;
-    best.cost = fallback_cost(w, h, d);
+    best.cost = kImpossible;  // splits first; the snake fallback only when none fills exactly
     // Preferred strategy by aspect ratio, as in the Hilbert template: cut a long major axis in two;
     // else cut b (or c) when it dominates the other; else the full 3D step. The others follow as
     // alternatives when the preferred one cannot fill exactly.
@@ -150,8 +154,10 @@ class Planner {
       if (c < best.cost) best = {s, al, be, ga, c};
     };
     auto ca = half_candidates(w), cb = half_candidates(h), cc = half_candidates(d);
-    for (int oi = 0; oi < 4; ++oi) {
-      Split s = order[oi];
+    const bool saved = parity_only_;
+    for (int pass = 0; pass < 8; ++pass) {
+      parity_only_ = pass < 4;
+      Split s = order[pass % 4];
       if (best.cost == 0) break;
       switch (s) {
         case Split::A:
@@ -188,10 +194,16 @@ class Planner {
         default: break;
       }
     }
+    parity_only_ = saved;
+    if (best.cost > 0) {
+      int64_t fb = fallback_cost(w, h, d);
+      if (fb < best.cost) best = {Split::Fallback, 0, 0, 0, fb};
+    }
     return best;
   }
 
   std::unordered_map<uint64_t, Plan> memo_;
+  bool parity_only_ = false;
 };
 
 class Walker {
