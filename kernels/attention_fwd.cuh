@@ -60,6 +60,22 @@
 //   (v1 in the same run: fa2-w8-n128 212 / 205 / 177 and 215 / 207 / 200.) Budget ratio 0.82-1.06;
 //   above 1.0 mostly at d >= 0.4, where the sparse CSR path costs 1-6% over the dense segment path
 //   (v1 showed the same, up to 1.02).
+// v3 run (same GPU and driver; BSATTN_COMMIT=d6b46b92c87f BSATTN_FWD_VARIANTS=fa2-v3-w4,fa2-v3-w4-n32,
+// fa2-v3,fa2-v2-w4,fa2-w8-n128 scripts/gpu-check.sh --no-bench, suite + memcheck + racecheck PASS;
+// results/forward-h100.md), dense / d=0.9 / d=0.1 (min over densities 0.1-0.9):
+//   fa2-v3-w4      S=8192: 299 / 290 / 242 (242);  S=32768: 314 / 297 / 289 (289)   DEFAULT, fastest
+//   fa2-v3-w4-n32  S=8192: 260 / 238 / 210;        S=32768: 269 / 247 / 236  (twice the barriers/rescales)
+//   fa2-v3         S=8192: 255 / 243 / 204;        S=32768: 258 / 246 / 239  (lazy rescale hurts n128:
+//                  the warp vote + branch splits the unrolled tile that ptxas interleaved; v2-s2 286)
+//   fa2-v2-w4      S=8192: 298 / 285 / 246;        S=32768: 299 / 288 / 282  (repeat of the v2 run: +-1%)
+//   fa2-w8-n128    S=8192: 213 / 206 / 180;        S=32768: 217 / 209 / 203  (v1 default, for reference)
+//   Budget ratio of fa2-v3-w4: 0.84-1.02. Default went 218 -> 314 dense and 204 -> 289 at d=0.1
+//   (S=32768), still under the issue's 350 floor (~85-90% of it).
+//   Next, by expected gain: the Hopper wgmma main loop (sm_90a; mma.sync on H100 tops out near 2/3
+//   of wgmma's rate); for FA2-level: remove the 16 B spill of fa2-v3-w4 (255 regs: Q re-read per
+//   k-step costs 8 ldmatrix per tile; try a 2x4 warp grid or shorter-lived K fragments), software
+//   pipelining of K-next ldmatrix under the PV mma across tiles, and fewer tiles per CTA overhead at
+//   low density (d=0.1, S=8192: 242 vs 299 dense: only 16 tiles per CTA; a persistent scheduler).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
