@@ -116,7 +116,7 @@ FigureReport render_attention_figure(const AttentionMaps& maps, const BlockMask&
   const int64_t mq = maps.mq, mk = maps.mk;
   const int panels = o.error_map ? 2 : 1;
   const double aspect = std::clamp(double(mq) / double(mk), 0.25, 4.0);
-  const double L = 70 * s, T = 78 * s, B = 70 * s, cbar = 96 * s, gap = 40 * s;
+  const double L = 70 * s, T = 78 * s, B = 70 * s, cbar = 100 * s, gap = 64 * s;
   int pw = o.width > 0 ? int((o.width - L - panels * cbar - (panels - 1) * gap - 10 * s) / panels) : int(520 * s);
   int ph = o.height > 0 ? int(o.height - T - B) : int(std::lround(pw * aspect));
   if (o.width <= 0 && o.height > 0) pw = int(std::lround(ph / aspect));
