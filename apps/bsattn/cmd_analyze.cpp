@@ -1,16 +1,218 @@
-// bsattn analyze: quality of a mask against dense attention (not built yet), and --curves.
+// bsattn analyze: how much of dense attention a mask keeps on given or synthetic Q/K/V (per-head
+// recall and output error), --check / --check-grads to validate another library's outputs against the
+// CPU reference, --sweep for the recall/error vs density frontier, and --curves (curve locality).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
 #include "apps/bsattn/analyze_curves.h"
+#include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/commands.h"
+#include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "lib/reference/cpu_attention.h"
+#include "lib/reference/frontier.h"
+#include "lib/reference/parallel.h"
+#include "lib/reference/quality.h"
 
 namespace bsattn::app {
 
+namespace {
+
+struct AnalyzeOptions {
+  MaskCli mask;
+  InputCli inputs;
+  std::string backend = "cpu", score = "softmax";
+  double silu_n = 0;
+  uint64_t seed = 0;
+  std::string check, check_grads, dout;
+  double rtol = 0;
+  bool sweep = false;
+  std::string patterns = "local;random;energy;topk", densities = "0.05,0.1,0.2,0.3,0.5";
+  std::string json_out;
+  bool quiet = false;
+  int threads = 0;
+  std::shared_ptr<AnalyzeCurvesOptions> curves;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// Default pass/fail bound on the relative L2 error of a checked output: about 2x the error of the
+// input precision's rounding (FlashAttention's rule of thumb).
+double default_rtol(ElemType t) { return t == ElemType::F32 ? 1e-4 : t == ElemType::F16 ? 5e-3 : 2e-2; }
+
+nlohmann::json context_json(const AnalyzeOptions& o, const Qkv& in) {
+  return {{"tool", "bsattn analyze"}, {"version", BSATTN_VERSION}, {"commit", BSATTN_GIT_COMMIT},
+          {"inputs", in.spec}, {"seed", o.seed}, {"score", o.score}, {"causal", o.mask.causal},
+          {"threads", resolve_threads(o.threads)}};
+}
+
+std::string fmt(const char* f, double x) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, x);
+  return b;
+}
+
+void print_quality(const QualityReport& r, const BlockMask& m) {
+  std::printf("%-5s %-9s %8s %9s %9s %10s %9s\n", "head", "type", "density", "recall", "rec_min", "rel_l2", "cosine");
+  for (const auto& h : r.heads)
+    std::printf("%-5lld %-9s %8.4f %9.5f %9.5f %10.3e %9.6f\n", (long long)h.head,
+                head_type_name(m.heads[size_t(h.head)].type), h.density, h.recall_mean, h.recall_min, h.error.rel_l2,
+                h.error.cosine);
+  std::printf("summary: density %.4f (pairs %.4f), recall mean %.5f, worst row %.5f, rel_l2 %.3e, rel_l1 %.3e, "
+              "rmse %.3e, max_abs %.3e, cosine %.6f\n",
+              r.mask.causal_density, r.mask.pair_density(), r.recall_mean, r.recall_min, r.error.rel_l2,
+              r.error.rel_l1, r.error.rmse, r.error.max_abs, r.error.cosine);
+}
+
+// The check of one tensor: prints a line, returns pass.
+bool check_line(const char* what, const ErrorStats& e, double rtol, int64_t heads, int64_t dim, bool quiet,
+                nlohmann::json& out) {
+  bool pass = e.rel_l2 <= rtol;
+  int64_t w = e.worst_index, d = w % dim, h = (w / dim) % heads, row = w / (dim * heads);
+  if (!quiet)
+    std::printf("check %-3s %s: rel_l2 %.3e (bound %.1e), rel_l1 %.3e, max_abs %.3e at [row %lld, h %lld, d %lld], cosine %.7f\n",
+                what, pass ? "PASS" : "FAIL", e.rel_l2, rtol, e.rel_l1, e.max_abs, (long long)row, (long long)h,
+                (long long)d, e.cosine);
+  out[what] = to_json(e);
+  out[what]["pass"] = pass;
+  return pass;
+}
+
+void run_analyze(const AnalyzeOptions& o) {
+  if (o.backend != "cpu") throw UsageError("--backend: analyze computes on the CPU reference; only 'cpu' is allowed");
+  Qkv in = load_inputs(o.inputs, true, o.seed);
+  AttentionProblem p = problem_for(in.q, in.k);
+  if (o.score == "silu") {
+    p.score = ScoreFn::Silu;
+    p.silu_n = o.silu_n > 0 ? o.silu_n : double(in.k.seq);
+  }
+  const float *q = in.q.data.data(), *k = in.k.data.data(), *v = in.v.data.data();
+  nlohmann::json result = {{"schema", "bsattn.analyze/v1"}, {"context", context_json(o, in)}};
+
+  if (o.sweep) {
+    if (!o.check.empty() || !o.check_grads.empty()) throw UsageError("--sweep cannot be combined with --check");
+    auto specs = split(o.patterns, ';');
+    auto dens = parse_float_axis(o.densities, "--densities");
+    BlockMask probe;
+    MaskShape shape = mask_shape_for(o.mask, in);
+    PatternInputs pi = pattern_inputs(in);
+    MaskMaker make = [&](const std::string& spec) {
+      MaskRequest req;
+      req.shape = shape;
+      if (!find_pattern(parse_spec(spec, "--patterns").name).batch_invariant) req.shape.batch = in.q.batch;
+      req.causal = o.mask.causal;
+      req.seed = o.seed;
+      req.pattern = spec;
+      req.inputs = &pi;
+      return generate_mask(req);
+    };
+    if (!o.quiet) std::printf("%-34s %8s %8s %9s %9s %10s %9s\n", "spec", "target", "density", "recall", "rec_min", "rel_l2", "cosine");
+    auto recs = run_frontier(p, q, k, v, specs, dens, make, o.threads, [&](const FrontierRecord& r) {
+      if (!o.quiet)
+        std::printf("%-34s %8.3f %8.4f %9.5f %9.5f %10.3e %9.6f\n", r.spec.c_str(), r.target_density,
+                    r.quality.mask.causal_density, r.quality.recall_mean, r.quality.recall_min, r.quality.error.rel_l2,
+                    r.quality.error.cosine);
+      std::fflush(stdout);
+    });
+    nlohmann::json ctx = context_json(o, in);
+    ctx["block_q"] = shape.block_q;
+    ctx["block_kv"] = shape.block_kv;
+    ctx["patterns"] = specs;
+    ctx["densities"] = dens;
+    if (!o.json_out.empty()) write_text_file(o.json_out, frontier_json(ctx, recs).dump(1) + "\n");
+    return;
+  }
+
+  BlockMask m = resolve_mask(o.mask, in, o.seed);
+  result["mask"] = m.spec;
+  QualityReport rep = evaluate_mask(p, m, q, k, v, nullptr, o.threads);
+  if (rep.mask.empty_rows > 0)
+    std::fprintf(stderr, "bsattn analyze: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
+                 (long long)rep.mask.empty_rows);
+  if (!o.quiet) print_quality(rep, m);
+  result["quality"] = to_json(rep);
+
+  bool pass = true;
+  if (!o.check.empty() || !o.check_grads.empty()) {
+    AttentionInputs ai{q, k, v, nullptr};
+    p.dtype = ElemType::F32;
+    auto ref = cpu_forward<double>(p, m, ai, CpuAttentionOptions{o.threads});
+    std::vector<float> ref_out(ref.out.begin(), ref.out.end());
+    double rtol = o.rtol > 0 ? o.rtol : default_rtol(in.q.dtype);
+    nlohmann::json checks;
+    auto load_like = [&](const std::string& path, const char* what, const Tensor& like) {
+      Tensor t = load_tensor(path, what, in.layout, "auto");
+      if (t.batch != like.batch || t.seq != like.seq || t.heads != like.heads || t.dim != like.dim)
+        throw UsageError(std::string(what) + " " + path + ": shape does not match (expected B=" + std::to_string(like.batch) +
+                         " S=" + std::to_string(like.seq) + " H=" + std::to_string(like.heads) + " D=" + std::to_string(like.dim) + ")");
+      return t;
+    };
+    if (!o.check.empty()) {
+      Tensor got = load_like(o.check, "--check", in.q);
+      auto e = compare_tensors(got.data.data(), ref_out.data(), p.total_q(), p.heads_q, p.head_dim);
+      pass &= check_line("O", e.overall, rtol, p.heads_q, p.head_dim, o.quiet, checks);
+    }
+    if (!o.check_grads.empty()) {
+      auto files = split(o.check_grads, ',');
+      if (files.size() != 3) throw UsageError("--check-grads takes three files DQ,DK,DV");
+      if (o.dout.empty()) throw UsageError("--check-grads needs --do (the output gradient the grads were computed from)");
+      Tensor d_o = load_like(o.dout, "--do", in.q);
+      auto g = cpu_backward<double>(p, m, ai, ref, d_o.data.data(), CpuAttentionOptions{o.threads});
+      const char* names[3] = {"dQ", "dK", "dV"};
+      const std::vector<double>* want[3] = {&g.dq, &g.dk, &g.dv};
+      const Tensor* like[3] = {&in.q, &in.k, &in.v};
+      for (int t = 0; t < 3; ++t) {
+        Tensor got = load_like(files[size_t(t)], names[t], *like[t]);
+        std::vector<float> w(want[t]->begin(), want[t]->end());
+        auto e = compare_tensors(got.data.data(), w.data(), like[t]->batch * like[t]->seq, like[t]->heads, like[t]->dim);
+        pass &= check_line(names[t], e.overall, rtol, like[t]->heads, like[t]->dim, o.quiet, checks);
+      }
+    }
+    checks["rtol"] = rtol;
+    checks["pass"] = pass;
+    result["check"] = checks;
+  }
+  if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
+  if (!pass) throw RuntimeFailure("check failed: the output differs from the CPU reference beyond the bound (see above)");
+}
+
+}  // namespace
+
 void register_analyze(CLI::App& app) {
-  auto* sub = app.add_subcommand("analyze", "How much of dense attention a mask keeps; --curves: curve locality");
-  auto curves = add_analyze_curves_options(*sub);
-  sub->callback([curves]() {
-    if (analyze_curves_requested(*curves)) return run_analyze_curves(*curves);
-    throw RuntimeFailure("'analyze' quality analysis is not built yet in this version");
+  auto o = std::make_shared<AnalyzeOptions>();
+  auto* sub = app.add_subcommand(
+      "analyze", "How much of dense attention a mask keeps (recall, output error); --check other kernels' outputs; "
+                 "--sweep the density frontier; --curves: curve locality");
+  sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->group("Mask");
+  add_mask_size_options(*sub, o->mask, "Mask");
+  add_input_options(*sub, o->inputs, true, true, "Input");
+  sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->capture_default_str()->group("Input");
+  sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
+  sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
+  sub->add_option("--backend", o->backend, "Compute backend (analyze uses the exact CPU reference)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
+  sub->add_option("--check", o->check, "Output O (.npy, the layout of --q) of another kernel on the same inputs and mask: pass/fail")->group("Check");
+  sub->add_option("--check-grads", o->check_grads, "DQ,DK,DV .npy files to check (needs --do)")->group("Check");
+  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q) the checked gradients come from")->group("Check");
+  sub->add_option("--rtol", o->rtol, "Pass bound on relative L2 error (0: 1e-4 f32, 5e-3 f16, 2e-2 bf16 inputs)")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group("Check");
+  sub->add_flag("--sweep", o->sweep, "Sweep patterns over densities on the same inputs (frontier JSON with --json)")->group("Sweep");
+  sub->add_option("--patterns", o->patterns, "Sweep: ';'-separated pattern specs (sweepable: local, random, streaming, energy, topk, xattn, vslash)")->capture_default_str()->group("Sweep");
+  sub->add_option("--densities", o->densities, "Sweep: target densities, list or start:stop:step")->capture_default_str()->group("Sweep");
+  sub->add_option("--json", o->json_out, "Write the results as JSON to FILE ('-' for stdout); with --sweep the frontier (bsattn.frontier/v1)")->group("Output");
+  sub->add_flag("-q,--quiet", o->quiet, "Print no table")->group("Output");
+  o->curves = add_analyze_curves_options(*sub);
+  sub->callback([o]() {
+    if (analyze_curves_requested(*o->curves)) return run_analyze_curves(*o->curves);
+    run_analyze(*o);
   });
 }
 

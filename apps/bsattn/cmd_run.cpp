@@ -1,13 +1,184 @@
-// bsattn run: not built yet (see its issue); the subcommand exists so that --help lists it.
+// bsattn run: block-sparse attention on given Q/K/V and a mask (file or pattern spec): writes O, LSE
+// and, with --do, the gradients, as .npy. CUDA when available, else the CPU reference.
+#include <cstdio>
+
+#include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/commands.h"
+#include "lib/atomic_file.h"
+#include "lib/curves/order.h"
 #include "lib/error.h"
+#include "lib/mask_stats.h"
+#include "lib/reference/cpu_attention.h"
+
 
 namespace bsattn::app {
 
+namespace {
+
+using curves::SequenceLayout;
+using curves::parse_grid;
+using curves::parse_order;
+using curves::sequence_order;
+using curves::apply_token_order;
+using curves::unapply_token_order;
+
+struct RunOptions {
+  MaskCli mask;
+  InputCli inputs;
+  std::string dout;
+  std::string out, lse, dq, dk, dv, json_out;
+  std::string backend = "auto", score = "softmax";
+  double scale = 0, silu_n = 0;
+  bool f64 = false, quiet = false;
+  int threads = 0;
+  uint64_t seed = 0;
+  std::string reorder, grid;
+  int64_t text = 0;
+};
+
+template <class T>
+std::vector<float> to_f32(const std::vector<T>& x) {
+  return std::vector<float>(x.begin(), x.end());
+}
+
+void run_run(const RunOptions& o) {
+  if (o.out.empty()) throw UsageError("--out O.npy is required");
+  bool grads = !o.dout.empty();
+  if (grads && (o.dq.empty() || o.dk.empty() || o.dv.empty()))
+    throw UsageError("--do needs --dq, --dk and --dv output files");
+  if (!grads && (!o.dq.empty() || !o.dk.empty() || !o.dv.empty())) throw UsageError("--dq/--dk/--dv need --do");
+  Backend backend = Backend::Cpu;
+  if (o.backend == "cuda" || (o.backend == "auto" && cuda_available())) backend = Backend::Cuda;
+  if (backend == Backend::Cuda && !cuda_available())
+    throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (or this build has no CUDA); use --backend cpu");
+  if (backend == Backend::Cuda && (grads || o.f64))
+    throw UsageError("--do and --f64 are computed by the CPU reference: add --backend cpu");
+  if (!o.inputs.src.synthetic.empty()) throw UsageError("run takes Q/K/V files (--q, --k, --v); --synthetic is for analyze");
+
+  Qkv in = load_inputs(o.inputs, true, o.seed);
+  Tensor d_o;
+  if (grads) {
+    d_o = load_tensor(o.dout, "--do", in.layout, "auto");
+    if (d_o.batch != in.q.batch || d_o.seq != in.q.seq || d_o.heads != in.q.heads || d_o.dim != in.q.dim)
+      throw UsageError("--do " + o.dout + ": must have the shape of Q");
+  }
+  // Reordered sequences: attention runs on the reordered tokens; outputs are returned in the original order.
+  std::vector<int64_t> perm;
+  if (!o.reorder.empty()) {
+    if (o.grid.empty()) throw UsageError("--reorder needs --grid TxHxW (or HxW)");
+    SequenceLayout lay;
+    lay.grid = parse_grid(o.grid, "--grid");
+    lay.text = o.text;
+    if (lay.length() != in.q.seq || in.q.seq != in.k.seq)
+      throw UsageError("--reorder: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " +
+                       std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq));
+    int64_t block = o.mask.block_q > 0 ? o.mask.block_q : o.mask.block;
+    perm = sequence_order(parse_order(o.reorder, lay.grid, block, "--reorder"), lay);
+    auto fwd = [&](Tensor& t) { t.data = apply_token_order(t.data, t.batch, t.seq, t.heads * t.dim, perm); };
+    fwd(in.q);
+    fwd(in.k);
+    fwd(in.v);
+    if (grads) fwd(d_o);
+  } else if (!o.grid.empty() || o.text) {
+    throw UsageError("--grid/--text only apply with --reorder");
+  }
+
+  BlockMask m = resolve_mask(o.mask, in, o.seed, perm.empty() ? nullptr : &perm);
+  MaskStats st = mask_stats(m);
+  if (st.empty_rows > 0)
+    std::fprintf(stderr, "bsattn run: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
+                 (long long)st.empty_rows);
+  AttentionProblem p = problem_for(in.q, in.k);
+  p.scale = o.scale;
+  if (o.score == "silu") {
+    p.score = ScoreFn::Silu;
+    p.silu_n = o.silu_n > 0 ? o.silu_n : double(in.k.seq);
+  }
+  AttentionInputs ai{in.q.data.data(), in.k.data.data(), in.v.data.data(), nullptr};
+  CpuAttentionOptions copt{o.threads};
+  std::vector<float> out, lse, dq, dk, dv;
+  if (backend == Backend::Cuda) {
+    auto r = attention_forward(p, m, ai, Backend::Cuda);
+    out = std::move(r.out);
+    lse = std::move(r.lse);
+  } else if (o.f64) {
+    auto f = cpu_forward<double>(p, m, ai, copt);
+    out = to_f32(f.out);
+    lse = to_f32(f.lse);
+    if (grads) {
+      auto g = cpu_backward<double>(p, m, ai, f, d_o.data.data(), copt);
+      dq = to_f32(g.dq), dk = to_f32(g.dk), dv = to_f32(g.dv);
+    }
+  } else {
+    auto f = cpu_forward<float>(p, m, ai, copt);
+    if (grads) {
+      auto g = cpu_backward<float>(p, m, ai, f, d_o.data.data(), copt);
+      dq = std::move(g.dq), dk = std::move(g.dk), dv = std::move(g.dv);
+    }
+    out = std::move(f.out);
+    lse = std::move(f.lse);
+  }
+  if (!perm.empty()) {
+    auto back = [&](std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner) {
+      x = unapply_token_order(x, batch, seq, inner, perm);
+    };
+    back(out, p.batch, p.q_len, p.heads_q * p.head_dim);
+    back(lse, p.batch * p.heads_q, p.q_len, 1);
+    if (grads) {
+      back(dq, p.batch, p.q_len, p.heads_q * p.head_dim);
+      back(dk, p.batch, p.kv_len, p.heads_kv * p.head_dim);
+      back(dv, p.batch, p.kv_len, p.heads_kv * p.head_dim);
+    }
+  }
+  save_tensor(o.out, out, p.batch, p.q_len, p.heads_q, p.head_dim, in.layout);
+  if (!o.lse.empty()) save_array(o.lse, lse, {p.batch, p.heads_q, p.q_len});
+  if (grads) {
+    save_tensor(o.dq, dq, p.batch, p.q_len, p.heads_q, p.head_dim, in.layout);
+    save_tensor(o.dk, dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
+    save_tensor(o.dv, dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
+  }
+  const char* bname = backend == Backend::Cuda ? "cuda" : (o.f64 ? "cpu (float64)" : "cpu (float32)");
+  if (!o.quiet)
+    std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f (%lld computed pairs), "
+                "wrote %s%s%s\n",
+                bname, (long long)p.batch, (long long)p.q_len, (long long)p.kv_len, (long long)p.heads_q,
+                (long long)p.heads_kv, (long long)p.head_dim, st.causal_density, (long long)st.computed_pairs,
+                o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(), grads ? ", dq/dk/dv" : "");
+  if (!o.json_out.empty()) {
+    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", in.spec}, {"mask", m.spec},
+                        {"mask_stats", to_json(st)}, {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder},
+                        {"commit", BSATTN_GIT_COMMIT}};
+    write_text_file(o.json_out, j.dump(1) + "\n");
+  }
+}
+
+}  // namespace
+
 void register_run(CLI::App& app) {
-  auto* sub = app.add_subcommand("run", "(not built yet) see the project's issues");
-  sub->allow_extras();
-  sub->callback([]() { throw RuntimeFailure("'run' is not built yet in this version"); });
+  auto o = std::make_shared<RunOptions>();
+  auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files: O, LSE and (with --do, CPU) gradients as .npy");
+  sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->required()->group("Mask");
+  add_mask_size_options(*sub, o->mask, "Mask");
+  add_input_options(*sub, o->inputs, true, false, "Input");
+  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q): also compute dQ, dK, dV (CPU)")->group("Input");
+  sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
+  sub->add_option("--scale", o->scale, "Softmax/SiLU scale (0: 1/sqrt(D))")->capture_default_str()->group("Input");
+  sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
+  sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in --json)")->capture_default_str()->group("Input");
+  sub->add_option("--reorder", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
+  sub->add_option("--grid", o->grid, "Grid of the reordered tokens, TxHxW or HxW")->group("Reorder");
+  sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");
+  sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
+  sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
+  sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q)")->group("Output");
+  sub->add_option("--lse", o->lse, "Output LSE .npy, float32 [B,Hq,Sq] (natural log; -inf for empty rows)")->group("Output");
+  sub->add_option("--dq", o->dq, "Output dQ .npy (with --do)")->group("Output");
+  sub->add_option("--dk", o->dk, "Output dK .npy (with --do)")->group("Output");
+  sub->add_option("--dv", o->dv, "Output dV .npy (with --do)")->group("Output");
+  sub->add_option("--json", o->json_out, "Write a summary (inputs, mask spec, seed, statistics) as JSON ('-' for stdout)")->group("Output");
+  sub->add_flag("-q,--quiet", o->quiet, "Print nothing on success")->group("Output");
+  sub->callback([o]() { run_run(*o); });
 }
 
 }  // namespace bsattn::app

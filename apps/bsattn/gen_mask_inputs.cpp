@@ -1,14 +1,48 @@
-// gen-mask Q/K input options for adaptive selectors (owned by the reference/analyze work).
-// Not built yet: no options registered.
+// gen-mask Q/K input options for the adaptive selectors (patterns/adaptive): --q/--k files or
+// --synthetic KIND[:params], --layout, --dtype; recorded in mask.spec["inputs"].
+#include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/gen_mask_extras.h"
+#include "lib/error.h"
 
 namespace bsattn::app {
 
-struct GenMaskInputOptions {};
+struct GenMaskInputOptions {
+  InputCli in;
+};
 
-std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App&) {
-  return std::make_shared<GenMaskInputOptions>();
+std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App& sub) {
+  auto o = std::make_shared<GenMaskInputOptions>();
+  const std::string g = "Adaptive inputs";
+  add_input_options(sub, o->in, false, false, g);
+  sub.add_option("--head-dim", o->in.src.sizes.head_dim, "Synthetic: head dimension (even)")
+      ->check(CLI::Range(int64_t(2), int64_t(4096)))->capture_default_str()->group(g);
+  sub.add_option("--kv-heads", o->in.kv_heads, "Synthetic: key/value heads (0: as --heads)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 16))->capture_default_str()->group(g);
+  return o;
 }
-void prepare_gen_mask_inputs(const GenMaskInputOptions&, MaskRequest&, GenMaskPrepared&) {}
+
+void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, GenMaskPrepared& prep) {
+  const QkvSource& s = o.in.src;
+  if (s.q.empty() && s.k.empty() && s.synthetic.empty()) return;  // patterns that need inputs say so
+  InputCli in = o.in;
+  in.src.sizes.batch = req.shape.batch;
+  in.src.sizes.heads_q = req.shape.heads;
+  if (!s.synthetic.empty()) {
+    if (req.shape.q_len != req.shape.kv_len)
+      throw UsageError("--synthetic makes self-attention inputs: q_len must equal kv_len");
+    in.src.sizes.seq = req.shape.q_len;
+  }
+  auto qkv = std::make_shared<Qkv>(load_inputs(in, false, req.seed));
+  if (qkv->q.seq != req.shape.q_len || qkv->k.seq != req.shape.kv_len || qkv->q.heads != req.shape.heads)
+    throw UsageError("--q/--k: Q has S=" + std::to_string(qkv->q.seq) + " H=" + std::to_string(qkv->q.heads) + ", K has S=" +
+                     std::to_string(qkv->k.seq) + " but the mask is for q_len=" + std::to_string(req.shape.q_len) +
+                     " kv_len=" + std::to_string(req.shape.kv_len) + " heads=" + std::to_string(req.shape.heads));
+  if (qkv->q.batch != 1 && qkv->q.batch != req.shape.batch)
+    throw UsageError("--q/--k: batch " + std::to_string(qkv->q.batch) + " must be 1 or --batch " + std::to_string(req.shape.batch));
+  prep.inputs = std::make_shared<PatternInputs>(pattern_inputs(*qkv));
+  prep.input_storage = qkv;
+  prep.input_spec = qkv->spec;
+  req.inputs = prep.inputs.get();
+}
 
 }  // namespace bsattn::app

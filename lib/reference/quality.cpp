@@ -1,0 +1,143 @@
+#include "lib/reference/quality.h"
+
+#include <cmath>
+#include <limits>
+
+#include "lib/reference/block_mass.h"
+#include "lib/reference/cpu_attention.h"
+
+namespace bsattn {
+
+namespace {
+struct Acc {
+  double d2 = 0, w2 = 0, g2 = 0, d1 = 0, w1 = 0, dot = 0, mx = -1;
+  int64_t n = 0, worst = -1;
+  void add(double g, double w, int64_t idx) {
+    double d = g - w;
+    d2 += d * d;
+    w2 += w * w;
+    g2 += g * g;
+    d1 += std::fabs(d);
+    w1 += std::fabs(w);
+    dot += g * w;
+    if (std::fabs(d) > mx) {
+      mx = std::fabs(d);
+      worst = idx;
+    }
+    ++n;
+  }
+  ErrorStats stats() const {
+    ErrorStats e;
+    e.count = n;
+    e.rel_l2 = w2 > 0 ? std::sqrt(d2 / w2) : std::sqrt(d2);
+    e.rel_l1 = w1 > 0 ? d1 / w1 : d1;
+    e.rmse = n ? std::sqrt(d2 / double(n)) : 0;
+    e.max_abs = std::max(0.0, mx);
+    e.cosine = (g2 > 0 && w2 > 0) ? dot / std::sqrt(g2 * w2) : (g2 == 0 && w2 == 0 ? 1.0 : 0.0);
+    e.worst_index = worst;
+    return e;
+  }
+};
+}  // namespace
+
+ErrorReport compare_tensors(const float* got, const float* want, int64_t rows, int64_t heads, int64_t dim) {
+  std::vector<Acc> acc(static_cast<size_t>(heads));
+  Acc all;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t d = 0; d < dim; ++d) {
+        int64_t e = (r * heads + h) * dim + d;
+        acc[size_t(h)].add(got[e], want[e], e);
+        all.add(got[e], want[e], e);
+      }
+  ErrorReport rep;
+  for (auto& a : acc) rep.heads.push_back(a.stats());
+  rep.overall = all.stats();
+  return rep;
+}
+
+nlohmann::json to_json(const ErrorStats& e) {
+  return {{"rel_l2", e.rel_l2}, {"rel_l1", e.rel_l1}, {"rmse", e.rmse},
+          {"max_abs", e.max_abs}, {"cosine", e.cosine}, {"count", e.count}};
+}
+
+std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shape, bool causal, const float* q,
+                                const float* k, const float* v, int threads) {
+  MaskShape s = shape;
+  s.batch = 1;
+  BlockMask dense(s);
+  dense.causal = causal;
+  std::fill(dense.bits.begin(), dense.bits.end(), uint8_t(1));
+  for (auto& h : dense.heads) h.type = HeadType::Dense;
+  if (causal) dense.apply_causal();
+  AttentionProblem pf = p;
+  pf.dtype = ElemType::F32;
+  return cpu_forward<float>(pf, dense, AttentionInputs{q, k, v, nullptr}, CpuAttentionOptions{threads}).out;
+}
+
+QualityReport evaluate_mask(const AttentionProblem& p0, const BlockMask& mask, const float* q, const float* k,
+                            const float* v, const std::vector<float>* dense, int threads) {
+  AttentionProblem p = p0;
+  p.dtype = ElemType::F32;
+  QualityReport rep;
+  rep.mask = mask_stats(mask);
+  auto sparse = cpu_forward<float>(p, mask, AttentionInputs{q, k, v, nullptr}, CpuAttentionOptions{threads}).out;
+  std::vector<float> own;
+  if (!dense) {
+    own = dense_output(p, mask.shape, mask.causal, q, k, v, threads);
+    dense = &own;
+  }
+  ErrorReport err = compare_tensors(sparse.data(), dense->data(), p.total_q(), p.heads_q, p.head_dim);
+  auto recall = row_recall(p, q, k, mask);
+  const int64_t H = p.heads_q;
+  // Per-head density relative to the causally visible blocks.
+  auto g = mask.geometry();
+  double all_sum = 0, all_min = std::numeric_limits<double>::infinity();
+  int64_t all_n = 0;
+  for (int64_t h = 0; h < H; ++h) {
+    HeadQuality hq;
+    hq.head = h;
+    int64_t kept = 0, visible = 0;
+    for (int64_t b = 0; b < mask.shape.batch; ++b)
+      for (int64_t i = 0; i < mask.shape.mq(); ++i)
+        for (int64_t j = 0; j < mask.shape.mk(); ++j)
+          if (!mask.causal || g.causal_visible(i, j)) {
+            ++visible;
+            kept += mask.at(b, h, i, j);
+          }
+    hq.density = visible ? double(kept) / double(visible) : 0;
+    double sum = 0, mn = std::numeric_limits<double>::infinity();
+    int64_t n = 0;
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t r = 0; r < p.q_len; ++r) {
+        double x = recall[size_t((b * H + h) * p.q_len + r)];
+        if (std::isnan(x)) continue;
+        sum += x;
+        mn = std::min(mn, x);
+        ++n;
+      }
+    hq.recall_mean = n ? sum / double(n) : 0;
+    hq.recall_min = n ? mn : 0;
+    all_sum += sum;
+    all_n += n;
+    all_min = std::min(all_min, mn);
+    hq.error = err.heads[size_t(h)];
+    rep.heads.push_back(hq);
+  }
+  rep.recall_mean = all_n ? all_sum / double(all_n) : 0;
+  rep.recall_min = all_n ? all_min : 0;
+  rep.error = err.overall;
+  return rep;
+}
+
+nlohmann::json to_json(const QualityReport& r) {
+  nlohmann::json heads = nlohmann::json::array();
+  for (const auto& h : r.heads)
+    heads.push_back({{"head", h.head}, {"density", h.density}, {"recall_mean", h.recall_mean},
+                     {"recall_min", h.recall_min}, {"error", to_json(h.error)}});
+  return {{"heads", heads},
+          {"summary", {{"recall_mean", r.recall_mean}, {"recall_min", r.recall_min}, {"error", to_json(r.error)}}},
+          {"mask", to_json(r.mask)}};
+}
+
+}  // namespace bsattn
