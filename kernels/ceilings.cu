@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/device_buffer.h"
 #include "kernels/timing.h"
 
 namespace bsattn::cuda {
@@ -22,15 +23,6 @@ __global__ void fill_bf16(__nv_bfloat16* p, size_t n, unsigned long long seed) {
     p[i] = __float2bfloat16(float(double(z >> 11) * 0x1.0p-53 * 2.0 - 1.0));
   }
 }
-
-template <class T>
-struct DeviceBuffer {
-  T* p = nullptr;
-  explicit DeviceBuffer(size_t n) { CUDA_CHECK(cudaMalloc(&p, n * sizeof(T))); }
-  ~DeviceBuffer() { cudaFree(p); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
 
 struct CublasHandle {
   cublasHandle_t h = nullptr;
@@ -52,18 +44,18 @@ CeilingsResult measure_ceilings(const MedianOf& median_ms, int64_t n, size_t cop
 
   {
     size_t elems = size_t(n) * size_t(n);
-    DeviceBuffer<__nv_bfloat16> a(elems), b(elems), c(elems);
-    fill_bf16<<<1024, 256, 0, stream>>>(a.p, elems, 1);
+    DeviceBuffer a(elems * 2), b(elems * 2), c(elems * 2);
+    fill_bf16<<<1024, 256, 0, stream>>>(a.get<__nv_bfloat16>(), elems, 1);
     CUDA_CHECK_LAUNCH("fill_bf16");
-    fill_bf16<<<1024, 256, 0, stream>>>(b.p, elems, 2);
+    fill_bf16<<<1024, 256, 0, stream>>>(b.get<__nv_bfloat16>(), elems, 2);
     CUDA_CHECK_LAUNCH("fill_bf16");
     CublasHandle handle;
     CUBLAS_CHECK(cublasSetStream(handle.h, stream));
     const float alpha = 1.0f, beta = 0.0f;
     int ni = int(n);
     auto gemm = [&]() {
-      CUBLAS_CHECK(cublasGemmEx(handle.h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &alpha, a.p, CUDA_R_16BF, ni, b.p,
-                                CUDA_R_16BF, ni, &beta, c.p, CUDA_R_16BF, ni, CUBLAS_COMPUTE_32F,
+      CUBLAS_CHECK(cublasGemmEx(handle.h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &alpha, a.get(), CUDA_R_16BF, ni, b.get(),
+                                CUDA_R_16BF, ni, &beta, c.get(), CUDA_R_16BF, ni, CUBLAS_COMPUTE_32F,
                                 CUBLAS_GEMM_DEFAULT));
     };
     r.gemm_n = n;
@@ -71,9 +63,11 @@ CeilingsResult measure_ceilings(const MedianOf& median_ms, int64_t n, size_t cop
     r.gemm_tflops = r.gemm_median_ms > 0 ? 2.0 * double(n) * double(n) * double(n) / (r.gemm_median_ms * 1e-3) / 1e12 : 0;
   }
   {
-    DeviceBuffer<uint8_t> src(copy_bytes), dst(copy_bytes);
-    CUDA_CHECK(cudaMemsetAsync(src.p, 0x3c, copy_bytes, stream));
-    auto copy = [&]() { CUDA_CHECK(cudaMemcpyAsync(dst.p, src.p, copy_bytes, cudaMemcpyDeviceToDevice, stream)); };
+    DeviceBuffer src(copy_bytes), dst(copy_bytes);
+    CUDA_CHECK(cudaMemsetAsync(src.get(), 0x3c, copy_bytes, stream));
+    auto copy = [&]() {
+      CUDA_CHECK(cudaMemcpyAsync(dst.get(), src.get(), copy_bytes, cudaMemcpyDeviceToDevice, stream));
+    };
     r.copy_bytes = copy_bytes;
     r.copy_median_ms = median_ms([&]() { return timer.sample_ms(copy); });
     r.copy_gbs = r.copy_median_ms > 0 ? 2.0 * double(copy_bytes) / (r.copy_median_ms * 1e-3) / 1e9 : 0;

@@ -10,5 +10,5 @@ $B gen-mask --head-map "0-3=dense;4-11=random:density=0.3,seed=7;12-15=streaming
   --seq 32768 --heads 16 -o "$out/hybrid.npy" --csr "$out/hybrid"
 echo
 echo "== bsattn bench (embedded default sweep) =="
-$B bench || echo "(bench is not built yet in this version)"
+$B bench
 rm -rf "$out"

@@ -1,13 +1,346 @@
-// bsattn bench: not built yet (see its issue); the subcommand exists so that --help lists it.
+// bsattn bench: time sparse attention over a sweep (CUDA kernel on a GPU, CPU reference elsewhere),
+// with the ceilings and the dense baseline measured in the same run; Markdown table on stdout,
+// --json / --csv exports of the same records (schema bsattn.bench/v1, docs/bench-json.md).
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
 #include "apps/bsattn/commands.h"
+#include "lib/atomic_file.h"
+#include "lib/bench/results.h"
+#include "lib/bench/runner.h"
 #include "lib/error.h"
+#include "lib/spec.h"
+#include "patterns/registry.h"
+#if BSATTN_HAVE_CUDA
+#include "kernels/attention_runner.h"
+#include "kernels/ceilings.h"
+#include "kernels/timing.h"
+#endif
 
 namespace bsattn::app {
 
+namespace {
+
+struct BenchOptions {
+  std::map<std::string, std::string> axes;  // axis name -> text, only those given
+  std::string config_file;
+  std::string backend = "auto", kernel;
+  bool list_kernels = false, no_ceilings = false, quiet = false;
+  bench::TimingOptions timing;
+  bool timing_given = false;
+  uint64_t seed = 0;
+  std::string json_out, csv_out, md_out, save_masks, from;
+};
+
+// --from FILE: the exports and the table of an existing document (e.g. merged by scripts/peers.py).
+void export_existing(const BenchOptions& o) {
+  bench::BenchDoc doc = bench::bench_doc_from_json(nlohmann::json::parse(read_text_file(o.from), nullptr, false), o.from);
+  if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
+  if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
+  std::string table = bench::to_markdown(doc);
+  if (!o.md_out.empty()) write_text_file(o.md_out, table);
+  if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") std::cout << table;
+}
+
+#if BSATTN_HAVE_CUDA
+// The CUDA backend: one AttentionRunner per configuration (inputs and CSR resident), launch() timed
+// on the runner's stream by GpuTimer (L2 flushed before every sample).
+class CudaCase : public bench::PreparedCase {
+ public:
+  CudaCase(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in, const std::string& kernel)
+      : runner_(p, m, in, kernel), timer_(runner_.stream(), true) {}
+  bench::TimingStats time(const bench::TimingOptions& opt) override {
+    auto s = bench::measure([&]() { return timer_.sample_ms([&]() { runner_.launch(); }); }, opt);
+    clock_ = timer_.measure_sm_clock_mhz();
+    return s;
+  }
+  double sm_clock_mhz() override { return clock_; }
+
+ private:
+  cuda::AttentionRunner runner_;
+  cuda::GpuTimer timer_;
+  double clock_ = 0;
+};
+
+class CudaBackend : public bench::BenchBackend {
+ public:
+  CudaBackend(std::string kernel, bool ceilings) : kernel_(std::move(kernel)), want_ceilings_(ceilings) {
+    auto variants = cuda::AttentionRunner::kernel_variants();
+    if (!kernel_.empty() && std::find(variants.begin(), variants.end(), kernel_) == variants.end()) {
+      std::string allowed;
+      for (auto& v : variants) allowed += (allowed.empty() ? "" : ", ") + v;
+      throw UsageError("--kernel '" + kernel_ + "': allowed are " + allowed);
+    }
+    if (kernel_.empty() && !variants.empty()) kernel_ = variants.front();
+  }
+  std::string name() const override { return "cuda"; }
+  std::string kernel() const override { return kernel_; }
+  bench::BackendCaps caps() const override {
+    bench::BackendCaps c;
+    c.dtypes = {ElemType::BF16, ElemType::F16};
+    c.blocks = {64, 128};
+    return c;
+  }
+  nlohmann::json device_context() override {
+    auto d = cuda::device_info();
+    auto v = cuda::cuda_versions();
+    return {{"device", "cuda"},
+            {"gpu", d.name},
+            {"sms", d.sm_count},
+            {"compute_capability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)},
+            {"sm_clock_mhz_nominal", d.sm_clock_mhz},
+            {"mem_clock_mhz_nominal", d.mem_clock_mhz},
+            {"l2_bytes", d.l2_bytes},
+            {"global_bytes", d.global_bytes},
+            {"cuda_toolkit", v.toolkit},
+            {"cuda_runtime", v.runtime},
+            {"cuda_driver_api", v.driver},
+            {"kernel_variants", cuda::AttentionRunner::kernel_variants()}};
+  }
+  bench::Ceilings ceilings(const bench::TimingOptions& opt) override {
+    bench::Ceilings c;
+    if (!want_ceilings_) return c;
+    auto r = cuda::measure_ceilings([&](const std::function<double()>& s) { return bench::measure(s, opt).median_ms; });
+    c.measured = true;
+    c.gemm_tflops = r.gemm_tflops;
+    c.copy_gbs = r.copy_gbs;
+    c.detail = {{"gemm_n", r.gemm_n},
+                {"gemm_median_ms", r.gemm_median_ms},
+                {"copy_bytes", r.copy_bytes},
+                {"copy_median_ms", r.copy_median_ms}};
+    return c;
+  }
+  std::unique_ptr<bench::PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m,
+                                               const AttentionInputs& in) override {
+    return std::make_unique<CudaCase>(p, m, in, kernel_);
+  }
+
+ private:
+  std::string kernel_;
+  bool want_ceilings_;
+};
+#endif
+
+bool gpu_usable() {
+#if BSATTN_HAVE_CUDA
+  return cuda::gpu_present();
+#else
+  return false;
+#endif
+}
+
+void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
+  if (!o.from.empty()) return export_existing(o);
+#if BSATTN_HAVE_CUDA
+  if (o.list_kernels) {
+    for (auto& v : cuda::AttentionRunner::kernel_variants()) std::cout << v << "\n";
+    return;
+  }
+#else
+  if (o.list_kernels) throw RuntimeFailure("this build has no CUDA kernels (built without CUDA)");
+#endif
+  bool use_cuda;
+  if (o.backend == "auto") {
+    use_cuda = gpu_usable();
+    if (!use_cuda)
+      std::cerr << "bsattn bench: no usable GPU (or a build without CUDA): timing the CPU reference backend "
+                   "on a small sweep; kernel numbers need a GPU\n";
+  } else if (o.backend == "cuda") {
+    if (!gpu_usable()) throw RuntimeFailure("--backend cuda: no usable CUDA GPU in this build or machine; use --backend cpu");
+    use_cuda = true;
+  } else {
+    use_cuda = false;
+  }
+  if (!use_cuda && !o.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
+
+  // The embedded default sweep: small and meaningful, under a minute on either backend.
+  bench::SweepAxes axes;
+  if (use_cuda) {
+    axes.seq = {8192};
+    axes.dim = {128};
+    axes.heads = {16};
+    axes.block = {128};
+    axes.density = {0.1, 0.25, 0.5, 1.0};
+  } else {
+    axes.seq = {1024};
+    axes.dim = {64};
+    axes.heads = {4};
+    axes.block = {64};
+    axes.density = {0.1, 0.25, 0.5, 1.0};
+  }
+  if (!o.config_file.empty())
+    axes.merge_json(nlohmann::json::parse(read_text_file(o.config_file), nullptr, false), "--config " + o.config_file);
+  for (auto& [axis, text] : o.axes) axes.set(axis, text);
+
+  if (!o.timing_given && !use_cuda) {
+    // The CPU reference is slow and steady: fewer samples, a shorter budget.
+    o.timing.warmup = 1;
+    o.timing.min_samples = 3;
+    o.timing.max_time_s = 0.3;
+  }
+  if (!o.timing_given && use_cuda) o.timing.max_time_s = 0.5;
+  o.timing.validate();
+
+  std::unique_ptr<bench::BenchBackend> backend;
+#if BSATTN_HAVE_CUDA
+  if (use_cuda) backend = std::make_unique<CudaBackend>(o.kernel, !o.no_ceilings);
+#endif
+  if (!backend) backend = bench::make_cpu_backend();
+
+  for (auto& p : axes.pattern)
+    if (!bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
+  bench::SweepPlan plan = bench::expand_sweep(axes, backend->caps());
+  if (plan.configs.empty()) {
+    std::string why = plan.skipped.empty() ? "the sweep is empty" : plan.skipped.front().reason;
+    throw UsageError("no configuration of the sweep can run on the " + backend->name() + " backend (" + why + ")");
+  }
+
+  nlohmann::json context = bench::host_context();
+  std::string joined;
+  for (auto& a : argv) joined += (joined.empty() ? "" : " ") + a;
+  context["argv"] = argv;
+  context["command"] = joined;
+  context["config"] = axes.to_json();
+
+  bool progress = !o.quiet && stderr_is_terminal();
+  bench::BenchRunOptions ro;
+  ro.timing = o.timing;
+  ro.seed = o.seed;
+  ro.save_masks_dir = o.save_masks;
+  if (progress) ro.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  auto make_mask = [](const bench::BenchConfig& c, uint64_t seed) {
+    MaskRequest req;
+    req.shape = c.mask_shape();
+    req.causal = c.causal;
+    req.seed = seed;
+    req.pattern = c.spec;
+    return generate_mask(req);
+  };
+  bench::BenchDoc doc = bench::run_bench(plan, *backend, make_mask, ro, context);
+  if (doc.records.empty())
+    throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());
+
+  std::string json_text = bench::to_json(doc).dump(1) + "\n";
+  if (!o.json_out.empty()) write_text_file(o.json_out, json_text);
+  if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
+  std::string table = bench::to_markdown(doc);
+  if (!o.md_out.empty()) write_text_file(o.md_out, table);
+  bool stdout_taken = o.json_out == "-" || o.csv_out == "-" || o.md_out == "-";
+  if (o.quiet || stdout_taken) return;
+
+  auto& cx = doc.context;
+  std::printf("bsattn bench: backend %s%s%s, seed %llu, commit %s%s\n", backend->name().c_str(),
+              backend->kernel().empty() ? "" : " kernel ", backend->kernel().c_str(), (unsigned long long)o.seed,
+              cx.value("commit", std::string("?")).c_str(), cx["dirty"] == true ? " (dirty)" : "");
+  if (cx.contains("gpu"))
+    std::printf("device: %s, %d SMs\n", cx["gpu"].get<std::string>().c_str(), cx["sms"].get<int>());
+  if (cx["ceilings"].is_object())
+    std::printf("ceilings (measured now): bf16 GEMM %.1f TFLOP/s, device copy %.0f GB/s\n",
+                cx["ceilings"]["gemm_bf16_tflops"].get<double>(), cx["ceilings"]["d2d_copy_gbs"].get<double>());
+  std::printf("\n%s", table.c_str());
+  int noisy = 0;
+  for (auto& r : doc.records) noisy += r["noise_met"] == false;
+  std::printf("\ntime: median over samples (L2 flushed on the GPU); noise = stddev/mean%s. eff. TFLOP/s counts computed "
+              "pairs only; dense-eq. counts the dense (causal) pairs.\n",
+              noisy ? ("; '!' marks " + std::to_string(noisy) + " configurations over the noise target").c_str() : "");
+  if (!doc.records.empty() && doc.records.front()["mask_build_kind"] == "cpu_generate_mask")
+    std::printf("mask build: CPU pattern generation time as a share of the attention time.\n");
+  if (!doc.skipped.empty()) {
+    std::printf("skipped %zu configurations:\n", doc.skipped.size());
+    size_t shown = 0;
+    for (auto& s : doc.skipped) {
+      if (++shown > 8) {
+        std::printf("  ... (all of them in --json)\n");
+        break;
+      }
+      std::printf("  %s S=%lld D=%lld: %s\n", s["pattern"].get<std::string>().c_str(), (long long)s["seq"].get<int64_t>(),
+                  (long long)s["head_dim"].get<int64_t>(), s["reason"].get<std::string>().c_str());
+    }
+  }
+}
+
+}  // namespace
+
 void register_bench(CLI::App& app) {
-  auto* sub = app.add_subcommand("bench", "(not built yet) see the project's issues");
-  sub->allow_extras();
-  sub->callback([]() { throw RuntimeFailure("'bench' is not built yet in this version"); });
+  auto o = std::make_shared<BenchOptions>();
+  auto* sub = app.add_subcommand("bench", "Time sparse attention over a sweep, with ceilings and dense baselines");
+  sub->footer(
+      "Axes combine as a product; lists are a,b,c or start:stop:step (inclusive). Patterns random, local and\n"
+      "causal follow --density (causal: random blocks under the causal rule; local: the window whose density is\n"
+      "closest); any other pattern spec is timed once per shape. Combinations a backend cannot run are skipped\n"
+      "with a reason. With no axes: a small default sweep (GPU: S=8192 D=128 H=16 block 128; CPU: S=1024 D=64\n"
+      "H=4 block 64; densities 0.1,0.25,0.5,1; patterns random,local,causal).\n"
+      "Examples:\n"
+      "  bsattn bench\n"
+      "  bsattn bench --seq 8192,32768 --dim 64,128 --density 0.05:0.5:0.05 --pattern random,local,causal --json r.json\n"
+      "  bsattn bench --config sweep.json --csv r.csv --save-masks masks/   (then scripts/peers.py)");
+  const char* gs = "Sweep";
+  auto axis = [&](const std::string& name, const std::string& help) {
+    sub->add_option_function<std::string>(
+           "--" + name, [o, name](const std::string& v) { o->axes[name] = v; }, help)
+        ->group(gs)
+        ->type_name("LIST");
+  };
+  axis("seq", "Sequence lengths (q_len = kv_len)");
+  axis("dim", "Head dims");
+  axis("heads", "Query heads");
+  axis("heads-kv", "KV heads (one value; 0 = --heads)");
+  axis("batch", "Batch sizes");
+  axis("density", "Block densities in (0,1], list or start:stop:step");
+  axis("pattern", "Patterns: random, local, causal, dense, or specs separated by ';'");
+  axis("dtype", "Element types: bf16, f16, f32");
+  axis("block", "Mask block sizes (q = kv)");
+  axis("pass", "Passes: fwd (bwd is skipped until a backward kernel exists)");
+  sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")
+      ->group(gs)
+      ->check(CLI::ExistingFile);
+  sub->add_option("--seed", o->seed, "Seed for masks and inputs (recorded in every output)")->group(gs)->capture_default_str();
+
+  const char* gd = "Device";
+  sub->add_option("--backend", o->backend, "auto (CUDA when a GPU is present, else CPU), cuda or cpu")
+      ->group(gd)
+      ->check(CLI::IsMember({"auto", "cuda", "cpu"}))
+      ->capture_default_str();
+  sub->add_option("--kernel", o->kernel, "CUDA kernel variant (see --list-kernels; default: the fastest)")->group(gd);
+  sub->add_flag("--list-kernels", o->list_kernels, "List the CUDA kernel variants and exit")->group(gd);
+  sub->add_flag("--no-ceilings", o->no_ceilings, "Skip the cuBLAS GEMM and copy ceilings")->group(gd);
+
+  const char* gt = "Timing";
+  auto mark = [o](auto) { o->timing_given = true; };
+  sub->add_option("--warmup", o->timing.warmup, "Warm-up samples")->group(gt)->capture_default_str()->each(mark);
+  sub->add_option("--min-samples", o->timing.min_samples, "Minimum samples")->group(gt)->capture_default_str()->each(mark);
+  sub->add_option("--max-samples", o->timing.max_samples, "Maximum samples")->group(gt)->capture_default_str()->each(mark);
+  sub->add_option("--noise", o->timing.noise_target, "Stop once stddev/mean is under this")
+      ->group(gt)
+      ->capture_default_str()
+      ->each(mark);
+  sub->add_option("--max-time", o->timing.max_time_s,
+                  "Seconds of samples per configuration before stopping above the noise target (CPU default 0.3, GPU 0.5)")
+      ->group(gt)
+      ->each(mark);
+
+  const char* go = "Output";
+  sub->add_option("--json", o->json_out, "Write the bsattn.bench/v1 document (- for stdout)")->group(go);
+  sub->add_option("--csv", o->csv_out, "Write the records as CSV (- for stdout)")->group(go);
+  sub->add_option("--markdown", o->md_out, "Write the Markdown table to a file (- for stdout)")->group(go);
+  sub->add_option("--save-masks", o->save_masks, "Save every mask as DIR/NAME.npy + CSR (for scripts/peers.py)")->group(go);
+  sub->add_option("--from", o->from, "Export an existing bsattn.bench/v1 document instead of measuring")
+      ->group(go)
+      ->check(CLI::ExistingFile);
+  sub->add_flag("-q,--quiet", o->quiet, "No table on stdout, no progress")->group(go);
+
+  sub->callback([o, sub]() {
+    std::vector<std::string> argv{"bsattn", "bench"};
+    for (auto* opt : sub->get_options()) {
+      if (opt->count() == 0 || opt->get_name() == "--help") continue;
+      auto res = opt->results();
+      if (opt->get_type_size() == 0) argv.push_back(opt->get_name());
+      else
+        for (auto& r : res) argv.push_back(opt->get_name()), argv.push_back(r);
+    }
+    run_bench_command(*o, argv);
+  });
 }
 
 }  // namespace bsattn::app

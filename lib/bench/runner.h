@@ -1,0 +1,71 @@
+// The benchmark driver: for every configuration of a sweep plan it builds the mask (timed), draws
+// seeded random inputs, lets the backend prepare the problem once, times it through the harness
+// (lib/bench/stats.h), times the dense baseline of the same shape once, and writes one record with
+// the accounting of lib/bench/accounting.h. Backends: the CPU reference (here) and CUDA
+// (apps/bsattn/cmd_bench.cpp wires kernels/attention_runner.h and kernels/timing.h in).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/attention.h"
+#include "lib/bench/results.h"
+#include "lib/bench/stats.h"
+#include "lib/bench/sweep.h"
+
+namespace bsattn::bench {
+
+// One problem, resident in the backend, ready to be timed many times.
+class PreparedCase {
+ public:
+  virtual ~PreparedCase() = default;
+  virtual TimingStats time(const TimingOptions& opt) = 0;
+  virtual double sm_clock_mhz() { return 0; }  // measured after timing; 0 when unknown
+};
+
+struct Ceilings {
+  bool measured = false;
+  double gemm_tflops = 0;  // bf16 GEMM through cuBLAS
+  double copy_gbs = 0;     // device-to-device copy, bytes read + written
+  nlohmann::json detail;   // sizes, timings
+};
+
+class BenchBackend {
+ public:
+  virtual ~BenchBackend() = default;
+  virtual std::string name() const = 0;    // "cpu" | "cuda"
+  virtual std::string kernel() const = 0;  // the variant timed ("" for cpu)
+  virtual BackendCaps caps() const = 0;
+  virtual nlohmann::json device_context() = 0;  // merged into the context block
+  virtual Ceilings ceilings(const TimingOptions& opt) = 0;
+  // Throws UsageError when the backend cannot run this problem: the configuration is skipped with
+  // that message. RuntimeFailure stops the whole run.
+  virtual std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& mask,
+                                                const AttentionInputs& in) = 0;
+};
+
+std::unique_ptr<BenchBackend> make_cpu_backend();
+
+// Builds the mask of a configuration (the app passes the pattern registry's generate_mask).
+using MaskFactory = std::function<BlockMask(const BenchConfig& c, uint64_t seed)>;
+
+struct BenchRunOptions {
+  TimingOptions timing;
+  uint64_t seed = 0;
+  std::string save_masks_dir;  // non-empty: every mask saved as DIR/<name>.npy + CSR (for peers.py)
+  std::function<void(const std::string&)> progress;  // one line per configuration (may be empty)
+};
+
+// Runs the plan; `context` is the caller's context block (argv, config, ...), completed with the
+// backend's device context and ceilings.
+BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFactory& make_mask,
+                   const BenchRunOptions& opt, nlohmann::json context);
+
+// Host part of the context block: commit and dirty flag (BSATTN_COMMIT / BSATTN_DIRTY from the
+// environment when set, else git in the working folder, else the build's commit), compiler,
+// bsattn version, UTC time, host name.
+nlohmann::json host_context();
+
+}  // namespace bsattn::bench

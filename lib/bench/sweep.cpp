@@ -1,0 +1,285 @@
+#include "lib/bench/sweep.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "lib/error.h"
+#include "lib/spec.h"
+
+namespace bsattn::bench {
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text, const std::string& what) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t c = text.find(',', start);
+    std::string item = text.substr(start, c == std::string::npos ? std::string::npos : c - start);
+    if (item.empty()) throw UsageError(what + " '" + text + "': empty item in the list");
+    out.push_back(item);
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  return out;
+}
+
+// Patterns may carry their own parameters ("local:window=4"), whose commas would split a list; a
+// pattern axis is therefore split on ';' when it holds one, else on ','.
+std::vector<std::string> split_patterns(const std::string& text) {
+  if (text.find(';') != std::string::npos) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (true) {
+      size_t c = text.find(';', start);
+      std::string item = text.substr(start, c == std::string::npos ? std::string::npos : c - start);
+      if (item.empty()) throw UsageError("--pattern '" + text + "': empty item in the list");
+      out.push_back(item);
+      if (c == std::string::npos) break;
+      start = c + 1;
+    }
+    return out;
+  }
+  if (text.find(':') != std::string::npos && text.find('=') != std::string::npos)
+    return {text};  // one spec with parameters
+  return split_list(text, "--pattern");
+}
+
+ElemType parse_dtype(const std::string& s) {
+  if (s == "bf16") return ElemType::BF16;
+  if (s == "f16" || s == "fp16") return ElemType::F16;
+  if (s == "f32" || s == "fp32") return ElemType::F32;
+  throw UsageError("--dtype '" + s + "': allowed are bf16, f16, f32");
+}
+
+void check_positive(const std::vector<int64_t>& v, const std::string& what) {
+  if (v.empty()) throw UsageError(what + ": give at least one value");
+  for (auto x : v)
+    if (x < 1) throw UsageError(what + ": values must be >= 1 (got " + std::to_string(x) + ")");
+}
+
+std::string fmt_density(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", d);
+  return buf;
+}
+
+}  // namespace
+
+void SweepAxes::set(const std::string& axis, const std::string& text) {
+  std::string what = "--" + axis;
+  if (axis == "seq") seq = parse_int_axis(text, what), check_positive(seq, what);
+  else if (axis == "dim") dim = parse_int_axis(text, what), check_positive(dim, what);
+  else if (axis == "heads") heads = parse_int_axis(text, what), check_positive(heads, what);
+  else if (axis == "batch") batch = parse_int_axis(text, what), check_positive(batch, what);
+  else if (axis == "block") block = parse_int_axis(text, what), check_positive(block, what);
+  else if (axis == "heads-kv" || axis == "heads_kv") {
+    heads_kv = parse_int(text, what);
+    if (heads_kv < 0) throw UsageError(what + " must be >= 0 (0: same as --heads)");
+  } else if (axis == "density") {
+    density = parse_float_axis(text, what);
+    if (density.empty()) throw UsageError(what + ": give at least one value");
+    for (double d : density)
+      if (!(d > 0 && d <= 1.0 + 1e-9)) throw UsageError(what + ": values must be in (0, 1] (got " + fmt_density(d) + ")");
+  } else if (axis == "pattern") pattern = split_patterns(text);
+  else if (axis == "dtype") {
+    dtype = split_list(text, what);
+    for (auto& d : dtype) parse_dtype(d);
+  } else if (axis == "pass") {
+    pass = split_list(text, what);
+    for (auto& p : pass) parse_pass(p);
+  } else throw UsageError("unknown sweep axis '" + axis + "'");
+}
+
+void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
+  if (!j.is_object()) throw UsageError(what + ": a sweep config must be a JSON object");
+  static const std::set<std::string> known{"seq", "dim", "heads", "heads_kv", "batch", "block",
+                                           "density", "pattern", "dtype", "pass"};
+  for (auto& [key, value] : j.items()) {
+    if (key == "schema" || key == "comment") continue;
+    if (!known.count(key))
+      throw UsageError(what + ": unknown key '" + key +
+                       "' (allowed: seq, dim, heads, heads_kv, batch, block, density, pattern, dtype, pass)");
+    std::string text;
+    if (value.is_string()) text = value.get<std::string>();
+    else if (value.is_number()) text = value.dump();
+    else if (value.is_array()) {
+      const char* sep = key == "pattern" ? ";" : ",";
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (!value[i].is_string() && !value[i].is_number())
+          throw UsageError(what + ": '" + key + "' must hold numbers or strings");
+        text += (i ? sep : "") + (value[i].is_string() ? value[i].get<std::string>() : value[i].dump());
+      }
+    } else throw UsageError(what + ": '" + key + "' must be a list, a number or a string");
+    try {
+      set(key, text);
+    } catch (const UsageError& e) {
+      throw UsageError(what + ": " + e.what());
+    }
+  }
+}
+
+nlohmann::json SweepAxes::to_json() const {
+  return {{"seq", seq},     {"dim", dim},         {"heads", heads}, {"heads_kv", heads_kv}, {"batch", batch},
+          {"block", block}, {"density", density}, {"pattern", pattern}, {"dtype", dtype},    {"pass", pass}};
+}
+
+MaskShape BenchConfig::mask_shape() const {
+  MaskShape s;
+  s.batch = 1;
+  s.heads = heads;
+  s.q_len = s.kv_len = seq;
+  s.block_q = s.block_kv = block;
+  return s;
+}
+
+AttentionProblem BenchConfig::problem() const {
+  AttentionProblem p;
+  p.batch = batch;
+  p.q_len = p.kv_len = seq;
+  p.heads_q = heads;
+  p.heads_kv = heads_kv;
+  p.head_dim = head_dim;
+  p.dtype = dtype;
+  return p;
+}
+
+std::string BenchConfig::label() const {
+  std::string s = pattern;
+  if (density_target > 0) s += "@" + fmt_density(density_target);
+  s += " B=" + std::to_string(batch) + " H=" + std::to_string(heads);
+  if (heads_kv != heads) s += "/" + std::to_string(heads_kv);
+  s += " S=" + std::to_string(seq) + " D=" + std::to_string(head_dim) + " block=" + std::to_string(block) + " " +
+       elem_type_name(dtype) + " " + pass_name(pass);
+  return s;
+}
+
+nlohmann::json BenchConfig::to_json() const {
+  return {{"pattern", pattern},
+          {"density_target", density_target > 0 ? nlohmann::json(density_target) : nlohmann::json()},
+          {"spec", spec},
+          {"causal", causal},
+          {"batch", batch},
+          {"heads", heads},
+          {"heads_kv", heads_kv},
+          {"seq", seq},
+          {"head_dim", head_dim},
+          {"block", block},
+          {"dtype", elem_type_name(dtype)},
+          {"pass", pass_name(pass)}};
+}
+
+std::string BenchConfig::dense_key() const {
+  return std::to_string(batch) + "/" + std::to_string(heads) + "/" + std::to_string(heads_kv) + "/" +
+         std::to_string(seq) + "/" + std::to_string(head_dim) + "/" + std::to_string(block) + "/" +
+         elem_type_name(dtype) + "/" + pass_name(pass) + (causal ? "/causal" : "");
+}
+
+BenchConfig BenchConfig::dense_baseline() const {
+  BenchConfig d = *this;
+  d.pattern = causal ? "causal" : "dense";
+  d.density_target = 1.0;
+  d.spec = causal ? "causal" : "dense";
+  return d;
+}
+
+bool pattern_takes_density(const std::string& p) { return p == "random" || p == "local" || p == "causal"; }
+
+bool mask_spec_for(const std::string& pattern, double density, int64_t mk, std::string& spec, bool& causal,
+                   std::string& why) {
+  causal = false;
+  if (pattern_takes_density(pattern) && !(density > 0 && density <= 1.0 + 1e-9)) {
+    why = "density " + fmt_density(density) + " is outside (0, 1]";
+    return false;
+  }
+  if (pattern == "random") {
+    spec = density >= 1.0 - 1e-9 ? "dense" : "random:density=" + fmt_density(density);
+  } else if (pattern == "causal") {
+    causal = true;
+    spec = density >= 1.0 - 1e-9 ? "causal" : "random:density=" + fmt_density(density);
+  } else if (pattern == "local") {
+    // Row i keeps |j - diag(i)| <= w: 2w+1 blocks away from the edges.
+    int64_t w = std::max<int64_t>(0, std::llround((density * double(mk) - 1.0) / 2.0));
+    spec = density >= 1.0 - 1e-9 || w >= mk - 1 ? "dense" : "local:window=" + std::to_string(w);
+  } else {
+    spec = pattern;  // dense or a full spec; the registry validates it
+  }
+  return true;
+}
+
+SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
+  SweepPlan plan;
+  std::set<std::string> seen;  // config label + spec: a repeated mask is measured once
+  for (const auto& pass_s : a.pass)
+    for (const auto& dtype_s : a.dtype)
+      for (int64_t B : a.batch)
+        for (int64_t H : a.heads)
+          for (int64_t S : a.seq)
+            for (int64_t D : a.dim)
+              for (int64_t blk : a.block)
+                for (const auto& pat : a.pattern) {
+                  std::vector<double> dens = pattern_takes_density(pat) ? a.density : std::vector<double>{-1.0};
+                  for (double d : dens) {
+                    BenchConfig c;
+                    c.batch = B;
+                    c.heads = H;
+                    c.heads_kv = a.heads_kv ? a.heads_kv : H;
+                    c.seq = S;
+                    c.head_dim = D;
+                    c.block = blk;
+                    c.dtype = parse_dtype(dtype_s);
+                    c.pass = parse_pass(pass_s);
+                    c.pattern = pat;
+                    c.density_target = d;
+                    auto skip = [&](const std::string& why) { plan.skipped.push_back({c, why}); };
+                    if (H % c.heads_kv) {
+                      skip("heads " + std::to_string(H) + " is not a multiple of --heads-kv " + std::to_string(c.heads_kv));
+                      continue;
+                    }
+                    if (std::find(caps.passes.begin(), caps.passes.end(), c.pass) == caps.passes.end()) {
+                      skip(std::string("pass ") + pass_name(c.pass) + " is not implemented by this backend (fwd only)");
+                      continue;
+                    }
+                    if (std::find(caps.dtypes.begin(), caps.dtypes.end(), c.dtype) == caps.dtypes.end()) {
+                      skip(std::string("dtype ") + elem_type_name(c.dtype) + " is not supported by this backend");
+                      continue;
+                    }
+                    if (!caps.blocks.empty() && std::find(caps.blocks.begin(), caps.blocks.end(), blk) == caps.blocks.end()) {
+                      std::string allowed;
+                      for (auto b : caps.blocks) allowed += (allowed.empty() ? "" : ", ") + std::to_string(b);
+                      skip("block " + std::to_string(blk) + " is not supported by this backend (allowed: " + allowed + ")");
+                      continue;
+                    }
+                    std::string why;
+                    if (!mask_spec_for(pat, d, c.mask_shape().mk(), c.spec, c.causal, why)) {
+                      skip(why);
+                      continue;
+                    }
+                    if (caps.max_computed_flops > 0) {
+                      // Upper estimate before the mask exists: the target density of the dense work.
+                      double dd = d > 0 ? d : 1.0;
+                      double est = 4.0 * double(D) * double(S) * double(S) * double(H) * double(B) * dd;
+                      if (est > caps.max_computed_flops) {
+                        char buf[160];
+                        std::snprintf(buf, sizeof buf,
+                                      "about %.3g computed FLOPs, over this backend's limit of %.3g (CPU: use smaller "
+                                      "--seq/--heads or a GPU)",
+                                      est, caps.max_computed_flops);
+                        skip(buf);
+                        continue;
+                      }
+                    }
+                    std::string key = c.dense_key() + "|" + c.spec + "|" + pat;
+                    if (!seen.insert(key).second) {
+                      skip("same mask as an earlier configuration (" + c.spec + ")");
+                      continue;
+                    }
+                    plan.configs.push_back(c);
+                  }
+                }
+  return plan;
+}
+
+}  // namespace bsattn::bench

@@ -1,0 +1,80 @@
+// Benchmark sweeps: axes from the command line (or a saved --config FILE.json) combine as a product;
+// combinations a backend cannot run, or that repeat an earlier mask, are skipped with a reason.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/attention.h"
+#include "lib/bench/accounting.h"
+#include "lib/mask.h"
+
+namespace bsattn::bench {
+
+struct SweepAxes {
+  std::vector<int64_t> seq{1024}, dim{64}, heads{4}, batch{1}, block{64};
+  int64_t heads_kv = 0;  // 0: = heads (MHA); otherwise every heads value must be a multiple
+  std::vector<double> density{0.1, 0.25, 0.5, 1.0};
+  std::vector<std::string> pattern{"random", "local", "causal"};
+  std::vector<std::string> dtype{"bf16"};
+  std::vector<std::string> pass{"fwd"};
+
+  // Sets one axis from its command-line text ("4096,8192", "0.05:0.5:0.05"); `axis` is the option's
+  // name without dashes (seq, dim, heads, heads-kv, batch, block, density, pattern, dtype, pass).
+  void set(const std::string& axis, const std::string& text);
+  // A config file: {"seq": [4096, 8192] or "4096,8192", ...} with the same names; unknown keys are
+  // UsageErrors naming the file. Keys absent keep their current values.
+  void merge_json(const nlohmann::json& j, const std::string& what);
+  nlohmann::json to_json() const;  // the effective sweep, with every axis
+};
+
+// What a backend can run (checked before any work; anything else it rejects at prepare time is
+// skipped with the backend's message).
+struct BackendCaps {
+  std::vector<ElemType> dtypes{ElemType::F32, ElemType::F16, ElemType::BF16};
+  std::vector<int64_t> blocks;   // empty: any block size
+  std::vector<Pass> passes{Pass::Fwd};
+  double max_computed_flops = 0; // > 0: skip configurations with more computed FLOPs (CPU backend)
+};
+
+struct BenchConfig {
+  int64_t batch = 1, heads = 1, heads_kv = 1, seq = 0, head_dim = 64, block = 128;
+  ElemType dtype = ElemType::BF16;
+  Pass pass = Pass::Fwd;
+  std::string pattern;        // the axis value ("random", "local", "causal", or a spec)
+  double density_target = -1; // the density axis value; -1 when the pattern takes no density
+  std::string spec;           // the mask spec given to the pattern registry
+  bool causal = false;
+  MaskShape mask_shape() const;        // batch 1 (broadcast), heads, seq x seq, block x block
+  AttentionProblem problem() const;
+  std::string label() const;           // one line for progress and skip messages
+  nlohmann::json to_json() const;
+  // Key of the dense baseline this config is compared with (same shape, dtype, causal, pass).
+  std::string dense_key() const;
+  BenchConfig dense_baseline() const;  // the same with every (causally visible) block kept
+};
+
+struct SkippedConfig {
+  BenchConfig config;
+  std::string reason;
+};
+
+struct SweepPlan {
+  std::vector<BenchConfig> configs;
+  std::vector<SkippedConfig> skipped;
+};
+
+// The mask spec and causal flag for a pattern axis value at a density on a shape:
+//   random -> random:density=d;  causal -> random:density=d under causal (d = 1: dense causal);
+//   local  -> local:window=w with (2w+1)/Mk closest to d;  dense -> dense (density ignored);
+//   any other value is a pattern spec used as given (density ignored).
+// Returns false (with `why`) for a density outside (0, 1].
+bool mask_spec_for(const std::string& pattern, double density, int64_t mk, std::string& spec, bool& causal,
+                   std::string& why);
+bool pattern_takes_density(const std::string& pattern);
+
+SweepPlan expand_sweep(const SweepAxes& axes, const BackendCaps& caps);
+
+}  // namespace bsattn::bench
