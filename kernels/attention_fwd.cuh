@@ -35,10 +35,20 @@
 //                 fa2-v3-w4   = fa2-v2-w4 + lazy rescale                          255 regs, 16 B spill
 //                 fa2-v3-w4-n32  4 warps, BN 32                                   254 regs, 0 spill
 //                 fa2-v3      = fa2-v2-s2 + lazy rescale                          255 regs, 0 spill
+//   fa2-v4*     fa2-v3-w4 (4 warps x 32 rows, BN 64, 2 stages, lazy rescale) + three register/latency
+//               changes, each a FwdTraitsV2 flag:
+//                 IDX_PREFETCH  KV tile ids of tiles t, t+1 in registers; the CSR read of tile t+2 is
+//                               issued one iteration before its cp.async (v3 waited on it each tile)
+//                 PACK_P        P packed to bf16/f16 A fragments once, before the P.V loop
+//                 XOR_ADDR      Q K^T ldmatrix addresses as lane base + ((k-step << 5) ^ lane bits)
+//                 fa2-v4-w4     all three (XOR_ADDR 1)                            255 regs, 0 spill
+//                 fa2-v4-w4-h   + lane bases fenced from loop-invariant motion    255 regs, 0 spill
+//                 fa2-v4-w4-p   IDX_PREFETCH + PACK_P only                        255 regs, 8 B spill
+//               (a V-side XOR address for P.V as well spilled 64 B; dropped)
 //   (registers: ptxas sm_90a, bf16, D = 128.)
 // The measured numbers for each variant are logged at the bottom of this comment after each run.
 //
-// Default ("" variant): fa2-v3-w4 for block_q = 128 and scale > 0 (fa2-w4 otherwise), else fa2-w8
+// Default ("" variant): fa2-v4-w4 for block_q = 128 and scale > 0 (fa2-w4 otherwise), else fa2-w8
 // (block_q = 64, and SiLU).
 //
 // Variant log (bf16, B=1, H=16, D=128, block 128, non-causal, effective TFLOP/s of the median launch,
@@ -442,6 +452,96 @@ struct MmaMainLoop {
   }
 };
 
+// P (fp32 C fragments) -> 16-bit A fragments of P.V, all at once (fa2-v4: the 64 fp32 P registers
+// die before the V loop starts instead of living through it).
+template <class T>
+__device__ __forceinline__ void pack_p(const float (&p)[T::MT][T::NT][4], uint32_t (&a)[T::MT][T::BN / 16][4]) {
+  using Elem = typename T::Elem;
+#pragma unroll
+  for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+    for (int j = 0; j < T::BN / 16; ++j) {
+      a[mt][j][0] = Mma<Elem>::pack(p[mt][2 * j][0], p[mt][2 * j][1]);
+      a[mt][j][1] = Mma<Elem>::pack(p[mt][2 * j][2], p[mt][2 * j][3]);
+      a[mt][j][2] = Mma<Elem>::pack(p[mt][2 * j + 1][0], p[mt][2 * j + 1][1]);
+      a[mt][j][3] = Mma<Elem>::pack(p[mt][2 * j + 1][2], p[mt][2 * j + 1][3]);
+    }
+}
+// fa2-v4 XOR_ADDR: ldmatrix addresses as 32-bit shared addresses. Every ldmatrix row r of the swizzled
+// tile reads logical chunk 2*step + c (c = 0/1 per lane), stored at chunk (2*step + c) ^ (r & 7); since
+// bit 0 of 2*step is 0 that is 2*step ^ (c ^ (r & 7)), so the byte offset is (step << 5) ^ x with a
+// per-lane x = (c ^ (r & 7)) << 4, and the rows of the other m16 / n16 blocks are immediates (Q K^T
+// only: the same form for the V reads of P.V spilled 64 B). XOR_ADDR 2 also hides the lane bases from
+// loop-invariant motion (empty asm volatile per tile), so the per-k-step XORs are redone each tile.
+__device__ __forceinline__ void ldmatrix_x4_a(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+struct LaneAddr {
+  uint32_t q;   // shared address of this lane's Q row (warp_row + lane % 16), chunk 0
+  uint32_t k;   // byte offset of this lane's K row in a K tile (row (lane / 16) * 8 + lane % 8)
+  uint32_t xqv; // ((lane / 16) ^ (lane % 8)) << 4: Q chunk bits
+  uint32_t xk;  // (((lane / 8) % 2) ^ (lane % 8)) << 4
+};
+template <class T>
+__device__ __forceinline__ LaneAddr lane_addr(const typename T::Elem* sq, int warp_row, int lane) {
+  constexpr int RB = T::D * 2;  // bytes per smem row
+  LaneAddr a;
+  a.q = smem_u32(sq) + (warp_row + (lane & 15)) * RB;
+  a.k = (((lane >> 4) << 3) + (lane & 7)) * RB;
+  a.xqv = ((lane >> 4) ^ (lane & 7)) << 4;
+  a.xk = (((lane >> 3) & 1) ^ (lane & 7)) << 4;
+  return a;
+}
+template <class T>
+__device__ __forceinline__ void qk_xor(const LaneAddr& la, uint32_t sk, float (&s)[T::MT][T::NT][4]) {
+  using Elem = typename T::Elem;
+  constexpr int RB = T::D * 2;
+#pragma unroll
+  for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;
+  const uint32_t kb = sk + la.k;
+#pragma unroll
+  for (int kt = 0; kt < T::KT; ++kt) {
+    const uint32_t qa = la.q + ((kt << 5) ^ la.xqv), ka = kb + ((kt << 5) ^ la.xk);
+    uint32_t a[T::MT][4];
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt) ldmatrix_x4_a(a[mt], qa + mt * 16 * RB);
+#pragma unroll
+    for (int n2 = 0; n2 < T::NT / 2; ++n2) {
+      uint32_t b[4];
+      ldmatrix_x4_a(b, ka + n2 * 16 * RB);
+#pragma unroll
+      for (int mt = 0; mt < T::MT; ++mt) {
+        Mma<Elem>::run(s[mt][2 * n2], a[mt], b[0], b[1]);
+        Mma<Elem>::run(s[mt][2 * n2 + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+// O[mt] += P[mt] . V[tile] with P already packed (fa2-v4).
+template <class T>
+__device__ __forceinline__ void pv_packed(const uint32_t (&a)[T::MT][T::BN / 16][4], const typename T::Elem* sv,
+                                          int lane, float (&o)[T::MT][T::DT][4]) {
+  using Elem = typename T::Elem;
+#pragma unroll
+  for (int j = 0; j < T::BN / 16; ++j)
+#pragma unroll
+    for (int d2 = 0; d2 < T::DT / 2; ++d2) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, sv + swz<T::D>(j * 16 + (((lane >> 3) & 1) << 3) + (lane & 7), d2 * 2 + (lane >> 4)));
+#pragma unroll
+      for (int mt = 0; mt < T::MT; ++mt) {
+        Mma<Elem>::run(o[mt][2 * d2], a[mt][j], b[0], b[1]);
+        Mma<Elem>::run(o[mt][2 * d2 + 1], a[mt][j], b[2], b[3]);
+      }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Epilogue: normalize, write O (input dtype) and LSE; empty rows give O = 0, LSE = -inf. `sm.m` is the
 // running max in the exp2 domain (scale * log2(e) * s), `sm.l` this thread's partial row sum.
@@ -588,10 +688,15 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 //   - raw scores: masking only on boundary tiles, scale * log2(e) folded into one FFMA before ex2.approx;
 //   - mma.sync is a plain (non-volatile) asm, so the compiler may interleave it with ldmatrix.
 // Needs scale > 0 (the row max is taken on raw scores); the host falls back to v1 otherwise.
-template <typename Elem, int D, int BM, int BN, int NWARPS, int STAGES, bool Q_IN_REGS_, bool LAZY_RESCALE_ = false>
+template <typename Elem, int D, int BM, int BN, int NWARPS, int STAGES, bool Q_IN_REGS_, bool LAZY_RESCALE_ = false,
+          bool PACK_P_ = false, bool IDX_PREFETCH_ = false, int XOR_ADDR_ = 0>
 struct FwdTraitsV2 : FwdTraits<Elem, D, BM, BN, NWARPS, STAGES, false> {
   static constexpr bool Q_IN_REGS = Q_IN_REGS_;
   static constexpr bool LAZY_RESCALE = LAZY_RESCALE_;  // fa2-v3: skip O *= corr when no max moved
+  static constexpr bool PACK_P = PACK_P_;              // fa2-v4: P -> 16-bit A fragments before P.V
+  static constexpr bool IDX_PREFETCH = IDX_PREFETCH_;  // fa2-v4: next tiles' KV index in registers
+  static constexpr int XOR_ADDR = XOR_ADDR_;  // fa2-v4: Q K^T ldmatrix address = lane base + (k-step ^ x); 2: + asm fence
+  static_assert(!IDX_PREFETCH || STAGES == 2, "the index prefetch ring is written for 2 stages");
   static constexpr bool V2 = true;
   static_assert(!Q_IN_REGS || FwdTraits<Elem, D, BM, BN, NWARPS, STAGES, false>::MT == 1,
                 "Q in registers only for 16-row warps (32 rows would take 64 more registers)");
@@ -630,12 +735,13 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
   const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
   const Elem* safe = static_cast<const Elem*>(p.q);
 
-  auto load_kv = [&](int t, int stage) {
-    int k0 = tiles.tile(t) * T::BN;
+  auto load_kv_at = [&](int kv_tile, int stage) {
+    int k0 = kv_tile * T::BN;
     int rows = min(T::BN, len_k - k0);
     load_tile<T, T::BN>(skv + (2 * stage) * T::KV_ELEMS, gk + int64_t(k0) * ldk, ldk, rows, safe, tid);
     load_tile<T, T::BN>(skv + (2 * stage + 1) * T::KV_ELEMS, gv + int64_t(k0) * ldk, ldk, rows, safe, tid);
   };
+  auto load_kv = [&](int t, int stage) { load_kv_at(tiles.tile(t), stage); };
 
   float o[T::MT][T::DT][4];
 #pragma unroll
@@ -652,27 +758,52 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 
   if (tiles.count > 0) {
     load_tile<T, T::BM>(sq, gq, ldq, q_rows, safe, tid);  // in the first group, with tile 0
-#pragma unroll
-    for (int s = 0; s < T::STAGES - 1; ++s) {
-      if (s < tiles.count) load_kv(s, s);
+    // fa2-v4 (IDX_PREFETCH, 2 stages): the KV tile ids of tiles t and t+1 live in registers and the
+    // id of t+2 is read one whole iteration before its cp.async needs it (sparse heads: a global
+    // load of the CSR row that v2/v3 wait on right before issuing the copies).
+    int cur_tile = 0, next_tile = 0;
+    if constexpr (T::IDX_PREFETCH) {
+      cur_tile = tiles.tile(0);
+      next_tile = tiles.tile(min(1, tiles.count - 1));
+      load_kv_at(cur_tile, 0);
       cp_async_commit();
+    } else {
+#pragma unroll
+      for (int s = 0; s < T::STAGES - 1; ++s) {
+        if (s < tiles.count) load_kv(s, s);
+        cp_async_commit();
+      }
     }
     uint32_t qf[T::Q_IN_REGS ? T::MT : 1][T::Q_IN_REGS ? T::KT : 1][4];
     for (int t = 0; t < tiles.count; ++t) {
+      int after_tile = 0;
+      if constexpr (T::IDX_PREFETCH) after_tile = tiles.tile(min(t + 2, tiles.count - 1));
       cp_async_wait<T::STAGES - 2>();  // this thread's copies of tile t (and Q) have landed
       __syncthreads();                 // everyone's have; and every warp is done with tile t-1
       if constexpr (T::Q_IN_REGS)
         if (t == 0) MmaMainLoop<T>::load_q(sq, warp_row, lane, qf);
       const int tn = t + T::STAGES - 1;
-      if (tn < tiles.count) load_kv(tn, tn % T::STAGES);  // into the stage tile t-1 used
+      if constexpr (T::IDX_PREFETCH) {
+        if (tn < tiles.count) load_kv_at(next_tile, tn % T::STAGES);
+      } else {
+        if (tn < tiles.count) load_kv(tn, tn % T::STAGES);  // into the stage tile t-1 used
+      }
       cp_async_commit();
       const int stage = t % T::STAGES;
       const Elem* sk = skv + (2 * stage) * T::KV_ELEMS;
       const Elem* sv = sk + T::KV_ELEMS;
-      const int k0 = tiles.tile(t) * T::BN;
+      const int k0 = (T::IDX_PREFETCH ? cur_tile : tiles.tile(t)) * T::BN;
+      if constexpr (T::IDX_PREFETCH) cur_tile = next_tile, next_tile = after_tile;
 
       float s[T::MT][T::NT][4];
-      if constexpr (T::Q_IN_REGS)
+      LaneAddr la;
+      if constexpr (T::XOR_ADDR != 0) {
+        la = lane_addr<T>(sq, warp_row, lane);
+        if constexpr (T::XOR_ADDR == 2) asm volatile("" : "+r"(la.q), "+r"(la.k), "+r"(la.xqv), "+r"(la.xk));
+      }
+      if constexpr (T::XOR_ADDR != 0)
+        qk_xor<T>(la, smem_u32(sk), s);
+      else if constexpr (T::Q_IN_REGS)
         MmaMainLoop<T>::qk_regs(qf, sk, lane, s);
       else
         MmaMainLoop<T>::qk(sq, sk, warp_row, lane, s);
@@ -690,7 +821,13 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
             }
       }
       sm.template update_raw<T::LAZY_RESCALE>(s, o, scale_log2);
-      MmaMainLoop<T>::pv(s, sv, lane, o);
+      if constexpr (T::PACK_P) {
+        uint32_t pa[T::MT][T::BN / 16][4];
+        pack_p<T>(s, pa);
+        pv_packed<T>(pa, sv, lane, o);  // (a pv_xor with the V lane base spilled 64 B: the 8 V chunk offsets stay)
+      } else {
+        MmaMainLoop<T>::pv(s, sv, lane, o);
+      }
     }
     cp_async_wait<0>();
   }
@@ -729,7 +866,7 @@ template <class Elem, int D, int BM, bool SILU>
 void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
   if constexpr (BM == 128 && !SILU) {
     // Default: the fastest measured shape that fits (results/forward-h100.md, H100).
-    if (v.empty()) return launch_variant<Elem, D, BM, SILU>(p, p.scale > 0.f ? "fa2-v3-w4" : "fa2-w4", s);
+    if (v.empty()) return launch_variant<Elem, D, BM, SILU>(p, p.scale > 0.f ? "fa2-v4-w4" : "fa2-w4", s);
     if (v.rfind("fa2-v2", 0) == 0) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "fa2-v2" || v == "fa2-v2-s2") {
@@ -740,6 +877,12 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (v == "fa2-v2-w4") return launch<FwdTraitsV2<Elem, D, BM, 64, 4, 2, false>>(p, s);
       if (v == "fa2-v2-w8") return launch<FwdTraitsV2<Elem, D, BM, 64, 8, 2, false>>(p, s);
       if (v == "fa2-v2-n64") return launch<FwdTraitsV2<Elem, D, BM, 64, 8, 3, true>>(p, s);
+    }
+    if (v.rfind("fa2-v4", 0) == 0) {
+      if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
+      if (v == "fa2-v4-w4") return launch<FwdTraitsV2<Elem, D, BM, 64, 4, 2, false, true, true, true, 1>>(p, s);
+      if (v == "fa2-v4-w4-h") return launch<FwdTraitsV2<Elem, D, BM, 64, 4, 2, false, true, true, true, 2>>(p, s);
+      if (v == "fa2-v4-w4-p") return launch<FwdTraitsV2<Elem, D, BM, 64, 4, 2, false, true, true, true>>(p, s);
     }
     if (v.rfind("fa2-v3", 0) == 0) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
