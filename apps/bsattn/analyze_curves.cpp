@@ -265,7 +265,8 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
   if (!md_out.empty()) {
     std::ostringstream md;
     md << "# Curve locality: grid " << layout.grid.str() << ", text " << layout.text << "\n\n"
-       << "Produced by:\n\n```\n" << command << " --json FILE.json --markdown FILE.md\n```\n\n"
+       << "Produced by:\n\n```\n" << command << (json_out.empty() ? "" : " --json " + json_out) << " --markdown "
+       << md_out << "\n```\n\n"
        << "bsattn " << BSATTN_VERSION << ", commit " << BSATTN_GIT_COMMIT << ", host " << host_name() << " ("
        << cpu_model() << "). Order times are one run on one core.\n\n"
        << notes << "\n";
