@@ -90,8 +90,12 @@ FigureReport render_frontier_figure(const nlohmann::json& doc, const std::string
   std::string sub = std::to_string(doc["records"].size()) + " masks, " + std::to_string(order.size()) + " patterns";
   if (doc.contains("context") && doc["context"].is_object()) {
     const auto& ctx = doc["context"];
-    for (const char* k : {"inputs", "synthetic", "q"})
-      if (ctx.contains(k) && ctx[k].is_string()) sub += "  \xc2\xb7  " + std::string(k) + " " + ctx[k].get<std::string>();
+    if (ctx.contains("inputs") && ctx["inputs"].is_object()) {
+      const auto& in = ctx["inputs"];
+      if (in.contains("synthetic") && in["synthetic"].is_object() && in["synthetic"].contains("kind"))
+        sub += "  \xc2\xb7  synthetic " + str(in["synthetic"], "kind");
+      if (in.contains("sizes") && in["sizes"].is_object()) sub += ", seq " + str(in["sizes"], "seq");
+    }
     if (ctx.contains("seed") && ctx["seed"].is_number()) sub += "  \xc2\xb7  seed " + ctx["seed"].dump();
   }
   draw_title(c, o.title.empty() ? "quality frontier: what each pattern keeps at each density" : o.title, W / 2.0,

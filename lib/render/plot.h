@@ -17,7 +17,7 @@ std::vector<double> log_ticks(double lo, double hi);
 std::string format_tick(double v);
 
 struct Axis {
-  double lo = 0, hi = 1;
+  double lo = 0, hi = 0;  // lo >= hi: a line plot fits the range to its data
   bool log = false;
   std::string label;
   // Widens [lo, hi] to round numbers (linear) or decades (log) and guards degenerate ranges.
