@@ -38,6 +38,10 @@ GridBlocks::GridBlocks(const GridLayout& layout, const PatternContext& ctx, cons
     q_block_[c] = int32_t(p / s.block_q);
     k_block_[c] = int32_t(p / s.block_kv);
   }
+  for (size_t c = 0; c < q_block_.size(); ++c)
+    if (q_block_[c] < 0)
+      throw UsageError("pattern '" + pattern + "': the token order is not a permutation (token " +
+                       std::to_string(int64_t(c) + g_.prefix) + " is missing)");
   q_runs_.assign(size_t(mq_), {});
   k_next_.assign(size_t(g_.cells()), 0);
   for (int64_t t = 0; t < g_.t; ++t)
