@@ -1,5 +1,6 @@
 // bsattn run: block-sparse attention on given Q/K/V and a mask (file or pattern spec): writes O, LSE
 // and, with --do, the gradients, as .npy. CUDA when available, else the CPU reference.
+#include <chrono>
 #include <cstdio>
 
 #include "apps/bsattn/attention_inputs.h"
@@ -9,6 +10,8 @@
 #include "lib/error.h"
 #include "lib/mask_stats.h"
 #include "lib/reference/cpu_attention.h"
+#include "lib/reference/cpu_ceiling.h"
+#include "lib/reference/parallel.h"
 
 
 namespace bsattn::app {
@@ -29,7 +32,7 @@ struct RunOptions {
   std::string out, lse, dq, dk, dv, json_out;
   std::string backend = "auto", score = "softmax";
   double scale = 0, silu_n = 0;
-  bool f64 = false, quiet = false;
+  bool f64 = false, quiet = false, time = false;
   int threads = 0;
   uint64_t seed = 0;
   std::string reorder, grid;
@@ -110,7 +113,18 @@ void run_run(const RunOptions& o) {
       dq = to_f32(g.dq), dk = to_f32(g.dk), dv = to_f32(g.dv);
     }
   } else {
+    auto t0 = std::chrono::steady_clock::now();
     auto f = cpu_forward<float>(p, m, ai, copt);
+    double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.time) {
+      // One timed forward (conversion of the inputs included); FLOPs = 4 * D * computed pairs.
+      int64_t pairs = st.computed_pairs * (m.shape.batch == 1 ? p.batch : 1);
+      auto gemm = eigen_gemm_ceiling(m.shape.block_q, m.shape.block_kv, p.head_dim, o.threads);
+      std::printf("time: cpu float32 forward %.3f s, %.2f GFLOP/s (4*D*pairs, %lld pairs, %d threads); Eigen GEMM "
+                  "%lldx%lldx%lld per thread: %.2f GFLOP/s\n",
+                  sec, forward_flops(pairs, p.head_dim) / sec / 1e9, (long long)pairs, resolve_threads(o.threads),
+                  (long long)gemm.m, (long long)gemm.k, (long long)gemm.n, gemm.gflops);
+    }
     if (grads) {
       auto g = cpu_backward<float>(p, m, ai, f, d_o.data.data(), copt);
       dq = std::move(g.dq), dk = std::move(g.dk), dv = std::move(g.dv);
@@ -171,6 +185,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
+  sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and Eigen's GEMM GFLOP/s on this machine")->group("Device");
   sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q)")->group("Output");
   sub->add_option("--lse", o->lse, "Output LSE .npy, float32 [B,Hq,Sq] (natural log; -inf for empty rows)")->group("Output");
   sub->add_option("--dq", o->dq, "Output dQ .npy (with --do)")->group("Output");

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "lib/error.h"
 #include "lib/reference/frontier.h"
 #include "lib/reference/qkv_source.h"
 #include "patterns/adaptive/selectors.h"
