@@ -157,7 +157,9 @@ Params::Params(const std::vector<ParamDef>& defs, const std::vector<std::pair<st
   }
   for (auto& d : defs) {
     if (!values_.count(d.name)) {
-      if (d.default_value.empty() && d.kind != ParamKind::String)
+      // An empty default makes numbers and booleans required; strings, lists and dims default to empty.
+      bool scalar = d.kind == ParamKind::Int || d.kind == ParamKind::Float || d.kind == ParamKind::Bool;
+      if (d.default_value.empty() && scalar)
         throw UsageError(owner + " needs parameter '" + d.name + "' (" + d.help + ")");
       values_[d.name] = d.default_value;
     }

@@ -27,7 +27,7 @@ const char* param_kind_name(ParamKind k);
 struct ParamDef {
   std::string name;
   ParamKind kind = ParamKind::Int;
-  std::string default_value;  // as the user would type it; "" means required
+  std::string default_value;  // as the user would type it; "" means required (int/float/bool) or empty
   double min = -1e300, max = 1e300;  // inclusive range for numbers (each element of lists/dims)
   std::string help;
   std::vector<std::string> choices;  // String: allowed values (empty = any)

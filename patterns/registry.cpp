@@ -220,7 +220,8 @@ std::string list_patterns_text() {
         os << ", one of";
         for (auto& c : d.choices) os << " " << c;
       }
-      os << ", default " << (d.default_value.empty() ? std::string("required") : d.default_value) << "): "
+      bool scalar = d.kind == ParamKind::Int || d.kind == ParamKind::Float || d.kind == ParamKind::Bool;
+      os << ", default " << (!d.default_value.empty() ? d.default_value : scalar ? "required" : "none") << "): "
          << d.help << "\n";
     }
   }
