@@ -55,12 +55,6 @@ nlohmann::json context_json(const AnalyzeOptions& o, const Qkv& in) {
           {"threads", resolve_threads(o.threads)}};
 }
 
-std::string fmt(const char* f, double x) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, x);
-  return b;
-}
-
 void print_quality(const QualityReport& r, const BlockMask& m) {
   std::printf("%-5s %-9s %8s %9s %9s %10s %9s\n", "head", "type", "density", "recall", "rec_min", "rel_l2", "cosine");
   for (const auto& h : r.heads)
@@ -102,7 +96,6 @@ void run_analyze(const AnalyzeOptions& o) {
     if (!o.check.empty() || !o.check_grads.empty()) throw UsageError("--sweep cannot be combined with --check");
     auto specs = split(o.patterns, ';');
     auto dens = parse_float_axis(o.densities, "--densities");
-    BlockMask probe;
     MaskShape shape = mask_shape_for(o.mask, in);
     PatternInputs pi = pattern_inputs(in);
     MaskMaker make = [&](const std::string& spec) {
