@@ -1,8 +1,10 @@
 // Defining properties of the generic patterns, on several sizes including ones that are not
 // multiples of the block and q_len != kv_len. References are plain loops written here.
 #include <cmath>
+#include <cstdio>
 
 #include "lib/error.h"
+#include "lib/mask_io.h"
 #include "lib/mask_stats.h"
 #include "tests/patterns/pattern_check.h"
 
@@ -287,4 +289,24 @@ TEST_CASE("bad parameters are usage errors naming the parameter") {
   CHECK_THROWS_WITH_AS(gen("nosuch", s), doctest::Contains("unknown pattern"), UsageError);
   CHECK_THROWS_WITH_AS(gen("local:unit=pixels", s), doctest::Contains("allowed: blocks, tokens"), UsageError);
   CHECK_THROWS_AS(gen("prefix-lm", s), UsageError);  // required parameter
+}
+
+TEST_CASE("custom: a mask from .json or .npy, checked against the sizes") {
+  auto s1 = shape_of(1000, 900, 64, 64, 1);
+  auto src = gen("random:density=0.4", s1, false, 3);
+  save_mask("custom_src.json", src);
+  save_mask("custom_src.npy", src);
+  auto s = shape_of(1000, 900, 64, 64, 3, 2);
+  for (const char* f : {"custom_src.json", "custom_src.npy"}) {
+    auto m = gen(std::string("custom:file=") + f, s);
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t h = 0; h < 3; ++h) CHECK(head_of(m, h, b) == head_of(src, 0));  // one head broadcast
+  }
+  CHECK_THROWS_WITH_AS(gen("custom:file=custom_src.json", shape_of(1000, 1000, 64, 64)), doctest::Contains("kv_len=900"),
+                       UsageError);
+  CHECK_THROWS_AS(gen("custom:file=custom_src.npy", shape_of(1000, 2000, 64, 64)), UsageError);
+  CHECK_THROWS_AS(gen("custom:file=no_such_mask.npy", s), UsageError);
+  CHECK_THROWS_AS(gen("custom", s), UsageError);
+  std::remove("custom_src.json");
+  std::remove("custom_src.npy");
 }
