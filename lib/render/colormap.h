@@ -14,8 +14,10 @@ struct Rgb {
 
 // Viridis, t in [0,1] (clamped; NaN gives the lowest colour). Piecewise linear between 17 control
 // points taken every 16th entry of the published 256-entry table (van der Walt & Smith, "mpl
-// colormaps", CC0; matplotlib's _cm_listed.py _viridis_data). The largest difference from the
-// 256-entry table is below 0.006 per channel.
+// colormaps", CC0; matplotlib's _cm_listed.py _viridis_data). Between control points it differs
+// from the full table by up to about 0.02 per channel (blue near the yellow end: entry 248 is
+// 0.104 where the interpolation gives 0.123; entry 120 differs by under 0.001); the 17 points
+// themselves are exact.
 Rgb viridis(double t);
 
 // Categorical colours for lines (one per implementation / pattern); cycles after 10.
