@@ -12,7 +12,8 @@ void add_input_options(CLI::App& sub, InputCli& o, bool with_v, bool with_sizes,
   sub.add_option("--k", o.src.k, "K .npy, same layout, Hq a multiple of its heads")->group(g);
   if (with_v) sub.add_option("--v", o.src.v, "V .npy, the shape of K")->group(g);
   sub.add_option("--layout", o.src.layout, "Layout of the tensor files")->check(CLI::IsMember({"bshd", "bhsd"}))->capture_default_str()->group(g);
-  sub.add_option("--dtype", o.src.dtype, "Element type of the files (uint16 files need bf16)")
+  sub.add_option("--dtype", o.src.dtype, "Element type of the inputs: auto (the files'), f32, f16, bf16; uint16 files need bf16, float32 files are "
+                 "rounded to f16/bf16 (nearest even)")
       ->check(CLI::IsMember({"auto", "f32", "f16", "bf16"}))->capture_default_str()->group(g);
   sub.add_option("--synthetic", o.src.synthetic, "Structured synthetic Q/K/V instead of files: " + synthetic_help())->group(g);
   if (!with_sizes) return;

@@ -39,6 +39,21 @@ struct RunOptions {
   int64_t text = 0;
 };
 
+// The element type the CUDA backend gets: Q, K and V must share one 16-bit type (bf16 / f16 files,
+// or float32 files rounded by --dtype bf16 / f16).
+ElemType cuda_input_type(const Qkv& in) {
+  ElemType t = in.q.dtype;
+  if (t == ElemType::F32)
+    throw UsageError(in.q.name + " holds float32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16 or "
+                     "--dtype f16, which round float32 files to nearest even, or --backend cpu)");
+  for (const Tensor* x : {&in.k, &in.v})
+    if (x->dtype != t)
+      throw UsageError(std::string("the CUDA backend takes Q, K and V of one element type, but ") + in.q.name + " is " +
+                       elem_type_name(t) + " and " + x->name + " is " + elem_type_name(x->dtype) +
+                       " (give --dtype bf16 or f16 for all, or --backend cpu)");
+  return t;
+}
+
 template <class T>
 std::vector<float> to_f32(const std::vector<T>& x) {
   return std::vector<float>(x.begin(), x.end());
@@ -52,13 +67,18 @@ void run_run(const RunOptions& o) {
   if (!grads && (!o.dq.empty() || !o.dk.empty() || !o.dv.empty())) throw UsageError("--dq/--dk/--dv need --do");
   Backend backend = Backend::Cpu;
   if (o.backend == "cuda" || (o.backend == "auto" && cuda_available())) backend = Backend::Cuda;
-  if (backend == Backend::Cuda && !cuda_available())
-    throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (or this build has no CUDA); use --backend cpu");
+  // Usage errors first (inputs, element types, mask, sizes); whether a GPU is there is checked last,
+  // right before computing.
   if (backend == Backend::Cuda && (grads || o.f64))
     throw UsageError("--do and --f64 are computed by the CPU reference: add --backend cpu");
+  if (backend == Backend::Cuda && o.inputs.src.dtype == "f32")
+    throw UsageError("--dtype f32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16, f16, or auto with "
+                     "16-bit files; float32 files are rounded to the --dtype); for float32 use --backend cpu");
   if (!o.inputs.src.synthetic.empty()) throw UsageError("run takes Q/K/V files (--q, --k, --v); --synthetic is for analyze");
 
   Qkv in = load_inputs(o.inputs, true, o.seed);
+  ElemType cuda_dtype = ElemType::BF16;
+  if (backend == Backend::Cuda) cuda_dtype = cuda_input_type(in);
   Tensor d_o;
   if (grads) {
     d_o = load_tensor(o.dout, "--do", in.layout, "auto");
@@ -97,11 +117,20 @@ void run_run(const RunOptions& o) {
     p.score = ScoreFn::Silu;
     p.silu_n = o.silu_n > 0 ? o.silu_n : double(in.k.seq);
   }
+  p.validate(m);
   AttentionInputs ai{in.q.data.data(), in.k.data.data(), in.v.data.data(), nullptr};
   CpuAttentionOptions copt{o.threads};
   std::vector<float> out, lse, dq, dk, dv;
   if (backend == Backend::Cuda) {
-    auto r = attention_forward(p, m, ai, Backend::Cuda);
+    if (!cuda_available())
+      throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (or this build has no CUDA); use --backend cpu");
+    // The loaded values are exact in cuda_dtype (16-bit files, or float32 files rounded by --dtype):
+    // these bit patterns are the files' own, or the nearest-even rounding of the float32 values.
+    p.dtype = cuda_dtype;
+    std::vector<uint16_t> q16 = to_16bit(in.q.data, cuda_dtype), k16 = to_16bit(in.k.data, cuda_dtype),
+                          v16 = to_16bit(in.v.data, cuda_dtype);
+    in.q.data = {}, in.k.data = {}, in.v.data = {};
+    auto r = attention_forward(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, Backend::Cuda);
     out = std::move(r.out);
     lse = std::move(r.lse);
   } else if (o.f64) {
@@ -151,11 +180,12 @@ void run_run(const RunOptions& o) {
     save_tensor(o.dk, dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
     save_tensor(o.dv, dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
   }
-  const char* bname = backend == Backend::Cuda ? "cuda" : (o.f64 ? "cpu (float64)" : "cpu (float32)");
+  std::string bname = backend == Backend::Cuda ? std::string("cuda (") + elem_type_name(cuda_dtype) + ")"
+                                                : (o.f64 ? "cpu (float64)" : "cpu (float32)");
   if (!o.quiet)
     std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f (%lld computed pairs), "
                 "wrote %s%s%s\n",
-                bname, (long long)p.batch, (long long)p.q_len, (long long)p.kv_len, (long long)p.heads_q,
+                bname.c_str(), (long long)p.batch, (long long)p.q_len, (long long)p.kv_len, (long long)p.heads_q,
                 (long long)p.heads_kv, (long long)p.head_dim, st.causal_density, (long long)st.computed_pairs,
                 o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(), grads ? ", dq/dk/dv" : "");
   if (!o.json_out.empty()) {
@@ -182,7 +212,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--reorder", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
   sub->add_option("--grid", o->grid, "Grid of the reordered tokens, TxHxW or HxW")->group("Reorder");
   sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");
-  sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu. cuda takes bf16/f16 inputs (--dtype)")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and Eigen's GEMM GFLOP/s on this machine")->group("Device");

@@ -18,8 +18,9 @@ Qkv load_qkv(const QkvSource& src, bool need_v) {
     r.v = need_v || !src.v.empty() ? load_tensor(src.v, "--v", r.layout, src.dtype) : r.k;
     check_qkv(r.q, r.k, r.v);
     auto desc = [](const Tensor& t, const std::string& path) {
-      return nlohmann::json{{"file", path}, {"dtype", elem_type_name(t.dtype)},
-                            {"shape_bshd", {t.batch, t.seq, t.heads, t.dim}}};
+      nlohmann::json j{{"file", path}, {"dtype", elem_type_name(t.dtype)}, {"shape_bshd", {t.batch, t.seq, t.heads, t.dim}}};
+      if (t.file_dtype != t.dtype) j["file_dtype"] = elem_type_name(t.file_dtype);  // rounded on loading
+      return j;
     };
     r.spec = {{"source", "files"}, {"layout", layout_name(r.layout)}, {"q", desc(r.q, src.q)}, {"k", desc(r.k, src.k)}};
     if (!src.v.empty()) r.spec["v"] = desc(r.v, src.v);

@@ -20,7 +20,7 @@ struct QkvSource {
 };
 
 struct Qkv {
-  Tensor q, k, v;  // f32 BSHD
+  Tensor q, k, v;  // f32 BSHD (values exact in each tensor's dtype)
   Layout layout = Layout::BSHD;
   nlohmann::json spec;  // files with shapes/dtypes, or the synthetic kind, parameters and seed
 };

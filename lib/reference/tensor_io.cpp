@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "lib/error.h"
 #include "lib/npy.h"
@@ -55,9 +58,15 @@ Tensor load_tensor(const std::string& path, const std::string& what, Layout layo
     throw UsageError(t.name + ": dtype " + std::string(dtype_name(a.dtype)) +
                      " is not supported (allowed: float32, float16, uint16 holding bfloat16 with --dtype bf16)");
   }
-  if (dtype != "auto" && dtype != elem_type_name(et))
-    throw UsageError(t.name + ": the file holds " + dtype_name(a.dtype) + " but --dtype is " + dtype);
-  t.dtype = et;
+  // float32 files with --dtype f16 / bf16 are rounded to that type below; any other mismatch is an error.
+  ElemType want = et;
+  if (et == ElemType::F32 && (dtype == "f16" || dtype == "bf16"))
+    want = dtype == "f16" ? ElemType::F16 : ElemType::BF16;
+  else if (dtype != "auto" && dtype != elem_type_name(et))
+    throw UsageError(t.name + ": the file holds " + dtype_name(a.dtype) + " but --dtype is " + dtype +
+                     " (allowed with it: " + (dtype == "f32" ? "float32" : dtype == "f16" ? "float16 or float32" : "uint16 bf16 bits or float32") + ")");
+  t.file_dtype = et;
+  t.dtype = want;
   if (a.shape.size() != 3 && a.shape.size() != 4)
     throw UsageError(t.name + ": shape " + a.shape_str() + " must be 4-D [B,S,H,D] or 3-D [S,H,D]" +
                      (layout == Layout::BHSD ? " (in bhsd layout: [B,H,S,D] / [H,S,D])" : ""));
@@ -83,6 +92,21 @@ Tensor load_tensor(const std::string& path, const std::string& what, Layout layo
     src = bytes.data();
   }
   t.data = convert_checked<float>(src, et, a.numel(), t.heads, t.dim, t.seq, t.name.c_str());
+  if (want != et) {
+    for (size_t e = 0; e < t.data.size(); ++e) {
+      float x = t.data[e];
+      float r = want == ElemType::BF16 ? bf16_to_float(float_to_bf16(x)) : half_to_float(float_to_half(x));
+      if (!std::isfinite(r)) {
+        int64_t d = int64_t(e) % t.dim, h = (int64_t(e) / t.dim) % t.heads, row = int64_t(e) / (t.dim * t.heads);
+        char v[32];
+        std::snprintf(v, sizeof v, "%g", double(x));
+        throw UsageError(t.name + ": " + v + " at [b=" + std::to_string(row / t.seq) + ", s=" + std::to_string(row % t.seq) +
+                         ", h=" + std::to_string(h) + ", d=" + std::to_string(d) + "] overflows " + elem_type_name(want) +
+                         " (largest finite " + (want == ElemType::BF16 ? "3.39e38" : "65504") + "); scale the inputs or use --dtype f32");
+      }
+      t.data[e] = r;
+    }
+  }
   return t;
 }
 
@@ -129,6 +153,16 @@ AttentionProblem problem_for(const Tensor& q, const Tensor& k) {
   p.head_dim = q.dim;
   p.dtype = ElemType::F32;  // loaded tensors are exact f32 copies of f32/f16/bf16 files
   return p;
+}
+
+std::vector<uint16_t> to_16bit(const std::vector<float>& x, ElemType t) {
+  if (t == ElemType::F32) throw std::logic_error("to_16bit: f32 is not a 16-bit type");
+  std::vector<uint16_t> out(x.size());
+  if (t == ElemType::BF16)
+    for (size_t e = 0; e < x.size(); ++e) out[e] = float_to_bf16(x[e]);
+  else
+    for (size_t e = 0; e < x.size(); ++e) out[e] = float_to_half(x[e]);
+  return out;
 }
 
 }  // namespace bsattn

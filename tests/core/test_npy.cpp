@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "lib/error.h"
 #include "lib/npy.h"
@@ -131,4 +133,75 @@ TEST_CASE("half and bfloat16 conversions") {
   CHECK(float_to_bf16(1.0f) == 0x3f80);
   CHECK(bf16_to_float(0x4049) == doctest::Approx(3.140625));
   for (uint32_t h = 0; h < 0x7c00; h += 7) CHECK(float_to_half(half_to_float(uint16_t(h))) == h);
+}
+
+namespace {
+float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+bool bf16_is_nan(uint16_t b) { return (b & 0x7f80) == 0x7f80 && (b & 0x007f) != 0; }
+bool half_is_nan(uint16_t h) { return (h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0; }
+}  // namespace
+
+// Hand-computed: a bf16 is the upper 16 bits of a float32; the dropped 16 bits decide the rounding
+// (below 0x8000 down, above up, exactly 0x8000 a tie that goes to the even upper half).
+TEST_CASE("float_to_bf16: round to nearest even, ties, carries, overflow, inf, NaN, zeros, subnormals") {
+  CHECK(float_to_bf16(1.0f) == 0x3f80);
+  CHECK(float_to_bf16(from_bits(0x3f807fff)) == 0x3f80);  // just below the half: down
+  CHECK(float_to_bf16(from_bits(0x3f808000)) == 0x3f80);  // 1 + 2^-8, a tie: 0x3f80 is even, stays
+  CHECK(float_to_bf16(from_bits(0x3f808001)) == 0x3f81);  // just above the half: up
+  CHECK(float_to_bf16(from_bits(0x3f818000)) == 0x3f82);  // 1 + 3*2^-8, a tie: 0x3f81 is odd, up to 0x3f82
+  CHECK(float_to_bf16(1.0f + 3.0f / 256) == 0x3f82);      // the same value written as a number
+  CHECK(float_to_bf16(from_bits(0xbf818000)) == 0xbf82);  // negative tie: magnitude rounds the same way
+  CHECK(float_to_bf16(from_bits(0x3f80ffff)) == 0x3f81);  // mantissa carry
+  CHECK(float_to_bf16(from_bits(0x3fffffff)) == 0x4000);  // carry into the exponent: 1.99999988 -> 2
+  CHECK(float_to_bf16(3.140625f) == 0x4049);
+  CHECK(float_to_bf16(3.14159265f) == 0x4049);  // 0x40490fdb: dropped 0x0fdb < 0x8000
+  CHECK(float_to_bf16(0.0f) == 0x0000);
+  CHECK(float_to_bf16(-0.0f) == 0x8000);
+  CHECK(float_to_bf16(from_bits(0x00008000)) == 0x0000);  // subnormal tie, even: down
+  CHECK(float_to_bf16(from_bits(0x00018000)) == 0x0002);  // subnormal tie, odd: up
+  CHECK(float_to_bf16(from_bits(0x7f7f7fff)) == 0x7f7f);  // largest finite bf16 (3.3895e38)
+  CHECK(float_to_bf16(from_bits(0x7f7f8000)) == 0x7f80);  // tie above it, 0x7f7f odd: overflows to inf
+  CHECK(float_to_bf16(std::numeric_limits<float>::max()) == 0x7f80);
+  CHECK(float_to_bf16(-std::numeric_limits<float>::max()) == 0xff80);
+  CHECK(float_to_bf16(std::numeric_limits<float>::infinity()) == 0x7f80);
+  CHECK(float_to_bf16(-std::numeric_limits<float>::infinity()) == 0xff80);
+  // NaN stays NaN (never rounded into inf), sign kept: quiet NaN, a signalling NaN whose payload is
+  // all in the dropped bits (truncation would give 0x7f80 = inf), and a negative NaN.
+  CHECK(bf16_is_nan(float_to_bf16(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(bf16_is_nan(float_to_bf16(from_bits(0x7f800001))));
+  CHECK(float_to_bf16(from_bits(0x7f800001)) < 0x8000);
+  CHECK(bf16_is_nan(float_to_bf16(from_bits(0xffc00000))));
+  CHECK(float_to_bf16(from_bits(0xffc00000)) >= 0x8000);
+  CHECK(bf16_is_nan(float_to_bf16(from_bits(0x7fffffff))));
+  // Every bf16 value converts back to itself (a sample of all 2^16 patterns, NaNs excluded).
+  for (uint32_t b = 0; b < 0x10000; b += 3)
+    if (!bf16_is_nan(uint16_t(b))) CHECK(float_to_bf16(bf16_to_float(uint16_t(b))) == b);
+}
+
+// Hand-computed: f16 has 10 mantissa bits, normal exponents 2^-14..2^15, subnormals in units of 2^-24.
+TEST_CASE("float_to_half: round to nearest even, ties, overflow, inf, NaN, subnormals") {
+  CHECK(float_to_half(1.0f + 1.0f / 2048) == 0x3c00);      // tie, 0x3c00 even: down
+  CHECK(float_to_half(1.0f + 3.0f / 2048) == 0x3c02);      // tie, 0x3c01 odd: up
+  CHECK(float_to_half(1.0f + 1.0f / 2048 + 1.0f / 65536) == 0x3c01);  // above the tie: up
+  CHECK(float_to_half(-(1.0f + 3.0f / 2048)) == 0xbc02);
+  CHECK(float_to_half(2047.0f / 1024) == 0x3fff);          // 1.9990234375, exact
+  CHECK(float_to_half(4095.0f / 2048) == 0x4000);          // tie at the top of the binade, odd: carries to 2
+  CHECK(float_to_half(65504.0f) == 0x7bff);                // largest finite
+  CHECK(float_to_half(65519.0f) == 0x7bff);                // below the tie with 65536
+  CHECK(float_to_half(65520.0f) == 0x7c00);                // the tie, 0x7bff odd: overflows to inf
+  CHECK(float_to_half(std::numeric_limits<float>::infinity()) == 0x7c00);
+  CHECK(float_to_half(-std::numeric_limits<float>::infinity()) == 0xfc00);
+  CHECK(half_is_nan(float_to_half(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(half_is_nan(float_to_half(from_bits(0x7f800001))));  // payload only in dropped bits: still NaN
+  CHECK(float_to_half(0x1p-14f) == 0x0400);                   // smallest normal
+  CHECK(float_to_half(1023.0f * 0x1p-24f) == 0x03ff);         // largest subnormal
+  CHECK(float_to_half(1023.5f * 0x1p-24f) == 0x0400);         // tie, 0x03ff odd: up into the normals
+  CHECK(float_to_half(0x1p-25f) == 0x0000);                   // half the smallest subnormal, tie: even 0
+  CHECK(float_to_half(3.0f * 0x1p-25f) == 0x0002);            // 1.5 units, tie: even 2
+  CHECK(float_to_half(0x1p-25f * 1.0001f) == 0x0001);         // above the tie
+  CHECK(float_to_half(-0.0f) == 0x8000);
 }
