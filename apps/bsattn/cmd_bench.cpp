@@ -15,6 +15,8 @@
 #if BSATTN_HAVE_CUDA
 #include "kernels/attention_runner.h"
 #include "kernels/ceilings.h"
+#include "kernels/device_buffer.h"
+#include "kernels/mask_build_device.h"
 #include "kernels/timing.h"
 #endif
 
@@ -45,22 +47,56 @@ void export_existing(const BenchOptions& o) {
 
 #if BSATTN_HAVE_CUDA
 // The CUDA backend: one AttentionRunner per configuration (inputs and CSR resident), launch() timed
-// on the runner's stream by GpuTimer (L2 flushed before every sample).
+// on the runner's stream by GpuTimer (L2 flushed before every sample). The mask build is timed the
+// same way: the bitmap -> row CSR kernel the runner ran once when it was prepared (launch_row_csr
+// over every row of the mask, on a copy of the bitmap and its own outputs), or nothing when no head is
+// sparse (dense and streaming heads are iterated from their definition).
 class CudaCase : public bench::PreparedCase {
  public:
   CudaCase(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in, const std::string& kernel)
-      : runner_(p, m, in, kernel), timer_(runner_.stream(), true) {}
+      : runner_(p, m, in, kernel), timer_(runner_.stream(), true) {
+    for (auto& h : m.heads) any_sparse_ |= h.type == HeadType::Sparse;
+    if (!any_sparse_) return;
+    rows_ = m.shape.batch * m.shape.heads * m.shape.mq();
+    mk_ = int(m.shape.mk());
+    auto s = static_cast<cudaStream_t>(runner_.stream());
+    bits_.upload(m.bits.data(), m.bits.size(), s);
+    num_.alloc(size_t(rows_) * 4);
+    idx_.alloc(size_t(rows_) * size_t(mk_) * 4);
+    CUDA_CHECK(cudaStreamSynchronize(s));
+  }
   bench::TimingStats time(const bench::TimingOptions& opt) override {
     auto s = bench::measure([&]() { return timer_.sample_ms([&]() { runner_.launch(); }); }, opt);
     clock_ = timer_.measure_sm_clock_mhz();
     return s;
   }
   double sm_clock_mhz() override { return clock_; }
+  std::unique_ptr<bench::MaskBuildTiming> time_mask_build(const bench::TimingOptions& opt) override {
+    auto r = std::make_unique<bench::MaskBuildTiming>();
+    if (!any_sparse_) {
+      r->kind = "none";
+      return r;
+    }
+    auto s = static_cast<cudaStream_t>(runner_.stream());
+    r->kind = "gpu_row_csr";
+    r->stats = bench::measure(
+        [&]() {
+          return timer_.sample_ms([&]() {
+            cuda::launch_row_csr(bits_.get<uint8_t>(), rows_, mk_, num_.get<int32_t>(), idx_.get<int32_t>(), s);
+          });
+        },
+        opt);
+    return r;
+  }
 
  private:
   cuda::AttentionRunner runner_;
   cuda::GpuTimer timer_;
   double clock_ = 0;
+  bool any_sparse_ = false;
+  int64_t rows_ = 0;
+  int mk_ = 0;
+  cuda::DeviceBuffer bits_, num_, idx_;
 };
 
 class CudaBackend : public bench::BenchBackend {
@@ -246,6 +282,9 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
               noisy ? ("; '!' marks " + std::to_string(noisy) + " configurations over the noise target").c_str() : "");
   if (!doc.records.empty() && doc.records.front()["mask_build_kind"] == "cpu_generate_mask")
     std::printf("mask build: CPU pattern generation time as a share of the attention time.\n");
+  else if (!doc.records.empty())
+    std::printf("mask build: the GPU row-CSR build from the bitmap (gpu_row_csr; 'none' for dense/streaming heads), "
+                "timed like the attention, as a share of it; CPU pattern generation: mask_generate_ms in --json/--csv.\n");
   if (!doc.skipped.empty()) {
     std::printf("skipped %zu configurations:\n", doc.skipped.size());
     size_t shown = 0;

@@ -19,7 +19,7 @@ const std::vector<std::string>& record_columns() {
       "rel_noise",     "samples",         "noise_met",       "sm_clock_mhz",     "tflops_effective",
       "tflops_dense_equiv", "gemm_fraction", "gbytes_per_s", "speedup_vs_dense", "dense_median_ms",
       "mask_build_ms", "mask_build_kind", "mask_build_share", "check_ref",       "check_rel_err",
-      "check_max_abs_err", "mask_file",   "seed"};
+      "check_max_abs_err", "mask_file",   "seed",            "mask_generate_ms"};
   return cols;
 }
 

@@ -1,4 +1,5 @@
-// The benchmark driver: for every configuration of a sweep plan it builds the mask (timed), draws
+// The benchmark driver: for every configuration of a sweep plan it builds the mask (timed; on the GPU
+// backend also the GPU part of the build, which the mask-build share then reports), draws
 // seeded random inputs, lets the backend prepare the problem once, times it through the harness
 // (lib/bench/stats.h), times the dense baseline of the same shape once, and writes one record with
 // the accounting of lib/bench/accounting.h. Backends: the CPU reference (here) and CUDA
@@ -17,12 +18,22 @@
 
 namespace bsattn::bench {
 
+// The mask build a backend does itself for a prepared problem, timed by the same loop as the attention.
+struct MaskBuildTiming {
+  std::string kind;   // the record's mask_build_kind, e.g. "gpu_row_csr"; "none": nothing to build
+  TimingStats stats;  // median_ms = 0 for "none"
+};
+
 // One problem, resident in the backend, ready to be timed many times.
 class PreparedCase {
  public:
   virtual ~PreparedCase() = default;
   virtual TimingStats time(const TimingOptions& opt) = 0;
   virtual double sm_clock_mhz() { return 0; }  // measured after timing; 0 when unknown
+  // The backend's own mask build for this problem (CUDA: bitmap -> row CSR on the GPU, CUDA events).
+  // Null: the backend builds nothing itself, and the record reports the CPU pattern generation time
+  // as the mask build (kind "cpu_generate_mask").
+  virtual std::unique_ptr<MaskBuildTiming> time_mask_build(const TimingOptions&) { return nullptr; }
 };
 
 struct Ceilings {
