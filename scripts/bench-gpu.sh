@@ -20,14 +20,16 @@ OUT=${OUT:-$PWD/bench-out}
 BUILD=${BSATTN_BUILD:-build-gpu}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
-if [ ! -x "$BUILD/bsattn" ]; then
-  echo "== build ($BUILD) =="
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON -DBSATTN_TESTS=OFF \
-    -DCMAKE_PREFIX_PATH="$PWD/.carry/usr" >"$OUT/bench-build.log" 2>&1 &&
-    cmake --build "$BUILD" -j"$(nproc)" --target bsattn >>"$OUT/bench-build.log" 2>&1 ||
-    { tail -30 "$OUT/bench-build.log"; echo "bench-gpu.sh: build failed"; exit 1; }
-  rm -f "$OUT/bench-build.log"
-fi
+# Always brought up to date (ninja rebuilds only what changed): the GPU host keeps ignored build folders
+# between calls, and a binary left from an earlier call would time (and check) stale code. A folder that
+# is already configured (gpu-check.sh's build-gpu) keeps its configuration.
+echo "== build bsattn ($BUILD) =="
+{ [ -f "$BUILD/CMakeCache.txt" ] ||
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON -DBSATTN_TESTS=OFF \
+      -DCMAKE_PREFIX_PATH="$PWD/.carry/usr"; } >"$OUT/bench-build.log" 2>&1 &&
+  cmake --build "$BUILD" -j"$(nproc)" --target bsattn >>"$OUT/bench-build.log" 2>&1 ||
+  { tail -30 "$OUT/bench-build.log"; echo "bench-gpu.sh: build failed"; exit 1; }
+rm -f "$OUT/bench-build.log"
 B=$BUILD/bsattn
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//' | tr 'A-Z' 'a-z')
 name=bench-${gpu:-gpu}-$(date -u +%Y%m%d)

@@ -8,8 +8,9 @@ flash backend (dense: full or causal). Timing discipline as bsattn's harness (li
 CUDA events on the stream, warm-up, L2 flushed before every sample by writing a buffer twice the L2
 size, samples until stddev/mean <= --noise or --max-time, at least --min-samples; median reported.
 
-Checks: for one mask per (S, D, pattern) at the smallest density, Q/K/V are written as .npy and
-`bsattn run --backend cuda` computes O on them; FlexAttention's O on the same inputs is compared
+Checks: for one mask per (D, pattern) at the smallest S (dense masks and the densest sparse mask), Q/K/V
+are written as bf16 .npy and `bsattn run --backend cuda --dtype bf16 --kernel K` (K: the kernel the
+benchmark timed) computes O on them; FlexAttention's O on the same inputs is compared
 (relative Frobenius error), and SDPA's O against bsattn's dense (or causal) run. The error and the
 reference go into each record (check_rel_err, check_max_abs_err, check_ref).
 
@@ -119,12 +120,14 @@ def write_bf16_npy(path, t_bhsd):
     np.save(path, t_bhsd.contiguous().view(torch.int16).cpu().numpy().view(np.uint16))
 
 
-def bsattn_run(binary, mask_npy, q, k, v, block, causal, tmp):
+def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp):
     paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
     for p, t in zip(paths, (q, k, v)):
         write_bf16_npy(p, t)
     cmd = [binary, "run", mask_npy, "--q", paths[0], "--k", paths[1], "--v", paths[2], "--layout", "bhsd",
            "--dtype", "bf16", "--block", str(block), "--backend", "cuda", "-o", paths[3], "-q"]
+    if kernel:  # the variant the benchmark timed
+        cmd += ["--kernel", kernel]
     if causal:
         cmd.append("--causal")
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -214,7 +217,7 @@ def main():
             our_o = None
             if want_check:
                 try:
-                    our_o = bsattn_run(a.bsattn, prefix + ".npy", q, k, v, r["block"], r["causal"], tmp)
+                    our_o = bsattn_run(a.bsattn, prefix + ".npy", q, k, v, r["block"], r["causal"], r.get("kernel"), tmp)
                     checked.add(ck_key)
                 except Exception as e:  # reported, and the peers are still timed
                     print("  check skipped: %s" % e, file=sys.stderr)

@@ -1,5 +1,6 @@
 // bsattn run: block-sparse attention on given Q/K/V and a mask (file or pattern spec): writes O, LSE
 // and, with --do, the gradients, as .npy. CUDA when available, else the CPU reference.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -12,6 +13,9 @@
 #include "lib/reference/cpu_attention.h"
 #include "lib/reference/cpu_ceiling.h"
 #include "lib/reference/parallel.h"
+#if BSATTN_HAVE_CUDA
+#include "kernels/attention_runner.h"
+#endif
 
 
 namespace bsattn::app {
@@ -30,7 +34,7 @@ struct RunOptions {
   InputCli inputs;
   std::string dout;
   std::string out, lse, dq, dk, dv, json_out;
-  std::string backend = "auto", score = "softmax";
+  std::string backend = "auto", score = "softmax", kernel;
   double scale = 0, silu_n = 0;
   bool f64 = false, quiet = false, time = false;
   int threads = 0;
@@ -75,6 +79,17 @@ void run_run(const RunOptions& o) {
     throw UsageError("--dtype f32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16, f16, or auto with "
                      "16-bit files; float32 files are rounded to the --dtype); for float32 use --backend cpu");
   if (!o.inputs.src.synthetic.empty()) throw UsageError("run takes Q/K/V files (--q, --k, --v); --synthetic is for analyze");
+  if (!o.kernel.empty()) {
+    if (backend != Backend::Cuda) throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
+#if BSATTN_HAVE_CUDA
+    auto variants = cuda::AttentionRunner::kernel_variants();
+    if (std::find(variants.begin(), variants.end(), o.kernel) == variants.end()) {
+      std::string allowed;
+      for (auto& v : variants) allowed += (allowed.empty() ? "" : ", ") + v;
+      throw UsageError("--kernel '" + o.kernel + "': allowed are " + allowed);
+    }
+#endif
+  }
 
   Qkv in = load_inputs(o.inputs, true, o.seed);
   ElemType cuda_dtype = ElemType::BF16;
@@ -130,7 +145,19 @@ void run_run(const RunOptions& o) {
     std::vector<uint16_t> q16 = to_16bit(in.q.data, cuda_dtype), k16 = to_16bit(in.k.data, cuda_dtype),
                           v16 = to_16bit(in.v.data, cuda_dtype);
     in.q.data = {}, in.k.data = {}, in.v.data = {};
-    auto r = attention_forward(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, Backend::Cuda);
+    AttentionInputs ai16{q16.data(), k16.data(), v16.data(), nullptr};
+    AttentionResult r;
+#if BSATTN_HAVE_CUDA
+    if (!o.kernel.empty()) {
+      cuda::AttentionRunner runner(p, m, ai16, o.kernel);
+      runner.launch();
+      r = runner.result();
+    } else {
+      r = attention_forward(p, m, ai16, Backend::Cuda);
+    }
+#else
+    r = attention_forward(p, m, ai16, Backend::Cuda);
+#endif
     out = std::move(r.out);
     lse = std::move(r.lse);
   } else if (o.f64) {
@@ -180,7 +207,8 @@ void run_run(const RunOptions& o) {
     save_tensor(o.dk, dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
     save_tensor(o.dv, dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
   }
-  std::string bname = backend == Backend::Cuda ? std::string("cuda (") + elem_type_name(cuda_dtype) + ")"
+  std::string bname = backend == Backend::Cuda ? std::string("cuda (") + elem_type_name(cuda_dtype) +
+                                                      (o.kernel.empty() ? "" : ", kernel " + o.kernel) + ")"
                                                 : (o.f64 ? "cpu (float64)" : "cpu (float32)");
   if (!o.quiet)
     std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f (%lld computed pairs), "
@@ -213,6 +241,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--grid", o->grid, "Grid of the reordered tokens, TxHxW or HxW")->group("Reorder");
   sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");
   sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu. cuda takes bf16/f16 inputs (--dtype)")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_option("--kernel", o->kernel, "CUDA kernel variant (bsattn bench --list-kernels; default: the default kernel)")->group("Device");
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and Eigen's GEMM GFLOP/s on this machine")->group("Device");

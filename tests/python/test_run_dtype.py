@@ -2,7 +2,8 @@
 --dtype bf16/f16 are accepted by --backend cuda (on a machine without a GPU the one-line "no CUDA GPU"
 failure, exit 1, comes after the inputs were read and typed: never a dtype error); f32 with --backend
 cuda is a usage error (exit 2) naming the allowed dtypes; float32 files with --dtype bf16 are rounded
-to nearest even (checked against a rounding written here with float64 arithmetic, not bit tricks).
+to nearest even (checked against a rounding written here with float64 arithmetic, not bit tricks);
+--kernel needs --backend cuda.
 With a GPU present, the cuda output is compared with the CPU reference on the same bf16 inputs.
 Run by ctest as: /usr/bin/python3 THIS BSATTN_BINARY SCRATCH_DIR."""
 import json
@@ -106,6 +107,14 @@ for what, inputs, needles in usage:
     rc, err, _ = bsattn(*common, *inputs, "--backend", "cuda", "-o", path("o_bad.npy"))
     expect(rc == 2 and len(err) == 1 and all(n in err[0] for n in needles),
            "%s, --backend cuda: want exit 2 and one line with %r, got %d %r" % (what, needles, rc, err))
+
+# --kernel (the variant peers.py checks) is a CUDA option: a usage error with the CPU backend; an
+# unknown name lists the variants (a build without CUDA cannot list them: its GPU failure comes first).
+rc, err, _ = bsattn(*common, *b16, "--backend", "cpu", "--kernel", "fa2-v4-w4-h", "-o", path("o_bad.npy"))
+expect(rc == 2 and len(err) == 1 and "--backend cuda" in err[0], "--kernel with cpu: %d %r" % (rc, err))
+rc, err, _ = bsattn(*common, *b16, "--backend", "cuda", "--kernel", "nosuch", "-o", path("o_bad.npy"))
+expect((rc == 2 and len(err) == 1 and "allowed" in err[0]) or (rc == 1 and len(err) == 1 and "no CUDA" in err[0]),
+       "--kernel nosuch: %d %r" % (rc, err))
 
 # 4. CPU: float32 files with --dtype bf16 compute exactly what the bf16 files (rounded here) give;
 #    --json records the rounding.
