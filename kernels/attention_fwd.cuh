@@ -125,6 +125,7 @@ struct FwdTraits {
   static constexpr int STAGES = STAGES_;  // cp.async K/V buffers
   static constexpr bool SILU = SILU_;
   static constexpr bool V2 = false;  // which kernel runs these traits (attention_fwd_kernel / _v2)
+  static constexpr bool SM90 = false;  // attention_fwd_kernel_sm90 (attention_fwd_sm90.cuh)
   static constexpr int THREADS = NWARPS * 32;
   static constexpr int MT = BM / (16 * NWARPS);  // m16 tiles per warp (rows per warp / 16)
   static constexpr int NT = BN / 8;              // n8 tiles of S per warp
@@ -134,6 +135,7 @@ struct FwdTraits {
   static constexpr int Q_ELEMS = BM * D;
   static constexpr int KV_ELEMS = BN * D;
   static constexpr int SMEM_BYTES = (Q_ELEMS + STAGES * 2 * KV_ELEMS) * 2;
+  static constexpr int SMEM_LAUNCH = SMEM_BYTES;  // dynamic shared memory asked at launch
   // Two CTAs per SM when registers and shared memory allow it (latency hiding across CTAs).
   static constexpr int MIN_BLOCKS = (THREADS <= 128 || SMEM_BYTES > 110 * 1024) ? 1 : 2;
   static_assert(sizeof(Elem) == 2, "16-bit inputs only");
@@ -852,6 +854,8 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 
 }  // namespace bsattn::cuda::fwd
 
+#include "kernels/attention_fwd_sm90.cuh"
+
 // ---------------------------------------------------------------------------------------------
 // Host side: launch one instantiation, and the per-dtype dispatch over head dim, block_q, score
 // function and variant (instantiated once per dtype in attention_fwd_<dtype>.cu).
@@ -865,21 +869,56 @@ namespace bsattn::cuda::fwd {
 template <class T>
 void launch(const FwdParams& p, cudaStream_t stream) {
   auto kernel = [] {
-    if constexpr (T::V2) return attention_fwd_kernel_v2<T>;
+    if constexpr (T::SM90) {
+      if constexpr (T::OVERLAP) return attention_fwd_kernel_sm90_ov<T>;
+      else return attention_fwd_kernel_sm90<T>;
+    }
+    else if constexpr (T::V2) return attention_fwd_kernel_v2<T>;
     else return attention_fwd_kernel<T>;
   }();
   static bool configured = false;  // per instantiation; the attribute is per function
   if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_BYTES));
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_LAUNCH));
     configured = true;
   }
   dim3 grid((p.q_len + T::BM - 1) / T::BM, p.heads_q, p.batch);
-  kernel<<<grid, T::THREADS, T::SMEM_BYTES, stream>>>(p);
+  kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);
   CUDA_CHECK_LAUNCH("attention_fwd_kernel");
+}
+
+// Compute capability of the current device (major * 10 + minor), asked once per device.
+inline int device_cc() {
+  static int cached[64] = {};
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= 64) dev = 0;
+  if (!cached[dev]) {
+    int major = 0, minor = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    cached[dev] = major * 10 + minor;
+  }
+  return cached[dev];
 }
 
 template <class Elem, int D, int BM, bool SILU>
 void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
+  if (v.rfind("wg-", 0) == 0) {  // Hopper wgmma main loop (attention_fwd_sm90.cuh)
+    if (device_cc() != 90)
+      throw UsageError("kernel " + v + " needs an sm_90 GPU (H100/H200); this one is sm_" +
+                       std::to_string(device_cc()) + " (use an fa2-* kernel)");
+    if constexpr (!SILU) {
+      if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
+      if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
+      if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
+      if (v == "wg-n128" || v == "wg-n128-s3") {
+        if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
+        if (v == "wg-n128") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2>>(p, s);
+        if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 <= 227 * 1024)
+          return launch<FwdTraitsSm90<Elem, D, BM, 128, 3>>(p, s);
+      }
+    }
+  }
   if constexpr (BM == 128 && !SILU) {
     // Default: the fastest measured shape that fits (results/forward-h100.md, H100).
     if (v.empty()) return launch_variant<Elem, D, BM, SILU>(p, p.scale > 0.f ? "fa2-v4-w4-h" : "fa2-w4", s);

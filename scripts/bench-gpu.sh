@@ -42,7 +42,8 @@ else
   axes=(--seq 8192,32768 --dim 64,128 --density 0.05,0.1,0.2,0.3,0.5,0.7,1.0)
 fi
 echo "== bsattn bench =="
-$B bench --backend cuda "${axes[@]}" --heads 16 --batch 1 --block 128 --dtype bf16 --pass fwd \
+# BSATTN_BENCH_KERNEL (gpu-check.sh sets it): the kernel variant to time; empty: bsattn's default.
+$B bench --backend cuda ${BSATTN_BENCH_KERNEL:+--kernel "$BSATTN_BENCH_KERNEL"} "${axes[@]}" --heads 16 --batch 1 --block 128 --dtype bf16 --pass fwd \
   --pattern random,local,causal --min-samples 5 --max-time 0.3 --noise 0.02 \
   --json "$W/bench.json" --save-masks "$W/masks" --markdown "$W/bench-only.md" || exit 1
 cat "$W/bench-only.md"

@@ -3,19 +3,25 @@
 # compute-sanitizer memcheck and racecheck, time the forward kernel (table) and the adaptive mask build,
 # then scripts/bench-gpu.sh if it exists. Logs and tables go to $OUT (or ./gpu-check-out).
 #
-#   scripts/gpu-check.sh --prepare-carry   (here, once) copy the header-only dependencies (nlohmann-json,
-#                                          doctest, CLI11) beside Eigen into .carry/usr, which `run`
+#   scripts/gpu-check.sh --prepare-carry   (here, once) copy the header-only dependencies (Eigen,
+#                                          nlohmann-json, doctest, CLI11) into .carry/usr, which `run`
 #                                          carries: the GPU host has no Debian -dev packages
-#   run(carry=[".carry"], command="scripts/gpu-check.sh [--no-table] [--no-sanitizer] [--no-bench]")
+#   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/gpu-check.sh [--no-table] [--no-sanitizer]
+#       [--no-bench | --bench-quick]")
+# The forward table times $BSATTN_FWD_VARIANTS (default: the default kernel and the Hopper wg-* kernels
+# that passed the GPU suite, each run in its own process). The benchmark runs the kernel whose worst
+# effective TFLOP/s over the table's densities is highest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-table=1 sanitizer=1 bench=1
+table=1 sanitizer=1 bench=1 bench_args=()
 for a in "$@"; do
   case "$a" in
     --prepare-carry)
       set -e
       mkdir -p .carry/usr/include .carry/usr/share/cmake .carry/usr/lib/cmake
-      cp -r /usr/include/nlohmann /usr/include/doctest /usr/include/CLI .carry/usr/include/
+      mkdir -p .carry/usr/share/eigen3
+      cp -r /usr/include/nlohmann /usr/include/doctest /usr/include/CLI /usr/include/eigen3 .carry/usr/include/
+      cp -r /usr/share/eigen3/cmake .carry/usr/share/eigen3/
       cp -r /usr/share/cmake/nlohmann_json /usr/share/cmake/CLI11 .carry/usr/share/cmake/
       cp -r /usr/lib/cmake/doctest .carry/usr/lib/cmake/
       # doctest's exported targets hard-code /usr: make them relative to the carried tree.
@@ -26,14 +32,16 @@ for a in "$@"; do
     --no-table) table=0 ;;
     --no-sanitizer) sanitizer=0 ;;
     --no-bench) bench=0 ;;
-    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-table, --no-sanitizer, --no-bench)" >&2; exit 2 ;;
+    --bench-quick) bench_args=(--quick) ;;
+    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-table, --no-sanitizer, --no-bench, --bench-quick)" >&2; exit 2 ;;
   esac
 done
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
 LOG=$OUT/gpu-check.log
 status=0
-step() { echo "== $* ==" | tee -a "$LOG"; }
+t_start=$(date +%s)
+step() { echo "== $* (t+$(( $(date +%s) - t_start ))s) ==" | tee -a "$LOG"; }
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   # The GPU host's copy has no .git: pass BSATTN_COMMIT=<sha> in the run command.
@@ -44,9 +52,10 @@ step() { echo "== $* ==" | tee -a "$LOG"; }
 
 step "configure + build"
 export PATH=/usr/local/cuda/bin:$PATH
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON \
+# This host's GPU only (sm_90a): half the device code of the default 80-real;90a-real build.
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real \
   -DCMAKE_PREFIX_PATH="$PWD/.carry/usr" >"$OUT/build.log" 2>&1 &&
-  cmake --build build-gpu -j"$(nproc)" --target test_gpu >>"$OUT/build.log" 2>&1
+  cmake --build build-gpu -j"$(nproc)" --target test_gpu bsattn >>"$OUT/build.log" 2>&1
 rc=$?
 if [ $rc -ne 0 ] && [ -d build-gpu ]; then
   # test_gpu waits for the bsattn executable (ctest's python tests need it); when someone else's
@@ -68,8 +77,29 @@ fi
 T=build-gpu/tests/test_gpu
 
 step "GPU suite"
-(cd build-gpu/tests && ./test_gpu -d 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
+(cd build-gpu/tests && ./test_gpu -d -tce="forward sm90*" 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
+suite_ok=0
+if [ "${PIPESTATUS[0]}" = 0 ]; then suite_ok=1; else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu.log" | head -60 | tee -a "$LOG"; fi
+# The Hopper kernels, each in its own process (a faulting kernel cannot take the others down).
+verified=""
+for v in $(build-gpu/bsattn bench --list-kernels 2>/dev/null | grep "^wg-"); do
+  step "GPU suite: $v"
+  (cd build-gpu/tests && BSATTN_WG_VARIANT=$v ./test_gpu -tc="forward sm90*" 2>&1) >"$OUT/test_gpu_$v.log"
+  if [ $? = 0 ]; then verified="$verified,$v"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"
+  else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$v.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"; fi
+done
+echo "verified Hopper kernels: ${verified#,}" | tee -a "$LOG"
+first_wg=$(echo "${verified#,}" | cut -d, -f1)
+
+if [ $table = 1 ]; then
+  step "forward table + mask build vs attention"
+  # A kernel that failed the suite may fault and end the table early: then time the default alone.
+  export BSATTN_FWD_VARIANTS=${BSATTN_FWD_VARIANTS:-fa2-v4-w4-h$verified}
+  BSATTN_FWD_TABLE="$OUT" BSATTN_COMMAND="BSATTN_FWD_VARIANTS=$BSATTN_FWD_VARIANTS scripts/gpu-check.sh $*" \
+    "$T" -tc="forward table*,mask build vs*" \
+    >"$OUT/table.log" 2>&1
+  rc=$?; tail -3 "$OUT/table.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+fi
 
 if [ $sanitizer = 1 ]; then
   CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
@@ -77,28 +107,46 @@ if [ $sanitizer = 1 ]; then
   $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,mask build: GPU*" \
     >"$OUT/memcheck.log" 2>&1
   rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+  if [ -n "$first_wg" ]; then
+    step "compute-sanitizer memcheck + racecheck ($first_wg, small sweeps)"
+    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+      >>"$OUT/memcheck.log" 2>&1
+    rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+      >>"$OUT/racecheck.log" 2>&1
+    rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+  fi
   step "compute-sanitizer racecheck (small cases)"
   $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward small: varlen,forward small: SiLU*" \
     >"$OUT/racecheck.log" 2>&1
   rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
 fi
 
-if [ $table = 1 ]; then
-  step "forward table + mask build vs attention"
-  BSATTN_FWD_TABLE="$OUT" BSATTN_COMMAND="scripts/gpu-check.sh $*" "$T" -tc="forward table*,mask build vs*" \
-    >"$OUT/table.log" 2>&1
-  rc=$?; tail -3 "$OUT/table.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-fi
-
 if [ $bench = 1 ] && [ -x scripts/bench-gpu.sh ]; then
-  step "scripts/bench-gpu.sh"
-  BSATTN_BUILD=build-gpu scripts/bench-gpu.sh >"$OUT/bench-gpu.log" 2>&1
+  kernel=""
+  if [ -f "$OUT/forward-table.json" ]; then
+    # The verified variant whose worst effective TFLOP/s over the table's densities is highest.
+    kernel=$(python3 - "$OUT/forward-table.json" <<'PY'
+import json, sys
+recs = json.load(open(sys.argv[1]))
+recs = recs.get("records", recs) if isinstance(recs, dict) else recs
+worst = {}
+for r in recs:
+    v, t = r.get("variant"), r.get("effective_tflops")
+    if v is None or t is None: continue
+    worst[v] = min(worst.get(v, float("inf")), t)
+print(max(worst, key=worst.get) if worst else "")
+PY
+)
+  fi
+  step "scripts/bench-gpu.sh ${bench_args[*]:-} (kernel: ${kernel:-default})"
+  BSATTN_BUILD=build-gpu BSATTN_BENCH_KERNEL="$kernel" timeout -k 5 "${BSATTN_BENCH_TIMEOUT:-1800}" scripts/bench-gpu.sh "${bench_args[@]}" >"$OUT/bench-gpu.log" 2>&1
   rc=$?; tail -20 "$OUT/bench-gpu.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
 fi
 
 # The device tool returns at most 8 files: keep the summary log and tables, pack the detailed logs.
-(cd "$OUT" && tar czf logs.tar.gz build.log ptxas.txt ./*check.log test_gpu.log table.log bench-gpu.log 2>/dev/null \
-  --ignore-failed-read; rm -f build.log ptxas.txt memcheck.log racecheck.log test_gpu.log table.log bench-gpu.log)
+(cd "$OUT" && tar czf logs.tar.gz build.log ptxas.txt ./*check.log test_gpu*.log table.log bench-gpu.log 2>/dev/null \
+  --ignore-failed-read; rm -f build.log ptxas.txt memcheck.log racecheck.log test_gpu*.log table.log bench-gpu.log)
 step "summary"
 echo "gpu-check status: $([ $status = 0 ] && echo PASS || echo FAIL)" | tee -a "$LOG"
 [ -f "$OUT/forward-table.md" ] && cat "$OUT/forward-table.md"

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+#include <thread>
+#include <atomic>
+#include <algorithm>
 
 #include "lib/attention.h"
 #include "lib/mask.h"
@@ -71,52 +74,59 @@ struct Ref {
 };
 inline Ref reference_f64(const AttentionProblem& p, const BlockMask& m, const std::vector<double>& q,
                          const std::vector<double>& k, const std::vector<double>& v) {
-  const int64_t Hq = p.heads_q, Hk = p.heads_kv, D = p.head_dim, mk = m.shape.mk();
+  const int64_t Hq = p.heads_q, Hk = p.heads_kv, D = p.head_dim;
   Ref r;
   r.out.assign(size_t(p.total_q() * Hq * D), 0.0);
   r.lse.assign(size_t(p.varlen() ? Hq * p.total_q() : p.batch * Hq * p.q_len), 0.0);
-  double scale = p.effective_scale();
-  std::vector<double> s, acc = std::vector<double>(size_t(D));
-  for (int64_t b = 0; b < p.batch; ++b) {
+  const double scale = p.effective_scale();
+  // One (batch, head) pair per task, spread over the host's cores: each writes its own rows only.
+  auto one = [&](int64_t b, int64_t h) {
     int64_t qs = p.varlen() ? p.cu_seqlens_q[b] : b * p.q_len, ks = p.varlen() ? p.cu_seqlens_k[b] : b * p.kv_len;
     int64_t lq = p.varlen() ? p.cu_seqlens_q[b + 1] - qs : p.q_len;
     int64_t lk = p.varlen() ? p.cu_seqlens_k[b + 1] - ks : p.kv_len;
     int64_t mb = m.shape.batch == 1 ? 0 : b;
-    s.resize(size_t(lk));
-    for (int64_t h = 0; h < Hq; ++h) {
-      int64_t hk = h / (Hq / Hk);
-      for (int64_t i = 0; i < lq; ++i) {
-        const double* qi = &q[size_t(((qs + i) * Hq + h) * D)];
-        double mx = -std::numeric_limits<double>::infinity();
-        std::vector<char> vis = std::vector<char>(size_t(lk));
-        for (int64_t j = 0; j < lk; ++j) {
-          vis[j] = m.at(mb, h, i / m.shape.block_q, j / m.shape.block_kv) && (!m.causal || j <= i + lk - lq);
-          (void)mk;
-          if (!vis[j]) continue;
-          const double* kj = &k[size_t(((ks + j) * Hk + hk) * D)];
-          double d = 0;
-          for (int64_t x = 0; x < D; ++x) d += qi[x] * kj[x];
-          s[j] = d * scale;
-          mx = std::max(mx, s[j]);
-        }
-        std::fill(acc.begin(), acc.end(), 0.0);
-        double sum = 0;
-        for (int64_t j = 0; j < lk; ++j) {
-          if (!vis[j]) continue;
-          double w = p.score == ScoreFn::Silu ? s[j] / (1 + std::exp(-s[j])) / p.silu_n : std::exp(s[j] - mx);
-          sum += w;
-          const double* vj = &v[size_t(((ks + j) * Hk + hk) * D)];
-          for (int64_t x = 0; x < D; ++x) acc[x] += w * vj[x];
-        }
-        double norm = p.score == ScoreFn::Silu ? 1.0 : (sum > 0 ? 1.0 / sum : 0.0);
-        for (int64_t x = 0; x < D; ++x) r.out[size_t(((qs + i) * Hq + h) * D + x)] = acc[x] * norm;
-        int64_t li = p.varlen() ? h * p.total_q() + qs + i : (b * Hq + h) * p.q_len + i;
-        r.lse[size_t(li)] = p.score == ScoreFn::Silu ? 0.0
-                            : sum > 0                 ? mx + std::log(sum)
-                                                      : -std::numeric_limits<double>::infinity();
+    int64_t hk = h / (Hq / Hk);
+    std::vector<double> s(static_cast<size_t>(lk)), acc(static_cast<size_t>(D));
+    std::vector<char> vis(static_cast<size_t>(lk));
+    for (int64_t i = 0; i < lq; ++i) {
+      const double* qi = &q[size_t(((qs + i) * Hq + h) * D)];
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < lk; ++j) {
+        vis[j] = m.at(mb, h, i / m.shape.block_q, j / m.shape.block_kv) && (!m.causal || j <= i + lk - lq);
+        if (!vis[j]) continue;
+        const double* kj = &k[size_t(((ks + j) * Hk + hk) * D)];
+        double d = 0;
+        for (int64_t x = 0; x < D; ++x) d += qi[x] * kj[x];
+        s[j] = d * scale;
+        mx = std::max(mx, s[j]);
       }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      double sum = 0;
+      for (int64_t j = 0; j < lk; ++j) {
+        if (!vis[j]) continue;
+        double w = p.score == ScoreFn::Silu ? s[j] / (1 + std::exp(-s[j])) / p.silu_n : std::exp(s[j] - mx);
+        sum += w;
+        const double* vj = &v[size_t(((ks + j) * Hk + hk) * D)];
+        for (int64_t x = 0; x < D; ++x) acc[x] += w * vj[x];
+      }
+      double norm = p.score == ScoreFn::Silu ? 1.0 : (sum > 0 ? 1.0 / sum : 0.0);
+      for (int64_t x = 0; x < D; ++x) r.out[size_t(((qs + i) * Hq + h) * D + x)] = acc[x] * norm;
+      int64_t li = p.varlen() ? h * p.total_q() + qs + i : (b * Hq + h) * p.q_len + i;
+      r.lse[size_t(li)] = p.score == ScoreFn::Silu ? 0.0
+                          : sum > 0                 ? mx + std::log(sum)
+                                                    : -std::numeric_limits<double>::infinity();
     }
-  }
+  };
+  const int64_t tasks = p.batch * Hq;
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    for (int64_t t; (t = next++) < tasks;) one(t / Hq, t % Hq);
+  };
+  unsigned n = std::max(1u, std::min(std::thread::hardware_concurrency(), unsigned(tasks)));
+  std::vector<std::thread> pool;
+  for (unsigned w = 1; w < n; ++w) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
   return r;
 }
 

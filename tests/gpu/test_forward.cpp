@@ -9,10 +9,12 @@
 // precision, P rounded to the dtype) plus 1e-3 of slack for the rounding of O itself. LSE is computed
 // in fp32 from exact-to-dtype inputs: |LSE - ref| <= 2e-2 (bf16) / 5e-3 (f16), and -inf exactly where
 // the reference row is empty.
+#include <cuda_runtime.h>
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "kernels/attention_runner.h"
@@ -111,7 +113,59 @@ void run_case(const Case& c, uint64_t seed, bool compare_dense = true) {
 
 TEST_CASE("gpu present") { REQUIRE(cuda::gpu_present()); }
 
-TEST_CASE("forward small: basic shapes, both dtypes, head dims, block sizes") {
+namespace {
+// The variant a sweep runs: "" (the default) or a wg-* kernel; wg-n128* need block_kv % 128 == 0, so the
+// cases with block_kv 64 run wg-n64 instead.
+std::string pick(const std::string& v, const Case& c) {
+  if (v.rfind("wg-n128", 0) == 0 && c.bkv % 128 != 0) return "wg-n64";
+  return v;
+}
+bool is_sm90() {
+  int dev = 0, major = 0, minor = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+  return major == 9 && minor == 0;
+}
+void sweep_basic(const std::string& v);
+void sweep_causal_tails(const std::string& v);
+void sweep_heads(const std::string& v);
+void sweep_varlen(const std::string& v);
+void sweep_medium(const std::string& v);
+}  // namespace
+
+TEST_CASE("forward small: basic shapes, both dtypes, head dims, block sizes") { sweep_basic(""); }
+TEST_CASE("forward small: causal, tails, q_len != kv_len, empty rows") { sweep_causal_tails(""); }
+TEST_CASE("forward small: head types, GQA/MQA, batches, mask batch") { sweep_heads(""); }
+TEST_CASE("forward small: varlen") { sweep_varlen(""); }
+TEST_CASE("forward medium: seeded random sweep against the GPU dense reference and float64") { sweep_medium(""); }
+// The Hopper kernels, each through every sweep. BSATTN_WG_VARIANT=<name> runs one of them (gpu-check.sh
+// runs each in its own process, so that a faulting kernel cannot take the others' CUDA context down).
+TEST_CASE("forward sm90: the wgmma kernels over the same sweeps") {
+  if (!is_sm90()) {
+    MESSAGE("not an sm_90 GPU: the wg-* kernels are not run");
+    return;
+  }
+  std::vector<std::string> variants;
+  if (const char* one = std::getenv("BSATTN_WG_VARIANT")) {
+    variants.push_back(one);
+  } else {
+    for (auto& v : cuda::AttentionRunner::kernel_variants())
+      if (v.rfind("wg-", 0) == 0) variants.push_back(v);
+  }
+  for (auto& v : variants) {
+    CAPTURE(v);
+    sweep_basic(v);
+    sweep_causal_tails(v);
+    sweep_heads(v);
+    sweep_varlen(v);
+    if (!std::getenv("BSATTN_WG_SMALL")) sweep_medium(v);  // (set under compute-sanitizer)
+  }
+}
+
+namespace {
+
+void sweep_basic(const std::string& v) {
   uint64_t seed = 1;
   for (ElemType dt : {ElemType::BF16, ElemType::F16})
     for (int64_t d : {64, 128})
@@ -119,22 +173,24 @@ TEST_CASE("forward small: basic shapes, both dtypes, head dims, block sizes") {
         for (int64_t bkv : {64, 128}) {
           Case c;
           c.dt = dt, c.d = d, c.bq = bq, c.bkv = bkv, c.q_len = 320, c.kv_len = 448, c.density = 0.5;
+          c.variant = pick(v, c);
           run_case(c, seed++);
         }
 }
 
-TEST_CASE("forward small: causal, tails, q_len != kv_len, empty rows") {
+void sweep_causal_tails(const std::string& v) {
   uint64_t seed = 100;
   for (bool causal : {false, true})
     for (auto [lq, lk] : std::vector<std::pair<int64_t, int64_t>>{{257, 257}, {200, 450}, {450, 200}, {1, 130}, {129, 1}})
       for (double dens : {0.0, 0.3, 1.0}) {
         Case c;
         c.causal = causal, c.q_len = lq, c.kv_len = lk, c.density = dens, c.d = 64, c.bq = 64, c.bkv = 128;
+        c.variant = pick(v, c);
         run_case(c, seed++);
       }
 }
 
-TEST_CASE("forward small: head types, GQA/MQA, batches, mask batch") {
+void sweep_heads(const std::string& v) {
   uint64_t seed = 200;
   std::vector<HeadType> mix = {HeadType::Dense, HeadType::Sparse, HeadType::Streaming, HeadType::Sparse};
   for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 4}, {4, 2}, {4, 1}})
@@ -143,11 +199,12 @@ TEST_CASE("forward small: head types, GQA/MQA, batches, mask batch") {
         Case c;
         c.batch = 2, c.hq = hq, c.hkv = hkv, c.types = mix, c.causal = causal, c.mask_batch_b = mb;
         c.q_len = 384, c.kv_len = 520, c.d = 128, c.density = 0.4;
+        c.variant = pick(v, c);
         run_case(c, seed++);
       }
 }
 
-TEST_CASE("forward small: varlen") {
+void sweep_varlen(const std::string& v) {
   uint64_t seed = 300;
   std::vector<HeadType> mix = {HeadType::Sparse, HeadType::Dense, HeadType::Streaming};
   for (bool causal : {false, true})
@@ -155,6 +212,7 @@ TEST_CASE("forward small: varlen") {
       Case c;
       c.batch = 3, c.varlen = true, c.hq = 3, c.hkv = 1, c.types = mix, c.causal = causal, c.bq = bq, c.bkv = 64;
       c.q_len = 300, c.kv_len = 333, c.d = 64, c.density = 0.5;
+      c.variant = pick(v, c);
       run_case(c, seed++);
     }
 }
@@ -173,6 +231,7 @@ TEST_CASE("forward small: every kernel variant") {
   uint64_t seed = 500;
   for (auto& v : cuda::AttentionRunner::kernel_variants())
     for (bool causal : {false, true}) {
+      if (v.rfind("wg-", 0) == 0) continue;  // "forward sm90" runs them (in their own processes)
       Case c;
       c.variant = v, c.causal = causal, c.d = 128, c.q_len = 500, c.kv_len = 700, c.hq = 2, c.density = 0.5;
       c.types = {HeadType::Sparse, HeadType::Dense};
@@ -180,7 +239,7 @@ TEST_CASE("forward small: every kernel variant") {
     }
 }
 
-TEST_CASE("forward medium: seeded random sweep against the GPU dense reference and float64") {
+void sweep_medium(const std::string& v) {
   // Larger shapes where the float64 reference still takes well under a second per case.
   Rng r(2026);
   for (int n = 0; n < 12; ++n) {
@@ -198,9 +257,12 @@ TEST_CASE("forward medium: seeded random sweep against the GPU dense reference a
     c.types = {HeadType::Sparse, HeadType::Streaming, HeadType::Sparse, HeadType::Dense};
     c.batch = 1 + int64_t(r.below(2));
     c.varlen = c.batch > 1 && r.below(2);
+    c.variant = pick(v, c);
     run_case(c, 1000 + uint64_t(n));
   }
 }
+
+}  // namespace
 
 TEST_CASE("forward: unsupported shapes are usage errors") {
   AttentionProblem p;

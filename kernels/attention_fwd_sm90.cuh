@@ -1,0 +1,440 @@
+// Hopper (sm_90a) main loop for the forward kernel family: wgmma from shared-memory descriptors.
+//
+// Same roles as attention_fwd.cuh (KvTileList block iteration, TileMask, OnlineSoftmax, store_output
+// epilogue, grid scheduling); only the main loop differs:
+//   - one warpgroup (4 warps, 128 threads) per 64 query rows; BM = 128 runs two warpgroups;
+//   - S = Q K^T as wgmma m64nBNk16 with both operands in shared memory (K-major, 128-byte swizzle);
+//   - O += P V as wgmma m64nDk16 with P in registers (the S accumulators packed to 16 bits: the wgmma
+//     accumulator layout of each warp is the mma.sync C layout, which is the A-fragment layout) and V
+//     in shared memory read MN-major (transposed by the descriptor, no copy);
+//   - K/V tiles arrive by cp.async (all threads) into a STAGES-deep ring; after a thread's copies land
+//     it fences them to the async proxy (fence.proxy.async) before the barrier that wgmma reads after.
+// Shared-memory tiles are stored as D/64 column blocks of [rows][64 elements] (128-byte rows), 16-byte
+// chunk c of row r at chunk c ^ (r % 8): the canonical 128B-swizzle layout, 1024-byte aligned atoms.
+// The next step (TMA loads, producer/consumer warp specialization, softmax overlapped with the next
+// tile's Q K^T) replaces this loop and keeps the roles.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace bsattn::cuda::fwd {
+
+template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false>
+struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
+  using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
+  static constexpr bool SM90 = true;
+  // wg-*-ov: the next tile's Q K^T runs on the tensor cores while this tile's softmax runs (two S
+  // accumulators; the loop is unrolled by two so that they swap roles without copies).
+  static constexpr bool OVERLAP = OVERLAP_;
+  static constexpr bool V2 = false;
+  static constexpr int WARPGROUPS = BM_ / 64;
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + 1024;  // slack to align the tiles to 1024 bytes
+  static constexpr int MIN_BLOCKS = 1;
+  static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
+  static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
+  static_assert(D_ == 64 || D_ == 128, "wgmma N = D for P V: 64 or 128");
+  static_assert(Base::MT == 1, "16 rows per warp");
+  static_assert(Base::SMEM_BYTES + 1024 <= 227 * 1024, "shared memory per CTA");
+};
+
+template <typename Elem, int N>
+struct Wgmma;
+// (generated: N = 64 / 128, bf16 / f16; `ss` takes both operands from shared memory, K-major;
+// `rs_mn` takes A from registers and B MN-major from shared memory. Accumulator element d[j][e] is the
+// mma.sync C fragment element e of the warp's n8 tile j.)
+template <>
+struct Wgmma<__nv_bfloat16, 64> {
+  // D[64 x 64] (+)= A[64 x 16] (shared, K-major) . B[16 x 64] (shared, K-major: B^T stored [64][16])
+  __device__ __forceinline__ static void ss(float (&d)[8][4], uint64_t da, uint64_t db, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(da), "l"(db), "r"(accumulate));
+  }
+  // D[64 x 64] += A[64 x 16] (registers, mma.sync A-fragment layout per warp) . B[16 x 64] (shared, MN-major)
+  __device__ __forceinline__ static void rs_mn(float (&d)[8][4], const uint32_t (&a)[4], uint64_t db) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+  }
+};
+template <>
+struct Wgmma<__half, 64> {
+  // D[64 x 64] (+)= A[64 x 16] (shared, K-major) . B[16 x 64] (shared, K-major: B^T stored [64][16])
+  __device__ __forceinline__ static void ss(float (&d)[8][4], uint64_t da, uint64_t db, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(da), "l"(db), "r"(accumulate));
+  }
+  // D[64 x 64] += A[64 x 16] (registers, mma.sync A-fragment layout per warp) . B[16 x 64] (shared, MN-major)
+  __device__ __forceinline__ static void rs_mn(float (&d)[8][4], const uint32_t (&a)[4], uint64_t db) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+  }
+};
+template <>
+struct Wgmma<__nv_bfloat16, 128> {
+  // D[64 x 128] (+)= A[64 x 16] (shared, K-major) . B[16 x 128] (shared, K-major: B^T stored [128][16])
+  __device__ __forceinline__ static void ss(float (&d)[16][4], uint64_t da, uint64_t db, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+        : "l"(da), "l"(db), "r"(accumulate));
+  }
+  // D[64 x 128] += A[64 x 16] (registers, mma.sync A-fragment layout per warp) . B[16 x 128] (shared, MN-major)
+  __device__ __forceinline__ static void rs_mn(float (&d)[16][4], const uint32_t (&a)[4], uint64_t db) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+  }
+};
+template <>
+struct Wgmma<__half, 128> {
+  // D[64 x 128] (+)= A[64 x 16] (shared, K-major) . B[16 x 128] (shared, K-major: B^T stored [128][16])
+  __device__ __forceinline__ static void ss(float (&d)[16][4], uint64_t da, uint64_t db, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+        : "l"(da), "l"(db), "r"(accumulate));
+  }
+  // D[64 x 128] += A[64 x 16] (registers, mma.sync A-fragment layout per warp) . B[16 x 128] (shared, MN-major)
+  __device__ __forceinline__ static void rs_mn(float (&d)[16][4], const uint32_t (&a)[4], uint64_t db) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.eq.u32 p, 1, 1;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+  }
+};
+
+// Shared-memory matrix descriptor: start address, leading / stride byte offsets (16-byte units),
+// layout 1 = 128-byte swizzle (bits 62-63). Tiles are 1024-byte aligned, so the base offset is 0.
+__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((saddr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
+         (uint64_t((sbo >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// Register fences: keep the compiler from moving reads of wgmma accumulators above the wait, or from
+// reusing the registers of an in-flight A operand.
+template <int R, int C>
+__device__ __forceinline__ void fence_regs(float (&x)[R][C]) {
+#pragma unroll
+  for (int i = 0; i < R; ++i)
+#pragma unroll
+    for (int j = 0; j < C; ++j) asm volatile("" : "+f"(x[i][j])::"memory");
+}
+template <int R, int C>
+__device__ __forceinline__ void fence_regs(uint32_t (&x)[R][C]) {
+#pragma unroll
+  for (int i = 0; i < R; ++i)
+#pragma unroll
+    for (int j = 0; j < C; ++j) asm volatile("" : "+r"(x[i][j])::"memory");
+}
+
+__device__ __forceinline__ void cp_async_16_s(uint32_t saddr, const void* gmem, bool valid) {
+  int src_size = valid ? 16 : 0;  // 0: zero-fill (tails), nothing is read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(saddr), "l"(gmem), "r"(src_size));
+}
+// Global [rows][D] (row stride ld elements) -> 128B-swizzled column blocks; rows >= nvalid zero-filled.
+template <class T, int ROWS>
+__device__ __forceinline__ void load_tile_sw128(uint32_t sbase, const typename T::Elem* g, int64_t ld, int nvalid,
+                                                const typename T::Elem* safe, int tid) {
+#pragma unroll
+  for (int idx = tid; idx < ROWS * T::CHUNKS; idx += T::THREADS) {
+    int r = idx / T::CHUNKS, c = idx % T::CHUNKS;
+    bool ok = r < nvalid;
+    uint32_t dst = sbase + (c >> 3) * (ROWS * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+    cp_async_16_s(dst, ok ? g + int64_t(r) * ld + c * 8 : safe, ok);
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const FwdParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Elem = typename T::Elem;
+  constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2;
+  extern __shared__ __align__(128) unsigned char smem_sm90[];  // aligned to 1024 below
+  const uint32_t sq = (smem_u32(smem_sm90) + 1023u) & ~1023u;
+  const uint32_t skv = sq + T::Q_ELEMS * 2;  // stage s: K at skv + 2*s*KV_BYTES, V right after
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;  // causal: longest rows first
+  const int hk = h / (p.heads_q / p.heads_kv);
+
+  int q_start, len_q, k_start, len_k;
+  if (p.cu_q) {
+    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
+    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
+  } else {
+    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
+  }
+  const int q0 = i * T::BM;
+  if (q0 >= len_q) return;
+  const int q_rows = min(T::BM, len_q - q0);
+  const TileMask tm{len_k, len_k - len_q, p.causal};
+  int kv_limit = len_k;
+  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
+
+  const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
+  const Elem* gq = static_cast<const Elem*>(p.q) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+  const Elem* gk = static_cast<const Elem*>(p.k) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* safe = static_cast<const Elem*>(p.q);
+
+  auto load_kv = [&](int t, int stage) {
+    int k0 = tiles.tile(t) * T::BN;
+    int rows = min(T::BN, len_k - k0);
+    uint32_t sk = skv + 2 * stage * KV_BYTES;
+    load_tile_sw128<T, T::BN>(sk, gk + int64_t(k0) * ldk, ldk, rows, safe, tid);
+    load_tile_sw128<T, T::BN>(sk + KV_BYTES, gv + int64_t(k0) * ldk, ldk, rows, safe, tid);
+  };
+
+  float o[1][T::DT][4];
+#pragma unroll
+  for (int dt = 0; dt < T::DT; ++dt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
+  OnlineSoftmax<T> sm;
+  sm.init();
+
+  const int warp_row = warp * 16;  // warpgroup wg owns rows 64*wg .. 64*wg + 63
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+  const uint32_t sq_wg = sq + wg * 64 * 128;  // this warpgroup's 64 rows in each column block of Q
+
+  if (tiles.count > 0) {
+    load_tile_sw128<T, T::BM>(sq, gq, ldq, q_rows, safe, tid);  // in the first group, with tile 0
+#pragma unroll
+    for (int s = 0; s < T::STAGES - 1; ++s) {
+      if (s < tiles.count) load_kv(s, s);
+      cp_async_commit();
+    }
+    for (int t = 0; t < tiles.count; ++t) {
+      cp_async_wait<T::STAGES - 2>();  // this thread's copies of tile t (and Q) have landed
+      fence_proxy_async_smem();        // ... and are visible to wgmma (async proxy)
+      __syncthreads();                 // everyone's; and both warpgroups are done with tile t-1
+      const int tn = t + T::STAGES - 1;
+      if (tn < tiles.count) load_kv(tn, tn % T::STAGES);  // into the stage tile t-1 used
+      cp_async_commit();
+      const uint32_t sk = skv + 2 * (t % T::STAGES) * KV_BYTES, sv = sk + KV_BYTES;
+      const int k0 = tiles.tile(t) * T::BN;
+
+      // S = Q K^T: K = D in k16 steps, 4 per 64-element column block (32 bytes each).
+      float s[1][T::NT][4];
+      wg_fence();
+#pragma unroll
+      for (int kt = 0; kt < T::KT; ++kt) {
+        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
+      }
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(s[0]);
+
+      if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+          }
+      }
+      sm.template update_raw<true>(s, o, scale_log2);
+      uint32_t pa[1][T::BN / 16][4];
+      pack_p<T>(s, pa);
+
+      // O += P V: K = BN keys in k16 steps (16 rows of V = 2048 bytes); N = D spans D/64 column blocks
+      // of V (leading byte offset BN * 128), 8-row groups 1024 bytes apart (stride byte offset).
+      wg_fence();
+#pragma unroll
+      for (int j = 0; j < T::BN / 16; ++j)
+        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(pa[0]);
+      fence_regs(o[0]);
+    }
+    cp_async_wait<0>();
+  }
+  store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
+#else
+  __trap();  // built for another architecture: the host launches this kernel on sm_90 only
+#endif
+}
+
+
+// wg-*-ov main loop. Per tile t (S_cur = Q K_t^T already in registers):
+//   wait for PV(t-1); K/V of tile t+1 landed (cp.async + proxy fence + barrier); copies of tile t+2 go out;
+//   Q K_{t+1}^T is issued into S_next; softmax of S_cur runs meanwhile (mask, max, exp, sum, pack P);
+//   O is rescaled and P V_t issued; wait until Q K_{t+1}^T is done (P V_t may still run).
+template <class T>
+struct Sm90Overlap {
+  using Elem = typename T::Elem;
+  static constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2;
+  __device__ __forceinline__ static void issue_qk(float (&s)[T::NT][4], uint32_t sq_wg, uint32_t sk) {
+    wg_fence();
+#pragma unroll
+    for (int kt = 0; kt < T::KT; ++kt) {
+      uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+      uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+      Wgmma<Elem, T::BN>::ss(s, da, db, kt > 0);
+    }
+    wg_commit();
+  }
+};
+
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(const FwdParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Elem = typename T::Elem;
+  using L = Sm90Overlap<T>;
+  constexpr uint32_t KV_BYTES = L::KV_BYTES;
+  static_assert(T::STAGES >= 3, "tiles t and t+1 are read while t+2 loads");
+  extern __shared__ __align__(128) unsigned char smem_sm90[];  // aligned to 1024 below
+  const uint32_t sq = (smem_u32(smem_sm90) + 1023u) & ~1023u;
+  const uint32_t skv = sq + T::Q_ELEMS * 2;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int hk = h / (p.heads_q / p.heads_kv);
+
+  int q_start, len_q, k_start, len_k;
+  if (p.cu_q) {
+    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
+    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
+  } else {
+    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
+  }
+  const int q0 = i * T::BM;
+  if (q0 >= len_q) return;
+  const int q_rows = min(T::BM, len_q - q0);
+  const TileMask tm{len_k, len_k - len_q, p.causal};
+  int kv_limit = len_k;
+  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
+
+  const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
+  const Elem* gq = static_cast<const Elem*>(p.q) + (int64_t(q_start) + q0) * ldq + int64_t(h) * T::D;
+  const Elem* gk = static_cast<const Elem*>(p.k) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* gv = static_cast<const Elem*>(p.v) + int64_t(k_start) * ldk + int64_t(hk) * T::D;
+  const Elem* safe = static_cast<const Elem*>(p.q);
+
+  auto load_kv = [&](int t) {
+    int k0 = tiles.tile(t) * T::BN;
+    int rows = min(T::BN, len_k - k0);
+    uint32_t sk = skv + 2 * (t % T::STAGES) * KV_BYTES;
+    load_tile_sw128<T, T::BN>(sk, gk + int64_t(k0) * ldk, ldk, rows, safe, tid);
+    load_tile_sw128<T, T::BN>(sk + KV_BYTES, gv + int64_t(k0) * ldk, ldk, rows, safe, tid);
+  };
+  auto stage_k = [&](int t) { return skv + 2 * (t % T::STAGES) * KV_BYTES; };
+
+  float o[1][T::DT][4];
+#pragma unroll
+  for (int dt = 0; dt < T::DT; ++dt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
+  OnlineSoftmax<T> sm;
+  sm.init();
+  const int warp_row = warp * 16;
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+  const uint32_t sq_wg = sq + wg * 64 * 128;
+
+  if (tiles.count > 0) {
+    load_tile_sw128<T, T::BM>(sq, gq, ldq, q_rows, safe, tid);
+    load_kv(0);
+    cp_async_commit();  // group: Q + tile 0
+    if (tiles.count > 1) load_kv(1);
+    cp_async_commit();  // group: tile 1 (maybe empty)
+    cp_async_wait<1>();
+    fence_proxy_async_smem();
+    __syncthreads();
+    float sa[1][T::NT][4], sb[1][T::NT][4];
+    L::issue_qk(sa[0], sq_wg, stage_k(0));
+    wg_wait<0>();
+    fence_regs(sa[0]);
+
+    // One tile: softmax of `cur` (complete) while Q K^T of tile t+1 runs into `nxt`.
+    auto step = [&](float (&cur)[1][T::NT][4], float (&nxt)[1][T::NT][4], int t) {
+      wg_wait<0>();  // P V_{t-1} done: its V stage may be overwritten, O may be rescaled
+      fence_regs(o[0]);
+      cp_async_wait<0>();  // this thread's copies of tile t+1
+      fence_proxy_async_smem();
+      __syncthreads();  // everyone's; every warpgroup is done with tile t-1's stage
+      if (t + 2 < tiles.count) load_kv(t + 2);  // into tile t-1's stage
+      cp_async_commit();
+      const bool more = t + 1 < tiles.count;
+      if (more) L::issue_qk(nxt[0], sq_wg, stage_k(t + 1));
+
+      const int k0 = tiles.tile(t) * T::BN;
+      float sc[1][T::NT][4];
+#pragma unroll
+      for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sc[0][nt][e] = cur[0][nt][e];
+      if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+            if (!tm.visible(q, k)) sc[0][nt][e] = -INFINITY;
+          }
+      }
+      sm.template update_raw<true>(sc, o, scale_log2);
+      uint32_t pa[1][T::BN / 16][4];
+      pack_p<T>(sc, pa);
+      const uint32_t sv = stage_k(t) + KV_BYTES;
+      wg_fence();
+#pragma unroll
+      for (int j = 0; j < T::BN / 16; ++j)
+        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+      wg_commit();
+      if (more) {
+        wg_wait<1>();  // Q K_{t+1}^T done (committed before P V_t)
+        fence_regs(nxt[0]);
+      } else {
+        wg_wait<0>();
+      }
+      fence_regs(pa[0]);
+    };
+    for (int t = 0; t < tiles.count; t += 2) {
+      step(sa, sb, t);
+      if (t + 1 < tiles.count) step(sb, sa, t + 1);
+    }
+    wg_wait<0>();
+    fence_regs(o[0]);
+    cp_async_wait<0>();
+  }
+  store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
+#else
+  __trap();
+#endif
+}
+
+}  // namespace bsattn::cuda::fwd
