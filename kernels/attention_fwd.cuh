@@ -125,7 +125,8 @@ struct FwdTraits {
   static constexpr int STAGES = STAGES_;  // cp.async K/V buffers
   static constexpr bool SILU = SILU_;
   static constexpr bool V2 = false;  // which kernel runs these traits (attention_fwd_kernel / _v2)
-  static constexpr bool SM90 = false;  // attention_fwd_kernel_sm90 (attention_fwd_sm90.cuh)
+  static constexpr bool SM90 = false;  // attention_fwd_kernel_sm90* (attention_fwd_sm90.cuh)
+  static constexpr bool OVERLAP = false, TMA = false;  // (FwdTraitsSm90 flags)
   static constexpr int THREADS = NWARPS * 32;
   static constexpr int MT = BM / (16 * NWARPS);  // m16 tiles per warp (rows per warp / 16)
   static constexpr int NT = BN / 8;              // n8 tiles of S per warp
@@ -870,7 +871,8 @@ template <class T>
 void launch(const FwdParams& p, cudaStream_t stream) {
   auto kernel = [] {
     if constexpr (T::SM90) {
-      if constexpr (T::OVERLAP) return attention_fwd_kernel_sm90_ov<T>;
+      if constexpr (T::TMA) return attention_fwd_kernel_sm90_tma<T>;
+      else if constexpr (T::OVERLAP) return attention_fwd_kernel_sm90_ov<T>;
       else return attention_fwd_kernel_sm90<T>;
     }
     else if constexpr (T::V2) return attention_fwd_kernel_v2<T>;
@@ -882,7 +884,11 @@ void launch(const FwdParams& p, cudaStream_t stream) {
     configured = true;
   }
   dim3 grid((p.q_len + T::BM - 1) / T::BM, p.heads_q, p.batch);
-  kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);
+  if constexpr (T::SM90 && T::TMA) {
+    kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(make_tma_params<T>(p));
+  } else {
+    kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);
+  }
   CUDA_CHECK_LAUNCH("attention_fwd_kernel");
 }
 
@@ -911,6 +917,12 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
+      if (v == "wg-tma" || v == "wg-tma-s2") {
+        if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
+        if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
+        if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
+          return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
+      }
       if (v == "wg-n128" || v == "wg-n128-s3") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-n128") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2>>(p, s);

@@ -14,29 +14,42 @@
 // The next step (TMA loads, producer/consumer warp specialization, softmax overlapped with the next
 // tile's Q K^T) replaces this loop and keeps the roles.
 #pragma once
+#include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <cudaTypedefs.h>
+
 #include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "kernels/cuda_check.h"
+#include "lib/error.h"
 
 namespace bsattn::cuda::fwd {
 
-template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false>
+template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
   // wg-*-ov: the next tile's Q K^T runs on the tensor cores while this tile's softmax runs (two S
   // accumulators; the loop is unrolled by two so that they swap roles without copies).
   static constexpr bool OVERLAP = OVERLAP_;
+  // wg-tma*: Q/K/V tiles arrive by TMA (one thread issues them) and mbarriers replace the per-tile
+  // __syncthreads: the two warpgroups run decoupled (one's softmax beside the other's wgmma), coupled
+  // only through the STAGES-deep K/V ring.
+  static constexpr bool TMA = TMA_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
-  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + 1024;  // slack to align the tiles to 1024 bytes
+  // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + 1024 + 8 * (1 + 2 * STAGES_);
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
   static_assert(D_ == 64 || D_ == 128, "wgmma N = D for P V: 64 or 128");
   static_assert(Base::MT == 1, "16 rows per warp");
-  static_assert(Base::SMEM_BYTES + 1024 <= 227 * 1024, "shared memory per CTA");
+  static_assert(Base::SMEM_BYTES + 1024 + 8 * (1 + 2 * STAGES_) <= 227 * 1024, "shared memory per CTA");
 };
 
 template <typename Elem, int N>
@@ -435,6 +448,207 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
 #else
   __trap();
 #endif
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// wg-tma*: TMA loads and mbarriers.
+struct Sm90TmaParams {
+  CUtensorMap q, k, v;  // 2D [rows][heads * D] maps, boxes of 64 elements x (BM or BN) rows, 128B swizzle
+  FwdParams p;
+};
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred P1;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@P1 bra DONE;\nbra WAIT;\nDONE:\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// One box of the 2D map at (inner element c0, row c1) into shared memory; completes tx on `bar`.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int c0, int c1, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
+
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(const __grid_constant__ Sm90TmaParams tp) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Elem = typename T::Elem;
+  const FwdParams& p = tp.p;
+  constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2;
+  constexpr int S = T::STAGES;
+  extern __shared__ __align__(128) unsigned char smem_sm90[];  // aligned to 1024 below
+  const uint32_t sq = (smem_u32(smem_sm90) + 1023u) & ~1023u;
+  const uint32_t skv = sq + T::Q_ELEMS * 2;  // stage s: K at skv + 2*s*KV_BYTES, V right after
+  const uint32_t bars = skv + 2 * S * KV_BYTES;  // q_full, full[S], empty[S] (8 bytes each)
+  auto full = [&](int s) { return bars + 8 + 8 * s; };
+  auto empty = [&](int s) { return bars + 8 + 8 * S + 8 * s; };
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int hk = h / (p.heads_q / p.heads_kv);
+
+  int q_start, len_q, k_start, len_k;
+  if (p.cu_q) {
+    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
+    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
+  } else {
+    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
+  }
+  const int q0 = i * T::BM;
+  if (q0 >= len_q) return;
+  const int q_rows = min(T::BM, len_q - q0);
+  const TileMask tm{len_k, len_k - len_q, p.causal};
+  int kv_limit = len_k;
+  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
+
+  float o[1][T::DT][4];
+#pragma unroll
+  for (int dt = 0; dt < T::DT; ++dt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
+  OnlineSoftmax<T> sm;
+  sm.init();
+  const int warp_row = warp * 16;
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+  const uint32_t sq_wg = sq + wg * 64 * 128;
+
+  if (tiles.count > 0) {
+    // K/V tile t -> stage t % S: D/64 boxes of K and of V (rows beyond the tensor are zero-filled;
+    // rows of the next sequence are masked by TileMask like a tail).
+    auto issue_kv = [&](int t) {
+      const int s = t % S;
+      const int krow = k_start + tiles.tile(t) * T::BN;
+      const uint32_t sk = skv + 2 * s * KV_BYTES;
+      mbar_expect_tx(full(s), 2 * KV_BYTES);
+#pragma unroll
+      for (int cb = 0; cb < T::D / 64; ++cb) {
+        tma_load_2d(sk + cb * (T::BN * 128), &tp.k, hk * T::D + cb * 64, krow, full(s));
+        tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
+      }
+    };
+    if (tid == 0) {
+      mbar_init(bars, 1);
+      for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+      fence_proxy_async_smem();
+    }
+    __syncthreads();
+    if (tid == 0) {
+      mbar_expect_tx(bars, T::Q_ELEMS * 2);
+#pragma unroll
+      for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
+      for (int t = 0; t < S && t < tiles.count; ++t) issue_kv(t);
+    }
+    mbar_wait(bars, 0);
+
+    for (int t = 0; t < tiles.count; ++t) {
+      const int st = t % S;
+      mbar_wait(full(st), (t / S) & 1);
+      const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
+      float s[1][T::NT][4];
+      wg_fence();
+#pragma unroll
+      for (int kt = 0; kt < T::KT; ++kt) {
+        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
+      }
+      wg_commit();
+      // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
+      // while its Q K^T runs; the other warpgroup is at most about one tile behind).
+      if (warp == 0) {
+        if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
+          mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
+          issue_kv(t - 1 + S);
+        }
+        __syncwarp();
+      }
+      wg_wait<0>();
+      fence_regs(s[0]);
+
+      const int k0 = tiles.tile(t) * T::BN;
+      if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+          }
+      }
+      sm.template update_raw<true>(s, o, scale_log2);
+      uint32_t pa[1][T::BN / 16][4];
+      pack_p<T>(s, pa);
+      wg_fence();
+#pragma unroll
+      for (int j = 0; j < T::BN / 16; ++j)
+        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(pa[0]);
+      fence_regs(o[0]);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
+    }
+  }
+  store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
+#else
+  __trap();
+#endif
+}
+
+// Host: the three tensor maps of one launch (cuTensorMapEncodeTiled through the runtime's driver entry
+// point, so the build needs no libcuda at link time).
+inline void encode_map(CUtensorMap* map, bool bf16, const void* ptr, int64_t rows, int64_t cols, int box_rows) {
+  using Fn = PFN_cuTensorMapEncodeTiled_v12000;
+  static Fn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q));
+    if (!f || q != cudaDriverEntryPointSuccess)
+      throw RuntimeFailure("CUDA driver has no cuTensorMapEncodeTiled (needed by the wg-tma kernels)");
+    return reinterpret_cast<Fn>(f);
+  }();
+  cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
+  cuuint32_t box[2] = {64, cuuint32_t(box_rows)};
+  cuuint32_t estr[2] = {1, 1};
+  CUresult r = fn(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
+                  const_cast<void*>(ptr), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw RuntimeFailure("cuTensorMapEncodeTiled failed (error " + std::to_string(int(r)) + ")");
+}
+
+template <class T>
+Sm90TmaParams make_tma_params(const FwdParams& p) {
+  Sm90TmaParams tp;
+  constexpr bool bf16 = std::is_same_v<typename T::Elem, __nv_bfloat16>;
+  const int64_t tq = p.total_q ? p.total_q : int64_t(p.batch) * p.q_len;
+  const int64_t tk = p.total_k ? p.total_k : int64_t(p.batch) * p.kv_len;
+  encode_map(&tp.q, bf16, p.q, tq, int64_t(p.heads_q) * T::D, T::BM);
+  encode_map(&tp.k, bf16, p.k, tk, int64_t(p.heads_kv) * T::D, T::BN);
+  encode_map(&tp.v, bf16, p.v, tk, int64_t(p.heads_kv) * T::D, T::BN);
+  tp.p = p;
+  return tp;
 }
 
 }  // namespace bsattn::cuda::fwd

@@ -86,6 +86,8 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   f.head_dim = int(p.head_dim);
   f.q_len = int(p.q_len);
   f.kv_len = int(p.kv_len);
+  f.total_q = p.total_q();
+  f.total_k = p.total_k();
   f.mask_batch = int(mask.shape.batch);
   f.block_q = int(mask.shape.block_q);
   f.block_kv = int(mask.shape.block_kv);

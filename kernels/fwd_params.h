@@ -18,6 +18,7 @@ struct FwdParams {
 
   int batch = 1, heads_q = 1, heads_kv = 1, head_dim = 64;
   int q_len = 0, kv_len = 0;  // per sequence (varlen: maxima; the mask geometry)
+  int64_t total_q = 0, total_k = 0;  // rows of Q and of K/V (0: batch * q_len / batch * kv_len)
 
   // Mask.
   int mask_batch = 1;  // 1 broadcasts

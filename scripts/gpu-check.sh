@@ -89,7 +89,8 @@ for v in $(build-gpu/bsattn bench --list-kernels 2>/dev/null | grep "^wg-"); do
   else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$v.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"; fi
 done
 echo "verified Hopper kernels: ${verified#,}" | tee -a "$LOG"
-first_wg=$(echo "${verified#,}" | cut -d, -f1)
+# Under compute-sanitizer: the TMA/mbarrier kernel when it passed, else the first verified one.
+first_wg=$(echo "${verified#,}" | tr ',' '\n' | grep -x "wg-tma" || echo "${verified#,}" | cut -d, -f1)
 
 if [ $table = 1 ]; then
   step "forward table + mask build vs attention"

@@ -114,10 +114,10 @@ void run_case(const Case& c, uint64_t seed, bool compare_dense = true) {
 TEST_CASE("gpu present") { REQUIRE(cuda::gpu_present()); }
 
 namespace {
-// The variant a sweep runs: "" (the default) or a wg-* kernel; wg-n128* need block_kv % 128 == 0, so the
-// cases with block_kv 64 run wg-n64 instead.
+// The variant a sweep runs: "" (the default) or a wg-* kernel; wg-n128* and wg-tma* need block_kv % 128
+// == 0, so the cases with block_kv 64 run wg-n64 instead.
 std::string pick(const std::string& v, const Case& c) {
-  if (v.rfind("wg-n128", 0) == 0 && c.bkv % 128 != 0) return "wg-n64";
+  if ((v.rfind("wg-n128", 0) == 0 || v.rfind("wg-tma", 0) == 0) && c.bkv % 128 != 0) return "wg-n64";
   return v;
 }
 bool is_sm90() {
@@ -211,6 +211,7 @@ void sweep_varlen(const std::string& v) {
     for (int64_t bq : {64, 128}) {
       Case c;
       c.batch = 3, c.varlen = true, c.hq = 3, c.hkv = 1, c.types = mix, c.causal = causal, c.bq = bq, c.bkv = 64;
+      if (v.rfind("wg-n128", 0) == 0 || v.rfind("wg-tma", 0) == 0) c.bkv = 128;  // what these kernels take
       c.q_len = 300, c.kv_len = 333, c.d = 64, c.density = 0.5;
       c.variant = pick(v, c);
       run_case(c, seed++);
