@@ -865,6 +865,10 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 #include "kernels/cuda_check.h"
 #include "lib/error.h"
 
+namespace bsattn::cuda {
+int device_cc();  // compute capability of the current device, major * 10 + minor (attention_fwd.cu)
+}  // namespace bsattn::cuda
+
 namespace bsattn::cuda::fwd {
 
 template <class T>
@@ -890,21 +894,6 @@ void launch(const FwdParams& p, cudaStream_t stream) {
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);
   }
   CUDA_CHECK_LAUNCH("attention_fwd_kernel");
-}
-
-// Compute capability of the current device (major * 10 + minor), asked once per device.
-inline int device_cc() {
-  static int cached[64] = {};
-  int dev = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= 64) dev = 0;
-  if (!cached[dev]) {
-    int major = 0, minor = 0;
-    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    cached[dev] = major * 10 + minor;
-  }
-  return cached[dev];
 }
 
 template <class Elem, int D, int BM, bool SILU>

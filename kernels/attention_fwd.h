@@ -10,7 +10,12 @@
 
 namespace bsattn::cuda {
 
-std::vector<std::string> fwd_variants();  // first = default
+std::vector<std::string> fwd_variants();  // the names; "" (the default) resolves per problem and GPU
+// The variant "" runs for this problem on the current GPU: wg-tma-s2 on sm_90 (H100/H200) for block_q
+// 128 with block_kv a multiple of 128 and softmax; fa2-v4-w4-h elsewhere for block_q 128 with softmax;
+// fa2-w8 otherwise (block_q 64, SiLU). A non-empty variant is returned as is.
+std::string resolve_fwd_variant(const FwdParams& p, const std::string& variant);
+int device_cc();  // compute capability of the current device, major * 10 + minor
 // UsageError when the kernel cannot run this problem (head_dim, block sizes, variant).
 void check_fwd_supported(const FwdParams& p, const std::string& variant);
 void launch_attention_fwd(const FwdParams& p, ElemType dtype, const std::string& variant, cudaStream_t stream);

@@ -174,6 +174,8 @@ AttentionResult AttentionRunner::result() {
   return r;
 }
 
+std::string AttentionRunner::kernel_name() const { return resolve_fwd_variant(impl_->fp, impl_->variant); }
+
 std::vector<std::string> AttentionRunner::kernel_variants() { return fwd_variants(); }
 
 }  // namespace cuda

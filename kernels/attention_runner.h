@@ -35,6 +35,7 @@ class AttentionRunner {
   void launch();            // enqueue one forward pass on stream(); no synchronization
   void* stream() const;     // the cudaStream_t, as void*
   AttentionResult result(); // synchronize and copy O (as f32) and LSE back
+  std::string kernel_name() const;  // the variant launch() runs ("" resolved for this problem and GPU)
   static std::vector<std::string> kernel_variants();
 
  private:

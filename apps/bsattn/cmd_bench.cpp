@@ -71,6 +71,7 @@ class CudaCase : public bench::PreparedCase {
     return s;
   }
   double sm_clock_mhz() override { return clock_; }
+  std::string kernel() const override { return runner_.kernel_name(); }
   std::unique_ptr<bench::MaskBuildTiming> time_mask_build(const bench::TimingOptions& opt) override {
     auto r = std::make_unique<bench::MaskBuildTiming>();
     if (!any_sparse_) {
@@ -108,7 +109,8 @@ class CudaBackend : public bench::BenchBackend {
       for (auto& v : variants) allowed += (allowed.empty() ? "" : ", ") + v;
       throw UsageError("--kernel '" + kernel_ + "': allowed are " + allowed);
     }
-    if (kernel_.empty() && !variants.empty()) kernel_ = variants.front();
+    // Empty: each configuration runs the default for its shape on this GPU (resolve_fwd_variant);
+    // the records name the variant that ran.
   }
   std::string name() const override { return "cuda"; }
   std::string kernel() const override { return kernel_; }

@@ -135,6 +135,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
   struct Measured {
     TimingStats attention;
     std::shared_ptr<MaskBuildTiming> mask_build;  // the backend's own mask build (null: none)
+    std::string kernel;                           // the variant that ran ("": the backend's)
   };
   std::map<std::string, Measured> measured;  // dense_key|spec -> stats (a mask measured once)
   size_t index = 0;
@@ -169,17 +170,20 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
       s.attention = prepared->time(opt.timing);
       if (clock) *clock = prepared->sm_clock_mhz();
       s.mask_build = prepared->time_mask_build(opt.timing);
+      s.kernel = prepared->kernel();
       measured[key] = s;
       return s;
     };
 
     TimingStats st;
     std::shared_ptr<MaskBuildTiming> device_build;
+    std::string kernel = backend.kernel();
     double clock = 0;
     try {
       Measured mm = time_mask(c, mask, &clock);
       st = mm.attention;
       device_build = mm.mask_build;
+      if (!mm.kernel.empty()) kernel = mm.kernel;
     } catch (const UsageError& e) {
       auto j = c.to_json();
       j["reason"] = std::string(backend.name()) + " backend: " + e.what();
@@ -201,7 +205,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     MaskStats ms = mask_stats(mask);
     nlohmann::json r = {{"impl", "bsattn"},
                         {"backend", backend.name()},
-                        {"kernel", backend.kernel()},
+                        {"kernel", kernel},
                         {"pattern", c.pattern},
                         {"spec", c.spec},
                         {"causal", c.causal},

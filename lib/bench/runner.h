@@ -34,6 +34,7 @@ class PreparedCase {
   // Null: the backend builds nothing itself, and the record reports the CPU pattern generation time
   // as the mask build (kind "cpu_generate_mask").
   virtual std::unique_ptr<MaskBuildTiming> time_mask_build(const TimingOptions&) { return nullptr; }
+  virtual std::string kernel() const { return ""; }  // the kernel variant this case runs ("": the backend's)
 };
 
 struct Ceilings {

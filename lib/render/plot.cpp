@@ -244,6 +244,7 @@ void draw_line_plot(Canvas& c, const LinePlot& p, double x, double y, double w, 
     c.text(hl.second, a.x + a.w - 4 * s, yy - 3 * s, 11 * s, Rgb{0.35, 0.35, 0.35}, HAlign::Right, VAlign::Bottom);
   }
   std::vector<LegendItem> legend;
+  std::vector<Point> all_pts;  // every marker drawn, for the legend's placement
   for (size_t k = 0; k < p.series.size(); ++k) {
     auto& se = p.series[k];
     Rgb col = line_color(int(k));
@@ -262,11 +263,28 @@ void draw_line_plot(Canvas& c, const LinePlot& p, double x, double y, double w, 
       c.polyline(pts, col, 2.2 * s);
     }
     for (auto& pt : pts) c.circle(pt.x, pt.y, 3.5 * s, col);
+    all_pts.insert(all_pts.end(), pts.begin(), pts.end());
     legend.push_back({se.label, col, LegendItem::Line});
   }
   if (!legend.empty()) {
+    // The corner whose legend box covers the fewest markers (top right, top left, bottom right,
+    // bottom left on ties), so that no data point hides under the legend when a corner is free.
     Point ls = legend_size(c, legend, s);
-    draw_legend(c, legend, a.x + a.w - ls.x - 8 * s, a.y + 8 * s, s);
+    const double m = 8 * s, r = 4 * s;
+    const Point corners[4] = {{a.x + a.w - ls.x - m, a.y + m},
+                              {a.x + m, a.y + m},
+                              {a.x + a.w - ls.x - m, a.y + a.h - ls.y - m},
+                              {a.x + m, a.y + a.h - ls.y - m}};
+    int best = 0;
+    size_t best_n = size_t(-1);
+    for (int k = 0; k < 4; ++k) {
+      size_t n = 0;
+      for (auto& pt : all_pts)
+        n += pt.x >= corners[k].x - r && pt.x <= corners[k].x + ls.x + r && pt.y >= corners[k].y - r &&
+             pt.y <= corners[k].y + ls.y + r;
+      if (n < best_n) best_n = n, best = k;
+    }
+    draw_legend(c, legend, corners[best].x, corners[best].y, s);
   }
 }
 
