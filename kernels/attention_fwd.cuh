@@ -49,8 +49,11 @@
 //   (registers: ptxas sm_90a, bf16, D = 128.)
 // The measured numbers for each variant are logged at the bottom of this comment after each run.
 //
-// Default ("" variant): fa2-v4-w4-h for block_q = 128 and scale > 0 (fa2-w4 otherwise), else fa2-w8
-// (block_q = 64, and SiLU).
+//   wg-*        the Hopper (sm_90a) main loops of attention_fwd_sm90.cuh (wgmma; wg-tma*: TMA + mbarriers);
+//               their log is at the top of that file.
+// Default ("" variant, resolve_fwd_variant in attention_fwd.cu): wg-tma-s2 on sm_90 for block_q 128,
+// block_kv a multiple of 128 and softmax; fa2-v4-w4-h for block_q = 128 and scale > 0 elsewhere;
+// else fa2-w8 (block_q = 64, and SiLU).
 //
 // Variant log (bf16, B=1, H=16, D=128, block 128, non-causal, effective TFLOP/s of the median launch,
 // L2 flushed; H100 80GB HBM3, driver 580.159.04; BSATTN_COMMIT=968828ded988 scripts/gpu-check.sh (same kernels as 9243501b6451);

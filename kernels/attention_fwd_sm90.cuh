@@ -11,8 +11,38 @@
 //     it fences them to the async proxy (fence.proxy.async) before the barrier that wgmma reads after.
 // Shared-memory tiles are stored as D/64 column blocks of [rows][64 elements] (128-byte rows), 16-byte
 // chunk c of row r at chunk c ^ (r % 8): the canonical 128B-swizzle layout, 1024-byte aligned atoms.
-// The next step (TMA loads, producer/consumer warp specialization, softmax overlapped with the next
-// tile's Q K^T) replaces this loop and keeps the roles.
+// Variants (all: 2 warpgroups for BM = 128, one per 64 rows; registers: ptxas sm_90a, bf16, D = 128):
+//   wg-n128      BN 128, 2 cp.async stages, __syncthreads per tile                        230 regs, 0 spill
+//   wg-n128-s3   BN 128, 3 stages (225 KB shared memory)                                   233 regs, 0 spill
+//   wg-n64       BN 64, 3 stages                                                           177 regs, 0 spill
+//   wg-n64-ov    wg-n64 + the next tile's Q K^T issued before this tile's softmax          230 regs, 0 spill
+//                (a BN 128 version spilled 788 B and was dropped)
+//   wg-tma       BN 128, 3 stages loaded by TMA (thread 0 issues 128B-swizzled boxes), full/empty
+//                mbarriers per stage instead of __syncthreads: the two warpgroups drift apart, so
+//                one's softmax runs beside the other's wgmma                                206 regs, 0 spill
+//   wg-tma-s2    wg-tma with 2 stages (161 KB)                                     DEFAULT on sm_90
+// Log (bf16, B=1, H=16, D=128, block 128, non-causal; effective TFLOP/s of the median launch, L2
+// flushed; H200, driver 580.159.04; GPU suite incl. every wg kernel through every sweep, memcheck and
+// racecheck PASS), dense / d=0.9 / d=0.1 (S=8192 d=0.09), budget = time(d) / ((d+0.03) x dense):
+//   run 1, BSATTN_COMMIT=4d0ad50ecd71 scripts/gpu-check.sh --bench-quick (results/forward-h200-run1.md):
+//     fa2-v4-w4-h   S=8192: 311 / 306 / 255;  S=32768: 320 / 312 / 301
+//     wg-n128       S=8192: 330 / 308 / 247;  S=32768: 340 / 320 / 304
+//     wg-n128-s3    S=8192: 338 / 318 / 256;  S=32768: 349 / 328 / 312
+//     wg-n64        S=8192: 296 / 264 / 218;  S=32768: 305 / 273 / 257
+//     wg-n64-ov     S=8192: 302 / 263 / 216;  S=32768: 313 / 272 / 258
+//   The cp.async kernels tie the warpgroups together at every tile: both run Q K^T, then both run
+//   softmax (tensor cores idle), then both P V: ~35% of the tensor rate.
+//   run 2, BSATTN_COMMIT=88569c902473 (results/forward-h200.md):
+//     wg-tma        S=8192: 600 / 527 / 374;  S=32768: 563 / 535 / 518   budget 0.84-1.22
+//     wg-tma-s2     S=8192: 594 / 563 / 373;  S=32768: 559 / 538 / 524   budget 0.82-1.21
+//     (fa2-v4-w4-h 311 / 306 / 258 and 320 / 312 / 299; wg-n128-s3 339 / 320 / 259 and 349 / 331 / 311
+//     in the same run.) Decoupling the warpgroups is worth 1.7x. Over budget: wg-tma-s2 at S=8192 at
+//     every density (1.02 at d=0.91 up to 1.21 at d=0.09), at S=32768 at most 1.01. A query tile at
+//     S=8192 has 64 x d KV tiles (6 at d=0.09), and the per-CTA prologue (Q and first K/V by TMA,
+//     mbarrier setup) and epilogue are not hidden: one 161 KB CTA per SM, so nothing overlaps them.
+// Next: a persistent scheduler (each CTA loops over query tiles, loading the next tile's Q and K/V
+// while it finishes the current one) for the short rows; producer warp specialization with setmaxnreg;
+// the intra-warpgroup overlap of wg-n64-ov on the TMA loop.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
