@@ -127,6 +127,20 @@ bj, png = os.path.join(D, "bench.json"), os.path.join(D, "bench.png")
 json.dump(bench, open(bj, "w"))
 run("visualize", "bench", bj, "-o", png, "--width", "900", "--height", "400", "-q")
 check(Image.open(png).size == (900, 400), "bench plot has the requested size")
+# The legend never hides a marker when a corner is free: a third series' single point at the top-right
+# corner of the data (where the legend used to sit) shows as many pixels of its colour as the same
+# point in the middle of the plot.
+def third_series_pixels(x, y):
+    doc = json.loads(json.dumps(bench))
+    doc["records"].append({"impl": "sdpa", "pass": "fwd", "seq": 8192, "density": x, "tflops_effective": y,
+                           "speedup_vs_dense": 1.0})
+    json.dump(doc, open(bj, "w"))
+    run("visualize", "bench", bj, "-o", png, "--width", "900", "--height", "400", "--metric", "tflops", "-q")
+    a = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3)
+    return int(((a == (0x2C, 0xA0, 0x2C)).all(axis=1)).sum())
+top = third_series_pixels(1.0, 900.0)  # the highest value at the largest density: the top-right corner
+mid = third_series_pixels(0.5, 400.0)  # the middle of the axes, away from every corner
+check(top >= 0.8 * mid and mid > 0, f"marker at the top-right corner visible ({top} vs {mid} pixels)")
 
 # 6. Attention map from synthetic inputs.
 run("gen-mask", "--pattern", "local:window=1", "--seq", "512", "--block", "64", "--heads", "2", "--causal", "-o",
