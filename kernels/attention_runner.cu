@@ -68,18 +68,9 @@ struct AttentionRunner::Impl {
   }
 };
 
-AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
-                                 const std::string& kernel)
-    : impl_(std::make_unique<Impl>()) {
-  p.validate(mask);
-  if (p.dtype == ElemType::F32)
-    throw UsageError("the CUDA backend takes bf16 or f16 inputs, got f32 (use --dtype bf16, or --backend cpu)");
-  if (in.silu_bias) throw UsageError("the CUDA backend has no SiLU bias (use --backend cpu)");
-  if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
-  auto& I = *impl_;
-  I.p = p;
-  I.variant = kernel;
-  FwdParams& f = I.fp;
+namespace {
+FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask) {
+  FwdParams f;
   f.batch = int(p.batch);
   f.heads_q = int(p.heads_q);
   f.heads_kv = int(p.heads_kv);
@@ -97,7 +88,28 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   f.scale = float(p.effective_scale());
   f.silu = p.score == ScoreFn::Silu;
   f.silu_inv_n = f.silu ? float(1.0 / p.silu_n) : 1.f;
-  check_fwd_supported(f, kernel);  // before any allocation: unsupported shapes are usage errors
+  return f;
+}
+}  // namespace
+
+void AttentionRunner::check_supported(const AttentionProblem& p, const BlockMask& mask, const std::string& kernel) {
+  p.validate(mask);
+  if (p.dtype == ElemType::F32)
+    throw UsageError("the CUDA backend takes bf16 or f16 inputs, got f32 (use --dtype bf16, or --backend cpu)");
+  check_fwd_supported(fwd_params(p, mask), kernel);
+}
+
+AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                 const std::string& kernel)
+    : impl_(std::make_unique<Impl>()) {
+  check_supported(p, mask, kernel);  // before any GPU call: unsupported shapes are usage errors
+  if (in.silu_bias) throw UsageError("the CUDA backend has no SiLU bias (use --backend cpu)");
+  if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
+  auto& I = *impl_;
+  I.p = p;
+  I.variant = kernel;
+  I.fp = fwd_params(p, mask);
+  FwdParams& f = I.fp;
   CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
   cudaStream_t s = I.stream;
 

@@ -35,7 +35,10 @@ class AttentionRunner {
   void launch();            // enqueue one forward pass on stream(); no synchronization
   void* stream() const;     // the cudaStream_t, as void*
   AttentionResult result(); // synchronize and copy O (as f32) and LSE back
-  std::string kernel_name() const;  // the variant launch() runs ("" resolved for this problem and GPU)
+  std::string kernel_name() const;
+  // Everything the constructor checks before it touches a GPU (shapes, dtype, head_dim, blocks, kernel
+  // name): UsageError naming what is wrong. Needs no GPU.
+  static void check_supported(const AttentionProblem& p, const BlockMask& mask, const std::string& kernel = "");  // the variant launch() runs ("" resolved for this problem and GPU)
   static std::vector<std::string> kernel_variants();
 
  private:

@@ -137,6 +137,13 @@ void run_run(const RunOptions& o) {
   CpuAttentionOptions copt{o.threads};
   std::vector<float> out, lse, dq, dk, dv;
   if (backend == Backend::Cuda) {
+#if BSATTN_HAVE_CUDA
+    {  // what the kernel cannot run is a usage error (exit 2), also on a machine without a GPU
+      AttentionProblem pc = p;
+      pc.dtype = cuda_dtype;
+      cuda::AttentionRunner::check_supported(pc, m, o.kernel);
+    }
+#endif
     if (!cuda_available())
       throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (or this build has no CUDA); use --backend cpu");
     // The loaded values are exact in cuda_dtype (16-bit files, or float32 files rounded by --dtype):

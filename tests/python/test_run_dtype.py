@@ -116,6 +116,21 @@ rc, err, _ = bsattn(*common, *b16, "--backend", "cuda", "--kernel", "nosuch", "-
 expect((rc == 2 and len(err) == 1 and "allowed" in err[0]) or (rc == 1 and len(err) == 1 and "no CUDA" in err[0]),
        "--kernel nosuch: %d %r" % (rc, err))
 
+# What the CUDA kernel cannot run (head_dim 96) is a usage error before any GPU check, so it reads the
+# same on machines with and without a GPU; a build without CUDA has no kernel to ask and says so.
+cuda_build = subprocess.run([BIN, "bench", "--list-kernels"], capture_output=True, text=True).returncode == 0
+q96 = rng.standard_normal((B, S, H, 96)).astype(np.float32)
+np.save(path("q96.npy"), bf16_bits(bf16_round(q96)))
+np.save(path("k96.npy"), bf16_bits(bf16_round(q96[:, ::-1].copy())))
+d96 = ["--q", path("q96.npy"), "--k", path("k96.npy"), "--v", path("k96.npy"), "--dtype", "bf16"]
+rc, err, _ = bsattn(*common, *d96, "--backend", "cuda", "-o", path("o_bad.npy"))
+if cuda_build:
+    expect(rc == 2 and len(err) == 1 and "head_dim" in err[0] and "64 and 128" in err[0],
+           "head_dim 96 with --backend cuda: want exit 2 naming head_dim 64 and 128, got %d %r" % (rc, err))
+else:
+    expect(rc == 1 and len(err) == 1 and "no CUDA" in err[0], "head_dim 96, build without CUDA: %d %r" % (rc, err))
+expect(not os.path.exists(path("o_bad.npy")), "head_dim 96: output written")
+
 # 4. CPU: float32 files with --dtype bf16 compute exactly what the bf16 files (rounded here) give;
 #    --json records the rounding.
 rc1, err1, _ = bsattn(*common, *f32, "--dtype", "bf16", "--backend", "cpu", "-o", path("o_round.npy"),
