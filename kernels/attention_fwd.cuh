@@ -129,7 +129,7 @@ struct FwdTraits {
   static constexpr bool SILU = SILU_;
   static constexpr bool V2 = false;  // which kernel runs these traits (attention_fwd_kernel / _v2)
   static constexpr bool SM90 = false;  // attention_fwd_kernel_sm90* (attention_fwd_sm90.cuh)
-  static constexpr bool OVERLAP = false, TMA = false;  // (FwdTraitsSm90 flags)
+  static constexpr bool OVERLAP = false, TMA = false, PERSISTENT = false;  // (FwdTraitsSm90 flags)
   static constexpr int THREADS = NWARPS * 32;
   static constexpr int MT = BM / (16 * NWARPS);  // m16 tiles per warp (rows per warp / 16)
   static constexpr int NT = BN / 8;              // n8 tiles of S per warp
@@ -869,7 +869,8 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 #include "lib/error.h"
 
 namespace bsattn::cuda {
-int device_cc();  // compute capability of the current device, major * 10 + minor (attention_fwd.cu)
+int device_cc();        // compute capability of the current device, major * 10 + minor (attention_fwd.cu)
+int device_sm_count();  // its multiprocessor count
 }  // namespace bsattn::cuda
 
 namespace bsattn::cuda::fwd {
@@ -878,7 +879,8 @@ template <class T>
 void launch(const FwdParams& p, cudaStream_t stream) {
   auto kernel = [] {
     if constexpr (T::SM90) {
-      if constexpr (T::TMA) return attention_fwd_kernel_sm90_tma<T>;
+      if constexpr (T::PERSISTENT) return attention_fwd_kernel_sm90_tma_persistent<T>;
+      else if constexpr (T::TMA) return attention_fwd_kernel_sm90_tma<T>;
       else if constexpr (T::OVERLAP) return attention_fwd_kernel_sm90_ov<T>;
       else return attention_fwd_kernel_sm90<T>;
     }
@@ -891,6 +893,10 @@ void launch(const FwdParams& p, cudaStream_t stream) {
     configured = true;
   }
   dim3 grid((p.q_len + T::BM - 1) / T::BM, p.heads_q, p.batch);
+  if constexpr (T::SM90 && T::PERSISTENT) {  // one CTA per multiprocessor, looping over the items
+    const int64_t items = int64_t(grid.x) * grid.y * grid.z;
+    grid = dim3(unsigned(std::min<int64_t>(items, device_sm_count())), 1, 1);
+  }
   if constexpr (T::SM90 && T::TMA) {
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(make_tma_params<T>(p));
   } else {
@@ -909,9 +915,10 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
-      if (v == "wg-tma" || v == "wg-tma-s2") {
+      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-p") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
+        if (v == "wg-tma-p") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
       }

@@ -15,7 +15,8 @@ std::vector<std::string> fwd_variants();  // the names; "" (the default) resolve
 // 128 with block_kv a multiple of 128 and softmax; fa2-v4-w4-h elsewhere for block_q 128 with softmax;
 // fa2-w8 otherwise (block_q 64, SiLU). A non-empty variant is returned as is.
 std::string resolve_fwd_variant(const FwdParams& p, const std::string& variant);
-int device_cc();  // compute capability of the current device, major * 10 + minor
+int device_cc();        // compute capability of the current device, major * 10 + minor
+int device_sm_count();  // its multiprocessor count
 // UsageError when the kernel cannot run this problem (head_dim, block sizes, variant).
 void check_fwd_supported(const FwdParams& p, const std::string& variant);
 void launch_attention_fwd(const FwdParams& p, ElemType dtype, const std::string& variant, cudaStream_t stream);

@@ -21,6 +21,11 @@
 //                mbarriers per stage instead of __syncthreads: the two warpgroups drift apart, so
 //                one's softmax runs beside the other's wgmma                                206 regs, 0 spill
 //   wg-tma-s2    wg-tma with 2 stages (161 KB)                                     DEFAULT on sm_90
+//   wg-tma-p     wg-tma-s2 made persistent: one CTA per SM loops over (query tile, head, batch) items,
+//                two Q buffers; thread 0 loads the next item's Q and first K/V tiles while the current
+//                item finishes (for the S=8192 budget below)                        242 regs, 0 spill
+//                WRITTEN AFTER THE LAST GPU RUN OF 2026-12-01: compiled, not yet run on a GPU; not the
+//                default. gpu-check.sh runs it through the suite (in its own process, with a timeout).
 // Log (bf16, B=1, H=16, D=128, block 128, non-causal; effective TFLOP/s of the median launch, L2
 // flushed; H200, driver 580.159.04; GPU suite incl. every wg kernel through every sweep, memcheck and
 // racecheck PASS), dense / d=0.9 / d=0.1 (S=8192 d=0.09), budget = time(d) / ((d+0.03) x dense):
@@ -59,7 +64,8 @@
 
 namespace bsattn::cuda::fwd {
 
-template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false>
+template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
+          bool PERSISTENT_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -70,16 +76,22 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // __syncthreads: the two warpgroups run decoupled (one's softmax beside the other's wgmma), coupled
   // only through the STAGES-deep K/V ring.
   static constexpr bool TMA = TMA_;
+  // wg-tma-p: persistent CTAs (one per SM) loop over (query tile, head, batch) items; thread 0 loads
+  // the next item's Q (second Q buffer) and first K/V tiles while the current item finishes, so the
+  // per-item prologue and epilogue overlap the neighbouring items' work (short rows: S=8192, low d).
+  static constexpr bool PERSISTENT = PERSISTENT_;
+  static constexpr int Q_BUFFERS = PERSISTENT_ ? 2 : 1;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
-  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + 1024 + 8 * (1 + 2 * STAGES_);
+  static constexpr int SMEM_LAUNCH =
+      Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 + 8 * (2 * Q_BUFFERS + 2 * STAGES_);
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
   static_assert(D_ == 64 || D_ == 128, "wgmma N = D for P V: 64 or 128");
   static_assert(Base::MT == 1, "16 rows per warp");
-  static_assert(Base::SMEM_BYTES + 1024 + 8 * (1 + 2 * STAGES_) <= 227 * 1024, "shared memory per CTA");
+  static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
 };
 
 template <typename Elem, int N>
@@ -640,6 +652,192 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
     }
   }
   store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
+#else
+  __trap();
+#endif
+}
+
+// One work item of the persistent kernel: query tile i of head h of sequence b, and what the
+// non-persistent kernels compute from blockIdx.
+struct WorkItem {
+  int b, h, hk, i, q_start, len_q, k_start, len_k, q0, q_rows;
+  TileMask tm;
+  KvTileList tiles;
+  __device__ __forceinline__ bool live() const { return q0 < len_q; }         // rows to write
+  __device__ __forceinline__ bool loads() const { return live() && tiles.count > 0; }  // tiles to visit
+};
+template <int BM, int BN>
+__device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
+  WorkItem it;
+  const int mtiles = (p.q_len + BM - 1) / BM;
+  const int ir = w % mtiles;
+  it.h = (w / mtiles) % p.heads_q;
+  it.b = w / (mtiles * p.heads_q);
+  it.i = p.causal ? mtiles - 1 - ir : ir;  // causal: the longest rows of each head first
+  it.hk = it.h / (p.heads_q / p.heads_kv);
+  if (p.cu_q) {
+    it.q_start = p.cu_q[it.b], it.len_q = p.cu_q[it.b + 1] - it.q_start;
+    it.k_start = p.cu_k[it.b], it.len_k = p.cu_k[it.b + 1] - it.k_start;
+  } else {
+    it.q_start = it.b * p.q_len, it.len_q = p.q_len, it.k_start = it.b * p.kv_len, it.len_k = p.kv_len;
+  }
+  it.q0 = it.i * BM;
+  it.q_rows = min(BM, it.len_q - it.q0);
+  it.tm = TileMask{it.len_k, it.len_k - it.len_q, p.causal};
+  it.tiles = KvTileList{};
+  if (it.live()) {
+    int kv_limit = it.len_k;
+    if (p.causal) kv_limit = min(kv_limit, it.q0 + it.q_rows - 1 + it.tm.off + 1);
+    it.tiles = make_tile_list<BN>(p, it.b, it.h, it.i, kv_limit);
+  }
+  return it;
+}
+
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, 1)
+    attention_fwd_kernel_sm90_tma_persistent(const __grid_constant__ Sm90TmaParams tp) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Elem = typename T::Elem;
+  const FwdParams& p = tp.p;
+  constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2, Q_BYTES = T::Q_ELEMS * 2;
+  constexpr int S = T::STAGES;
+  extern __shared__ __align__(128) unsigned char smem_sm90[];  // aligned to 1024 below
+  const uint32_t sq0 = (smem_u32(smem_sm90) + 1023u) & ~1023u;  // Q buffers 0, 1
+  const uint32_t skv = sq0 + 2 * Q_BYTES;                         // stage s: K, then V
+  const uint32_t bars = skv + 2 * S * KV_BYTES;
+  auto q_full = [&](int k) { return bars + 8 * k; };
+  auto q_empty = [&](int k) { return bars + 16 + 8 * k; };
+  auto full = [&](int s) { return bars + 32 + 8 * s; };
+  auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
+  const int warp_row = warp * 16;
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+
+  if (tid == 0) {
+    for (int k = 0; k < 2; ++k) mbar_init(q_full(k), 1), mbar_init(q_empty(k), T::NWARPS);
+    for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_proxy_async_smem();
+  }
+  __syncthreads();
+
+  // Producer (thread 0 only): walks this CTA's items and their tiles in the order the consumers take
+  // them; tile number gp (over all items) goes to stage gp % S once the tile gp - S left it, and an
+  // item's Q goes to buffer nq % 2 once the item two before it released that buffer.
+  struct Producer {
+    WorkItem it;
+    int w = 0, t = 0, nq = 0, gp = 0;
+    bool done = false;
+  } pr;
+  auto next_loading = [&](int w) {
+    while (w < n_items && !work_item<T::BM, T::BN>(p, w).loads()) w += gridDim.x;
+    return w;
+  };
+  auto issue_one = [&]() {
+    if (pr.t == 0) {  // the item's Q first
+      const int k = pr.nq & 1;
+      if (pr.nq >= 2) mbar_wait(q_empty(k), ((pr.nq >> 1) - 1) & 1);
+      mbar_expect_tx(q_full(k), Q_BYTES);
+      const uint32_t dq = sq0 + k * Q_BYTES;
+#pragma unroll
+      for (int cb = 0; cb < T::D / 64; ++cb)
+        tma_load_2d(dq + cb * (T::BM * 128), &tp.q, pr.it.h * T::D + cb * 64, pr.it.q_start + pr.it.q0, q_full(k));
+      ++pr.nq;
+    }
+    const int s = pr.gp % S;
+    if (pr.gp >= S) mbar_wait(empty(s), ((pr.gp / S) - 1) & 1);
+    mbar_expect_tx(full(s), 2 * KV_BYTES);
+    const int krow = pr.it.k_start + pr.it.tiles.tile(pr.t) * T::BN;
+    const uint32_t sk = skv + 2 * s * KV_BYTES;
+#pragma unroll
+    for (int cb = 0; cb < T::D / 64; ++cb) {
+      tma_load_2d(sk + cb * (T::BN * 128), &tp.k, pr.it.hk * T::D + cb * 64, krow, full(s));
+      tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, pr.it.hk * T::D + cb * 64, krow, full(s));
+    }
+    ++pr.gp;
+    if (++pr.t == pr.it.tiles.count) {
+      pr.t = 0;
+      pr.w = next_loading(pr.w + gridDim.x);
+      if (pr.w >= n_items) pr.done = true;
+      else pr.it = work_item<T::BM, T::BN>(p, pr.w);
+    }
+  };
+  auto ensure_issued = [&](int g) {  // tiles 0..g (over all items) issued
+    while (!pr.done && pr.gp <= g) issue_one();
+  };
+  if (tid == 0) {
+    pr.w = next_loading(blockIdx.x);
+    pr.done = pr.w >= n_items;
+    if (!pr.done) pr.it = work_item<T::BM, T::BN>(p, pr.w);
+    ensure_issued(S - 1);
+  }
+
+  int g = 0, nqc = 0;  // consumers: tiles and loading items taken so far
+  for (int w = blockIdx.x; w < n_items; w += gridDim.x) {
+    const WorkItem it = work_item<T::BM, T::BN>(p, w);
+    if (!it.live()) continue;
+    float o[1][T::DT][4];
+#pragma unroll
+    for (int dt = 0; dt < T::DT; ++dt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
+    OnlineSoftmax<T> sm;
+    sm.init();
+    if (it.tiles.count > 0) {
+      const int k = nqc & 1;
+      mbar_wait(q_full(k), (nqc >> 1) & 1);
+      const uint32_t sq_wg = sq0 + k * Q_BYTES + wg * 64 * 128;
+      for (int t = 0; t < it.tiles.count; ++t, ++g) {
+        const int st = g % S;
+        mbar_wait(full(st), (g / S) & 1);
+        const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
+        float sc[1][T::NT][4];
+        wg_fence();
+#pragma unroll
+        for (int kt = 0; kt < T::KT; ++kt) {
+          uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+          uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+          Wgmma<Elem, T::BN>::ss(sc[0], da, db, kt > 0);
+        }
+        wg_commit();
+        if (warp == 0) {  // refill while Q K^T runs: tile g-1+S, once tile g-1 left its stage
+          if (lane == 0) ensure_issued(g - 1 + S);
+          __syncwarp();
+        }
+        wg_wait<0>();
+        fence_regs(sc[0]);
+        const int k0 = it.tiles.tile(t) * T::BN;
+        if (it.tm.needed(it.q0, k0, T::BN)) {
+#pragma unroll
+          for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              int q = it.q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+              int kk = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+              if (!it.tm.visible(q, kk)) sc[0][nt][e] = -INFINITY;
+            }
+        }
+        sm.template update_raw<true>(sc, o, scale_log2);
+        uint32_t pa[1][T::BN / 16][4];
+        pack_p<T>(sc, pa);
+        wg_fence();
+#pragma unroll
+        for (int j = 0; j < T::BN / 16; ++j)
+          Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+        wg_commit();
+        wg_wait<0>();
+        fence_regs(pa[0]);
+        fence_regs(o[0]);
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty(st));
+      }
+      if (lane == 0) mbar_arrive(q_empty(k));  // this warp read its last Q of the item
+      ++nqc;
+    }
+    store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
+  }
 #else
   __trap();
 #endif

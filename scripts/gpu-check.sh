@@ -84,13 +84,16 @@ if [ "${PIPESTATUS[0]}" = 0 ]; then suite_ok=1; else status=1; grep -B2 -A12 "ER
 verified=""
 for v in $(build-gpu/bsattn bench --list-kernels 2>/dev/null | grep "^wg-"); do
   step "GPU suite: $v"
-  (cd build-gpu/tests && BSATTN_WG_VARIANT=$v ./test_gpu -tc="forward sm90*" 2>&1) >"$OUT/test_gpu_$v.log"
+  (cd build-gpu/tests && BSATTN_WG_VARIANT=$v timeout -k 5 300 ./test_gpu -tc="forward sm90*" 2>&1) >"$OUT/test_gpu_$v.log"
   if [ $? = 0 ]; then verified="$verified,$v"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"
   else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$v.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"; fi
 done
 echo "verified Hopper kernels: ${verified#,}" | tee -a "$LOG"
-# Under compute-sanitizer: the TMA/mbarrier kernel when it passed, else the first verified one.
-first_wg=$(echo "${verified#,}" | tr ',' '\n' | grep -x "wg-tma" || echo "${verified#,}" | cut -d, -f1)
+# Under compute-sanitizer: the newest TMA/mbarrier kernel that passed, else the first verified one.
+first_wg=$(echo "${verified#,}" | cut -d, -f1)
+for pref in wg-tma wg-tma-p; do
+  echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && first_wg=$pref
+done
 
 if [ $table = 1 ]; then
   step "forward table + mask build vs attention"
@@ -110,10 +113,10 @@ if [ $sanitizer = 1 ]; then
   rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
   if [ -n "$first_wg" ]; then
     step "compute-sanitizer memcheck + racecheck ($first_wg, small sweeps)"
-    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward sm90*" \
       >>"$OUT/memcheck.log" 2>&1
     rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward sm90*" \
       >>"$OUT/racecheck.log" 2>&1
     rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
   fi
