@@ -1,6 +1,7 @@
 // bsattn gen-mask: build a block mask from a pattern spec or a head map and write it as .npy/.json
 // (+ CSR), printing a one-screen summary.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +11,9 @@
 #include "lib/error.h"
 #include "lib/mask_io.h"
 #include "lib/mask_stats.h"
+#include "lib/reference/block_mass.h"
+#include "lib/reference/qkv_source.h"
+#include "lib/reference/tensor_io.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {
@@ -24,10 +28,41 @@ struct GenMaskOptions {
   int64_t seq = 0, q_len = 0, kv_len = 0, heads = 1, batch = 1;
   int64_t block = 128, block_q = 0, block_kv = 0;
   std::string output, csr_prefix, json_out;
-  bool quiet = false;
+  bool quiet = false, recall = false;
   std::shared_ptr<GenMaskOrderOptions> order;
   std::shared_ptr<GenMaskInputOptions> inputs;
 };
+
+// Mean and worst row recall per head and overall, over the rows that see a key ([B, H, q_len], NaN
+// for the others).
+nlohmann::json recall_json(const std::vector<double>& rr, const AttentionProblem& p) {
+  const int64_t H = p.heads_q, L = p.q_len;
+  std::vector<double> sum(size_t(H), 0.0), mn(size_t(H), INFINITY);
+  std::vector<int64_t> n(size_t(H), 0);
+  for (size_t x = 0; x < rr.size(); ++x) {
+    if (std::isnan(rr[x])) continue;
+    int64_t h = int64_t(x / size_t(L)) % H;
+    sum[h] += rr[x], mn[h] = std::min(mn[h], rr[x]), ++n[h];
+  }
+  nlohmann::json heads = nlohmann::json::array();
+  double all = 0, all_min = INFINITY;
+  int64_t all_n = 0;
+  for (int64_t h = 0; h < H; ++h) {
+    heads.push_back({{"head", h}, {"mean", n[h] ? sum[h] / double(n[h]) : 0.0}, {"min", n[h] ? mn[h] : 0.0}, {"rows", n[h]}});
+    all += sum[h], all_n += n[h], all_min = std::min(all_min, mn[h]);
+  }
+  return {{"mean", all_n ? all / double(all_n) : 0.0}, {"min", all_n ? all_min : 0.0}, {"rows", all_n},
+          {"per_head", heads}, {"what", "share of the dense attention mass of each row inside the kept blocks"}};
+}
+
+void print_recall(const nlohmann::json& r) {
+  std::printf("recall vs dense attention (exact oracle, %.0f ms): mean %.5f, worst row %.5f over %lld rows\n",
+              r["oracle_ms"].get<double>(), r["mean"].get<double>(), r["min"].get<double>(),
+              (long long)r["rows"].get<int64_t>());
+  for (auto& h : r["per_head"])
+    std::printf("  head %3lld: mean %.5f, worst row %.5f\n", (long long)h["head"].get<int64_t>(),
+                h["mean"].get<double>(), h["min"].get<double>());
+}
 
 void print_summary(const BlockMask& m, const MaskStats& st, double ms) {
   std::printf("mask: %s%s\n", m.shape.str().c_str(), m.causal ? " causal" : "");
@@ -84,6 +119,8 @@ void run_gen_mask(GenMaskOptions& o) {
   GenMaskPrepared prepared;
   prepare_gen_mask_order(*o.order, req, prepared);
   prepare_gen_mask_inputs(*o.inputs, req, prepared);
+  if (o.recall && !prepared.input_storage)
+    throw UsageError("--recall needs the Q/K the mask is judged on: give --q/--k or --synthetic");
   auto t0 = std::chrono::steady_clock::now();
   BlockMask m = generate_mask(req);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -91,18 +128,31 @@ void run_gen_mask(GenMaskOptions& o) {
   if (!prepared.input_spec.is_null()) m.spec["inputs"] = prepared.input_spec;
   finish_gen_mask_order(*o.order, prepared, m);
 
+  MaskStats st = mask_stats(m);
+  nlohmann::json recall;
+  if (o.recall) {  // (before any file is written: a failure here leaves none behind)
+    // The exact oracle on the Q/K the mask was made for: per row, the share of the dense attention
+    // mass inside the kept blocks (block by block, never S x S in memory).
+    auto qkv = std::static_pointer_cast<Qkv>(prepared.input_storage);
+    AttentionProblem p = problem_for(qkv->q, qkv->k);
+    auto t1 = std::chrono::steady_clock::now();
+    std::vector<double> rr = row_recall(p, qkv->q.data.data(), qkv->k.data.data(), m);
+    recall = recall_json(rr, p);
+    recall["oracle_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  }
   if (!o.output.empty()) save_mask(o.output, m);
   if (!o.csr_prefix.empty()) save_mask_csr(o.csr_prefix, m);
-  MaskStats st = mask_stats(m);
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"schema", "bsattn.mask-stats/v1"}, {"spec", m.spec}, {"stats", to_json(st)}};
     j["shape"] = {{"batch", m.shape.batch}, {"heads", m.shape.heads}, {"q_len", m.shape.q_len},
                   {"kv_len", m.shape.kv_len}, {"block_q", m.shape.block_q}, {"block_kv", m.shape.block_kv},
                   {"mq", m.shape.mq()}, {"mk", m.shape.mk()}, {"causal", m.causal}};
     j["generate_ms"] = ms;
+    if (recall.is_object()) j["recall"] = recall;
     write_text_file(o.json_out, j.dump(1) + "\n");
   }
   if (!o.quiet && o.json_out != "-") print_summary(m, st, ms);
+  if (recall.is_object() && !o.quiet && o.json_out != "-") print_recall(recall);
 }
 
 }  // namespace
@@ -137,6 +187,10 @@ void register_gen_mask(CLI::App& app) {
   sub->add_option("--csr", o->csr_prefix, "Also write PREFIX_{kv,q}_{num_blocks,indices}.npy (int32)")->group(go);
   sub->add_option("--json", o->json_out, "Write statistics as JSON to FILE ('-' for stdout)")->group(go);
   sub->add_flag("-q,--quiet", o->quiet, "Print no summary")->group(go);
+  sub->add_flag("--recall", o->recall,
+                "Also judge the mask on its Q/K (--q/--k or --synthetic): per-row share of the dense attention "
+                "mass inside the kept blocks, exact (costs a dense pass: O(S^2 D) per head)")
+      ->group(go);
   o->order = add_gen_mask_order_options(*sub);
   o->inputs = add_gen_mask_input_options(*sub);
   sub->callback([o]() { run_gen_mask(*o); });
