@@ -6,27 +6,26 @@
 
 namespace bsattn::cuda {
 
-int device_cc() {
-  static int cached[64] = {};  // asked once per device
+namespace {
+// A device attribute of the current device, asked once per device.
+int cached_attribute(cudaDeviceAttr attr, int (&cache)[64]) {
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   if (dev < 0 || dev >= 64) dev = 0;
-  if (!cached[dev]) {
-    int major = 0, minor = 0;
-    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-    cached[dev] = major * 10 + minor;
-  }
-  return cached[dev];
+  if (!cache[dev]) CUDA_CHECK(cudaDeviceGetAttribute(&cache[dev], attr, dev));
+  return cache[dev];
+}
+}  // namespace
+
+int device_cc() {
+  static int major[64] = {}, minor[64] = {};
+  return cached_attribute(cudaDevAttrComputeCapabilityMajor, major) * 10 +
+         cached_attribute(cudaDevAttrComputeCapabilityMinor, minor);
 }
 
 int device_sm_count() {
-  static int cached[64] = {};
-  int dev = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= 64) dev = 0;
-  if (!cached[dev]) CUDA_CHECK(cudaDeviceGetAttribute(&cached[dev], cudaDevAttrMultiProcessorCount, dev));
-  return cached[dev];
+  static int count[64] = {};
+  return cached_attribute(cudaDevAttrMultiProcessorCount, count);
 }
 
 std::vector<std::string> fwd_variants() {

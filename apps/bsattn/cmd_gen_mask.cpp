@@ -1,7 +1,6 @@
 // bsattn gen-mask: build a block mask from a pattern spec or a head map and write it as .npy/.json
 // (+ CSR), printing a one-screen summary.
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <iostream>
 
@@ -33,26 +32,14 @@ struct GenMaskOptions {
   std::shared_ptr<GenMaskInputOptions> inputs;
 };
 
-// Mean and worst row recall per head and overall, over the rows that see a key ([B, H, q_len], NaN
-// for the others).
+// row_recall's summary as JSON: mean and worst row per head and overall.
 nlohmann::json recall_json(const std::vector<double>& rr, const AttentionProblem& p) {
-  const int64_t H = p.heads_q, L = p.q_len;
-  std::vector<double> sum(size_t(H), 0.0), mn(size_t(H), INFINITY);
-  std::vector<int64_t> n(size_t(H), 0);
-  for (size_t x = 0; x < rr.size(); ++x) {
-    if (std::isnan(rr[x])) continue;
-    int64_t h = int64_t(x / size_t(L)) % H;
-    sum[h] += rr[x], mn[h] = std::min(mn[h], rr[x]), ++n[h];
-  }
+  const RecallSummary rs = summarize_recall(rr, p.batch, p.heads_q, p.q_len);
   nlohmann::json heads = nlohmann::json::array();
-  double all = 0, all_min = INFINITY;
-  int64_t all_n = 0;
-  for (int64_t h = 0; h < H; ++h) {
-    heads.push_back({{"head", h}, {"mean", n[h] ? sum[h] / double(n[h]) : 0.0}, {"min", n[h] ? mn[h] : 0.0}, {"rows", n[h]}});
-    all += sum[h], all_n += n[h], all_min = std::min(all_min, mn[h]);
-  }
-  return {{"mean", all_n ? all / double(all_n) : 0.0}, {"min", all_n ? all_min : 0.0}, {"rows", all_n},
-          {"per_head", heads}, {"what", "share of the dense attention mass of each row inside the kept blocks"}};
+  for (size_t h = 0; h < rs.heads.size(); ++h)
+    heads.push_back({{"head", h}, {"mean", rs.heads[h].mean}, {"min", rs.heads[h].min}, {"rows", rs.heads[h].rows}});
+  return {{"mean", rs.overall.mean}, {"min", rs.overall.min}, {"rows", rs.overall.rows}, {"per_head", heads},
+          {"what", "share of the dense attention mass of each row inside the kept blocks"}};
 }
 
 void print_recall(const nlohmann::json& r) {

@@ -1,5 +1,6 @@
 #include "lib/reference/block_mass.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -140,6 +141,33 @@ std::vector<double> row_recall(const AttentionProblem& p, const float* q, const 
     }
   });
   return recall;
+}
+
+
+
+RecallSummary summarize_recall(const std::vector<double>& recall, int64_t batch, int64_t heads, int64_t q_len) {
+  RecallSummary out;
+  double all_sum = 0, all_min = std::numeric_limits<double>::infinity();
+  for (int64_t h = 0; h < heads; ++h) {
+    double sum = 0, mn = std::numeric_limits<double>::infinity();
+    int64_t n = 0;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t r = 0; r < q_len; ++r) {
+        double x = recall[size_t((b * heads + h) * q_len + r)];
+        if (std::isnan(x)) continue;
+        sum += x;
+        mn = std::min(mn, x);
+        ++n;
+      }
+    out.heads.push_back({n ? sum / double(n) : 0, n ? mn : 0, n});
+    all_sum += sum;
+    all_min = std::min(all_min, mn);
+    out.overall.rows += n;
+  }
+  const int64_t all_n = out.overall.rows;
+  out.overall.mean = all_n ? all_sum / double(all_n) : 0;
+  out.overall.min = all_n ? all_min : 0;
+  return out;
 }
 
 }  // namespace bsattn

@@ -21,4 +21,16 @@ std::vector<double> dense_block_mass(const AttentionProblem& p, const float* q, 
 // 1 or p.batch; its sizes must match p (UsageError otherwise).
 std::vector<double> row_recall(const AttentionProblem& p, const float* q, const float* k, const BlockMask& mask);
 
+// Mean and worst row of row_recall's output per head and over all heads, over the rows that see a key
+// (the non-NaN entries); 0 where there are none.
+struct RecallSummary {
+  struct Part {
+    double mean = 0, min = 0;
+    int64_t rows = 0;
+  };
+  std::vector<Part> heads;
+  Part overall;
+};
+RecallSummary summarize_recall(const std::vector<double>& recall, int64_t batch, int64_t heads, int64_t q_len);
+
 }  // namespace bsattn

@@ -92,8 +92,7 @@ QualityReport evaluate_mask(const AttentionProblem& p0, const BlockMask& mask, c
   const int64_t H = p.heads_q;
   // Per-head density relative to the causally visible blocks.
   auto g = mask.geometry();
-  double all_sum = 0, all_min = std::numeric_limits<double>::infinity();
-  int64_t all_n = 0;
+  const RecallSummary rs = summarize_recall(recall, p.batch, H, p.q_len);
   for (int64_t h = 0; h < H; ++h) {
     HeadQuality hq;
     hq.head = h;
@@ -106,26 +105,13 @@ QualityReport evaluate_mask(const AttentionProblem& p0, const BlockMask& mask, c
             kept += mask.at(b, h, i, j);
           }
     hq.density = visible ? double(kept) / double(visible) : 0;
-    double sum = 0, mn = std::numeric_limits<double>::infinity();
-    int64_t n = 0;
-    for (int64_t b = 0; b < p.batch; ++b)
-      for (int64_t r = 0; r < p.q_len; ++r) {
-        double x = recall[size_t((b * H + h) * p.q_len + r)];
-        if (std::isnan(x)) continue;
-        sum += x;
-        mn = std::min(mn, x);
-        ++n;
-      }
-    hq.recall_mean = n ? sum / double(n) : 0;
-    hq.recall_min = n ? mn : 0;
-    all_sum += sum;
-    all_n += n;
-    all_min = std::min(all_min, mn);
+    hq.recall_mean = rs.heads[size_t(h)].mean;
+    hq.recall_min = rs.heads[size_t(h)].min;
     hq.error = err.heads[size_t(h)];
     rep.heads.push_back(hq);
   }
-  rep.recall_mean = all_n ? all_sum / double(all_n) : 0;
-  rep.recall_min = all_n ? all_min : 0;
+  rep.recall_mean = rs.overall.mean;
+  rep.recall_min = rs.overall.min;
   rep.error = err.overall;
   return rep;
 }

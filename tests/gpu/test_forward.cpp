@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/attention_fwd.h"
 #include "kernels/attention_runner.h"
 #include "kernels/dense_reference.h"
 #include "kernels/mask_build.h"
@@ -120,13 +121,7 @@ std::string pick(const std::string& v, const Case& c) {
   if ((v.rfind("wg-n128", 0) == 0 || v.rfind("wg-tma", 0) == 0) && c.bkv % 128 != 0) return "wg-n64";
   return v;
 }
-bool is_sm90() {
-  int dev = 0, major = 0, minor = 0;
-  cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
-  return major == 9 && minor == 0;
-}
+bool is_sm90() { return cuda::device_cc() == 90; }
 void sweep_basic(const std::string& v);
 void sweep_causal_tails(const std::string& v);
 void sweep_heads(const std::string& v);
