@@ -263,7 +263,10 @@ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, 
     int64_t row = (int64_t(mb) * p.heads_q + h) * p.mq + i;
     const int32_t* idx = p.kv_indices + row * p.mk;
     int nb = p.kv_num_blocks[row];
-    while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
+    // Trim blocks at or past kv_limit (causal, varlen, a mask wider than the keys); when every block
+    // lies below it, skip the read of the row's last entry (one dependent load less before the loop).
+    if (limit_tiles < p.mk * L.per_block)
+      while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
     if (nb == 0) return L;
     L.idx = idx;
     L.count = (nb - 1) * L.per_block + min(L.per_block, limit_tiles - idx[nb - 1] * L.per_block);

@@ -558,6 +558,17 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   const TileMask tm{len_k, len_k - len_q, p.causal};
   int kv_limit = len_k;
   if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  // Q goes out first: its TMA needs no tile list, so it overlaps the reads of the head type and the
+  // CSR row below (with the L2 flushed, two or three dependent DRAM round trips for a sparse head).
+  if (tid == 0) {
+    mbar_init(bars, 1);
+    for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_proxy_async_smem();
+    mbar_expect_tx(bars, T::Q_ELEMS * 2);
+#pragma unroll
+    for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
+  }
   const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
 
   float o[1][T::DT][4];
@@ -571,85 +582,80 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   const float scale_log2 = p.scale * 1.44269504088896340736f;
   const uint32_t sq_wg = sq + wg * 64 * 128;
 
-  if (tiles.count > 0) {
-    // K/V tile t -> stage t % S: D/64 boxes of K and of V (rows beyond the tensor are zero-filled;
-    // rows of the next sequence are masked by TileMask like a tail).
-    auto issue_kv = [&](int t) {
-      const int s = t % S;
-      const int krow = k_start + tiles.tile(t) * T::BN;
-      const uint32_t sk = skv + 2 * s * KV_BYTES;
-      mbar_expect_tx(full(s), 2 * KV_BYTES);
+  // K/V tile t (KV tile id `kt`) -> stage t % S: D/64 boxes of K and of V (rows beyond the tensor
+  // are zero-filled; rows of the next sequence are masked by TileMask like a tail).
+  auto issue_kv = [&](int kt, int t) {
+    const int s = t % S;
+    const int krow = k_start + kt * T::BN;
+    const uint32_t sk = skv + 2 * s * KV_BYTES;
+    mbar_expect_tx(full(s), 2 * KV_BYTES);
 #pragma unroll
-      for (int cb = 0; cb < T::D / 64; ++cb) {
-        tma_load_2d(sk + cb * (T::BN * 128), &tp.k, hk * T::D + cb * 64, krow, full(s));
-        tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
-      }
-    };
-    if (tid == 0) {
-      mbar_init(bars, 1);
-      for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
-      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-      fence_proxy_async_smem();
+    for (int cb = 0; cb < T::D / 64; ++cb) {
+      tma_load_2d(sk + cb * (T::BN * 128), &tp.k, hk * T::D + cb * 64, krow, full(s));
+      tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
     }
-    __syncthreads();
-    if (tid == 0) {
-      mbar_expect_tx(bars, T::Q_ELEMS * 2);
+  };
+  // KV tile ids come from registers: each is read from the CSR row one iteration before it is used
+  // (cur_tile: this tile, for the mask; prod_next: the refill's tile, thread 0 only), as in fa2-v4.
+  int cur_tile = tiles.count > 0 ? tiles.tile(0) : 0, prod_next = 0;
+  __syncthreads();  // the mbarriers are initialized
+  if (tid == 0)
+    for (int t = 0; t < S && t < tiles.count; ++t) issue_kv(t == 0 ? cur_tile : tiles.tile(t), t);
+  mbar_wait(bars, 0);  // Q has landed (also with no tile to visit: no TMA may be in flight at exit)
+
+  for (int t = 0; t < tiles.count; ++t) {
+    const int next_tile = tiles.tile(min(t + 1, tiles.count - 1));
+    const int prod_after = tid == 0 ? tiles.tile(min(t + S, tiles.count - 1)) : 0;
+    const int st = t % S;
+    mbar_wait(full(st), (t / S) & 1);
+    const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
+    float s[1][T::NT][4];
+    wg_fence();
 #pragma unroll
-      for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
-      for (int t = 0; t < S && t < tiles.count; ++t) issue_kv(t);
+    for (int kt = 0; kt < T::KT; ++kt) {
+      uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+      uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+      Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
     }
-    mbar_wait(bars, 0);
-
-    for (int t = 0; t < tiles.count; ++t) {
-      const int st = t % S;
-      mbar_wait(full(st), (t / S) & 1);
-      const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
-      float s[1][T::NT][4];
-      wg_fence();
-#pragma unroll
-      for (int kt = 0; kt < T::KT; ++kt) {
-        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
+    wg_commit();
+    // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
+    // while its Q K^T runs; the other warpgroup is at most about one tile behind).
+    if (warp == 0) {
+      if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
+        mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
+        issue_kv(prod_next, t - 1 + S);
       }
-      wg_commit();
-      // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
-      // while its Q K^T runs; the other warpgroup is at most about one tile behind).
-      if (warp == 0) {
-        if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
-          mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
-          issue_kv(t - 1 + S);
-        }
-        __syncwarp();
-      }
-      wg_wait<0>();
-      fence_regs(s[0]);
-
-      const int k0 = tiles.tile(t) * T::BN;
-      if (tm.needed(q0, k0, T::BN)) {
-#pragma unroll
-        for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
-          }
-      }
-      sm.template update_raw<true>(s, o, scale_log2);
-      uint32_t pa[1][T::BN / 16][4];
-      pack_p<T>(s, pa);
-      wg_fence();
-#pragma unroll
-      for (int j = 0; j < T::BN / 16; ++j)
-        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-      wg_commit();
-      wg_wait<0>();
-      fence_regs(pa[0]);
-      fence_regs(o[0]);
       __syncwarp();
-      if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
     }
+    prod_next = prod_after;
+    wg_wait<0>();
+    fence_regs(s[0]);
+
+    const int k0 = cur_tile * T::BN;
+    cur_tile = next_tile;
+    if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+      for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+          if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+        }
+    }
+    sm.template update_raw<true>(s, o, scale_log2);
+    uint32_t pa[1][T::BN / 16][4];
+    pack_p<T>(s, pa);
+    wg_fence();
+#pragma unroll
+    for (int j = 0; j < T::BN / 16; ++j)
+      Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+    wg_commit();
+    wg_wait<0>();
+    fence_regs(pa[0]);
+    fence_regs(o[0]);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
   }
   store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
 #else

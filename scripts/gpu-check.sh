@@ -89,6 +89,13 @@ for v in $(build-gpu/bsattn bench --list-kernels 2>/dev/null | grep "^wg-"); do
   else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$v.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"; fi
 done
 echo "verified Hopper kernels: ${verified#,}" | tee -a "$LOG"
+# The CLI tests with a GPU branch (run --backend cuda vs cpu, analyze --backend cuda vs cpu).
+step "CLI tests with a GPU"
+for t in tests/python/test_run_dtype.py tests/python/test_analyze_backend.py; do
+  python3 "$t" "$PWD/build-gpu/bsattn" "$OUT/py-scratch" 2>&1 | tail -5 | tee -a "$LOG"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+done
+rm -rf "$OUT/py-scratch"
 # Under compute-sanitizer: the newest TMA/mbarrier kernel that passed, else the first verified one.
 first_wg=$(echo "${verified#,}" | cut -d, -f1)
 for pref in wg-tma wg-tma-p; do

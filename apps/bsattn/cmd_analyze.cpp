@@ -15,6 +15,9 @@
 #include "lib/reference/frontier.h"
 #include "lib/reference/parallel.h"
 #include "lib/reference/quality.h"
+#if BSATTN_HAVE_CUDA
+#include "kernels/quality_cuda.h"
+#endif
 
 namespace bsattn::app {
 
@@ -23,7 +26,7 @@ namespace {
 struct AnalyzeOptions {
   MaskCli mask;
   InputCli inputs;
-  std::string backend = "cpu", score = "softmax";
+  std::string backend = "cpu", score = "softmax", kernel;
   double silu_n = 0;
   uint64_t seed = 0;
   std::string check, check_grads, dout;
@@ -81,8 +84,50 @@ bool check_line(const char* what, const ErrorStats& e, double rtol, int64_t head
   return pass;
 }
 
+// --backend cuda: the sparse pass on the fused kernel, the dense one on the GPU dense reference, in
+// the inputs' 16-bit type (f16 files stay f16; bf16 files, and float32 values rounded to nearest even,
+// run in bf16). Prints the same table as the CPU path.
+void run_analyze_cuda(const AnalyzeOptions& o, const Qkv& in, AttentionProblem p, nlohmann::json& result) {
+  const ElemType t = in.q.dtype == ElemType::F16 && in.k.dtype == ElemType::F16 && in.v.dtype == ElemType::F16
+                         ? ElemType::F16
+                         : ElemType::BF16;
+  BlockMask m = resolve_mask(o.mask, in, o.seed);
+  result["mask"] = m.spec;
+  p.dtype = t;
+#if BSATTN_HAVE_CUDA
+  std::vector<uint16_t> q16 = to_16bit(in.q.data, t), k16 = to_16bit(in.k.data, t), v16 = to_16bit(in.v.data, t);
+  cuda::CudaQualityOptions co;
+  co.kernel = o.kernel;
+  cuda::CudaQuality cq = cuda::evaluate_mask_cuda(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, co);
+  if (cq.report.mask.empty_rows > 0)
+    std::fprintf(stderr, "bsattn analyze: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
+                 (long long)cq.report.mask.empty_rows);
+  if (!o.quiet) {
+    std::printf("backend cuda: %s inputs, sparse pass %s, dense pass %s\n", elem_type_name(t), cq.kernel.c_str(),
+                cq.dense_path.c_str());
+    print_quality(cq.report, m);
+  }
+  result["context"]["backend"] = {{"name", "cuda"}, {"dtype", elem_type_name(t)}, {"kernel", cq.kernel},
+                                  {"dense_path", cq.dense_path}};
+  result["quality"] = to_json(cq.report);
+  if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
+#else
+  (void)p;
+  throw RuntimeFailure("--backend cuda: this bsattn was built without CUDA; use --backend cpu");
+#endif
+}
+
 void run_analyze(const AnalyzeOptions& o) {
-  if (o.backend != "cpu") throw UsageError("--backend: analyze computes on the CPU reference; only 'cpu' is allowed");
+  const bool cuda = o.backend == "cuda";
+  if (cuda) {
+    if (o.sweep) throw UsageError("--sweep runs on the CPU reference; drop --backend cuda");
+    if (!o.check.empty() || !o.check_grads.empty())
+      throw UsageError("--check/--check-grads compare against the float64 CPU reference; drop --backend cuda");
+    if (o.score != "softmax")
+      throw UsageError("--backend cuda: analyze computes recall from the softmax log-sum-exp; for --score silu use --backend cpu");
+  } else if (!o.kernel.empty()) {
+    throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
+  }
   Qkv in = load_inputs(o.inputs, true, o.seed);
   AttentionProblem p = problem_for(in.q, in.k);
   if (o.score == "silu") {
@@ -91,6 +136,7 @@ void run_analyze(const AnalyzeOptions& o) {
   }
   const float *q = in.q.data.data(), *k = in.k.data.data(), *v = in.v.data.data();
   nlohmann::json result = {{"schema", "bsattn.analyze/v1"}, {"context", context_json(o, in)}};
+  if (cuda) return run_analyze_cuda(o, in, p, result);
 
   if (o.sweep) {
     if (!o.check.empty() || !o.check_grads.empty()) throw UsageError("--sweep cannot be combined with --check");
@@ -191,7 +237,8 @@ void register_analyze(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->capture_default_str()->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
-  sub->add_option("--backend", o->backend, "Compute backend (analyze uses the exact CPU reference)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_option("--backend", o->backend, "cpu: the exact CPU reference (f32 on the input values); cuda: the fused kernel against the GPU dense reference in bf16/f16 (softmax; no --sweep/--check)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_option("--kernel", o->kernel, "--backend cuda: the forward kernel variant of the sparse pass (default: the fastest for the problem)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_option("--check", o->check, "Output O (.npy, the layout of --q) of another kernel on the same inputs and mask: pass/fail")->group("Check");
   sub->add_option("--check-grads", o->check_grads, "DQ,DK,DV .npy files to check (needs --do)")->group("Check");

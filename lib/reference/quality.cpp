@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <algorithm>
 
 #include "lib/reference/block_mass.h"
 #include "lib/reference/cpu_attention.h"
@@ -61,8 +63,7 @@ nlohmann::json to_json(const ErrorStats& e) {
           {"max_abs", e.max_abs}, {"cosine", e.cosine}, {"count", e.count}};
 }
 
-std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shape, bool causal, const float* q,
-                                const float* k, const float* v, int threads) {
+BlockMask dense_mask_like(const MaskShape& shape, bool causal) {
   MaskShape s = shape;
   s.batch = 1;
   BlockMask dense(s);
@@ -70,6 +71,12 @@ std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shap
   std::fill(dense.bits.begin(), dense.bits.end(), uint8_t(1));
   for (auto& h : dense.heads) h.type = HeadType::Dense;
   if (causal) dense.apply_causal();
+  return dense;
+}
+
+std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shape, bool causal, const float* q,
+                                const float* k, const float* v, int threads) {
+  BlockMask dense = dense_mask_like(shape, causal);
   AttentionProblem pf = p;
   pf.dtype = ElemType::F32;
   return cpu_forward<float>(pf, dense, AttentionInputs{q, k, v, nullptr}, CpuAttentionOptions{threads}).out;
@@ -79,16 +86,20 @@ QualityReport evaluate_mask(const AttentionProblem& p0, const BlockMask& mask, c
                             const float* v, const std::vector<float>* dense, int threads) {
   AttentionProblem p = p0;
   p.dtype = ElemType::F32;
-  QualityReport rep;
-  rep.mask = mask_stats(mask);
   auto sparse = cpu_forward<float>(p, mask, AttentionInputs{q, k, v, nullptr}, CpuAttentionOptions{threads}).out;
   std::vector<float> own;
   if (!dense) {
     own = dense_output(p, mask.shape, mask.causal, q, k, v, threads);
     dense = &own;
   }
-  ErrorReport err = compare_tensors(sparse.data(), dense->data(), p.total_q(), p.heads_q, p.head_dim);
-  auto recall = row_recall(p, q, k, mask);
+  return quality_report(p, mask, sparse.data(), dense->data(), row_recall(p, q, k, mask));
+}
+
+QualityReport quality_report(const AttentionProblem& p, const BlockMask& mask, const float* sparse, const float* dense,
+                             const std::vector<double>& recall) {
+  QualityReport rep;
+  rep.mask = mask_stats(mask);
+  ErrorReport err = compare_tensors(sparse, dense, p.total_q(), p.heads_q, p.head_dim);
   const int64_t H = p.heads_q;
   // Per-head density relative to the causally visible blocks.
   auto g = mask.geometry();
@@ -114,6 +125,17 @@ QualityReport evaluate_mask(const AttentionProblem& p0, const BlockMask& mask, c
   rep.recall_min = rs.overall.min;
   rep.error = err.overall;
   return rep;
+}
+
+std::vector<double> recall_from_lse(const std::vector<float>& lse_sparse, const std::vector<float>& lse_dense) {
+  if (lse_sparse.size() != lse_dense.size()) throw std::invalid_argument("recall_from_lse: sizes differ");
+  std::vector<double> r(lse_dense.size());
+  for (size_t i = 0; i < r.size(); ++i) {
+    const double all = lse_dense[i], kept = lse_sparse[i];
+    // Rounding can put a fully kept row a hair above 1; the share is at most 1.
+    r[i] = std::isinf(all) && all < 0 ? std::numeric_limits<double>::quiet_NaN() : std::min(1.0, std::exp(kept - all));
+  }
+  return r;
 }
 
 nlohmann::json to_json(const QualityReport& r) {

@@ -49,6 +49,16 @@ std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shap
 // q, k, v: f32 BSHD. `dense` (optional) is dense_output for the same inputs (sweeps reuse it).
 QualityReport evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
                             const float* v, const std::vector<float>* dense = nullptr, int threads = 0);
+// The mask dense_output runs: every block kept, dense heads, batch 1, `causal` applied.
+BlockMask dense_mask_like(const MaskShape& shape, bool causal);
+// The report from outputs computed elsewhere (the CUDA path, kernels/quality_cuda.h): `sparse` and
+// `dense` outputs [total_q, heads, dim], and per-row recall laid out as row_recall returns it.
+QualityReport quality_report(const AttentionProblem& p, const BlockMask& mask, const float* sparse, const float* dense,
+                             const std::vector<double>& recall);
+// Softmax recall from the log-sum-exps of the sparse and the dense pass ([B, H, q_len] each): the kept
+// share of a row's mass is exp(lse_sparse - lse_dense). NaN where the dense row sees no key, as
+// row_recall.
+std::vector<double> recall_from_lse(const std::vector<float>& lse_sparse, const std::vector<float>& lse_dense);
 nlohmann::json to_json(const QualityReport& r);
 
 }  // namespace bsattn
