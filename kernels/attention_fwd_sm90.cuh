@@ -526,6 +526,23 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
+// The KV tile ids of a sparse head's CSR row, 32 mask blocks at a time in a warp's registers (lane j
+// holds entry base + j): one global read per 32 blocks instead of one per tile on the loop's critical
+// path. Every lane calls get() with the same t (segment forms are plain arithmetic).
+struct WarpTileIds {
+  int base = -32, reg = 0;
+  __device__ __forceinline__ int get(const KvTileList& L, int t, int lane) {
+    if (!L.idx) return L.tile(t);
+    const int bi = t / L.per_block;
+    if (bi < base || bi >= base + 32) {
+      base = bi & ~31;
+      const int nb = (L.count + L.per_block - 1) / L.per_block;
+      reg = base + lane < nb ? L.idx[base + lane] : 0;
+    }
+    return __shfl_sync(0xffffffffu, reg, bi & 31) * L.per_block + t % L.per_block;
+  }
+};
+
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(const __grid_constant__ Sm90TmaParams tp) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -542,7 +559,10 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int h = blockIdx.y, b = blockIdx.z;
-  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  // The launch schedule (longest rows of the head first) when the runner built one for this tiling.
+  const int i = p.sched && p.block_q == T::BM ? p.sched[(int64_t(p.mask_batch == 1 ? 0 : b) * p.heads_q + h) * p.mq + blockIdx.x]
+                : p.causal                    ? gridDim.x - 1 - blockIdx.x
+                                              : blockIdx.x;
   const int hk = h / (p.heads_q / p.heads_kv);
 
   int q_start, len_q, k_start, len_k;
@@ -595,17 +615,18 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
       tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
     }
   };
-  // KV tile ids come from registers: each is read from the CSR row one iteration before it is used
-  // (cur_tile: this tile, for the mask; prod_next: the refill's tile, thread 0 only), as in fa2-v4.
-  int cur_tile = tiles.count > 0 ? tiles.tile(0) : 0, prod_next = 0;
+  // KV tile ids from registers (WarpTileIds): `cons` for this warp's mask test, `prod` for warp 0's
+  // refills, which run S - 1 tiles ahead.
+  WarpTileIds cons, prod;
   __syncthreads();  // the mbarriers are initialized
-  if (tid == 0)
-    for (int t = 0; t < S && t < tiles.count; ++t) issue_kv(t == 0 ? cur_tile : tiles.tile(t), t);
+  if (warp == 0)
+    for (int t = 0; t < S && t < tiles.count; ++t) {
+      const int kt = prod.get(tiles, t, lane);
+      if (lane == 0) issue_kv(kt, t);
+    }
   mbar_wait(bars, 0);  // Q has landed (also with no tile to visit: no TMA may be in flight at exit)
 
   for (int t = 0; t < tiles.count; ++t) {
-    const int next_tile = tiles.tile(min(t + 1, tiles.count - 1));
-    const int prod_after = tid == 0 ? tiles.tile(min(t + S, tiles.count - 1)) : 0;
     const int st = t % S;
     mbar_wait(full(st), (t / S) & 1);
     const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
@@ -621,18 +642,19 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
     // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
     // while its Q K^T runs; the other warpgroup is at most about one tile behind).
     if (warp == 0) {
-      if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
-        mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
-        issue_kv(prod_next, t - 1 + S);
+      if (t >= 1 && t - 1 + S < tiles.count) {
+        const int kt = prod.get(tiles, t - 1 + S, lane);
+        if (lane == 0) {
+          mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
+          issue_kv(kt, t - 1 + S);
+        }
       }
       __syncwarp();
     }
-    prod_next = prod_after;
     wg_wait<0>();
     fence_regs(s[0]);
 
-    const int k0 = cur_tile * T::BN;
-    cur_tile = next_tile;
+    const int k0 = cons.get(tiles, t, lane) * T::BN;
     if (tm.needed(q0, k0, T::BN)) {
 #pragma unroll
       for (int nt = 0; nt < T::NT; ++nt)
