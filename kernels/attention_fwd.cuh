@@ -263,10 +263,7 @@ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, 
     int64_t row = (int64_t(mb) * p.heads_q + h) * p.mq + i;
     const int32_t* idx = p.kv_indices + row * p.mk;
     int nb = p.kv_num_blocks[row];
-    // Trim blocks at or past kv_limit (causal, varlen, a mask wider than the keys); when every block
-    // lies below it, skip the read of the row's last entry (one dependent load less before the loop).
-    if (limit_tiles < p.mk * L.per_block)
-      while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
+    while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
     if (nb == 0) return L;
     L.idx = idx;
     L.count = (nb - 1) * L.per_block + min(L.per_block, limit_tiles - idx[nb - 1] * L.per_block);
@@ -918,13 +915,8 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
-      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-p" || v == "wg-tma-s2-n") {
+      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-p") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
-        if (v == "wg-tma-s2-n") {  // wg-tma-s2 in the natural launch order (no schedule): A/B of the schedule
-          FwdParams pn = p;
-          pn.sched = nullptr;
-          return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(pn, s);
-        }
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-p") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)

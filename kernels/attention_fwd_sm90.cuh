@@ -24,8 +24,8 @@
 //   wg-tma-p     wg-tma-s2 made persistent: one CTA per SM loops over (query tile, head, batch) items,
 //                two Q buffers; thread 0 loads the next item's Q and first K/V tiles while the current
 //                item finishes (for the S=8192 budget below)                        242 regs, 0 spill
-//                WRITTEN AFTER THE LAST GPU RUN OF 2026-12-01: compiled, not yet run on a GPU; not the
-//                default. gpu-check.sh runs it through the suite (in its own process, with a timeout).
+//                Correct and sanitizer-clean, but slower than wg-tma-s2 everywhere (run 3 below); not
+//                the default.
 // Log (bf16, B=1, H=16, D=128, block 128, non-causal; effective TFLOP/s of the median launch, L2
 // flushed; H200, driver 580.159.04; GPU suite incl. every wg kernel through every sweep, memcheck and
 // racecheck PASS), dense / d=0.9 / d=0.1 (S=8192 d=0.09), budget = time(d) / ((d+0.03) x dense):
@@ -45,9 +45,17 @@
 //     every density (1.02 at d=0.91 up to 1.21 at d=0.09), at S=32768 at most 1.01. A query tile at
 //     S=8192 has 64 x d KV tiles (6 at d=0.09), and the per-CTA prologue (Q and first K/V by TMA,
 //     mbarrier setup) and epilogue are not hidden: one 161 KB CTA per SM, so nothing overlaps them.
-// Next: a persistent scheduler (each CTA loops over query tiles, loading the next tile's Q and K/V
-// while it finishes the current one) for the short rows; producer warp specialization with setmaxnreg;
-// the intra-warpgroup overlap of wg-n64-ov on the TMA loop.
+//   run 3 and two experiments, 2026-12-01 (results/forward-h200-20261201-experiments.md):
+//     wg-tma-p      S=8192: 576 / 514 / 359;  S=32768: 556 / 513 / 488   budget 0.88-1.22
+//     (wg-tma-s2 596 / 552 / 373 and 570 / 543 / 527 in the same run, commit 228d9e6c2ac6). The static
+//     round-robin of items probably loses more to unequal sums of random row lengths than the overlap
+//     of prologue and epilogue gains. Tried on wg-tma and reverted (sparse 6-7% slower at d=0.91, d=0.09
+//     unchanged): Q's TMA before the tile list with the KV tile ids read one iteration ahead; tile ids
+//     32 at a time in warp registers; a launch order of each head's query tiles by row length (no
+//     measurable change against the natural order).
+// Next: a persistent kernel with a dynamic (atomic) item counter, so that no CTA is left with the
+// long rows; producer warp specialization with setmaxnreg; the intra-warpgroup overlap of wg-n64-ov
+// on the TMA loop.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -526,23 +534,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
-// The KV tile ids of a sparse head's CSR row, 32 mask blocks at a time in a warp's registers (lane j
-// holds entry base + j): one global read per 32 blocks instead of one per tile on the loop's critical
-// path. Every lane calls get() with the same t (segment forms are plain arithmetic).
-struct WarpTileIds {
-  int base = -32, reg = 0;
-  __device__ __forceinline__ int get(const KvTileList& L, int t, int lane) {
-    if (!L.idx) return L.tile(t);
-    const int bi = t / L.per_block;
-    if (bi < base || bi >= base + 32) {
-      base = bi & ~31;
-      const int nb = (L.count + L.per_block - 1) / L.per_block;
-      reg = base + lane < nb ? L.idx[base + lane] : 0;
-    }
-    return __shfl_sync(0xffffffffu, reg, bi & 31) * L.per_block + t % L.per_block;
-  }
-};
-
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(const __grid_constant__ Sm90TmaParams tp) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -559,10 +550,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int h = blockIdx.y, b = blockIdx.z;
-  // The launch schedule (longest rows of the head first) when the runner built one for this tiling.
-  const int i = p.sched && p.block_q == T::BM ? p.sched[(int64_t(p.mask_batch == 1 ? 0 : b) * p.heads_q + h) * p.mq + blockIdx.x]
-                : p.causal                    ? gridDim.x - 1 - blockIdx.x
-                                              : blockIdx.x;
+  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
   const int hk = h / (p.heads_q / p.heads_kv);
 
   int q_start, len_q, k_start, len_k;
@@ -578,17 +566,6 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   const TileMask tm{len_k, len_k - len_q, p.causal};
   int kv_limit = len_k;
   if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
-  // Q goes out first: its TMA needs no tile list, so it overlaps the reads of the head type and the
-  // CSR row below (with the L2 flushed, two or three dependent DRAM round trips for a sparse head).
-  if (tid == 0) {
-    mbar_init(bars, 1);
-    for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    fence_proxy_async_smem();
-    mbar_expect_tx(bars, T::Q_ELEMS * 2);
-#pragma unroll
-    for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
-  }
   const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
 
   float o[1][T::DT][4];
@@ -602,82 +579,85 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   const float scale_log2 = p.scale * 1.44269504088896340736f;
   const uint32_t sq_wg = sq + wg * 64 * 128;
 
-  // K/V tile t (KV tile id `kt`) -> stage t % S: D/64 boxes of K and of V (rows beyond the tensor
-  // are zero-filled; rows of the next sequence are masked by TileMask like a tail).
-  auto issue_kv = [&](int kt, int t) {
-    const int s = t % S;
-    const int krow = k_start + kt * T::BN;
-    const uint32_t sk = skv + 2 * s * KV_BYTES;
-    mbar_expect_tx(full(s), 2 * KV_BYTES);
+  if (tiles.count > 0) {
+    // K/V tile t -> stage t % S: D/64 boxes of K and of V (rows beyond the tensor are zero-filled;
+    // rows of the next sequence are masked by TileMask like a tail).
+    auto issue_kv = [&](int t) {
+      const int s = t % S;
+      const int krow = k_start + tiles.tile(t) * T::BN;
+      const uint32_t sk = skv + 2 * s * KV_BYTES;
+      mbar_expect_tx(full(s), 2 * KV_BYTES);
 #pragma unroll
-    for (int cb = 0; cb < T::D / 64; ++cb) {
-      tma_load_2d(sk + cb * (T::BN * 128), &tp.k, hk * T::D + cb * 64, krow, full(s));
-      tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
-    }
-  };
-  // KV tile ids from registers (WarpTileIds): `cons` for this warp's mask test, `prod` for warp 0's
-  // refills, which run S - 1 tiles ahead.
-  WarpTileIds cons, prod;
-  __syncthreads();  // the mbarriers are initialized
-  if (warp == 0)
-    for (int t = 0; t < S && t < tiles.count; ++t) {
-      const int kt = prod.get(tiles, t, lane);
-      if (lane == 0) issue_kv(kt, t);
-    }
-  mbar_wait(bars, 0);  // Q has landed (also with no tile to visit: no TMA may be in flight at exit)
-
-  for (int t = 0; t < tiles.count; ++t) {
-    const int st = t % S;
-    mbar_wait(full(st), (t / S) & 1);
-    const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
-    float s[1][T::NT][4];
-    wg_fence();
-#pragma unroll
-    for (int kt = 0; kt < T::KT; ++kt) {
-      uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-      uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-      Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
-    }
-    wg_commit();
-    // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
-    // while its Q K^T runs; the other warpgroup is at most about one tile behind).
-    if (warp == 0) {
-      if (t >= 1 && t - 1 + S < tiles.count) {
-        const int kt = prod.get(tiles, t - 1 + S, lane);
-        if (lane == 0) {
-          mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
-          issue_kv(kt, t - 1 + S);
-        }
+      for (int cb = 0; cb < T::D / 64; ++cb) {
+        tma_load_2d(sk + cb * (T::BN * 128), &tp.k, hk * T::D + cb * 64, krow, full(s));
+        tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
       }
-      __syncwarp();
+    };
+    if (tid == 0) {
+      mbar_init(bars, 1);
+      for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+      fence_proxy_async_smem();
     }
-    wg_wait<0>();
-    fence_regs(s[0]);
+    __syncthreads();
+    if (tid == 0) {
+      mbar_expect_tx(bars, T::Q_ELEMS * 2);
+#pragma unroll
+      for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
+      for (int t = 0; t < S && t < tiles.count; ++t) issue_kv(t);
+    }
+    mbar_wait(bars, 0);
 
-    const int k0 = cons.get(tiles, t, lane) * T::BN;
-    if (tm.needed(q0, k0, T::BN)) {
+    for (int t = 0; t < tiles.count; ++t) {
+      const int st = t % S;
+      mbar_wait(full(st), (t / S) & 1);
+      const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
+      float s[1][T::NT][4];
+      wg_fence();
 #pragma unroll
-      for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-          if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+      for (int kt = 0; kt < T::KT; ++kt) {
+        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
+      }
+      wg_commit();
+      // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
+      // while its Q K^T runs; the other warpgroup is at most about one tile behind).
+      if (warp == 0) {
+        if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
+          mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
+          issue_kv(t - 1 + S);
         }
-    }
-    sm.template update_raw<true>(s, o, scale_log2);
-    uint32_t pa[1][T::BN / 16][4];
-    pack_p<T>(s, pa);
-    wg_fence();
+        __syncwarp();
+      }
+      wg_wait<0>();
+      fence_regs(s[0]);
+
+      const int k0 = tiles.tile(t) * T::BN;
+      if (tm.needed(q0, k0, T::BN)) {
 #pragma unroll
-    for (int j = 0; j < T::BN / 16; ++j)
-      Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-    wg_commit();
-    wg_wait<0>();
-    fence_regs(pa[0]);
-    fence_regs(o[0]);
-    __syncwarp();
-    if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
+        for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+          }
+      }
+      sm.template update_raw<true>(s, o, scale_log2);
+      uint32_t pa[1][T::BN / 16][4];
+      pack_p<T>(s, pa);
+      wg_fence();
+#pragma unroll
+      for (int j = 0; j < T::BN / 16; ++j)
+        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(pa[0]);
+      fence_regs(o[0]);
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
+    }
   }
   store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
 #else

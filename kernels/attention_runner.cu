@@ -61,10 +61,7 @@ struct AttentionRunner::Impl {
   AttentionProblem p;
   std::string variant;
   cudaStream_t stream = nullptr;
-  DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx, sched;
-  int64_t csr_rows = 0;
-  // The mask index the kernel reads: row CSR of the bitmap (sparse heads) and the launch schedule.
-  void build_index();
+  DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx;
   FwdParams fp;
   ~Impl() {
     if (stream) cudaStreamDestroy(stream);
@@ -144,13 +141,11 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   I.head_sink.upload(sink.data(), sink.size() * 4, s);
   I.head_local.upload(local.data(), local.size() * 4, s);
   if (any_sparse) {  // the row CSR, built on the GPU from the bitmap (dense/streaming heads never read it)
-    I.csr_rows = mask.shape.batch * mask.shape.heads * mask.shape.mq();
+    int64_t rows = mask.shape.batch * mask.shape.heads * mask.shape.mq();
     I.bits.upload(mask.bits.data(), mask.bits.size(), s);
-    I.kv_num.alloc(size_t(I.csr_rows) * 4);
-    I.kv_idx.alloc(size_t(I.csr_rows * mask.shape.mk()) * 4);
-    // Rows of unequal length: launch the long ones of each head first (kernels that tile by the mask
-    // block read it; dense and streaming heads keep the natural order).
-    if (f.mq <= kMaxScheduleTiles) I.sched.alloc(size_t(I.csr_rows) * 4);
+    I.kv_num.alloc(size_t(rows) * 4);
+    I.kv_idx.alloc(size_t(rows * mask.shape.mk()) * 4);
+    launch_row_csr(I.bits.get<uint8_t>(), rows, f.mk, I.kv_num.get<int32_t>(), I.kv_idx.get<int32_t>(), s);
   }
   f.q = I.q.get();
   f.k = I.k.get();
@@ -164,23 +159,7 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   f.head_local = I.head_local.get<int32_t>();
   f.kv_num_blocks = I.kv_num.get<int32_t>();
   f.kv_indices = I.kv_idx.get<int32_t>();
-  f.sched = I.sched.get<int32_t>();
-  I.build_index();
   CUDA_CHECK(cudaStreamSynchronize(s));
-}
-
-void AttentionRunner::Impl::build_index() {
-  if (!csr_rows) return;
-  launch_row_csr(bits.get<uint8_t>(), csr_rows, fp.mk, kv_num.get<int32_t>(), kv_idx.get<int32_t>(), stream);
-  if (sched.bytes())
-    launch_work_schedule(kv_num.get<int32_t>(), head_type.get<uint8_t>(), head_sink.get<int32_t>(),
-                         head_local.get<int32_t>(), csr_rows / fp.mq, fp.heads_q, fp.mq, fp.causal,
-                         sched.get<int32_t>(), stream);
-}
-
-bool AttentionRunner::rebuild_mask_index() {
-  impl_->build_index();
-  return impl_->csr_rows > 0;
 }
 
 AttentionRunner::~AttentionRunner() = default;

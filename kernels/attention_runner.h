@@ -33,10 +33,6 @@ class AttentionRunner {
   AttentionRunner& operator=(const AttentionRunner&) = delete;
 
   void launch();            // enqueue one forward pass on stream(); no synchronization
-  // Enqueue again what the constructor built from the mask on the GPU (row CSR of the bitmap and the
-  // launch schedule; same result) on stream(), for timing the mask build; false when no head is sparse
-  // (nothing to build).
-  bool rebuild_mask_index();
   void* stream() const;     // the cudaStream_t, as void*
   AttentionResult result(); // synchronize and copy O (as f32) and LSE back
   std::string kernel_name() const;

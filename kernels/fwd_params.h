@@ -29,10 +29,6 @@ struct FwdParams {
   const int32_t* head_local = nullptr; // [Hq] streaming local blocks
   const int32_t* kv_num_blocks = nullptr;  // [mask_batch, Hq, mq]
   const int32_t* kv_indices = nullptr;     // [mask_batch, Hq, mq, mk]
-  // [mask_batch, Hq, mq] or null: per (batch, head), the query tiles in launch order, longest row first
-  // (launch_work_schedule). Read by the wg-tma kernels when the kernel tile is the mask block (mq
-  // tiles); null: natural order (causal: last tile first).
-  const int32_t* sched = nullptr;
 
   float scale = 1.f;  // softmax / SiLU scale
   bool silu = false;

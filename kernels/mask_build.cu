@@ -7,7 +7,6 @@
 //   cuBLAS SGEMM (strided batched over heads)  pooled scores [Mq, Mk] per (batch, head).
 //   select_kernel  one CTA per block row: softmax over the row's visible blocks, bitonic sort in
 //       shared memory, keep top-k plus the fewest blocks reaching the cumulative mass, the diagonal.
-//   work_schedule_kernel  launch order of the query tiles per (batch, head): longest CSR row first.
 //
 // Measured (results/forward-*.md, "mask build vs attention"): see the table there.
 #include <cublas_v2.h>
@@ -15,13 +14,10 @@
 #include <cuda_fp16.h>
 
 #include <cmath>
-#include <stdexcept>
 
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
 #include "kernels/mask_build.h"
-
-#include <stdexcept>
 #include "kernels/mask_build_device.h"
 #include "lib/error.h"
 
@@ -189,38 +185,6 @@ void launch_row_csr(const uint8_t* bits, int64_t rows, int mk, int32_t* num, int
   unsigned blocks = unsigned((rows + 7) / 8);
   row_csr_kernel<<<blocks, 256, 0, s>>>(bits, rows, mk, num, idx);
   CUDA_CHECK_LAUNCH("row_csr_kernel");
-}
-
-namespace {
-__global__ void work_schedule_kernel(const int32_t* num, const uint8_t* head_type, const int32_t* head_sink,
-                                     const int32_t* head_local, int heads, int mq, bool causal, int32_t* sched) {
-  extern __shared__ int key[];
-  const int64_t seg = blockIdx.x;
-  const int h = int(seg % heads), type = head_type[h];
-  for (int i = threadIdx.x; i < mq; i += blockDim.x)
-    key[i] = type == 1 ? num[seg * mq + i] : type == 2 ? head_sink[h] + head_local[h] : (causal ? i + 1 : mq);
-  __syncthreads();
-  // Rank = tiles with more work, plus earlier tiles with as much (stable).
-  for (int i = threadIdx.x; i < mq; i += blockDim.x) {
-    const int ki = key[i];
-    int r = 0;
-    for (int j = 0; j < mq; ++j) {
-      const int kj = key[j];
-      r += kj > ki || (kj == ki && j < i);
-    }
-    sched[seg * mq + r] = i;
-  }
-}
-}  // namespace
-
-void launch_work_schedule(const int32_t* num, const uint8_t* head_type, const int32_t* head_sink,
-                          const int32_t* head_local, int64_t segs, int heads, int mq, bool causal, int32_t* sched,
-                          cudaStream_t s) {
-  if (segs == 0 || mq == 0) return;
-  if (mq > kMaxScheduleTiles) throw std::logic_error("launch_work_schedule: more than kMaxScheduleTiles tiles");
-  work_schedule_kernel<<<unsigned(segs), 256, size_t(mq) * 4, s>>>(num, head_type, head_sink, head_local, heads, mq,
-                                                                  causal, sched);
-  CUDA_CHECK_LAUNCH("work_schedule_kernel");
 }
 
 void launch_column_csr(const uint8_t* bits, int64_t heads, int mq, int mk, int32_t* num, int32_t* idx,
