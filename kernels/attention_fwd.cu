@@ -54,8 +54,8 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
   if (!v.empty()) return v;
   const bool softmax = !p.silu && p.scale > 0.f;
   if (p.block_q == 128 && softmax) {
-    // results/forward-h200.md: wg-tma-s2 559-594 TFLOP/s dense, 373-564 sparse (densities 0.1-0.9)
-    // against fa2-v4-w4-h 311-320 / 258-316, same run.
+    // results/forward-h200.md (commit 903ae562f3db): wg-tma-s2 575-597 TFLOP/s dense, 372-569 sparse (densities 0.1-0.9)
+    // against fa2-v4-w4-h 311-323 / 256-313, same run.
     if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-s2";
     return "fa2-v4-w4-h";
   }

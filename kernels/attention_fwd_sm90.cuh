@@ -37,7 +37,7 @@
 //     wg-n64-ov     S=8192: 302 / 263 / 216;  S=32768: 313 / 272 / 258
 //   The cp.async kernels tie the warpgroups together at every tile: both run Q K^T, then both run
 //   softmax (tensor cores idle), then both P V: ~35% of the tensor rate.
-//   run 2, BSATTN_COMMIT=88569c902473 (results/forward-h200.md):
+//   run 2, BSATTN_COMMIT=88569c902473 (results/forward-h200-run2.md):
 //     wg-tma        S=8192: 600 / 527 / 374;  S=32768: 563 / 535 / 518   budget 0.84-1.22
 //     wg-tma-s2     S=8192: 594 / 563 / 373;  S=32768: 559 / 538 / 524   budget 0.82-1.21
 //     (fa2-v4-w4-h 311 / 306 / 258 and 320 / 312 / 299; wg-n128-s3 339 / 320 / 259 and 349 / 331 / 311
