@@ -68,7 +68,7 @@ d["records"] = [r for r in d["records"] if r["head_dim"] == 128 and not r["causa
                 and (r["pattern"] == "random" or r["impl"].startswith("sdpa"))]
 json.dump(d, open(sys.argv[2], "w"))
 PY
-  $B visualize bench "$W/plot.json" --x density -o "$OUT/$name.png" || echo "bench-gpu.sh: visualize bench failed"
+  $B visualize bench "$W/plot.json" --x density --width 1600 --height 520 -o "$OUT/$name.png" || echo "bench-gpu.sh: visualize bench failed"
 else
   echo "bench-gpu.sh: this build has no 'bsattn visualize bench': no plot"
 fi

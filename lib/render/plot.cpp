@@ -237,54 +237,71 @@ void draw_line_plot(Canvas& c, const LinePlot& p, double x, double y, double w, 
   a.y = top;
   a.w = w - a.x + x - 24 * s;
   a.h = y + h - top - 58 * s;
-  draw_axes(c, a, s);
-  for (auto& hl : p.hlines) {
-    double yy = a.py(hl.first);
-    c.line(a.x, yy, a.x + a.w, yy, Rgb{0.45, 0.45, 0.45}, 1.2 * s, true);
-    c.text(hl.second, a.x + a.w - 4 * s, yy - 3 * s, 11 * s, Rgb{0.35, 0.35, 0.35}, HAlign::Right, VAlign::Bottom);
-  }
+  // Legend placement, decided before drawing: the corner of the axes whose legend box covers the
+  // fewest markers (top right, top left, bottom right, bottom left on ties); when every corner covers
+  // one, the legend goes outside the axes, to their right (the axes narrow to make room), so that no
+  // data point hides under it.
   std::vector<LegendItem> legend;
-  std::vector<Point> all_pts;  // every marker drawn, for the legend's placement
-  for (size_t k = 0; k < p.series.size(); ++k) {
-    auto& se = p.series[k];
-    Rgb col = line_color(int(k));
+  for (size_t k = 0; k < p.series.size(); ++k) legend.push_back({p.series[k].label, line_color(int(k)), LegendItem::Line});
+  auto series_points = [&](const PlotArea& ar, const Series& se) {
     std::vector<size_t> order(se.x.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](size_t i, size_t j) { return se.x[i] < se.x[j]; });
     std::vector<Point> pts;
     for (size_t i : order) {
       double xv = se.x[i], yv = se.y[i];
-      if (!std::isfinite(xv) || !std::isfinite(yv) || (a.xa.log && xv <= 0) || (a.ya.log && yv <= 0)) continue;
-      pts.push_back({a.px(xv), a.py(yv)});
+      if (!std::isfinite(xv) || !std::isfinite(yv) || (ar.xa.log && xv <= 0) || (ar.ya.log && yv <= 0)) continue;
+      pts.push_back({ar.px(xv), ar.py(yv)});
     }
+    return pts;
+  };
+  const Point ls = legend.empty() ? Point{0, 0} : legend_size(c, legend, s);
+  const double m = 8 * s, r = 4 * s;
+  auto corner = [&](const PlotArea& ar, int k) {
+    return Point{k % 2 == 0 ? ar.x + ar.w - ls.x - m : ar.x + m, k < 2 ? ar.y + m : ar.y + ar.h - ls.y - m};
+  };
+  auto covered = [&](const PlotArea& ar, int k) {
+    size_t n = 0;
+    const Point q = corner(ar, k);
+    for (auto& se : p.series)
+      for (auto& pt : series_points(ar, se))
+        n += pt.x >= q.x - r && pt.x <= q.x + ls.x + r && pt.y >= q.y - r && pt.y <= q.y + ls.y + r;
+    return n;
+  };
+  int best = 0;
+  bool outside = false;
+  if (!legend.empty()) {
+    size_t best_n = size_t(-1);
+    for (int k = 0; k < 4; ++k) {
+      size_t n = covered(a, k);
+      if (n < best_n) best_n = n, best = k;
+    }
+    const double room = ls.x + 16 * s;
+    if (best_n > 0 && room < 0.4 * a.w) {
+      a.w -= room;
+      outside = true;
+    }
+  }
+  draw_axes(c, a, s);
+  for (auto& hl : p.hlines) {
+    double yy = a.py(hl.first);
+    c.line(a.x, yy, a.x + a.w, yy, Rgb{0.45, 0.45, 0.45}, 1.2 * s, true);
+    c.text(hl.second, a.x + a.w - 4 * s, yy - 3 * s, 11 * s, Rgb{0.35, 0.35, 0.35}, HAlign::Right, VAlign::Bottom);
+  }
+  for (size_t k = 0; k < p.series.size(); ++k) {
+    auto& se = p.series[k];
+    const Rgb col = line_color(int(k));
+    std::vector<Point> pts = series_points(a, se);
     if (se.dashed) {
       for (size_t i = 1; i < pts.size(); ++i) c.line(pts[i - 1].x, pts[i - 1].y, pts[i].x, pts[i].y, col, 2.2 * s, true);
     } else {
       c.polyline(pts, col, 2.2 * s);
     }
     for (auto& pt : pts) c.circle(pt.x, pt.y, 3.5 * s, col);
-    all_pts.insert(all_pts.end(), pts.begin(), pts.end());
-    legend.push_back({se.label, col, LegendItem::Line});
   }
   if (!legend.empty()) {
-    // The corner whose legend box covers the fewest markers (top right, top left, bottom right,
-    // bottom left on ties), so that no data point hides under the legend when a corner is free.
-    Point ls = legend_size(c, legend, s);
-    const double m = 8 * s, r = 4 * s;
-    const Point corners[4] = {{a.x + a.w - ls.x - m, a.y + m},
-                              {a.x + m, a.y + m},
-                              {a.x + a.w - ls.x - m, a.y + a.h - ls.y - m},
-                              {a.x + m, a.y + a.h - ls.y - m}};
-    int best = 0;
-    size_t best_n = size_t(-1);
-    for (int k = 0; k < 4; ++k) {
-      size_t n = 0;
-      for (auto& pt : all_pts)
-        n += pt.x >= corners[k].x - r && pt.x <= corners[k].x + ls.x + r && pt.y >= corners[k].y - r &&
-             pt.y <= corners[k].y + ls.y + r;
-      if (n < best_n) best_n = n, best = k;
-    }
-    draw_legend(c, legend, corners[best].x, corners[best].y, s);
+    const Point q = outside ? Point{a.x + a.w + 12 * s, a.y} : corner(a, best);
+    draw_legend(c, legend, q.x, q.y, s);
   }
 }
 

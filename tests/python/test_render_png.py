@@ -141,6 +141,23 @@ def third_series_pixels(x, y):
 top = third_series_pixels(1.0, 900.0)  # the highest value at the largest density: the top-right corner
 mid = third_series_pixels(0.5, 400.0)  # the middle of the axes, away from every corner
 check(top >= 0.8 * mid and mid > 0, f"marker at the top-right corner visible ({top} vs {mid} pixels)")
+# With a marker in every corner, the legend moves outside the axes: four single-point series, one per
+# corner of the data, show as many pixels of their colours as the same points inside the plot.
+def corner_series_pixels(points):
+    doc = json.loads(json.dumps(bench))
+    for k, (x, y) in enumerate(points):
+        doc["records"].append({"impl": f"peer{k}", "pass": "fwd", "seq": 8192, "density": x, "tflops_effective": y,
+                               "speedup_vs_dense": 1.0})
+    json.dump(doc, open(bj, "w"))
+    run("visualize", "bench", bj, "-o", png, "--width", "900", "--height", "400", "--metric", "tflops", "-q")
+    a = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3)
+    cols = ((0x2C, 0xA0, 0x2C), (0xD6, 0x27, 0x28), (0x94, 0x67, 0xBD), (0x8C, 0x56, 0x4B))
+    return [int(((a == c).all(axis=1)).sum()) for c in cols]
+corners = corner_series_pixels([(0.05, 900.0), (1.0, 900.0), (0.05, 100.0), (1.0, 100.0)])
+inside = corner_series_pixels([(0.3, 700.0), (0.5, 300.0), (0.7, 650.0), (0.85, 250.0)])
+for k in range(4):
+    check(corners[k] >= 0.8 * inside[k] and inside[k] > 0,
+          f"corner marker {k} visible with every corner taken ({corners[k]} vs {inside[k]} pixels)")
 
 # 6. Attention map from synthetic inputs.
 run("gen-mask", "--pattern", "local:window=1", "--seq", "512", "--block", "64", "--heads", "2", "--causal", "-o",
