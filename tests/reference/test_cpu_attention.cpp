@@ -274,3 +274,22 @@ TEST_CASE("dense block mass and row recall match the naive dense probabilities")
     }
   }
 }
+
+TEST_CASE("causal: hidden keys get exactly zero weight in float32 (no clamped-exp residue)") {
+  // One head, S=128, block 64, causal, dense mask. V rows 1..63 hold 1e36: row 0 sees only key 0, so its
+  // output must be V[0] exactly. A hidden key given exp's clamped floor (~4e-39) instead of 0 would add
+  // ~1e36 * 4e-39 * 63 = 0.25 to it.
+  AttentionProblem p;
+  p.q_len = p.kv_len = 128;
+  p.head_dim = 8;
+  p.dtype = ElemType::F32;
+  BlockMask m(MaskShape{1, 1, 128, 128, 64, 64});
+  m.causal = true;
+  std::fill(m.bits.begin(), m.bits.end(), uint8_t(1));
+  m.apply_causal();
+  auto q = naive::randn(128 * 8, 21), k = naive::randn(128 * 8, 22), v = naive::randn(128 * 8, 23);
+  for (int r = 1; r < 64; ++r)
+    for (int d = 0; d < 8; ++d) v[size_t(r * 8 + d)] = 1e36f;
+  auto f32 = cpu_forward<float>(p, m, AttentionInputs{q.data(), k.data(), v.data(), nullptr});
+  for (int d = 0; d < 8; ++d) CHECK(f32.out[size_t(d)] == doctest::Approx(v[size_t(d)]).epsilon(1e-6));
+}
