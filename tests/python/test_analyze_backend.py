@@ -7,27 +7,18 @@ Run by ctest as: /usr/bin/python3 THIS BSATTN_BINARY SCRATCH_DIR."""
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 
-BIN, SCRATCH = sys.argv[1], os.path.join(sys.argv[2], "analyze_backend")
-os.makedirs(SCRATCH, exist_ok=True)
-failures = []
+from clitest import CliTest
 
-
-def path(name):
-    return os.path.join(SCRATCH, name)
+T = CliTest("analyze_backend")
+BIN, path, expect = T.bin, T.path, T.check
 
 
 def analyze(*args):
     r = subprocess.run([BIN, "analyze", *args], capture_output=True, text=True)
     return r.returncode, [l for l in r.stderr.splitlines() if l.strip()]
-
-
-def expect(cond, what):
-    if not cond:
-        failures.append(what)
 
 
 rng = np.random.default_rng(11)
@@ -74,7 +65,4 @@ elif rc_cpu == 0:
                "head %d rel_l2 %r vs %r" % (hc["head"], hc["error"]["rel_l2"], hg["error"]["rel_l2"]))
     expect(cpu["summary"]["error"]["rel_l2"] > 0.05, "the mask should drop mass: rel_l2 %r" % cpu["summary"]["error"]["rel_l2"])
 
-if failures:
-    print("\n".join(failures))
-    sys.exit(1)
-print("ok: analyze backends (%s)" % ("GPU present: cuda compared with cpu" if have_gpu else "no GPU: refusals and the no-GPU line"))
+T.finish("ok: analyze backends (%s)" % ("GPU present: cuda compared with cpu" if have_gpu else "no GPU: refusals and the no-GPU line"))

@@ -7,23 +7,13 @@ Run by ctest as: /usr/bin/python3 THIS BSATTN_BINARY SCRATCH_DIR."""
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 
-BIN, SCRATCH = sys.argv[1], os.path.join(sys.argv[2], "gen_mask_recall")
-os.makedirs(SCRATCH, exist_ok=True)
-failures = []
+from clitest import CliTest
 
-
-def path(name):
-    return os.path.join(SCRATCH, name)
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
+T = CliTest("gen_mask_recall")
+BIN, path, check = T.bin, T.path, T.check
 
 
 rng = np.random.default_rng(11)
@@ -86,7 +76,4 @@ lines = [l for l in r.stderr.splitlines() if l.strip()]
 check(r.returncode == 2 and len(lines) == 1 and "--recall" in lines[0], "--recall without Q/K: %d %r" % (r.returncode, lines))
 check(not os.path.exists(path("x.npy")), "--recall without Q/K wrote its output")
 
-if failures:
-    print("\n".join(failures))
-    sys.exit(1)
-print("ok: gen-mask --recall matches NumPy")
+T.finish("ok: gen-mask --recall matches NumPy")
