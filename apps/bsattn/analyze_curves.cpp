@@ -2,6 +2,7 @@
 // size. Options live in their own group; names the quality analysis may also define on `analyze`
 // (--json, --block, --quiet, ...) are read from whichever option received them.
 #include "apps/bsattn/analyze_curves.h"
+#include "lib/build_info.h"
 
 #include <chrono>
 #include <cstdio>
@@ -250,7 +251,7 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
     nlohmann::json j = {{"schema", "bsattn.curves-locality/v1"},
                         {"context",
                          {{"bsattn_version", BSATTN_VERSION},
-                          {"commit", BSATTN_GIT_COMMIT},
+                          {"commit", bsattn::build_commit()},
                           {"host", host_name()},
                           {"cpu", cpu_model()},
                           {"command", command}}},
@@ -267,7 +268,7 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
     md << "# Curve locality: grid " << layout.grid.str() << ", text " << layout.text << "\n\n"
        << "Produced by:\n\n```\n" << command << (json_out.empty() ? "" : " --json " + json_out) << " --markdown "
        << md_out << "\n```\n\n"
-       << "bsattn " << BSATTN_VERSION << ", commit " << BSATTN_GIT_COMMIT << ", host " << host_name() << " ("
+       << "bsattn " << BSATTN_VERSION << ", commit " << bsattn::build_commit() << ", host " << host_name() << " ("
        << cpu_model() << "). Order times are one run on one core.\n\n"
        << notes << "\n";
     for (int64_t b : blocks) md << markdown_table(table_cells(recs, b, radius_names)) << "\n";

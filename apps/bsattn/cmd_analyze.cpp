@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "apps/bsattn/analyze_curves.h"
+#include "lib/build_info.h"
 #include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/commands.h"
 #include "lib/atomic_file.h"
@@ -53,7 +54,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 double default_rtol(ElemType t) { return t == ElemType::F32 ? 1e-4 : t == ElemType::F16 ? 5e-3 : 2e-2; }
 
 nlohmann::json context_json(const AnalyzeOptions& o, const Qkv& in) {
-  return {{"tool", "bsattn analyze"}, {"version", BSATTN_VERSION}, {"commit", BSATTN_GIT_COMMIT},
+  return {{"tool", "bsattn analyze"}, {"version", BSATTN_VERSION}, {"commit", bsattn::build_commit()},
           {"inputs", in.spec}, {"seed", o.seed}, {"score", o.score}, {"causal", o.mask.causal},
           {"threads", resolve_threads(o.threads)}};
 }
@@ -113,7 +114,7 @@ void run_analyze_cuda(const AnalyzeOptions& o, const Qkv& in, AttentionProblem p
   if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
 #else
   (void)p;
-  throw RuntimeFailure("--backend cuda: this bsattn was built without CUDA; use --backend cpu");
+  throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (this build has no CUDA); use --backend cpu");
 #endif
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "apps/bsattn/attention_inputs.h"
+#include "lib/build_info.h"
 #include "apps/bsattn/commands.h"
 #include "lib/atomic_file.h"
 #include "lib/curves/order.h"
@@ -226,7 +227,7 @@ void run_run(const RunOptions& o) {
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", in.spec}, {"mask", m.spec},
                         {"mask_stats", to_json(st)}, {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder},
-                        {"commit", BSATTN_GIT_COMMIT}};
+                        {"commit", bsattn::build_commit()}};
     write_text_file(o.json_out, j.dump(1) + "\n");
   }
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "apps/bsattn/commands.h"
+#include "lib/build_info.h"
 #include "lib/error.h"
 
 namespace bsattn::app {
@@ -12,7 +13,7 @@ bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) != 0; }
 int main(int argc, char** argv) {
   CLI::App app{"bsattn: block-sparse attention toolkit (masks, curves, quality analysis, CUDA kernels, benchmarks)",
                "bsattn"};
-  app.set_version_flag("--version", std::string("bsattn ") + BSATTN_VERSION + " (" + BSATTN_GIT_COMMIT + ")");
+  app.set_version_flag("--version", std::string("bsattn ") + BSATTN_VERSION + " (" + bsattn::build_commit() + ")");
   app.require_subcommand(1);
   app.fallthrough(false);
   bsattn::app::register_gen_mask(app);

@@ -1,4 +1,5 @@
 #include "lib/bench/runner.h"
+#include "lib/build_info.h"
 
 #include <chrono>
 #include <cstdio>
@@ -281,9 +282,9 @@ nlohmann::json host_context() {
   const char* ec = std::getenv("BSATTN_COMMIT");
   const char* ed = std::getenv("BSATTN_DIRTY");
   std::string commit = ec && *ec ? ec : run("git rev-parse --short=12 HEAD 2>/dev/null");
-  if (commit.empty()) commit = BSATTN_GIT_COMMIT;
+  if (commit.empty()) commit = bsattn::build_commit();
   j["commit"] = commit;
-  j["build_commit"] = BSATTN_GIT_COMMIT;
+  j["build_commit"] = bsattn::build_commit();
   if (ed && *ed) j["dirty"] = std::string(ed) == "1" || std::string(ed) == "true";
   else if (!(ec && *ec) && commit != "unknown")
     j["dirty"] = !run("git status --porcelain --untracked-files=no 2>/dev/null").empty();

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/attention_runner.h"
+#include "lib/build_info.h"
 #include "kernels/mask_build.h"
 #include "lib/atomic_file.h"
 #include "lib/error.h"
@@ -137,7 +138,7 @@ TimedProblem timed_problem(int64_t S, int64_t H, int64_t D, uint64_t seed) {
 std::string context_header(nlohmann::json& ctx) {
   auto d = cuda::device_info();
   const char* env_commit = std::getenv("BSATTN_COMMIT");  // the GPU host's tree has no .git
-  std::string commit = env_commit ? env_commit : BSATTN_GIT_COMMIT;
+  std::string commit = env_commit ? env_commit : bsattn::build_commit();
   ctx = {{"gpu", d.name},         {"sm_count", d.sm_count},   {"sm_clock_mhz", d.sm_clock_mhz},
          {"driver", d.driver_version}, {"runtime", d.runtime_version}, {"commit", commit},
          {"l2_bytes", d.l2_bytes}};
