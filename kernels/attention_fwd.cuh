@@ -248,7 +248,8 @@ struct KvTileList {
   }
 };
 
-template <int BN>
+// SKIP_TRIM (wg-tma-s2e): when no block can reach kv_limit, do not read the row's last entry to trim.
+template <int BN, bool SKIP_TRIM = false>
 __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, int h, int i, int kv_limit) {
   KvTileList L;
   L.per_block = p.block_kv / BN;
@@ -263,7 +264,8 @@ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, 
     int64_t row = (int64_t(mb) * p.heads_q + h) * p.mq + i;
     const int32_t* idx = p.kv_indices + row * p.mk;
     int nb = p.kv_num_blocks[row];
-    while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
+    if (!SKIP_TRIM || limit_tiles < p.mk * L.per_block)
+      while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
     if (nb == 0) return L;
     L.idx = idx;
     L.count = (nb - 1) * L.per_block + min(L.per_block, limit_tiles - idx[nb - 1] * L.per_block);
@@ -915,9 +917,10 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
-      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-p") {
+      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-p" || v == "wg-tma-s2e") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
+        if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
         if (v == "wg-tma-p") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);

@@ -73,7 +73,7 @@
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false>
+          bool PERSISTENT_ = false, bool EARLY_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -89,6 +89,10 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // per-item prologue and epilogue overlap the neighbouring items' work (short rows: S=8192, low d).
   static constexpr bool PERSISTENT = PERSISTENT_;
   static constexpr int Q_BUFFERS = PERSISTENT_ ? 2 : 1;
+  // wg-tma-s2e: thread 0 prefetches the CSR row into L1 and sends Q's TMA before the tile list is read
+  // (head type, then row length: dependent global reads), and the tile list skips the read of the
+  // row's last entry when no block can pass kv_limit; the main loop is wg-tma-s2's.
+  static constexpr bool EARLY = EARLY_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
@@ -508,6 +512,9 @@ struct Sm90TmaParams {
   FwdParams p;
 };
 
+__device__ __forceinline__ void prefetch_l1(const void* ptr) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(ptr));
+}
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -566,7 +573,29 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   const TileMask tm{len_k, len_k - len_q, p.causal};
   int kv_limit = len_k;
   if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
-  const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
+  // wg-tma-s2e: before the tile list (head type, then the CSR row: dependent global reads), thread 0
+  // starts the row's CSR reads into L1 and sends Q's TMA, so that neither waits behind those reads.
+  auto init_barriers = [&]() {
+    mbar_init(bars, 1);
+    for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_proxy_async_smem();
+  };
+  auto load_q = [&]() {
+    mbar_expect_tx(bars, T::Q_ELEMS * 2);
+#pragma unroll
+    for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
+  };
+  if (T::EARLY && tid == 0) {
+    if (p.kv_num_blocks) {
+      const int64_t row = (int64_t(p.mask_batch == 1 ? 0 : b) * p.heads_q + h) * p.mq + i;
+      prefetch_l1(p.kv_num_blocks + row);
+      prefetch_l1(p.kv_indices + row * p.mk);
+    }
+    init_barriers();
+    load_q();
+  }
+  const KvTileList tiles = make_tile_list<T::BN, T::EARLY>(p, b, h, i, kv_limit);
 
   float o[1][T::DT][4];
 #pragma unroll
@@ -593,17 +622,10 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
         tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, hk * T::D + cb * 64, krow, full(s));
       }
     };
+    if (!T::EARLY && tid == 0) init_barriers();
+    __syncthreads();  // the mbarriers are initialized
     if (tid == 0) {
-      mbar_init(bars, 1);
-      for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
-      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-      fence_proxy_async_smem();
-    }
-    __syncthreads();
-    if (tid == 0) {
-      mbar_expect_tx(bars, T::Q_ELEMS * 2);
-#pragma unroll
-      for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(sq + cb * (T::BM * 128), &tp.q, h * T::D + cb * 64, q_start + q0, bars);
+      if (!T::EARLY) load_q();
       for (int t = 0; t < S && t < tiles.count; ++t) issue_kv(t);
     }
     mbar_wait(bars, 0);
@@ -658,6 +680,9 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
       __syncwarp();
       if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
     }
+  } else if (T::EARLY) {
+    __syncthreads();
+    mbar_wait(bars, 0);  // no tile to visit: still no TMA may be in flight when the CTA exits
   }
   store_output<T>(p, b, h, q_start, q0, q_rows, warp_row, lane, sm, o);
 #else

@@ -98,7 +98,7 @@ done
 rm -rf "$OUT/py-scratch"
 # Under compute-sanitizer: the newest TMA/mbarrier kernel that passed, else the first verified one.
 first_wg=$(echo "${verified#,}" | cut -d, -f1)
-for pref in wg-tma wg-tma-p; do
+for pref in wg-tma wg-tma-p wg-tma-s2e; do
   echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && first_wg=$pref
 done
 
