@@ -20,7 +20,10 @@
 //   wg-tma       BN 128, 3 stages loaded by TMA (thread 0 issues 128B-swizzled boxes), full/empty
 //                mbarriers per stage instead of __syncthreads: the two warpgroups drift apart, so
 //                one's softmax runs beside the other's wgmma                                206 regs, 0 spill
-//   wg-tma-s2    wg-tma with 2 stages (161 KB)                                     DEFAULT on sm_90
+//   wg-tma-s2    wg-tma with 2 stages (161 KB)                                     206 regs, 0 spill
+//   wg-tma-s2e   wg-tma-s2 with thread 0 prefetching the CSR row into L1 and sending Q's TMA before
+//                the tile list is read (no trim read when no block can pass kv_limit); same main
+//                loop                                                  206 regs, 0 spill, DEFAULT on sm_90
 //   wg-tma-p     wg-tma-s2 made persistent: one CTA per SM loops over (query tile, head, batch) items,
 //                two Q buffers; thread 0 loads the next item's Q and first K/V tiles while the current
 //                item finishes (for the S=8192 budget below)                        242 regs, 0 spill
@@ -53,6 +56,15 @@
 //     unchanged): Q's TMA before the tile list with the KV tile ids read one iteration ahead; tile ids
 //     32 at a time in warp registers; a launch order of each head's query tiles by row length (no
 //     measurable change against the natural order).
+//   run 4, BSATTN_COMMIT=034a155ab653 BSATTN_FWD_VARIANTS=wg-tma-s2,wg-tma-s2e scripts/gpu-check.sh
+//   --no-bench (results/forward-h200-s2e.md; memcheck and racecheck of wg-tma-s2e clean):
+//     wg-tma-s2     S=8192: 596 / 559 / 369;  S=32768: 575 / 550 / 532   budget 0.83-1.22
+//     wg-tma-s2e    S=8192: 602 / 574 / 385;  S=32768: 571 / 549 / 529   budget 0.83-1.18
+//     The prologue's dependent reads (head type, row length, last entry) were one CTA-wide wait
+//     each before the first K/V load; with 6 tiles per CTA (S=8192, d=0.09) that is ~4% of the time.
+//     Still over budget at S=8192 (1.02 at d=0.91 to 1.18 at d=0.09): through d=0.09 and 0.91,
+//     time(d) ~ 53 us + 0.895 ms x d, and the budget allows 0.03 x 0.913 ms = 27 us of fixed cost;
+//     53 us over 7.8 waves of CTAs is ~7 us per CTA (prologue, first loads, pipeline fill, epilogue).
 // Next: a persistent kernel with a dynamic (atomic) item counter, so that no CTA is left with the
 // long rows; producer warp specialization with setmaxnreg; the intra-warpgroup overlap of wg-n64-ov
 // on the TMA loop.
