@@ -142,13 +142,13 @@ struct Prepared {
   int64_t first_hidden(const SeqSpan& s, int64_t row, int64_t c0) const {
     return std::max<int64_t>(0, row + (s.kv_len - s.q_len) - c0 + 1);
   }
-  // After exp: exact zeros where scores() put -inf. Eigen's vectorized exp clamps its argument, so
-  // exp(-inf) comes out as a float denormal (~4e-39), and denormals in the P V product cost the CPU
-  // an order of magnitude in time (causal masks ran 8x slower than random ones of the same size).
-  void zero_hidden(RowMat<T>& Pm, const SeqSpan& s, int64_t r0, int64_t rows, int64_t c0, int64_t cols) const {
-    if (!crosses_diagonal(s, r0, c0, cols)) return;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = first_hidden(s, r0 + r, c0); c < cols; ++c) Pm(r, c) = T(0);
+  // Columns of row `row` that the block starting at c0 shows (the rest are -inf from scores()). The
+  // softmax takes exp over these only and writes exact zeros after them: Eigen's vectorized exp
+  // clamps its argument, so exp(-inf) would come out as a float denormal (~4e-39), a wrong weight
+  // for huge V, and denormals slow the CPU by an order of magnitude (causal masks ran 7x slower
+  // than random ones of the same size).
+  int64_t visible_cols(const SeqSpan& s, int64_t row, int64_t c0, int64_t cols) const {
+    return causal ? std::min(cols, first_hidden(s, row, c0)) : cols;
   }
 };
 
@@ -199,9 +199,12 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
                 continue;
               }
               alpha[r] = std::isinf(m[r]) ? T(0) : std::exp(m[r] - mnew[r]);
-              S.row(r).array() = (S.row(r).array() - mnew[r]).exp();
+              // exp over the visible columns only; the hidden ones (-inf) are exact zeros (see
+              // visible_cols: exp(-inf) through Eigen's clamp would be a slow denormal).
+              const int64_t n = P.visible_cols(s, r0 + r, c0, cols);
+              S.row(r).head(n).array() = (S.row(r).head(n).array() - mnew[r]).exp();
+              S.row(r).tail(cols - n).setZero();
             }
-            P.zero_hidden(S, s, r0, rows, c0, cols);
             for (int64_t r = 0; r < rows; ++r) {
               l[r] = l[r] * alpha[r] + S.row(r).sum();
               acc.row(r) *= alpha[r];
