@@ -110,6 +110,11 @@ if [ $table = 1 ]; then
     "$T" -tc="forward table*,mask build vs*" \
     >"$OUT/table.log" 2>&1
   rc=$?; tail -3 "$OUT/table.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+  # The driver release (the CUDA API only gives its API level): after the GPU line of each table.
+  drv=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+  for t in "$OUT/forward-table.md" "$OUT/mask-build.md"; do
+    [ -f "$t" ] && [ -n "$drv" ] && sed -i "/^GPU: /a Driver: $drv (nvidia-smi)" "$t"
+  done
 fi
 
 if [ $sanitizer = 1 ]; then
