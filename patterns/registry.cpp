@@ -124,6 +124,15 @@ bool resolve_natural_lengths(MaskRequest& req) {
   return true;
 }
 
+BlockMask generate_mask(const MaskShape& shape, bool causal, uint64_t seed, const std::string& spec) {
+  MaskRequest req;
+  req.shape = shape;
+  req.causal = causal;
+  req.seed = seed;
+  req.pattern = spec;
+  return generate_mask(req);
+}
+
 BlockMask generate_mask(const MaskRequest& req) {
   req.shape.validate();
   std::vector<Group> groups = request_groups(req);

@@ -99,6 +99,8 @@ bool resolve_natural_lengths(MaskRequest& req);
 // Generates the mask (validating everything first), applies causal, records the spec with every
 // parameter and the seed in mask.spec, and checks head types against the bitmap.
 BlockMask generate_mask(const MaskRequest& req);
+// One spec for every head of `shape` (what bench sweeps ask for each configuration).
+BlockMask generate_mask(const MaskShape& shape, bool causal, uint64_t seed, const std::string& spec);
 
 // Text for `gen-mask --list-patterns`.
 std::string list_patterns_text();

@@ -247,14 +247,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   ro.seed = o.seed;
   ro.save_masks_dir = o.save_masks;
   if (progress) ro.progress = [](const std::string& line) { std::cerr << line << "\n"; };
-  auto make_mask = [](const bench::BenchConfig& c, uint64_t seed) {
-    MaskRequest req;
-    req.shape = c.mask_shape();
-    req.causal = c.causal;
-    req.seed = seed;
-    req.pattern = c.spec;
-    return generate_mask(req);
-  };
+  auto make_mask = [](const bench::BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); };
   bench::BenchDoc doc = bench::run_bench(plan, *backend, make_mask, ro, context);
   if (doc.records.empty())
     throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());

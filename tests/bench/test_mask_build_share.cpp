@@ -59,14 +59,7 @@ class FakeGpuBackend : public BenchBackend {
   }
 };
 
-BlockMask make_mask(const BenchConfig& c, uint64_t seed) {
-  MaskRequest req;
-  req.shape = c.mask_shape();
-  req.causal = c.causal;
-  req.seed = seed;
-  req.pattern = c.spec;
-  return generate_mask(req);
-}
+BlockMask make_mask(const BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); }
 
 SweepPlan small_plan(const BackendCaps& caps) {
   SweepAxes a;

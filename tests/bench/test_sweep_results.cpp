@@ -198,14 +198,7 @@ TEST_CASE("run_bench on the CPU backend: records carry the accounting and the de
   ro.timing.min_samples = 2;
   ro.timing.max_time_s = 0.05;
   ro.seed = 11;
-  auto make_mask = [](const BenchConfig& c, uint64_t seed) {
-    MaskRequest req;
-    req.shape = c.mask_shape();
-    req.causal = c.causal;
-    req.seed = seed;
-    req.pattern = c.spec;
-    return generate_mask(req);
-  };
+  auto make_mask = [](const BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); };
   BenchDoc doc = run_bench(plan, *backend, make_mask, ro, {{"argv", {"test"}}});
   REQUIRE(doc.records.size() == 4);
   CHECK(doc.context["backend"] == "cpu");
