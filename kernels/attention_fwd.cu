@@ -1,6 +1,8 @@
 // Dispatch of the forward kernel family by dtype, and the support check.
 #include "kernels/attention_fwd.h"
 
+#include <mutex>
+
 #include "kernels/cuda_check.h"
 #include "lib/error.h"
 
@@ -28,8 +30,28 @@ int device_sm_count() {
   return cached_attribute(cudaDevAttrMultiProcessorCount, count);
 }
 
+unsigned* ws_counter_pair() {
+  // 64 pairs per device, zeroed once; each kernel leaves its pair at zero when it ends, and a pair is
+  // reused only 64 launches later, so launches in flight at once on different streams do not share one.
+  constexpr int PAIRS = 64;
+  static std::mutex mu;
+  static unsigned* pairs[64] = {};
+  static unsigned next[64] = {};
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= 64) throw RuntimeFailure("CUDA device index " + std::to_string(dev) + " out of range");
+  std::lock_guard<std::mutex> lock(mu);
+  if (!pairs[dev]) {
+    unsigned* d = nullptr;
+    CUDA_CHECK(cudaMalloc(&d, 2 * PAIRS * sizeof(unsigned)));
+    CUDA_CHECK(cudaMemset(d, 0, 2 * PAIRS * sizeof(unsigned)));
+    pairs[dev] = d;
+  }
+  return pairs[dev] + 2 * (next[dev]++ % PAIRS);
+}
+
 std::vector<std::string> fwd_variants() {
-  return {"wg-tma-s2", "wg-tma", "wg-tma-p", "wg-tma-s2e", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
+  return {"wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
 }
 
 void check_fwd_supported(const FwdParams& p, const std::string& v) {

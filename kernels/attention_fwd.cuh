@@ -865,6 +865,8 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 // ---------------------------------------------------------------------------------------------
 // Host side: launch one instantiation, and the per-dtype dispatch over head dim, block_q, score
 // function and variant (instantiated once per dtype in attention_fwd_<dtype>.cu).
+#include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "kernels/cuda_check.h"
@@ -873,6 +875,7 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 namespace bsattn::cuda {
 int device_cc();        // compute capability of the current device, major * 10 + minor (attention_fwd.cu)
 int device_sm_count();  // its multiprocessor count
+unsigned* ws_counter_pair();  // wg-tma-ws: a zeroed (next item, finished CTAs) pair on the current device
 }  // namespace bsattn::cuda
 
 namespace bsattn::cuda::fwd {
@@ -881,7 +884,7 @@ template <class T>
 void launch(const FwdParams& p, cudaStream_t stream) {
   auto kernel = [] {
     if constexpr (T::SM90) {
-      if constexpr (T::PERSISTENT) return attention_fwd_kernel_sm90_tma_persistent<T>;
+      if constexpr (T::PERSISTENT) return attention_fwd_kernel_sm90_tma_ws<T>;
       else if constexpr (T::TMA) return attention_fwd_kernel_sm90_tma<T>;
       else if constexpr (T::OVERLAP) return attention_fwd_kernel_sm90_ov<T>;
       else return attention_fwd_kernel_sm90<T>;
@@ -897,10 +900,15 @@ void launch(const FwdParams& p, cudaStream_t stream) {
   dim3 grid((p.q_len + T::BM - 1) / T::BM, p.heads_q, p.batch);
   if constexpr (T::SM90 && T::PERSISTENT) {  // one CTA per multiprocessor, looping over the items
     const int64_t items = int64_t(grid.x) * grid.y * grid.z;
-    grid = dim3(unsigned(std::min<int64_t>(items, device_sm_count())), 1, 1);
+    int64_t ctas = device_sm_count();
+    // BSATTN_PERSISTENT_CTAS=n (tests): n CTAs, so that each takes many items
+    if (const char* e = std::getenv("BSATTN_PERSISTENT_CTAS")) ctas = std::max(1, std::atoi(e));
+    grid = dim3(unsigned(std::min<int64_t>(items, ctas)), 1, 1);
   }
   if constexpr (T::SM90 && T::TMA) {
-    kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(make_tma_params<T>(p));
+    Sm90TmaParams tp = make_tma_params<T>(p);
+    if constexpr (T::PERSISTENT) tp.sched = ws_counter_pair();
+    kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(tp);
   } else {
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);
   }
@@ -917,11 +925,11 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
-      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-p" || v == "wg-tma-s2e") {
+      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
-        if (v == "wg-tma-p") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true>>(p, s);
+        if (v == "wg-tma-ws") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
       }

@@ -96,9 +96,8 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // __syncthreads: the two warpgroups run decoupled (one's softmax beside the other's wgmma), coupled
   // only through the STAGES-deep K/V ring.
   static constexpr bool TMA = TMA_;
-  // wg-tma-p: persistent CTAs (one per SM) loop over (query tile, head, batch) items; thread 0 loads
-  // the next item's Q (second Q buffer) and first K/V tiles while the current item finishes, so the
-  // per-item prologue and epilogue overlap the neighbouring items' work (short rows: S=8192, low d).
+  // wg-tma-ws: persistent CTAs (one per SM) with a producer warp beside the two consumer warpgroups;
+  // items come from a global counter, two Q buffers and item slots (attention_fwd_kernel_sm90_tma_ws).
   static constexpr bool PERSISTENT = PERSISTENT_;
   static constexpr int Q_BUFFERS = PERSISTENT_ ? 2 : 1;
   // wg-tma-s2e: thread 0 prefetches the CSR row into L1 and sends Q's TMA before the tile list is read
@@ -107,9 +106,13 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static constexpr bool EARLY = EARLY_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
-  // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
-  static constexpr int SMEM_LAUNCH =
-      Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 + 8 * (2 * Q_BUFFERS + 2 * STAGES_);
+  // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
+  // each of the 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
+  static constexpr int THREADS = Base::THREADS + (PERSISTENT_ ? 128 : 0);
+  // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S]) and
+  // wg-tma-ws's two item slots
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 +
+                                     8 * (2 * Q_BUFFERS + 2 * STAGES_) + (PERSISTENT_ ? 8 : 0);
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
@@ -522,6 +525,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
 struct Sm90TmaParams {
   CUtensorMap q, k, v;  // 2D [rows][heads * D] maps, boxes of 64 elements x (BM or BN) rows, 128B swizzle
   FwdParams p;
+  unsigned* sched = nullptr;  // wg-tma-ws: its (next item, finished CTAs) counter pair, zero at launch
 };
 
 __device__ __forceinline__ void prefetch_l1(const void* ptr) {
@@ -551,6 +555,52 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
           dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
+}
+
+// One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
+// memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
+// softmax, and O += P V (P from registers, V from shared memory).
+template <class T, class WhileQk>
+__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm,
+                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
+                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
+  using Elem = typename T::Elem;
+  const uint32_t sv = sk + T::KV_ELEMS * 2;
+  float s[1][T::NT][4];
+  wg_fence();
+#pragma unroll
+  for (int kt = 0; kt < T::KT; ++kt) {
+    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+    Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
+  }
+  wg_commit();
+  while_qk();
+  wg_wait<0>();
+  fence_regs(s[0]);
+  const int k0 = tiles.tile(t) * T::BN;
+  if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+    for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+        int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+        if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+      }
+  }
+  sm.template update_raw<true>(s, o, scale_log2);
+  uint32_t pa[1][T::BN / 16][4];
+  pack_p<T>(s, pa);
+  wg_fence();
+#pragma unroll
+  for (int j = 0; j < T::BN / 16; ++j)
+    Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+  wg_commit();
+  wg_wait<0>();
+  fence_regs(pa[0]);
+  fence_regs(o[0]);
 }
 
 template <class T>
@@ -645,50 +695,18 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
     for (int t = 0; t < tiles.count; ++t) {
       const int st = t % S;
       mbar_wait(full(st), (t / S) & 1);
-      const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
-      float s[1][T::NT][4];
-      wg_fence();
-#pragma unroll
-      for (int kt = 0; kt < T::KT; ++kt) {
-        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
-      }
-      wg_commit();
-      // Refill: tile t-1+S into the stage tile t-1 used, once both warpgroups released it (thread 0,
-      // while its Q K^T runs; the other warpgroup is at most about one tile behind).
-      if (warp == 0) {
-        if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
-          mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
-          issue_kv(t - 1 + S);
-        }
-        __syncwarp();
-      }
-      wg_wait<0>();
-      fence_regs(s[0]);
-
-      const int k0 = tiles.tile(t) * T::BN;
-      if (tm.needed(q0, k0, T::BN)) {
-#pragma unroll
-        for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
-          }
-      }
-      sm.template update_raw<true>(s, o, scale_log2);
-      uint32_t pa[1][T::BN / 16][4];
-      pack_p<T>(s, pa);
-      wg_fence();
-#pragma unroll
-      for (int j = 0; j < T::BN / 16; ++j)
-        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-      wg_commit();
-      wg_wait<0>();
-      fence_regs(pa[0]);
-      fence_regs(o[0]);
+      // Refill while Q K^T runs: tile t-1+S into the stage tile t-1 used, once both warpgroups
+      // released it (thread 0; the other warpgroup is at most about one tile behind).
+      wg_tma_tile<T>(sq_wg, skv + 2 * st * KV_BYTES, q0, tiles, t, tm, warp_row, lane, scale_log2, sm, o,
+                     [&, warp] {
+                       if (warp == 0) {
+                         if (lane == 0 && t >= 1 && t - 1 + S < tiles.count) {
+                           mbar_wait(empty((t - 1) % S), ((t - 1) / S) & 1);
+                           issue_kv(t - 1 + S);
+                         }
+                         __syncwarp();
+                       }
+                     });
       __syncwarp();
       if (lane == 0) mbar_arrive(empty(st));  // this warp is done with the stage
     }
@@ -738,11 +756,18 @@ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
   return it;
 }
 
+// wg-tma-ws: persistent and warp-specialized. One CTA per SM; warps 0-7 (two warpgroups) compute, warp 8
+// (one lane of the third warpgroup, which hands its registers to the other two) produces: it takes the next work item from a global counter (dynamic: a CTA that drew
+// short rows takes more items, so no CTA is left with the long ones), publishes it in a two-slot ring
+// with the item's Q (two Q buffers), and streams the item's K/V tiles into the stage ring. It runs
+// ahead of the consumers by up to one item, so an item's Q and first K/V tiles are in flight while the
+// previous item's last tiles and epilogue run. The consumers' per-tile step is wg-tma-s2's.
+// The counter pair (next item, finished CTAs) is reset by the last CTA to finish, so each launch finds
+// it at zero; launches in flight at once use different pairs (launch<T> hands them out in turn).
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1)
-    attention_fwd_kernel_sm90_tma_persistent(const __grid_constant__ Sm90TmaParams tp) {
+    attention_fwd_kernel_sm90_tma_ws(const __grid_constant__ Sm90TmaParams tp) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using Elem = typename T::Elem;
   const FwdParams& p = tp.p;
   constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2, Q_BYTES = T::Q_ELEMS * 2;
   constexpr int S = T::STAGES;
@@ -750,15 +775,15 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   const uint32_t sq0 = (smem_u32(smem_sm90) + 1023u) & ~1023u;  // Q buffers 0, 1
   const uint32_t skv = sq0 + 2 * Q_BYTES;                         // stage s: K, then V
   const uint32_t bars = skv + 2 * S * KV_BYTES;
-  auto q_full = [&](int k) { return bars + 8 * k; };
-  auto q_empty = [&](int k) { return bars + 16 + 8 * k; };
+  auto q_full = [&](int k) { return bars + 8 * k; };    // item slot k published (and its Q landed)
+  auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
   auto full = [&](int s) { return bars + 32 + 8 * s; };
   auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
+  // the two item slots (work item numbers; n_items or more: no more work)
+  volatile int* slot = reinterpret_cast<volatile int*>(smem_sm90 + (bars + 32 + 16 * S - smem_u32(smem_sm90)));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
-  const int warp_row = warp * 16;
-  const float scale_log2 = p.scale * 1.44269504088896340736f;
 
   if (tid == 0) {
     for (int k = 0; k < 2; ++k) mbar_init(q_full(k), 1), mbar_init(q_empty(k), T::NWARPS);
@@ -766,63 +791,66 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fence_proxy_async_smem();
   }
-  __syncthreads();
+  __syncthreads();  // the last CTA-wide barrier: from here on the roles meet only at mbarriers
 
-  // Producer (thread 0 only): walks this CTA's items and their tiles in the order the consumers take
-  // them; tile number gp (over all items) goes to stage gp % S once the tile gp - S left it, and an
-  // item's Q goes to buffer nq % 2 once the item two before it released that buffer.
-  struct Producer {
-    WorkItem it;
-    int w = 0, t = 0, nq = 0, gp = 0;
-    bool done = false;
-  } pr;
-  auto next_loading = [&](int w) {
-    while (w < n_items && !work_item<T::BM, T::BN>(p, w).loads()) w += gridDim.x;
-    return w;
-  };
-  auto issue_one = [&]() {
-    if (pr.t == 0) {  // the item's Q first
-      const int k = pr.nq & 1;
-      if (pr.nq >= 2) mbar_wait(q_empty(k), ((pr.nq >> 1) - 1) & 1);
-      mbar_expect_tx(q_full(k), Q_BYTES);
-      const uint32_t dq = sq0 + k * Q_BYTES;
+  if (wg == T::WARPGROUPS) {  // producer warpgroup: gives registers back; one lane works
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    if (warp == T::NWARPS && lane == 0) {
+      unsigned* counter = tp.sched;
+      int nq = 0, gp = 0;  // items published, K/V tiles issued (over all items)
+      for (;; ++nq) {
+        const int w = int(atomicAdd(counter, 1u));
+        const int k = nq & 1;
+        if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
+        slot[k] = w;
+        if (w >= n_items) {
+          mbar_arrive(q_full(k));
+          break;
+        }
+        const WorkItem it = work_item<T::BM, T::BN>(p, w);
+        if (!it.loads()) {
+          mbar_arrive(q_full(k));
+          continue;
+        }
+        mbar_expect_tx(q_full(k), Q_BYTES);
+        const uint32_t dq = sq0 + k * Q_BYTES;
 #pragma unroll
-      for (int cb = 0; cb < T::D / 64; ++cb)
-        tma_load_2d(dq + cb * (T::BM * 128), &tp.q, pr.it.h * T::D + cb * 64, pr.it.q_start + pr.it.q0, q_full(k));
-      ++pr.nq;
-    }
-    const int s = pr.gp % S;
-    if (pr.gp >= S) mbar_wait(empty(s), ((pr.gp / S) - 1) & 1);
-    mbar_expect_tx(full(s), 2 * KV_BYTES);
-    const int krow = pr.it.k_start + pr.it.tiles.tile(pr.t) * T::BN;
-    const uint32_t sk = skv + 2 * s * KV_BYTES;
+        for (int cb = 0; cb < T::D / 64; ++cb)
+          tma_load_2d(dq + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(k));
+        for (int t = 0; t < it.tiles.count; ++t, ++gp) {
+          const int s = gp % S;
+          if (gp >= S) mbar_wait(empty(s), ((gp / S) - 1) & 1);
+          mbar_expect_tx(full(s), 2 * KV_BYTES);
+          const int krow = it.k_start + it.tiles.tile(t) * T::BN;
+          const uint32_t sk = skv + 2 * s * KV_BYTES;
 #pragma unroll
-    for (int cb = 0; cb < T::D / 64; ++cb) {
-      tma_load_2d(sk + cb * (T::BN * 128), &tp.k, pr.it.hk * T::D + cb * 64, krow, full(s));
-      tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, pr.it.hk * T::D + cb * 64, krow, full(s));
+          for (int cb = 0; cb < T::D / 64; ++cb) {
+            tma_load_2d(sk + cb * (T::BN * 128), &tp.k, it.hk * T::D + cb * 64, krow, full(s));
+            tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, it.hk * T::D + cb * 64, krow, full(s));
+          }
+        }
+      }
+      // This CTA draws no more items; the last CTA to get here resets the pair for the next launch.
+      __threadfence();
+      if (atomicAdd(counter + 1, 1u) == gridDim.x - 1) {
+        atomicExch(counter, 0u);
+        atomicExch(counter + 1, 0u);
+      }
     }
-    ++pr.gp;
-    if (++pr.t == pr.it.tiles.count) {
-      pr.t = 0;
-      pr.w = next_loading(pr.w + gridDim.x);
-      if (pr.w >= n_items) pr.done = true;
-      else pr.it = work_item<T::BM, T::BN>(p, pr.w);
-    }
-  };
-  auto ensure_issued = [&](int g) {  // tiles 0..g (over all items) issued
-    while (!pr.done && pr.gp <= g) issue_one();
-  };
-  if (tid == 0) {
-    pr.w = next_loading(blockIdx.x);
-    pr.done = pr.w >= n_items;
-    if (!pr.done) pr.it = work_item<T::BM, T::BN>(p, pr.w);
-    ensure_issued(S - 1);
+    return;
   }
 
-  int g = 0, nqc = 0;  // consumers: tiles and loading items taken so far
-  for (int w = blockIdx.x; w < n_items; w += gridDim.x) {
+  // consumers: 128 x 40 + 256 x 232 = 64512 of the SM's 65536 registers
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+  const int warp_row = warp * 16;
+  const float scale_log2 = p.scale * 1.44269504088896340736f;
+  int g = 0;  // K/V tiles taken so far (over all items)
+  for (int nq = 0;; ++nq) {
+    const int k = nq & 1;
+    mbar_wait(q_full(k), (nq >> 1) & 1);
+    const int w = slot[k];
+    if (w >= n_items) break;
     const WorkItem it = work_item<T::BM, T::BN>(p, w);
-    if (!it.live()) continue;
     float o[1][T::DT][4];
 #pragma unroll
     for (int dt = 0; dt < T::DT; ++dt)
@@ -830,58 +858,20 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
     OnlineSoftmax<T> sm;
     sm.init();
-    if (it.tiles.count > 0) {
-      const int k = nqc & 1;
-      mbar_wait(q_full(k), (nqc >> 1) & 1);
+    if (it.loads()) {
       const uint32_t sq_wg = sq0 + k * Q_BYTES + wg * 64 * 128;
       for (int t = 0; t < it.tiles.count; ++t, ++g) {
         const int st = g % S;
         mbar_wait(full(st), (g / S) & 1);
-        const uint32_t sk = skv + 2 * st * KV_BYTES, sv = sk + KV_BYTES;
-        float sc[1][T::NT][4];
-        wg_fence();
-#pragma unroll
-        for (int kt = 0; kt < T::KT; ++kt) {
-          uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-          uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-          Wgmma<Elem, T::BN>::ss(sc[0], da, db, kt > 0);
-        }
-        wg_commit();
-        if (warp == 0) {  // refill while Q K^T runs: tile g-1+S, once tile g-1 left its stage
-          if (lane == 0) ensure_issued(g - 1 + S);
-          __syncwarp();
-        }
-        wg_wait<0>();
-        fence_regs(sc[0]);
-        const int k0 = it.tiles.tile(t) * T::BN;
-        if (it.tm.needed(it.q0, k0, T::BN)) {
-#pragma unroll
-          for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              int q = it.q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-              int kk = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-              if (!it.tm.visible(q, kk)) sc[0][nt][e] = -INFINITY;
-            }
-        }
-        sm.template update_raw<true>(sc, o, scale_log2);
-        uint32_t pa[1][T::BN / 16][4];
-        pack_p<T>(sc, pa);
-        wg_fence();
-#pragma unroll
-        for (int j = 0; j < T::BN / 16; ++j)
-          Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-        wg_commit();
-        wg_wait<0>();
-        fence_regs(pa[0]);
-        fence_regs(o[0]);
+        wg_tma_tile<T>(sq_wg, skv + 2 * st * KV_BYTES, it.q0, it.tiles, t, it.tm, warp_row, lane, scale_log2, sm, o,
+                       [] {});
         __syncwarp();
         if (lane == 0) mbar_arrive(empty(st));
       }
-      if (lane == 0) mbar_arrive(q_empty(k));  // this warp read its last Q of the item
-      ++nqc;
     }
-    store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(q_empty(k));  // this warp is done with the slot and its Q
+    if (it.live()) store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
   }
 #else
   __trap();

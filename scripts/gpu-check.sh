@@ -96,11 +96,13 @@ for t in tests/python/test_run_dtype.py tests/python/test_analyze_backend.py; do
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 done
 rm -rf "$OUT/py-scratch"
-# Under compute-sanitizer: the newest TMA/mbarrier kernel that passed, else the first verified one.
-first_wg=$(echo "${verified#,}" | cut -d, -f1)
-for pref in wg-tma wg-tma-p wg-tma-s2e; do
-  echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && first_wg=$pref
+# Under compute-sanitizer: the default kernel and the persistent one when they passed, else the first
+# verified one.
+sanitize_wg=""
+for pref in wg-tma-s2e wg-tma-ws; do
+  echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && sanitize_wg="$sanitize_wg $pref"
 done
+[ -n "$sanitize_wg" ] || sanitize_wg=$(echo "${verified#,}" | cut -d, -f1)
 
 if [ $table = 1 ]; then
   step "forward table + mask build vs attention"
@@ -123,18 +125,18 @@ if [ $sanitizer = 1 ]; then
   $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,mask build: GPU*" \
     >"$OUT/memcheck.log" 2>&1
   rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-  if [ -n "$first_wg" ]; then
-    step "compute-sanitizer memcheck + racecheck ($first_wg, small sweeps)"
-    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+  for wgv in $sanitize_wg; do
+    step "compute-sanitizer memcheck + racecheck ($wgv, small sweeps)"
+    BSATTN_WG_VARIANT=$wgv BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward sm90*" \
       >>"$OUT/memcheck.log" 2>&1
     rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-    BSATTN_WG_VARIANT=$first_wg BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+    BSATTN_WG_VARIANT=$wgv BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward sm90*" \
       >>"$OUT/racecheck.log" 2>&1
     rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-  fi
+  done
   step "compute-sanitizer racecheck (small cases)"
   $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward small: varlen,forward small: SiLU*" \
-    >"$OUT/racecheck.log" 2>&1
+    >>"$OUT/racecheck.log" 2>&1
   rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
 fi
 

@@ -155,6 +155,16 @@ TEST_CASE("forward sm90: the wgmma kernels over the same sweeps") {
     sweep_heads(v);
     sweep_varlen(v);
     if (!std::getenv("BSATTN_WG_SMALL")) sweep_medium(v);  // (set under compute-sanitizer)
+    if (v == "wg-tma-ws") {
+      // Two CTAs take every item: the item slots, Q buffers and K/V ring wrap many times, across
+      // empty rows, head types, tails and sequences.
+      setenv("BSATTN_PERSISTENT_CTAS", "2", 1);
+      sweep_basic(v);
+      sweep_causal_tails(v);
+      sweep_heads(v);
+      sweep_varlen(v);
+      unsetenv("BSATTN_PERSISTENT_CTAS");
+    }
   }
 }
 
