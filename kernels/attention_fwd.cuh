@@ -299,6 +299,14 @@ struct TileMask {
     return k0 + bn > len_k || (causal && k0 + bn - 1 > q0 + off);
   }
   __device__ __forceinline__ bool visible(int q, int k) const { return k < len_k && (!causal || k <= q + off); }
+  // Whether tile t of a BM-row query tile's ascending list of `count` tiles (KvTileList) can need
+  // masking at all: the list stops at kv_limit, so the tile holding the sequence end is the last one and
+  // the tiles crossing the causal diagonal are among the last (BM + BN - 1) / BN + 1. For the others the
+  // main loop does not need the tile's id.
+  template <int BM, int BN>
+  __device__ __forceinline__ bool may_need(int t, int count) const {
+    return (causal || len_k % BN != 0) && t + (BM + BN - 1) / BN + 1 >= count;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -557,6 +557,15 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
+// One 32-bit value into this CTA's shared memory through the async proxy, completing 4 bytes of tx on
+// `bar` (as a TMA load does): the reader waits on `bar` and sees it, with no generic-proxy write that
+// racecheck would have to pair with the mbarrier.
+__device__ __forceinline__ void st_async_b32(uint32_t dst, uint32_t v, uint32_t bar) {
+  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];\n" ::"r"(dst), "r"(v),
+               "r"(bar)
+               : "memory");
+}
+
 // One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
 // memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
 // softmax, and O += P V (P from registers, V from shared memory).
@@ -579,16 +588,18 @@ __device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0,
   while_qk();
   wg_wait<0>();
   fence_regs(s[0]);
-  const int k0 = tiles.tile(t) * T::BN;
-  if (tm.needed(q0, k0, T::BN)) {
+  if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) {
+    const int k0 = tiles.tile(t) * T::BN;  // (a global read for sparse rows: only where it can matter)
+    if (tm.needed(q0, k0, T::BN)) {
 #pragma unroll
-    for (int nt = 0; nt < T::NT; ++nt)
+      for (int nt = 0; nt < T::NT; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-        int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-        if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
-      }
+        for (int e = 0; e < 4; ++e) {
+          int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+          if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+        }
+    }
   }
   sm.template update_raw<true>(s, o, scale_log2);
   uint32_t pa[1][T::BN / 16][4];
@@ -779,8 +790,9 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
   auto full = [&](int s) { return bars + 32 + 8 * s; };
   auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
-  // the two item slots (work item numbers; n_items or more: no more work)
-  volatile int* slot = reinterpret_cast<volatile int*>(smem_sm90 + (bars + 32 + 16 * S - smem_u32(smem_sm90)));
+  // the two item slots (work item numbers; n_items or more: no more work), written by st.async
+  const uint32_t slots = bars + 32 + 16 * S;
+  const volatile int* slot = reinterpret_cast<const volatile int*>(smem_sm90 + (slots - smem_u32(smem_sm90)));
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
@@ -802,17 +814,12 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         const int w = int(atomicAdd(counter, 1u));
         const int k = nq & 1;
         if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
-        slot[k] = w;
-        if (w >= n_items) {
-          mbar_arrive(q_full(k));
-          break;
-        }
-        const WorkItem it = work_item<T::BM, T::BN>(p, w);
-        if (!it.loads()) {
-          mbar_arrive(q_full(k));
-          continue;
-        }
-        mbar_expect_tx(q_full(k), Q_BYTES);
+        const WorkItem it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
+        const bool loads = w < n_items && it.loads();
+        mbar_expect_tx(q_full(k), 4 + (loads ? Q_BYTES : 0));  // the slot, and the item's Q
+        st_async_b32(slots + 4 * k, uint32_t(w), q_full(k));
+        if (w >= n_items) break;
+        if (!loads) continue;
         const uint32_t dq = sq0 + k * Q_BYTES;
 #pragma unroll
         for (int cb = 0; cb < T::D / 64; ++cb)
