@@ -30,24 +30,24 @@ int device_sm_count() {
   return cached_attribute(cudaDevAttrMultiProcessorCount, count);
 }
 
-unsigned* ws_counter_pair() {
-  // 64 pairs per device, zeroed once; each kernel leaves its pair at zero when it ends, and a pair is
-  // reused only 64 launches later, so launches in flight at once on different streams do not share one.
-  constexpr int PAIRS = 64;
+unsigned* ws_sched_block() {
+  // 64 blocks per device, zeroed once; each kernel leaves its counters at zero when it ends, and a block
+  // is reused only 64 launches later, so launches in flight at once on different streams do not share one.
+  constexpr int BLOCKS = 64;
   static std::mutex mu;
-  static unsigned* pairs[64] = {};
+  static unsigned* blocks[64] = {};
   static unsigned next[64] = {};
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   if (dev < 0 || dev >= 64) throw RuntimeFailure("CUDA device index " + std::to_string(dev) + " out of range");
   std::lock_guard<std::mutex> lock(mu);
-  if (!pairs[dev]) {
+  if (!blocks[dev]) {
     unsigned* d = nullptr;
-    CUDA_CHECK(cudaMalloc(&d, 2 * PAIRS * sizeof(unsigned)));
-    CUDA_CHECK(cudaMemset(d, 0, 2 * PAIRS * sizeof(unsigned)));
-    pairs[dev] = d;
+    CUDA_CHECK(cudaMalloc(&d, size_t(BLOCKS) * WS_SCHED_WORDS * sizeof(unsigned)));
+    CUDA_CHECK(cudaMemset(d, 0, size_t(BLOCKS) * WS_SCHED_WORDS * sizeof(unsigned)));
+    blocks[dev] = d;
   }
-  return pairs[dev] + 2 * (next[dev]++ % PAIRS);
+  return blocks[dev] + size_t(WS_SCHED_WORDS) * (next[dev]++ % BLOCKS);
 }
 
 std::vector<std::string> fwd_variants() {

@@ -877,14 +877,9 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
 #include <cstdlib>
 #include <string>
 
+#include "kernels/attention_fwd.h"  // device_cc, device_sm_count, ws_sched_block
 #include "kernels/cuda_check.h"
 #include "lib/error.h"
-
-namespace bsattn::cuda {
-int device_cc();        // compute capability of the current device, major * 10 + minor (attention_fwd.cu)
-int device_sm_count();  // its multiprocessor count
-unsigned* ws_counter_pair();  // wg-tma-ws: a zeroed (next item, finished CTAs) pair on the current device
-}  // namespace bsattn::cuda
 
 namespace bsattn::cuda::fwd {
 
@@ -911,11 +906,11 @@ void launch(const FwdParams& p, cudaStream_t stream) {
     int64_t ctas = device_sm_count();
     // BSATTN_PERSISTENT_CTAS=n (tests): n CTAs, so that each takes many items
     if (const char* e = std::getenv("BSATTN_PERSISTENT_CTAS")) ctas = std::max(1, std::atoi(e));
-    grid = dim3(unsigned(std::min<int64_t>(items, ctas)), 1, 1);
+    grid = dim3(unsigned(std::min<int64_t>({items, ctas, WS_MAX_CTAS})), 1, 1);
   }
   if constexpr (T::SM90 && T::TMA) {
     Sm90TmaParams tp = make_tma_params<T>(p);
-    if constexpr (T::PERSISTENT) tp.sched = ws_counter_pair();
+    if constexpr (T::PERSISTENT) tp.sched = ws_sched_block();
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(tp);
   } else {
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);

@@ -17,6 +17,10 @@ std::vector<std::string> fwd_variants();  // the names; "" (the default) resolve
 std::string resolve_fwd_variant(const FwdParams& p, const std::string& variant);
 int device_cc();        // compute capability of the current device, major * 10 + minor
 int device_sm_count();  // its multiprocessor count
+// wg-tma-ws: a block of WS_SCHED_WORDS on the current device, its two counters zero: next item, finished
+// CTAs, then two item slots per CTA (at most WS_MAX_CTAS CTAs)
+constexpr int WS_MAX_CTAS = 1024, WS_SCHED_WORDS = 2 + 2 * WS_MAX_CTAS;
+unsigned* ws_sched_block();
 // UsageError when the kernel cannot run this problem (head_dim, block sizes, variant).
 void check_fwd_supported(const FwdParams& p, const std::string& variant);
 void launch_attention_fwd(const FwdParams& p, ElemType dtype, const std::string& variant, cudaStream_t stream);

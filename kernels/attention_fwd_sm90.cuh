@@ -109,10 +109,9 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
   // each of the 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
   static constexpr int THREADS = Base::THREADS + (PERSISTENT_ ? 128 : 0);
-  // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S]) and
-  // wg-tma-ws's two item slots
-  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 +
-                                     8 * (2 * Q_BUFFERS + 2 * STAGES_) + (PERSISTENT_ ? 8 : 0);
+  // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
+  static constexpr int SMEM_LAUNCH =
+      Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 + 8 * (2 * Q_BUFFERS + 2 * STAGES_);
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
@@ -525,7 +524,8 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
 struct Sm90TmaParams {
   CUtensorMap q, k, v;  // 2D [rows][heads * D] maps, boxes of 64 elements x (BM or BN) rows, 128B swizzle
   FwdParams p;
-  unsigned* sched = nullptr;  // wg-tma-ws: its (next item, finished CTAs) counter pair, zero at launch
+  // wg-tma-ws: next item and finished CTAs (zero at launch), then two item slots per CTA
+  unsigned* sched = nullptr;
 };
 
 __device__ __forceinline__ void prefetch_l1(const void* ptr) {
@@ -555,15 +555,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
           dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
-}
-
-// One 32-bit value into this CTA's shared memory through the async proxy, completing 4 bytes of tx on
-// `bar` (as a TMA load does): the reader waits on `bar` and sees it, with no generic-proxy write that
-// racecheck would have to pair with the mbarrier.
-__device__ __forceinline__ void st_async_b32(uint32_t dst, uint32_t v, uint32_t bar) {
-  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];\n" ::"r"(dst), "r"(v),
-               "r"(bar)
-               : "memory");
 }
 
 // One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
@@ -773,8 +764,8 @@ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
 // with the item's Q (two Q buffers), and streams the item's K/V tiles into the stage ring. It runs
 // ahead of the consumers by up to one item, so an item's Q and first K/V tiles are in flight while the
 // previous item's last tiles and epilogue run. The consumers' per-tile step is wg-tma-s2's.
-// The counter pair (next item, finished CTAs) is reset by the last CTA to finish, so each launch finds
-// it at zero; launches in flight at once use different pairs (launch<T> hands them out in turn).
+// The counters (next item, finished CTAs) are reset by the last CTA to finish, so each launch finds
+// them at zero; launches in flight at once use different blocks (launch<T> hands them out in turn).
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1)
     attention_fwd_kernel_sm90_tma_ws(const __grid_constant__ Sm90TmaParams tp) {
@@ -790,9 +781,10 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
   auto full = [&](int s) { return bars + 32 + 8 * s; };
   auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
-  // the two item slots (work item numbers; n_items or more: no more work), written by st.async
-  const uint32_t slots = bars + 32 + 16 * S;
-  const volatile int* slot = reinterpret_cast<const volatile int*>(smem_sm90 + (slots - smem_u32(smem_sm90)));
+  // This CTA's two item slots (work item numbers; n_items or more: no more work). They live in global
+  // memory: the mbarrier's release (arrive) and acquire (wait) order them like the shared data, and
+  // racecheck, which does not pair a generic shared-memory write with an mbarrier, has nothing to see.
+  volatile unsigned* slot = tp.sched + 2 + 2 * blockIdx.x;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
@@ -816,10 +808,13 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
         const WorkItem it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
         const bool loads = w < n_items && it.loads();
-        mbar_expect_tx(q_full(k), 4 + (loads ? Q_BYTES : 0));  // the slot, and the item's Q
-        st_async_b32(slots + 4 * k, uint32_t(w), q_full(k));
-        if (w >= n_items) break;
-        if (!loads) continue;
+        slot[k] = unsigned(w);
+        if (!loads) {  // no more work, or nothing to load: the slot alone
+          mbar_arrive(q_full(k));
+          if (w >= n_items) break;
+          continue;
+        }
+        mbar_expect_tx(q_full(k), Q_BYTES);
         const uint32_t dq = sq0 + k * Q_BYTES;
 #pragma unroll
         for (int cb = 0; cb < T::D / 64; ++cb)
@@ -855,7 +850,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   for (int nq = 0;; ++nq) {
     const int k = nq & 1;
     mbar_wait(q_full(k), (nq >> 1) & 1);
-    const int w = slot[k];
+    const int w = int(slot[k]);
     if (w >= n_items) break;
     const WorkItem it = work_item<T::BM, T::BN>(p, w);
     float o[1][T::DT][4];
