@@ -76,10 +76,10 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
   if (!v.empty()) return v;
   const bool softmax = !p.silu && p.scale > 0.f;
   if (p.block_q == 128 && softmax) {
-    // results/forward-h200-s2e.md (commit 034a155ab653): wg-tma-s2e 571-602 TFLOP/s dense, 385-575
-    // sparse (densities 0.1-0.9) against wg-tma-s2 575-596 / 369-559 in the same run; wg-tma-s2 was
-    // 1.8-2x fa2-v4-w4-h (results/forward-h200.md).
-    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-s2e";
+    // results/forward-h200-ws.md (commit a5ab5d4137e3): wg-tma-ws 618 / 597 TFLOP/s dense at S=8192 /
+    // 32768 and 411 at S=8192 d=0.09, against wg-tma-s2e's 605 / 581 and 395 in the same run (within
+    // 1% of each other at d=0.5-0.9); wg-tma-s2 was 1.8-2x fa2-v4-w4-h (results/forward-h200.md).
+    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws";
     return "fa2-v4-w4-h";
   }
   return "fa2-w8";

@@ -23,12 +23,15 @@
 //   wg-tma-s2    wg-tma with 2 stages (161 KB)                                     206 regs, 0 spill
 //   wg-tma-s2e   wg-tma-s2 with thread 0 prefetching the CSR row into L1 and sending Q's TMA before
 //                the tile list is read (no trim read when no block can pass kv_limit); same main
-//                loop                                                  206 regs, 0 spill, DEFAULT on sm_90
-//   wg-tma-p     wg-tma-s2 made persistent: one CTA per SM loops over (query tile, head, batch) items,
-//                two Q buffers; thread 0 loads the next item's Q and first K/V tiles while the current
-//                item finishes (for the S=8192 budget below)                        242 regs, 0 spill
-//                Correct and sanitizer-clean, but slower than wg-tma-s2 everywhere (run 3 below); not
-//                the default.
+//                loop                                                                203 regs, 0 spill
+//   wg-tma-ws    persistent and warp-specialized: one CTA per SM of two consumer warpgroups (setmaxnreg
+//                232) and a producer warpgroup (40; one lane draws items from a global counter, loads
+//                each item's Q into one of two buffers and streams its K/V tiles); the consumers' step
+//                is wg-tma-s2's                        168 regs at launch, 0 spill, DEFAULT on sm_90
+//   (wg-tma-p, a persistent wg-tma-s2 with static round-robin items and the producer inline in warp 0,
+//   242 regs, slower than wg-tma-s2 everywhere in run 3, was replaced by wg-tma-ws.)
+// Every wg-tma kernel reads a KV tile's id (a global load for sparse rows) only where the tile can need
+// masking (TileMask::may_need: the last tiles of a causal or tailed row), not after every Q K^T.
 // Log (bf16, B=1, H=16, D=128, block 128, non-causal; effective TFLOP/s of the median launch, L2
 // flushed; H200, driver 580.159.04; GPU suite incl. every wg kernel through every sweep, memcheck and
 // racecheck PASS), dense / d=0.9 / d=0.1 (S=8192 d=0.09), budget = time(d) / ((d+0.03) x dense):
@@ -65,9 +68,20 @@
 //     Still over budget at S=8192 (1.02 at d=0.91 to 1.18 at d=0.09): through d=0.09 and 0.91,
 //     time(d) ~ 53 us + 0.895 ms x d, and the budget allows 0.03 x 0.913 ms = 27 us of fixed cost;
 //     53 us over 7.8 waves of CTAs is ~7 us per CTA (prologue, first loads, pipeline fill, epilogue).
-// Next: a persistent kernel with a dynamic (atomic) item counter, so that no CTA is left with the
-// long rows; producer warp specialization with setmaxnreg; the intra-warpgroup overlap of wg-n64-ov
-// on the TMA loop.
+//   run 5, BSATTN_COMMIT=a5ab5d4137e3 BSATTN_FWD_VARIANTS=wg-tma-s2e,wg-tma-ws scripts/gpu-check.sh
+//   (results/forward-h200-ws.md; memcheck and racecheck of both clean; bench grid with wg-tma-ws in
+//   results/bench-nvidia-h200-20261201-wg-tma-ws.*):
+//     wg-tma-s2e    S=8192: 605 / 594 / 395;  S=32768: 581 / 574 / 546   budget 0.82-1.16
+//     wg-tma-ws     S=8192: 618 / 590 / 411;  S=32768: 597 / 568 / 573   budget 0.81-1.14
+//     Skipping the per-tile id read (may_need) is most of the change against run 4 (S=8192 d=0.91: 574
+//     -> 594 for wg-tma-s2e; that read sat between Q K^T's wait and the softmax). wg-tma-ws adds 2-4% at
+//     dense and low density; in the bench grid D=64 sparse gains 10-19% over run 4's wg-tma-s2e.
+//     S=8192 stays over budget below d=0.9 (1.14 at d=0.09): ncu on wg-tma-s2e at d=0.09 (results/ncu/)
+//     reads 127 MB from DRAM (Q, K, V once, O written: 4 x 32 MB), 16% of its bandwidth; that traffic
+//     alone is ~28 us at 4.5 TB/s, about the 0.03 x 0.889 ms = 27 us the budget allows beyond d x dense,
+//     so the budget at S=8192 asks for the data movement to hide completely under the compute.
+// Next: the intra-warpgroup overlap of wg-n64-ov on the TMA loop (softmax of tile t beside Q K^T of
+// t+1); a longest-first item order for wg-tma-ws from the CSR row lengths.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
