@@ -593,11 +593,25 @@ __device__ __forceinline__ void store_output(const FwdParams& p, int b, int h, i
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       float inv = T::SILU ? 1.f : (l > 0.f ? 1.f / l : 0.f);
       int row = warp_row + mt * 16 + (lane >> 2) + r * 8;
-      if (row < q_rows) {
-        Elem* orow = go + int64_t(row) * ldq + ((lane & 3) << 1);
+      // Lane j of a quad holds columns 2j, 2j+1 of every 8-column block. For each pair of blocks, two
+      // shuffles give lane j four consecutive columns (block 2m + j/2, columns 4(j%2)..+3), so a quad
+      // writes 32 contiguous bytes of its row (a full sector) with one 8-byte store per lane, instead
+      // of two half sectors with 4-byte stores.
+      const int j = lane & 3, quad = lane & ~3;
+      const int src1 = quad | ((j & 1) << 1) | (j >> 1), src2 = src1 ^ 1;
+      uint2 out[T::DT / 2];
 #pragma unroll
-        for (int dt = 0; dt < T::DT; ++dt)
-          *reinterpret_cast<uint32_t*>(orow + dt * 8) = Mma<Elem>::pack(o[mt][dt][2 * r] * inv, o[mt][dt][2 * r + 1] * inv);
+      for (int m = 0; m < T::DT / 2; ++m) {
+        const uint32_t a = Mma<Elem>::pack(o[mt][2 * m][2 * r] * inv, o[mt][2 * m][2 * r + 1] * inv);
+        const uint32_t b = Mma<Elem>::pack(o[mt][2 * m + 1][2 * r] * inv, o[mt][2 * m + 1][2 * r + 1] * inv);
+        const uint32_t x1 = __shfl_sync(0xffffffffu, (lane & 1) ? b : a, src1);
+        const uint32_t x2 = __shfl_sync(0xffffffffu, (lane & 1) ? a : b, src2);
+        out[m] = (j & 2) ? make_uint2(x2, x1) : make_uint2(x1, x2);
+      }
+      if (row < q_rows) {
+        Elem* orow = go + int64_t(row) * ldq + (j >> 1) * 8 + (j & 1) * 4;
+#pragma unroll
+        for (int m = 0; m < T::DT / 2; ++m) *reinterpret_cast<uint2*>(orow + m * 16) = out[m];
         if ((lane & 3) == 0) {
           float lse = T::SILU ? 0.f : (l > 0.f ? (sm.m[mt][r] + __log2f(l)) * 0.69314718055994530942f : -INFINITY);
           int64_t li = p.cu_q ? int64_t(h) * (p.cu_q[p.batch]) + q_start + q0 + row
