@@ -80,6 +80,15 @@
 //     reads 127 MB from DRAM (Q, K, V once, O written: 4 x 32 MB), 16% of its bandwidth; that traffic
 //     alone is ~28 us at 4.5 TB/s, about the 0.03 x 0.889 ms = 27 us the budget allows beyond d x dense,
 //     so the budget at S=8192 asks for the data movement to hide completely under the compute.
+//   run 6, BSATTN_COMMIT=35edb2444a11 BSATTN_FWD_VARIANTS=wg-tma-s2e,wg-tma-ws
+//   BSATTN_SANITIZE_WG=wg-tma-ws scripts/gpu-check.sh --no-bench (results/forward-h200-ws-epilogue.md;
+//   memcheck and racecheck of wg-tma-ws clean): the epilogue stores full 32-byte sectors of O (ncu of
+//   run 5's wg-tma-ws, results/ncu/: O's 4-byte stores made 1048576 excess half sectors, 48% of all):
+//     wg-tma-s2e    S=8192: 610 / 604 / 418;  S=32768: 580 / 579 / 572   budget 0.78-1.11
+//     wg-tma-ws     S=8192: 602 / 588 / 432;  S=32768: 573 / 562 / 579   budget 0.76-1.05
+//     wg-tma-ws is within budget at S=32768 and at S=8192 from d=0.41 up (0.99-1.00); below that
+//     1.01 (d=0.3), 1.02 (d=0.2), 1.05 (d=0.09). Dense differs by 1-3% between runs 5 and 6 (618 and
+//     602 at S=8192) with no change to its loop.
 // Next: the intra-warpgroup overlap of wg-n64-ov on the TMA loop (softmax of tile t beside Q K^T of
 // t+1); a longest-first item order for wg-tma-ws from the CSR row lengths.
 #pragma once
