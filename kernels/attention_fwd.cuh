@@ -235,6 +235,8 @@ __device__ __forceinline__ void load_tile(typename T::Elem* smem, const typename
 // ---------------------------------------------------------------------------------------------
 // Block iteration: the KV tiles (of BN keys, ascending) that one query tile visits. Sparse heads read
 // their CSR row; dense and streaming heads are two ascending segments computed from their definition.
+// KvTileList, make_tile_list and TileMask also compile for the host, where tests/kernels checks them
+// against the mask model without a GPU.
 // Everything past `kv_limit` (sequence end, causal frontier) is dropped here, so the main loop never
 // visits a tile without a visible key.
 struct KvTileList {
@@ -242,7 +244,7 @@ struct KvTileList {
   int per_block = 1;             // BN tiles per mask block_kv
   int seg0_end = 0, seg1_begin = 0;
   int count = 0;
-  __device__ __forceinline__ int tile(int t) const {
+  __host__ __device__ __forceinline__ int tile(int t) const {
     if (idx) return idx[t / per_block] * per_block + t % per_block;
     return t < seg0_end ? t : seg1_begin + (t - seg0_end);
   }
@@ -250,7 +252,7 @@ struct KvTileList {
 
 // SKIP_TRIM (wg-tma-s2e): when no block can reach kv_limit, do not read the row's last entry to trim.
 template <int BN, bool SKIP_TRIM = false>
-__device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, int h, int i, int kv_limit) {
+__host__ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, int h, int i, int kv_limit) {
   KvTileList L;
   L.per_block = p.block_kv / BN;
   if (kv_limit <= 0) return L;
@@ -295,16 +297,16 @@ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, 
 struct TileMask {
   int len_k, off;  // off = len_k - len_q (bottom-right causal)
   bool causal;
-  __device__ __forceinline__ bool needed(int q0, int k0, int bn) const {
+  __host__ __device__ __forceinline__ bool needed(int q0, int k0, int bn) const {
     return k0 + bn > len_k || (causal && k0 + bn - 1 > q0 + off);
   }
-  __device__ __forceinline__ bool visible(int q, int k) const { return k < len_k && (!causal || k <= q + off); }
+  __host__ __device__ __forceinline__ bool visible(int q, int k) const { return k < len_k && (!causal || k <= q + off); }
   // Whether tile t of a BM-row query tile's ascending list of `count` tiles (KvTileList) can need
   // masking at all: the list stops at kv_limit, so the tile holding the sequence end is the last one and
   // the tiles crossing the causal diagonal are among the last (BM + BN - 1) / BN + 1. For the others the
   // main loop does not need the tile's id.
   template <int BM, int BN>
-  __device__ __forceinline__ bool may_need(int t, int count) const {
+  __host__ __device__ __forceinline__ bool may_need(int t, int count) const {
     return (causal || len_k % BN != 0) && t + (BM + BN - 1) / BN + 1 >= count;
   }
 };
