@@ -1,7 +1,13 @@
 """What every CLI test script shares: its arguments (BSATTN_BINARY SCRATCH_DIR, as ctest passes them), a
 scratch folder of its own, and the list of failed checks, printed and turned into exit 1 at the end."""
 import os
+import subprocess
 import sys
+
+
+def cuda_build(binary):
+    """Whether the binary was built with the CUDA kernels (`bench --list-kernels` answers only then)."""
+    return subprocess.run([binary, "bench", "--list-kernels"], capture_output=True, text=True).returncode == 0
 
 
 class CliTest:

@@ -10,6 +10,7 @@ import subprocess
 
 import numpy as np
 
+import clitest
 from clitest import CliTest
 
 T = CliTest("analyze_backend")
@@ -42,7 +43,7 @@ for extra, needles in refused:
     expect(rc == 2 and len(err) == 1 and all(s in err[0] for s in needles),
            "analyze %s: want exit 2 and one line with %r, got %d %r" % (" ".join(extra), needles, rc, err))
 # A build without CUDA has no kernel to ask about head_dim 96: it says it has no GPU (exit 1).
-cuda_build = subprocess.run([BIN, "bench", "--list-kernels"], capture_output=True, text=True).returncode == 0
+cuda_build = clitest.cuda_build(BIN)
 rc, err = analyze("random:density=0.4", "--synthetic", "decay", "--seq", "256", "--heads", "2", "--head-dim", "96",
                   "--backend", "cuda")
 if cuda_build:

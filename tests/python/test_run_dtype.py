@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+import clitest
+
 BIN, SCRATCH = sys.argv[1], os.path.join(sys.argv[2], "run_dtype")
 os.makedirs(SCRATCH, exist_ok=True)
 
@@ -118,7 +120,7 @@ expect((rc == 2 and len(err) == 1 and "allowed" in err[0]) or (rc == 1 and len(e
 
 # What the CUDA kernel cannot run (head_dim 96) is a usage error before any GPU check, so it reads the
 # same on machines with and without a GPU; a build without CUDA has no kernel to ask and says so.
-cuda_build = subprocess.run([BIN, "bench", "--list-kernels"], capture_output=True, text=True).returncode == 0
+cuda_build = clitest.cuda_build(BIN)
 q96 = rng.standard_normal((B, S, H, 96)).astype(np.float32)
 np.save(path("q96.npy"), bf16_bits(bf16_round(q96)))
 np.save(path("k96.npy"), bf16_bits(bf16_round(q96[:, ::-1].copy())))
