@@ -235,8 +235,8 @@ __device__ __forceinline__ void load_tile(typename T::Elem* smem, const typename
 // ---------------------------------------------------------------------------------------------
 // Block iteration: the KV tiles (of BN keys, ascending) that one query tile visits. Sparse heads read
 // their CSR row; dense and streaming heads are two ascending segments computed from their definition.
-// KvTileList, make_tile_list and TileMask also compile for the host, where tests/kernels checks them
-// against the mask model without a GPU.
+// KvTileList, make_tile_list, TileMask and query_tile (below) also compile for the host, where
+// tests/kernels checks them against the mask model without a GPU.
 // Everything past `kv_limit` (sequence end, causal frontier) is dropped here, so the main loop never
 // visits a tile without a visible key.
 struct KvTileList {
@@ -310,6 +310,34 @@ struct TileMask {
     return (causal || len_k % BN != 0) && t + (BM + BN - 1) / BN + 1 >= count;
   }
 };
+
+// ---------------------------------------------------------------------------------------------
+// One query tile i of head h of sequence b: where its sequence lies (varlen or fixed length), its rows,
+// the masking rule and how far its keys reach (kv_limit: sequence end, causal frontier). Every kernel's
+// prologue; a tile past its sequence's end (varlen) is not live and writes nothing.
+struct QueryTile {
+  int b, h, hk, i, q_start, len_q, k_start, len_k, q0, q_rows, kv_limit;
+  TileMask tm;
+  __host__ __device__ __forceinline__ bool live() const { return q0 < len_q; }
+};
+template <int BM>
+__host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int h, int i) {
+  QueryTile t;
+  t.b = b, t.h = h, t.i = i;
+  t.hk = h / (p.heads_q / p.heads_kv);
+  if (p.cu_q) {
+    t.q_start = p.cu_q[b], t.len_q = p.cu_q[b + 1] - t.q_start;
+    t.k_start = p.cu_k[b], t.len_k = p.cu_k[b + 1] - t.k_start;
+  } else {
+    t.q_start = b * p.q_len, t.len_q = p.q_len, t.k_start = b * p.kv_len, t.len_k = p.kv_len;
+  }
+  t.q0 = i * BM;
+  t.q_rows = min(BM, t.len_q - t.q0);
+  t.tm = TileMask{t.len_k, t.len_k - t.len_q, p.causal};
+  t.kv_limit = t.len_k;
+  if (p.causal) t.kv_limit = min(t.kv_limit, t.q0 + t.q_rows - 1 + t.tm.off + 1);
+  return t;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Online softmax over a thread's rows (2 per m16 tile: lane/4 and lane/4 + 8), fp32, exp2 domain.
@@ -634,24 +662,13 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
   Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int h = blockIdx.y, b = blockIdx.z;
   // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
-  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const int hk = h / (p.heads_q / p.heads_kv);
-
-  int q_start, len_q, k_start, len_k;
-  if (p.cu_q) {
-    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
-    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
-  } else {
-    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
-  }
-  const int q0 = i * T::BM;
-  if (q0 >= len_q) return;  // varlen: this sequence is shorter than the mask's rows
-  const int q_rows = min(T::BM, len_q - q0);
-  const TileMask tm{len_k, len_k - len_q, p.causal};
-  int kv_limit = len_k;
-  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  const QueryTile qt =
+      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
+  const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
+  const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
+  const TileMask tm = qt.tm;
   const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
 
   const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
@@ -758,23 +775,13 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
   Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;  // causal: longest rows first
-  const int hk = h / (p.heads_q / p.heads_kv);
-
-  int q_start, len_q, k_start, len_k;
-  if (p.cu_q) {
-    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
-    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
-  } else {
-    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
-  }
-  const int q0 = i * T::BM;
-  if (q0 >= len_q) return;
-  const int q_rows = min(T::BM, len_q - q0);
-  const TileMask tm{len_k, len_k - len_q, p.causal};
-  int kv_limit = len_k;
-  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
+  const QueryTile qt =
+      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
+  const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
+  const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
+  const TileMask tm = qt.tm;
   const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
 
   const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;

@@ -248,23 +248,13 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const
   const uint32_t skv = sq + T::Q_ELEMS * 2;  // stage s: K at skv + 2*s*KV_BYTES, V right after
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;  // causal: longest rows first
-  const int hk = h / (p.heads_q / p.heads_kv);
-
-  int q_start, len_q, k_start, len_k;
-  if (p.cu_q) {
-    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
-    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
-  } else {
-    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
-  }
-  const int q0 = i * T::BM;
-  if (q0 >= len_q) return;
-  const int q_rows = min(T::BM, len_q - q0);
-  const TileMask tm{len_k, len_k - len_q, p.causal};
-  int kv_limit = len_k;
-  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
+  const QueryTile qt =
+      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
+  const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
+  const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
+  const TileMask tm = qt.tm;
   const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
 
   const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
@@ -389,23 +379,13 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
   const uint32_t skv = sq + T::Q_ELEMS * 2;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const int hk = h / (p.heads_q / p.heads_kv);
-
-  int q_start, len_q, k_start, len_k;
-  if (p.cu_q) {
-    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
-    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
-  } else {
-    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
-  }
-  const int q0 = i * T::BM;
-  if (q0 >= len_q) return;
-  const int q_rows = min(T::BM, len_q - q0);
-  const TileMask tm{len_k, len_k - len_q, p.causal};
-  int kv_limit = len_k;
-  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
+  const QueryTile qt =
+      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
+  const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
+  const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
+  const TileMask tm = qt.tm;
   const KvTileList tiles = make_tile_list<T::BN>(p, b, h, i, kv_limit);
 
   const int64_t ldq = int64_t(p.heads_q) * T::D, ldk = int64_t(p.heads_kv) * T::D;
@@ -609,23 +589,13 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   auto empty = [&](int s) { return bars + 8 + 8 * S + 8 * s; };
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  const int h = blockIdx.y, b = blockIdx.z;
-  const int i = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const int hk = h / (p.heads_q / p.heads_kv);
-
-  int q_start, len_q, k_start, len_k;
-  if (p.cu_q) {
-    q_start = p.cu_q[b], len_q = p.cu_q[b + 1] - q_start;
-    k_start = p.cu_k[b], len_k = p.cu_k[b + 1] - k_start;
-  } else {
-    q_start = b * p.q_len, len_q = p.q_len, k_start = b * p.kv_len, len_k = p.kv_len;
-  }
-  const int q0 = i * T::BM;
-  if (q0 >= len_q) return;
-  const int q_rows = min(T::BM, len_q - q0);
-  const TileMask tm{len_k, len_k - len_q, p.causal};
-  int kv_limit = len_k;
-  if (p.causal) kv_limit = min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
+  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
+  const QueryTile qt =
+      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
+  const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start;
+  const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
+  const TileMask tm = qt.tm;
   // wg-tma-s2e: before the tile list (head type, then the CSR row: dependent global reads), thread 0
   // starts the row's CSR reads into L1 and sends Q's TMA, so that neither waits behind those reads.
   auto init_barriers = [&]() {
@@ -711,39 +681,20 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 #endif
 }
 
-// One work item of the persistent kernel: query tile i of head h of sequence b, and what the
-// non-persistent kernels compute from blockIdx.
-struct WorkItem {
-  int b, h, hk, i, q_start, len_q, k_start, len_k, q0, q_rows;
-  TileMask tm;
+// One work item of the persistent kernel: a query tile and its tile list, from the item number w (query
+// tiles fastest, then heads, then sequences).
+struct WorkItem : QueryTile {
   KvTileList tiles;
-  __device__ __forceinline__ bool live() const { return q0 < len_q; }         // rows to write
   __device__ __forceinline__ bool loads() const { return live() && tiles.count > 0; }  // tiles to visit
 };
 template <int BM, int BN>
 __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
-  WorkItem it;
   const int mtiles = (p.q_len + BM - 1) / BM;
   const int ir = w % mtiles;
-  it.h = (w / mtiles) % p.heads_q;
-  it.b = w / (mtiles * p.heads_q);
-  it.i = p.causal ? mtiles - 1 - ir : ir;  // causal: the longest rows of each head first
-  it.hk = it.h / (p.heads_q / p.heads_kv);
-  if (p.cu_q) {
-    it.q_start = p.cu_q[it.b], it.len_q = p.cu_q[it.b + 1] - it.q_start;
-    it.k_start = p.cu_k[it.b], it.len_k = p.cu_k[it.b + 1] - it.k_start;
-  } else {
-    it.q_start = it.b * p.q_len, it.len_q = p.q_len, it.k_start = it.b * p.kv_len, it.len_k = p.kv_len;
-  }
-  it.q0 = it.i * BM;
-  it.q_rows = min(BM, it.len_q - it.q0);
-  it.tm = TileMask{it.len_k, it.len_k - it.len_q, p.causal};
-  it.tiles = KvTileList{};
-  if (it.live()) {
-    int kv_limit = it.len_k;
-    if (p.causal) kv_limit = min(kv_limit, it.q0 + it.q_rows - 1 + it.tm.off + 1);
-    it.tiles = make_tile_list<BN>(p, it.b, it.h, it.i, kv_limit);
-  }
+  const int i = p.causal ? mtiles - 1 - ir : ir;  // causal: the longest rows of each head first
+  WorkItem it;
+  static_cast<QueryTile&>(it) = query_tile<BM>(p, w / (mtiles * p.heads_q), (w / mtiles) % p.heads_q, i);
+  it.tiles = it.live() ? make_tile_list<BN>(p, it.b, it.h, it.i, it.kv_limit) : KvTileList{};
   return it;
 }
 

@@ -1,7 +1,8 @@
 // Host-side checks of the forward kernels' block iteration and masking (kernels/attention_fwd.cuh),
 // no GPU needed: for random masks of every head type, block sizes, kernel tile widths, lengths and the
-// causal rule, the tile list a query tile walks (make_tile_list) equals the tiles the mask model says
-// hold a computed pair, and the masking shortcuts never skip a tile that has an invisible pair.
+// causal rule, the tile list a query tile walks (query_tile's key reach, then make_tile_list) equals
+// the tiles the mask model says hold a computed pair, and the masking shortcuts never skip a tile that
+// has an invisible pair.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 using namespace bsattn;
 using bsattn::cuda::FwdParams;
 using bsattn::cuda::fwd::KvTileList;
+using bsattn::cuda::fwd::QueryTile;
 using bsattn::cuda::fwd::TileMask;
 
 namespace {
@@ -77,13 +79,17 @@ FwdParams params(const HostMask& h) {
 template <int BN>
 void check_row(const HostMask& h, const FwdParams& p, int b, int hd, int i, int bm) {
   const MaskShape& s = h.m.shape;
-  const int len_q = int(s.q_len), len_k = int(s.kv_len);
-  const int q0 = i * bm, q_rows = std::min(bm, len_q - q0);
-  const TileMask tm{len_k, len_k - len_q, h.m.causal};
-  int kv_limit = len_k;  // as the kernels compute it
-  if (h.m.causal) kv_limit = std::min(kv_limit, q0 + q_rows - 1 + tm.off + 1);
-  const KvTileList L = bsattn::cuda::fwd::make_tile_list<BN>(p, b, hd, i, kv_limit);
-  const KvTileList Ls = bsattn::cuda::fwd::make_tile_list<BN, true>(p, b, hd, i, kv_limit);  // SKIP_TRIM
+  const int len_k = int(s.kv_len);
+  // The kernels' prologue: the tile's rows, masking rule and key reach.
+  const QueryTile qt =
+      bm == 64 ? bsattn::cuda::fwd::query_tile<64>(p, b, hd, i) : bsattn::cuda::fwd::query_tile<128>(p, b, hd, i);
+  REQUIRE(qt.live());
+  const int q0 = qt.q0, q_rows = qt.q_rows;
+  const TileMask tm = qt.tm;
+  CHECK(q0 == i * bm);
+  CHECK(q_rows == std::min<int64_t>(bm, s.q_len - q0));
+  const KvTileList L = bsattn::cuda::fwd::make_tile_list<BN>(p, b, hd, i, qt.kv_limit);
+  const KvTileList Ls = bsattn::cuda::fwd::make_tile_list<BN, true>(p, b, hd, i, qt.kv_limit);  // SKIP_TRIM
   CHECK(Ls.count == L.count);
 
   // The tiles with a computed pair: inside a kept block, with a key that exists and that some row of
