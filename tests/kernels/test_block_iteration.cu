@@ -5,10 +5,12 @@
 // has an invisible pair.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/attention_fwd.cuh"
+#include "kernels/attention_fwd.h"
 #include "lib/mask.h"
 #include "lib/rng.h"
 
@@ -41,7 +43,7 @@ HostMask make_mask(const MaskShape& s, bool causal, double density, Rng& rng) {
       info.sink_blocks = int64_t(rng.below(3));
       info.local_blocks = 1 + int64_t(rng.below(3));
     }
-    h.m.heads.push_back(info);
+    h.m.heads[size_t(hd)] = info;
     for (int64_t b = 0; b < s.batch; ++b) {
       uint8_t* bits = h.m.head_bits(b, hd);
       if (info.type == HeadType::Streaming) {
@@ -54,6 +56,7 @@ HostMask make_mask(const MaskShape& s, bool causal, double density, Rng& rng) {
   }
   if (causal) h.m.apply_causal();
   h.m.check_consistency();
+  REQUIRE(h.m.heads.size() == size_t(s.heads));
   h.csr = row_csr(h.m);
   for (auto& info : h.m.heads) {
     h.types.push_back(uint8_t(info.type));
@@ -167,4 +170,72 @@ TEST_CASE("kernel masking: may_need is false away from the row's end and for unt
   CHECK_FALSE(causal.may_need<64, 128>(5, 8));
   CHECK(causal.may_need<128, 64>(5, 8));  // (128 + 63) / 64 + 1 = 3
   CHECK_FALSE(causal.may_need<128, 64>(4, 8));
+}
+
+TEST_CASE("wg-tma-ws items: every query tile once, and the consumers' rebuild from the slot equals the producer's") {
+  using bsattn::cuda::fwd::ItemSlot;
+  using bsattn::cuda::fwd::WorkItem;
+  Rng rng(13);
+  for (int n = 0; n < 40; ++n) {
+    MaskShape s;
+    s.batch = 1 + int64_t(rng.below(3));
+    s.heads = 3;
+    s.block_q = rng.below(2) ? 64 : 128;
+    s.block_kv = 128 * (1 + int64_t(rng.below(2)));
+    s.q_len = 1 + int64_t(rng.below(900));
+    s.kv_len = rng.below(3) == 0 ? s.q_len : 1 + int64_t(rng.below(900));
+    const bool causal = rng.below(2);
+    CAPTURE(s.str());
+    CAPTURE(causal);
+    HostMask h = make_mask(s, causal, 0.1 + 0.8 * rng.uniform(), rng);
+    FwdParams p = params(h);
+    const int n_items = bsattn::cuda::ws_item_count(p);
+    REQUIRE(n_items == int(s.batch * s.heads * s.mq()));
+    std::vector<int> seen(size_t(n_items), 0);
+    for (int w = 0; w < n_items; ++w) {
+      const WorkItem a = s.block_q == 64 ? bsattn::cuda::fwd::work_item<64, 128>(p, w)
+                                         : bsattn::cuda::fwd::work_item<128, 128>(p, w);
+      REQUIRE(a.live());
+      seen[size_t((int64_t(a.b) * s.heads + a.h) * s.mq() + a.i)]++;
+      const ItemSlot slot = bsattn::cuda::fwd::item_slot(w, a.tiles);
+      const WorkItem c = s.block_q == 64 ? bsattn::cuda::fwd::work_item<64, 128>(p, slot)
+                                         : bsattn::cuda::fwd::work_item<128, 128>(p, slot);
+      CHECK(c.b == a.b);
+      CHECK(c.h == a.h);
+      CHECK(c.i == a.i);
+      CHECK(c.kv_limit == a.kv_limit);
+      REQUIRE(c.tiles.count == a.tiles.count);
+      for (int t = 0; t < a.tiles.count; ++t) CHECK(c.tiles.tile(t) == a.tiles.tile(t));
+      // causal: each head's longest rows come first in the natural order
+      if (causal && w % s.mq() == 0) CHECK(a.i == int(s.mq()) - 1);
+    }
+    CHECK(std::count(seen.begin(), seen.end(), 1) == n_items);
+  }
+}
+
+TEST_CASE("wg-tma-ws draw order: a permutation, longest first within each group, ties in natural order") {
+  Rng rng(14);
+  for (int n = 0; n < 50; ++n) {
+    const int items = 1 + int(rng.below(300));
+    const int group = rng.below(3) == 0 ? 0 : 1 + int(rng.below(40));
+    std::vector<int32_t> counts(static_cast<size_t>(items));
+    for (auto& c : counts) c = int32_t(rng.below(8));
+    const std::vector<int32_t> order = bsattn::cuda::ws_draw_order(counts, group);
+    REQUIRE(order.size() == counts.size());
+    std::vector<int> seen(size_t(items), 0);
+    for (int32_t w : order) {
+      REQUIRE(w >= 0);
+      REQUIRE(w < items);
+      seen[size_t(w)]++;
+    }
+    CHECK(std::count(seen.begin(), seen.end(), 1) == items);
+    const int g = group <= 0 || group > items ? items : group;
+    for (int x = 0; x + 1 < items; ++x) {
+      if ((x + 1) % g == 0) continue;  // the next item starts a new group
+      const int32_t a = order[size_t(x)], b = order[size_t(x + 1)];
+      CHECK(a / g == x / g);  // items stay in their own group
+      CHECK(counts[size_t(a)] >= counts[size_t(b)]);
+      if (counts[size_t(a)] == counts[size_t(b)]) CHECK(a < b);
+    }
+  }
 }
