@@ -339,6 +339,49 @@ __host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int
   return t;
 }
 
+// One work item of the persistent kernel (wg-tma-ws): a query tile and its tile list, from the item
+// number w (query tiles fastest, then heads, then sequences; causal: each head's longest rows first).
+struct WorkItem : QueryTile {
+  KvTileList tiles;
+  __host__ __device__ __forceinline__ bool loads() const { return live() && tiles.count > 0; }  // tiles to visit
+};
+template <int BM>
+__host__ __device__ __forceinline__ QueryTile item_tile(const FwdParams& p, int w) {
+  const int mtiles = (p.q_len + BM - 1) / BM;
+  const int ir = w % mtiles;
+  return query_tile<BM>(p, w / (mtiles * p.heads_q), (w / mtiles) % p.heads_q, p.causal ? mtiles - 1 - ir : ir);
+}
+template <int BM, int BN>
+__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
+  WorkItem it;
+  static_cast<QueryTile&>(it) = item_tile<BM>(p, w);
+  it.tiles = it.live() ? make_tile_list<BN>(p, it.b, it.h, it.i, it.kv_limit) : KvTileList{};
+  return it;
+}
+// What wg-tma-ws's producer publishes for an item: its number and the tile list's shape, which it read
+// from the head type and the CSR row. The consumers rebuild the item from it (work_item below) with no
+// global read of their own. seg0_end < 0: the CSR row form (idx).
+struct ItemSlot {
+  int w, count, seg0_end, seg1_begin;
+};
+__host__ __device__ __forceinline__ ItemSlot item_slot(int w, const KvTileList& t) {
+  return ItemSlot{w, t.count, t.idx ? -1 : t.seg0_end, t.seg1_begin};
+}
+template <int BM, int BN>
+__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, const ItemSlot& s) {
+  WorkItem it;
+  static_cast<QueryTile&>(it) = item_tile<BM>(p, s.w);
+  it.tiles.per_block = p.block_kv / BN;
+  it.tiles.count = s.count;
+  if (s.seg0_end < 0) {
+    const int64_t row = (int64_t(p.mask_batch == 1 ? 0 : it.b) * p.heads_q + it.h) * p.mq + it.i;
+    it.tiles.idx = p.kv_indices + row * p.mk;
+  } else {
+    it.tiles.seg0_end = s.seg0_end, it.tiles.seg1_begin = s.seg1_begin;
+  }
+  return it;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Online softmax over a thread's rows (2 per m16 tile: lane/4 and lane/4 + 8), fp32, exp2 domain.
 template <class T>

@@ -493,9 +493,26 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
 struct Sm90TmaParams {
   CUtensorMap q, k, v;  // 2D [rows][heads * D] maps, boxes of 64 elements x (BM or BN) rows, 128B swizzle
   FwdParams p;
-  // wg-tma-ws: next item and finished CTAs (zero at launch), then two item slots per CTA
+  // wg-tma-ws: next item and finished CTAs (zero at launch), two spare words, then two item slots
+  // (ItemSlot, 16 bytes) per CTA
   unsigned* sched = nullptr;
 };
+
+// wg-tma-ws item slots: one 16-byte store by the producer, one 16-byte load by each consumer thread
+// (volatile: the mbarrier orders them, the compiler must not cache or move them).
+__device__ __forceinline__ void slot_store(unsigned* slot, const ItemSlot& s) {
+  asm volatile("st.volatile.global.v4.s32 [%0], {%1, %2, %3, %4};\n" ::"l"(slot), "r"(s.w), "r"(s.count),
+               "r"(s.seg0_end), "r"(s.seg1_begin)
+               : "memory");
+}
+__device__ __forceinline__ ItemSlot slot_load(const unsigned* slot) {
+  ItemSlot s;
+  asm volatile("ld.volatile.global.v4.s32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(s.w), "=r"(s.count), "=r"(s.seg0_end), "=r"(s.seg1_begin)
+               : "l"(slot)
+               : "memory");
+  return s;
+}
 
 __device__ __forceinline__ void prefetch_l1(const void* ptr) {
   asm volatile("prefetch.global.L1 [%0];\n" ::"l"(ptr));
@@ -681,23 +698,6 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 #endif
 }
 
-// One work item of the persistent kernel: a query tile and its tile list, from the item number w (query
-// tiles fastest, then heads, then sequences).
-struct WorkItem : QueryTile {
-  KvTileList tiles;
-  __device__ __forceinline__ bool loads() const { return live() && tiles.count > 0; }  // tiles to visit
-};
-template <int BM, int BN>
-__device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
-  const int mtiles = (p.q_len + BM - 1) / BM;
-  const int ir = w % mtiles;
-  const int i = p.causal ? mtiles - 1 - ir : ir;  // causal: the longest rows of each head first
-  WorkItem it;
-  static_cast<QueryTile&>(it) = query_tile<BM>(p, w / (mtiles * p.heads_q), (w / mtiles) % p.heads_q, i);
-  it.tiles = it.live() ? make_tile_list<BN>(p, it.b, it.h, it.i, it.kv_limit) : KvTileList{};
-  return it;
-}
-
 // wg-tma-ws: persistent and warp-specialized. One CTA per SM; warps 0-7 (two warpgroups) compute, warp 8
 // (one lane of the third warpgroup, which hands its registers to the other two) produces: it takes the next work item from a global counter (dynamic: a CTA that drew
 // short rows takes more items, so no CTA is left with the long ones), publishes it in a two-slot ring
@@ -721,10 +721,11 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
   auto full = [&](int s) { return bars + 32 + 8 * s; };
   auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
-  // This CTA's two item slots (work item numbers; n_items or more: no more work). They live in global
-  // memory: the mbarrier's release (arrive) and acquire (wait) order them like the shared data, and
-  // racecheck, which does not pair a generic shared-memory write with an mbarrier, has nothing to see.
-  volatile unsigned* slot = tp.sched + 2 + 2 * blockIdx.x;
+  // This CTA's two item slots (ItemSlot: the work item number, n_items or more when there is no more
+  // work, and its tile list's shape). They live in global memory: the mbarrier's release (arrive) and
+  // acquire (wait) order them like the shared data, and racecheck, which does not pair a generic
+  // shared-memory write with an mbarrier, has nothing to see.
+  auto slot = [&](int k) { return tp.sched + 4 + 8 * blockIdx.x + 4 * k; };
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
@@ -743,12 +744,13 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       unsigned* counter = tp.sched;
       int nq = 0, gp = 0;  // items published, K/V tiles issued (over all items)
       for (;; ++nq) {
-        const int w = int(atomicAdd(counter, 1u));
+        int w = int(atomicAdd(counter, 1u));
+        if (w < n_items && p.item_order) w = p.item_order[w];  // the draw order (longest first)
         const int k = nq & 1;
         if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
         const WorkItem it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
         const bool loads = w < n_items && it.loads();
-        slot[k] = unsigned(w);
+        slot_store(slot(k), item_slot(w, it.tiles));
         if (!loads) {  // no more work, or nothing to load: the slot alone
           mbar_arrive(q_full(k));
           if (w >= n_items) break;
@@ -787,12 +789,11 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   const int warp_row = warp * 16;
   const float scale_log2 = p.scale * 1.44269504088896340736f;
   int g = 0;  // K/V tiles taken so far (over all items)
-  for (int nq = 0;; ++nq) {
+  mbar_wait(q_full(0), 0);
+  ItemSlot cur = slot_load(slot(0));
+  for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
-    mbar_wait(q_full(k), (nq >> 1) & 1);
-    const int w = int(slot[k]);
-    if (w >= n_items) break;
-    const WorkItem it = work_item<T::BM, T::BN>(p, w);
+    const WorkItem it = work_item<T::BM, T::BN>(p, cur);
     float o[1][T::DT][4];
 #pragma unroll
     for (int dt = 0; dt < T::DT; ++dt)
@@ -813,7 +814,12 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(q_empty(k));  // this warp is done with the slot and its Q
+    // The next item's slot is read before this item's epilogue, so that its latency hides under the
+    // stores (the producer publishes it about one K/V tile before this item's last tile ends).
+    mbar_wait(q_full(k ^ 1), ((nq + 1) >> 1) & 1);
+    const ItemSlot next = slot_load(slot(k ^ 1));
     if (it.live()) store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
+    cur = next;
   }
 #else
   __trap();
