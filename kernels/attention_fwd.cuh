@@ -355,7 +355,7 @@ template <int BM, int BN>
 __host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
   WorkItem it;
   static_cast<QueryTile&>(it) = item_tile<BM>(p, w);
-  it.tiles = it.live() ? make_tile_list<BN>(p, it.b, it.h, it.i, it.kv_limit) : KvTileList{};
+  it.tiles = it.live() ? make_tile_list<BN, true>(p, it.b, it.h, it.i, it.kv_limit) : KvTileList{};
   return it;
 }
 // What wg-tma-ws's producer publishes for an item: its number and the tile list's shape, which it read

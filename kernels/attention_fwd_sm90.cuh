@@ -742,18 +742,25 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (warp == T::NWARPS && lane == 0) {
       unsigned* counter = tp.sched;
-      int nq = 0, gp = 0;  // items published, K/V tiles issued (over all items)
-      for (;; ++nq) {
-        int w = int(atomicAdd(counter, 1u));
+      // The next item: its number from the counter (through the draw order), its tile list from the
+      // head type and the CSR row: a chain of dependent global reads.
+      auto draw = [&](int& w, WorkItem& it) {
+        w = int(atomicAdd(counter, 1u));
         if (w < n_items && p.item_order) w = p.item_order[w];  // the draw order (longest first)
+        it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
+      };
+      int w;
+      WorkItem it;
+      draw(w, it);
+      int gp = 0;  // K/V tiles issued (over all items)
+      for (int nq = 0;; ++nq) {
         const int k = nq & 1;
         if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
-        const WorkItem it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
-        const bool loads = w < n_items && it.loads();
         slot_store(slot(k), item_slot(w, it.tiles));
-        if (!loads) {  // no more work, or nothing to load: the slot alone
+        if (!(w < n_items && it.loads())) {  // no more work, or nothing to load: the slot alone
           mbar_arrive(q_full(k));
           if (w >= n_items) break;
+          draw(w, it);
           continue;
         }
         mbar_expect_tx(q_full(k), Q_BYTES);
@@ -761,11 +768,16 @@ __global__ void __launch_bounds__(T::THREADS, 1)
 #pragma unroll
         for (int cb = 0; cb < T::D / 64; ++cb)
           tma_load_2d(dq + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(k));
+        int w_next;
+        WorkItem next;
         for (int t = 0; t < it.tiles.count; ++t, ++gp) {
           const int s = gp % S;
+          const int krow = it.k_start + it.tiles.tile(t) * T::BN;
+          // The next item is drawn before the last tile waits for its stage: the draw's reads run
+          // during that wait, not between this item's last tile and the next one's first.
+          if (t == it.tiles.count - 1) draw(w_next, next);
           if (gp >= S) mbar_wait(empty(s), ((gp / S) - 1) & 1);
           mbar_expect_tx(full(s), 2 * KV_BYTES);
-          const int krow = it.k_start + it.tiles.tile(t) * T::BN;
           const uint32_t sk = skv + 2 * s * KV_BYTES;
 #pragma unroll
           for (int cb = 0; cb < T::D / 64; ++cb) {
@@ -773,6 +785,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
             tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, it.hk * T::D + cb * 64, krow, full(s));
           }
         }
+        w = w_next;
+        it = next;
       }
       // This CTA draws no more items; the last CTA to get here resets the pair for the next launch.
       __threadfence();
