@@ -976,11 +976,7 @@ void launch(const FwdParams& p, cudaStream_t stream) {
   }
   if constexpr (T::SM90 && T::TMA) {
     Sm90TmaParams tp = make_tma_params<T>(p);
-    if constexpr (T::PERSISTENT) {
-      tp.sched = ws_sched_block();
-      // BSATTN_WS_DRAW_AHEAD=n (experiments): draw the next item n tiles before this one's end
-      if (const char* e = std::getenv("BSATTN_WS_DRAW_AHEAD")) tp.draw_ahead = std::max(1, std::atoi(e));
-    }
+    if constexpr (T::PERSISTENT) tp.sched = ws_sched_block();
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(tp);
   } else {
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);

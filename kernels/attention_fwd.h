@@ -21,15 +21,6 @@ int device_sm_count();  // its multiprocessor count
 // CTAs, two spare words, then two item slots of 4 words per CTA (at most WS_MAX_CTAS CTAs)
 constexpr int WS_MAX_CTAS = 1024, WS_SCHED_WORDS = 4 + 8 * WS_MAX_CTAS;
 unsigned* ws_sched_block();
-// wg-tma-ws draws its work items (query tiles) in the order FwdParams::item_order gives. The runner
-// builds it once per mask: the tile count of every item (ws_item_tile_counts, on the GPU from the row
-// CSR; synchronizes `stream`), then ws_draw_order.
-int ws_item_count(const FwdParams& p);  // query tiles of block_q rows x heads x sequences
-std::vector<int32_t> ws_item_tile_counts(const FwdParams& p, cudaStream_t stream);
-// Item numbers in drawing order: within each run of `group` items (group = all, or one head's query
-// tiles to keep that head's K/V in L2) the items with more tiles come first; equal counts keep their
-// natural order.
-std::vector<int32_t> ws_draw_order(const std::vector<int32_t>& counts, int group);
 // UsageError when the kernel cannot run this problem (head_dim, block sizes, variant).
 void check_fwd_supported(const FwdParams& p, const std::string& variant);
 void launch_attention_fwd(const FwdParams& p, ElemType dtype, const std::string& variant, cudaStream_t stream);

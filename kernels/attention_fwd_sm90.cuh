@@ -496,9 +496,6 @@ struct Sm90TmaParams {
   // wg-tma-ws: next item and finished CTAs (zero at launch), two spare words, then two item slots
   // (ItemSlot, 16 bytes) per CTA
   unsigned* sched = nullptr;
-  // wg-tma-ws: the producer draws the next item before it waits for a stage for this item's tile
-  // count - draw_ahead (>= 1; the first tile when the item has fewer)
-  int draw_ahead = 1;
 };
 
 // wg-tma-ws item slots: one 16-byte store by the producer, one 16-byte load by each consumer thread
@@ -745,11 +742,10 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (warp == T::NWARPS && lane == 0) {
       unsigned* counter = tp.sched;
-      // The next item: its number from the counter (through the draw order), its tile list from the
-      // head type and the CSR row: a chain of dependent global reads.
+      // The next item: its number from the counter, its tile list from the head type and the CSR row
+      // (a chain of dependent global reads).
       auto draw = [&](int& w, WorkItem& it) {
         w = int(atomicAdd(counter, 1u));
-        if (w < n_items && p.item_order) w = p.item_order[w];  // the draw order (longest first)
         it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
       };
       int w;
@@ -773,13 +769,12 @@ __global__ void __launch_bounds__(T::THREADS, 1)
           tma_load_2d(dq + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(k));
         int w_next;
         WorkItem next;
-        const int t_draw = max(0, it.tiles.count - tp.draw_ahead);
         for (int t = 0; t < it.tiles.count; ++t, ++gp) {
           const int s = gp % S;
           const int krow = it.k_start + it.tiles.tile(t) * T::BN;
-          // The next item is drawn before a late tile waits for its stage: the draw's reads run during
-          // the waits, not between this item's last tile and the next one's first.
-          if (t == t_draw) draw(w_next, next);
+          // The next item is drawn before the last tile waits for its stage: the draw's reads run
+          // during that wait, not between this item's last tile and the next one's first.
+          if (t == it.tiles.count - 1) draw(w_next, next);
           if (gp >= S) mbar_wait(empty(s), ((gp / S) - 1) & 1);
           mbar_expect_tx(full(s), 2 * KV_BYTES);
           const uint32_t sk = skv + 2 * s * KV_BYTES;

@@ -4,7 +4,6 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/attention_fwd.h"
@@ -62,7 +61,7 @@ struct AttentionRunner::Impl {
   AttentionProblem p;
   std::string variant;
   cudaStream_t stream = nullptr;
-  DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx, order;
+  DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx;
   FwdParams fp;
   ~Impl() {
     if (stream) cudaStreamDestroy(stream);
@@ -160,22 +159,9 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   f.head_local = I.head_local.get<int32_t>();
   f.kv_num_blocks = I.kv_num.get<int32_t>();
   f.kv_indices = I.kv_idx.get<int32_t>();
-  if (resolve_fwd_variant(f, kernel) == "wg-tma-ws") {
-    // The persistent kernel's draw order (BSATTN_WS_ORDER, for experiments): "natural" (the default;
-    // each head's query tiles in turn), "head" (longest first within each head) or "all" (longest
-    // first over all items). Measured at e5d0395 (S=8192, d=0.09): natural 444-447 TFLOP/s, head 436,
-    // all 432-433.
-    const char* e = std::getenv("BSATTN_WS_ORDER");
-    const std::string mode = e ? e : "natural";
-    if (mode != "all" && mode != "head" && mode != "natural")
-      throw UsageError("BSATTN_WS_ORDER must be all, head or natural, got '" + mode + "'");
-    if (mode != "natural") {
-      const int group = mode == "head" ? (f.q_len + f.block_q - 1) / f.block_q : 0;
-      const std::vector<int32_t> order = ws_draw_order(ws_item_tile_counts(f, s), group);
-      I.order.upload(order.data(), order.size() * sizeof(int32_t), s);
-      f.item_order = I.order.get<int32_t>();
-    }
-  }
+  // wg-tma-ws's counter pool is allocated on the device's first use: here, not inside a launch that a
+  // caller may be capturing into a CUDA graph.
+  if (resolve_fwd_variant(f, kernel) == "wg-tma-ws") ws_sched_block();
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
 

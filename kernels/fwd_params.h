@@ -30,9 +30,6 @@ struct FwdParams {
   const int32_t* kv_num_blocks = nullptr;  // [mask_batch, Hq, mq]
   const int32_t* kv_indices = nullptr;     // [mask_batch, Hq, mq, mk]
 
-  // wg-tma-ws: item numbers in the order the persistent CTAs draw them (null: natural order)
-  const int32_t* item_order = nullptr;
-
   float scale = 1.f;  // softmax / SiLU scale
   bool silu = false;
   float silu_inv_n = 1.f;

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "kernels/attention_fwd.cuh"
-#include "kernels/attention_fwd.h"
 #include "lib/mask.h"
 #include "lib/rng.h"
 
@@ -189,8 +188,7 @@ TEST_CASE("wg-tma-ws items: every query tile once, and the consumers' rebuild fr
     CAPTURE(causal);
     HostMask h = make_mask(s, causal, 0.1 + 0.8 * rng.uniform(), rng);
     FwdParams p = params(h);
-    const int n_items = bsattn::cuda::ws_item_count(p);
-    REQUIRE(n_items == int(s.batch * s.heads * s.mq()));
+    const int n_items = int(s.batch * s.heads * s.mq());  // query tiles of block_q rows x heads x sequences
     std::vector<int> seen(size_t(n_items), 0);
     for (int w = 0; w < n_items; ++w) {
       const WorkItem a = s.block_q == 64 ? bsattn::cuda::fwd::work_item<64, 128>(p, w)
@@ -210,32 +208,5 @@ TEST_CASE("wg-tma-ws items: every query tile once, and the consumers' rebuild fr
       if (causal && w % s.mq() == 0) CHECK(a.i == int(s.mq()) - 1);
     }
     CHECK(std::count(seen.begin(), seen.end(), 1) == n_items);
-  }
-}
-
-TEST_CASE("wg-tma-ws draw order: a permutation, longest first within each group, ties in natural order") {
-  Rng rng(14);
-  for (int n = 0; n < 50; ++n) {
-    const int items = 1 + int(rng.below(300));
-    const int group = rng.below(3) == 0 ? 0 : 1 + int(rng.below(40));
-    std::vector<int32_t> counts(static_cast<size_t>(items));
-    for (auto& c : counts) c = int32_t(rng.below(8));
-    const std::vector<int32_t> order = bsattn::cuda::ws_draw_order(counts, group);
-    REQUIRE(order.size() == counts.size());
-    std::vector<int> seen(size_t(items), 0);
-    for (int32_t w : order) {
-      REQUIRE(w >= 0);
-      REQUIRE(w < items);
-      seen[size_t(w)]++;
-    }
-    CHECK(std::count(seen.begin(), seen.end(), 1) == items);
-    const int g = group <= 0 || group > items ? items : group;
-    for (int x = 0; x + 1 < items; ++x) {
-      if ((x + 1) % g == 0) continue;  // the next item starts a new group
-      const int32_t a = order[size_t(x)], b = order[size_t(x + 1)];
-      CHECK(a / g == x / g);  // items stay in their own group
-      CHECK(counts[size_t(a)] >= counts[size_t(b)]);
-      if (counts[size_t(a)] == counts[size_t(b)]) CHECK(a < b);
-    }
   }
 }
