@@ -79,7 +79,8 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
     // results/forward-h200-ws.md (commit a5ab5d4137e3): wg-tma-ws 618 / 597 TFLOP/s dense at S=8192 /
     // 32768 and 411 at S=8192 d=0.09, against wg-tma-s2e's 605 / 581 and 395 in the same run (within
     // 1% of each other at d=0.5-0.9); with full-sector O stores (results/forward-h200-ws-epilogue.md,
-    // 35edb2444a11) 432 against 418 at d=0.09, and budget 0.76-1.05 against 0.78-1.11. wg-tma-s2 was
+    // 35edb2444a11) 432 against 418 at d=0.09, and budget 0.76-1.05 against 0.78-1.11; with the producer's
+    // earlier draw (results/forward-h200-ws-draw.md, 6ec58e0) 444 against 417 at d=0.09. wg-tma-s2 was
     // 1.8-2x fa2-v4-w4-h (results/forward-h200.md).
     if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws";
     return "fa2-v4-w4-h";

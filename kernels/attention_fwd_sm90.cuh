@@ -27,7 +27,8 @@
 //   wg-tma-ws    persistent and warp-specialized: one CTA per SM of two consumer warpgroups (setmaxnreg
 //                232) and a producer warpgroup (40; one lane draws items from a global counter, loads
 //                each item's Q into one of two buffers and streams its K/V tiles); the consumers' step
-//                is wg-tma-s2's                        168 regs at launch, 0 spill, DEFAULT on sm_90
+//                is wg-tma-s2's                        168 regs at launch, DEFAULT on sm_90; 4 bytes
+//                of spill (12 at D=64), from the producer holding two items since run 7
 //   (wg-tma-p, a persistent wg-tma-s2 with static round-robin items and the producer inline in warp 0,
 //   242 regs, slower than wg-tma-s2 everywhere in run 3, was replaced by wg-tma-ws.)
 // Every wg-tma kernel reads a KV tile's id (a global load for sparse rows) only where the tile can need
@@ -89,8 +90,19 @@
 //     wg-tma-ws is within budget at S=32768 and at S=8192 from d=0.41 up (0.99-1.00); below that
 //     1.01 (d=0.3), 1.02 (d=0.2), 1.05 (d=0.09). Dense differs by 1-3% between runs 5 and 6 (618 and
 //     602 at S=8192) with no change to its loop.
+//   run 7, BSATTN_COMMIT=6ec58e0 BSATTN_FWD_VARIANTS=wg-tma-s2e,wg-tma-ws BSATTN_SANITIZE_WG=wg-tma-ws
+//   scripts/gpu-check.sh --no-bench (results/forward-h200-ws-draw.md; memcheck and racecheck of wg-tma-ws
+//   clean; experiments in results/forward-h200-ws-draw-experiments.md): wg-tma-ws's producer draws the
+//   next item (counter, head type, CSR reads) before its current item's last tile waits for a stage,
+//   not after issuing it, and publishes the item's tile-list shape in its slot (ItemSlot), so the
+//   consumers read nothing else:
+//     wg-tma-s2e    S=8192: 609 / 573 / 417;  S=32768: 578 / 573 / 567   budget 0.79-1.11
+//     wg-tma-ws     S=8192: 609 / 569 / 444;  S=32768: 581 / 571 / 591   budget 0.76-1.04
+//     The draw position alone moved S=8192 d=0.09 from 430-433 to 442-447 (budget 1.07 -> 1.03-1.04);
+//     the slots alone changed nothing measurable; drawing 2-3 tiles ahead is the same as 1; a
+//     longest-first draw order (over all items, or within each head) was 2-3% slower at d=0.09.
 // Next: the intra-warpgroup overlap of wg-n64-ov on the TMA loop (softmax of tile t beside Q K^T of
-// t+1); a longest-first item order for wg-tma-ws from the CSR row lengths.
+// t+1); O through the freed Q buffer with a TMA store, so the consumers' epilogue is shorter.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
