@@ -146,6 +146,9 @@ void BlockMask::normalize_head_types() {
 }
 
 void BlockMask::check_consistency() const {
+  if (int64_t(heads.size()) != shape.heads)
+    throw std::logic_error("mask has " + std::to_string(heads.size()) + " head descriptions for " +
+                           std::to_string(shape.heads) + " heads");
   for (int64_t h = 0; h < shape.heads; ++h) {
     if (heads[h].type == HeadType::Dense && !head_is_full(*this, h))
       throw std::logic_error("head " + std::to_string(h) + " is marked dense but its bitmap is not full");
