@@ -250,6 +250,11 @@ struct KvTileList {
   }
 };
 
+// Row of the mask's CSR (kv_num_blocks / kv_indices) for query block i of head h of sequence b.
+__host__ __device__ __forceinline__ int64_t csr_row(const FwdParams& p, int b, int h, int i) {
+  return (int64_t(p.mask_batch == 1 ? 0 : b) * p.heads_q + h) * p.mq + i;
+}
+
 // SKIP_TRIM (wg-tma-s2e): when no block can reach kv_limit, do not read the row's last entry to trim.
 template <int BN, bool SKIP_TRIM = false>
 __host__ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, int h, int i, int kv_limit) {
@@ -262,8 +267,7 @@ __host__ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p
   int key = min(p.q_len, (i + 1) * p.block_q) - 1 + (p.kv_len - p.q_len);
   int diag = key < 0 ? -1 : min(key / p.block_kv, p.mk - 1);
   if (type == 1) {  // sparse: CSR row
-    int mb = p.mask_batch == 1 ? 0 : b;
-    int64_t row = (int64_t(mb) * p.heads_q + h) * p.mq + i;
+    const int64_t row = csr_row(p, b, h, i);
     const int32_t* idx = p.kv_indices + row * p.mk;
     int nb = p.kv_num_blocks[row];
     if (!SKIP_TRIM || limit_tiles < p.mk * L.per_block)
@@ -374,8 +378,7 @@ __host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, const
   it.tiles.per_block = p.block_kv / BN;
   it.tiles.count = s.count;
   if (s.seg0_end < 0) {
-    const int64_t row = (int64_t(p.mask_batch == 1 ? 0 : it.b) * p.heads_q + it.h) * p.mq + it.i;
-    it.tiles.idx = p.kv_indices + row * p.mk;
+    it.tiles.idx = p.kv_indices + csr_row(p, it.b, it.h, it.i) * p.mk;
   } else {
     it.tiles.seg0_end = s.seg0_end, it.tiles.seg1_begin = s.seg1_begin;
   }

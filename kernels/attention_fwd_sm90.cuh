@@ -640,7 +640,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   };
   if (T::EARLY && tid == 0) {
     if (p.kv_num_blocks) {
-      const int64_t row = (int64_t(p.mask_batch == 1 ? 0 : b) * p.heads_q + h) * p.mq + i;
+      const int64_t row = csr_row(p, b, h, i);
       prefetch_l1(p.kv_num_blocks + row);
       prefetch_l1(p.kv_indices + row * p.mk);
     }
