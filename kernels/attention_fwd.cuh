@@ -425,10 +425,11 @@ struct OnlineSoftmax {
   }
   // Same update on raw scores s (masked = -inf) with scale_log2 = scale * log2(e) > 0: the max is taken
   // raw and scaled once per row, and each p = 2^(s * scale_log2 - m) is one FFMA and one ex2.approx.
+  // In two halves, so that a pipelined loop can compute p while the previous P V still accumulates
+  // into o: probs() turns s into p and returns each row's correction (and whether any lane of the
+  // warp needs it when LAZY); rescale() applies it to o.
   template <bool LAZY>
-  __device__ __forceinline__ void update_raw(float (&s)[T::MT][T::NT][4], float (&o)[T::MT][T::DT][4],
-                                             float scale_log2) {
-    float corrs[T::MT][2];
+  __device__ __forceinline__ bool probs(float (&s)[T::MT][T::NT][4], float scale_log2, float (&corrs)[T::MT][2]) {
     bool rescale = false;
 #pragma unroll
     for (int mt = 0; mt < T::MT; ++mt)
@@ -457,14 +458,21 @@ struct OnlineSoftmax {
       }
     // Lazy rescale (fa2-v3): once the row maxima settle, most tiles leave every max unchanged
     // (corr == 1 exactly): skip the 4*MT*DT multiplies when no lane of the warp needs them. Exact.
-    if (!LAZY || __any_sync(0xffffffffu, rescale)) {
+    return !LAZY || __any_sync(0xffffffffu, rescale);
+  }
+  __device__ __forceinline__ static void rescale(float (&o)[T::MT][T::DT][4], const float (&corrs)[T::MT][2]) {
 #pragma unroll
-      for (int mt = 0; mt < T::MT; ++mt)
+    for (int mt = 0; mt < T::MT; ++mt)
 #pragma unroll
-        for (int dt = 0; dt < T::DT; ++dt)
+      for (int dt = 0; dt < T::DT; ++dt)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) o[mt][dt][e] *= corrs[mt][e >> 1];
-    }
+        for (int e = 0; e < 4; ++e) o[mt][dt][e] *= corrs[mt][e >> 1];
+  }
+  template <bool LAZY>
+  __device__ __forceinline__ void update_raw(float (&s)[T::MT][T::NT][4], float (&o)[T::MT][T::DT][4],
+                                             float scale_log2) {
+    float corrs[T::MT][2];
+    if (probs<LAZY>(s, scale_log2, corrs)) rescale(o, corrs);
   }
 };
 
@@ -997,11 +1005,14 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
-      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e") {
+      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e" || v == "wg-tma-ws-ov" ||
+          v == "wg-tma-ws-pp") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
         if (v == "wg-tma-ws") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true>>(p, s);
+        if (v == "wg-tma-ws-ov") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 1>>(p, s);
+        if (v == "wg-tma-ws-pp") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
       }

@@ -120,7 +120,7 @@
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false, bool EARLY_ = false>
+          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -139,20 +139,24 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // (head type, then row length: dependent global reads), and the tile list skips the read of the
   // row's last entry when no block can pass kv_limit; the main loop is wg-tma-s2's.
   static constexpr bool EARLY = EARLY_;
+  // wg-tma-ws-ov (1) / wg-tma-ws-pp (2): wg-tma-ws with the pipelined consumer loop (ws_pipe_item)
+  static constexpr int PIPE = PIPE_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
   // each of the 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
   static constexpr int THREADS = Base::THREADS + (PERSISTENT_ ? 128 : 0);
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
-  static constexpr int SMEM_LAUNCH =
-      Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 + 8 * (2 * Q_BUFFERS + 2 * STAGES_);
+  // (+ wg-tma-ws-ov/-pp: full/empty barriers of V apart from K's)
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 +
+                                     8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0));
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
   static_assert(D_ == 64 || D_ == 128, "wgmma N = D for P V: 64 or 128");
   static_assert(Base::MT == 1, "16 rows per warp");
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
+  static_assert(PIPE_ == 0 || PERSISTENT_, "the pipelined consumer loop is wg-tma-ws's");
 };
 
 template <typename Elem, int N>
@@ -555,30 +559,13 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
-// One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
-// memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
-// softmax, and O += P V (P from registers, V from shared memory).
-template <class T, class WhileQk>
-__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
-                                            const TileMask& tm,
-                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
-                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
-  using Elem = typename T::Elem;
-  const uint32_t sv = sk + T::KV_ELEMS * 2;
-  float s[1][T::NT][4];
-  wg_fence();
-#pragma unroll
-  for (int kt = 0; kt < T::KT; ++kt) {
-    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-    Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
-  }
-  wg_commit();
-  while_qk();
-  wg_wait<0>();
-  fence_regs(s[0]);
+// Masks tile t's scores in a wg-tma* kernel: only tiles that can need it read the tile's id (a global
+// read for sparse rows) and test each element.
+template <class T>
+__device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm, int warp_row, int lane) {
   if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) {
-    const int k0 = tiles.tile(t) * T::BN;  // (a global read for sparse rows: only where it can matter)
+    const int k0 = tiles.tile(t) * T::BN;
     if (tm.needed(q0, k0, T::BN)) {
 #pragma unroll
       for (int nt = 0; nt < T::NT; ++nt)
@@ -590,17 +577,142 @@ __device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0,
         }
     }
   }
+}
+
+// One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
+// memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
+// softmax, and O += P V (P from registers, V from shared memory).
+// The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
+// and O += P V (P from registers).
+template <class T>
+__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, uint32_t sk) {
+#pragma unroll
+  for (int kt = 0; kt < T::KT; ++kt) {
+    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+    Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
+  }
+}
+template <class T>
+__device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t (&pa)[1][T::BN / 16][4],
+                                         uint32_t sv) {
+#pragma unroll
+  for (int j = 0; j < T::BN / 16; ++j)
+    Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+}
+
+template <class T, class WhileQk>
+__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm,
+                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
+                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
+  float s[1][T::NT][4];
+  wg_fence();
+  issue_qk<T>(s, sq_wg, sk);
+  wg_commit();
+  while_qk();
+  wg_wait<0>();
+  fence_regs(s[0]);
+  mask_scores<T>(s, q0, tiles, t, tm, warp_row, lane);
   sm.template update_raw<true>(s, o, scale_log2);
   uint32_t pa[1][T::BN / 16][4];
   pack_p<T>(s, pa);
   wg_fence();
-#pragma unroll
-  for (int j = 0; j < T::BN / 16; ++j)
-    Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+  issue_pv<T>(o, pa, sk + T::KV_ELEMS * 2);
   wg_commit();
   wg_wait<0>();
   fence_regs(pa[0]);
   fence_regs(o[0]);
+}
+
+// Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in wg-tma-ws-pp (ping-pong): a
+// warpgroup waits on its own barrier before issuing, and arrives on the other's after.
+__device__ __forceinline__ void named_bar_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_bar_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// One work item's K/V tiles for one consumer warpgroup of wg-tma-ws-ov / -pp (T::PIPE): the softmax of
+// tile t runs while O += P V of tile t-1 is still on the tensor cores (Q K^T of tile t and P V of t-1
+// are issued together), and K and V have their own full/empty barriers, so K's stage is released as
+// soon as Q K^T has read it and V's once P V has. With T::PIPE == 2 and two warpgroups, the warpgroups
+// take turns at issuing (ping-pong): one's softmax runs beside the other's wgmma from the item's first
+// tile on, instead of drifting apart after each item starts in step. g counts the K/V tiles taken over
+// all items (stage g % S, phase (g / S) & 1); the item's Q is released (q_empty) after its last Q K^T.
+template <class T>
+__device__ __forceinline__ void ws_pipe_item(uint32_t sq_wg, uint32_t skv, uint32_t bars_full_k, uint32_t bars_empty_k,
+                                             uint32_t bars_full_v, uint32_t bars_empty_v, uint32_t q_empty,
+                                             const WorkItem& it, int& g, int wg, int warp_row, int lane,
+                                             float scale_log2, OnlineSoftmax<T>& sm, float (&o)[1][T::DT][4]) {
+  constexpr int S = T::STAGES;
+  constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2;
+  constexpr bool PP = T::PIPE == 2 && T::WARPGROUPS == 2;
+  auto turn = [&] { if constexpr (PP) named_bar_sync(1 + wg, 256); };
+  auto done = [&] { if constexpr (PP) named_bar_arrive(2 - wg, 256); };
+  auto release = [&](uint32_t bars_empty, int gt) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(bars_empty + 8 * (gt % S));
+  };
+  const int n = it.tiles.count;
+  float s[1][T::NT][4];
+  uint32_t pa[1][T::BN / 16][4];
+  // tile 0: Q K^T alone
+  mbar_wait(bars_full_k + 8 * (g % S), (g / S) & 1);
+  turn();
+  wg_fence();
+  issue_qk<T>(s, sq_wg, skv + 2 * (g % S) * KV_BYTES);
+  wg_commit();
+  done();
+  wg_wait<0>();
+  fence_regs(s[0]);
+  release(bars_empty_k, g);
+  mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
+  {
+    float corrs[1][2];
+    sm.template probs<true>(s, scale_log2, corrs);  // o is still zero: nothing to rescale
+  }
+  pack_p<T>(s, pa);
+  for (int t = 1; t < n; ++t) {
+    const int gt = g + t, gp = gt - 1;
+    mbar_wait(bars_full_v + 8 * (gp % S), (gp / S) & 1);
+    mbar_wait(bars_full_k + 8 * (gt % S), (gt / S) & 1);
+    turn();
+    wg_fence();
+    issue_qk<T>(s, sq_wg, skv + 2 * (gt % S) * KV_BYTES);
+    wg_commit();
+    issue_pv<T>(o, pa, skv + 2 * (gp % S) * KV_BYTES + KV_BYTES);
+    wg_commit();
+    done();
+    wg_wait<1>();  // Q K^T of tile t (P V of t-1 may still run)
+    fence_regs(s[0]);
+    release(bars_empty_k, gt);
+    mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane);
+    float corrs[1][2];
+    const bool rescale = sm.template probs<true>(s, scale_log2, corrs);
+    wg_wait<0>();  // P V of tile t-1: o and the registers of P are free
+    fence_regs(o[0]);
+    fence_regs(pa[0]);
+    release(bars_empty_v, gp);
+    if (rescale) sm.rescale(o, corrs);
+    pack_p<T>(s, pa);
+  }
+  __syncwarp();
+  if (lane == 0) mbar_arrive(q_empty);  // every Q K^T of the item is done
+  // last tile: P V alone
+  const int gl = g + n - 1;
+  mbar_wait(bars_full_v + 8 * (gl % S), (gl / S) & 1);
+  turn();
+  wg_fence();
+  issue_pv<T>(o, pa, skv + 2 * (gl % S) * KV_BYTES + KV_BYTES);
+  wg_commit();
+  done();
+  wg_wait<0>();
+  fence_regs(o[0]);
+  fence_regs(pa[0]);
+  release(bars_empty_v, gl);
+  g += n;
 }
 
 template <class T>
@@ -731,8 +843,10 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   const uint32_t bars = skv + 2 * S * KV_BYTES;
   auto q_full = [&](int k) { return bars + 8 * k; };    // item slot k published (and its Q landed)
   auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
-  auto full = [&](int s) { return bars + 32 + 8 * s; };
+  auto full = [&](int s) { return bars + 32 + 8 * s; };  // (T::PIPE: K only)
   auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
+  auto full_v = [&](int s) { return bars + 32 + 16 * S + 8 * s; };  // T::PIPE: V's own
+  auto empty_v = [&](int s) { return bars + 32 + 24 * S + 8 * s; };
   // This CTA's two item slots (ItemSlot: the work item number, n_items or more when there is no more
   // work, and its tile list's shape). They live in global memory: the mbarrier's release (arrive) and
   // acquire (wait) order them like the shared data, and racecheck, which does not pair a generic
@@ -745,6 +859,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   if (tid == 0) {
     for (int k = 0; k < 2; ++k) mbar_init(q_full(k), 1), mbar_init(q_empty(k), T::NWARPS);
     for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+    if constexpr (T::PIPE != 0)
+      for (int s = 0; s < S; ++s) mbar_init(full_v(s), 1), mbar_init(empty_v(s), T::NWARPS);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fence_proxy_async_smem();
   }
@@ -788,12 +904,24 @@ __global__ void __launch_bounds__(T::THREADS, 1)
           // during that wait, not between this item's last tile and the next one's first.
           if (t == it.tiles.count - 1) draw(w_next, next);
           if (gp >= S) mbar_wait(empty(s), ((gp / S) - 1) & 1);
-          mbar_expect_tx(full(s), 2 * KV_BYTES);
           const uint32_t sk = skv + 2 * s * KV_BYTES;
+          if constexpr (T::PIPE != 0) {  // K, then V, each on its own barriers
+            mbar_expect_tx(full(s), KV_BYTES);
 #pragma unroll
-          for (int cb = 0; cb < T::D / 64; ++cb) {
-            tma_load_2d(sk + cb * (T::BN * 128), &tp.k, it.hk * T::D + cb * 64, krow, full(s));
-            tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, it.hk * T::D + cb * 64, krow, full(s));
+            for (int cb = 0; cb < T::D / 64; ++cb)
+              tma_load_2d(sk + cb * (T::BN * 128), &tp.k, it.hk * T::D + cb * 64, krow, full(s));
+            if (gp >= S) mbar_wait(empty_v(s), ((gp / S) - 1) & 1);
+            mbar_expect_tx(full_v(s), KV_BYTES);
+#pragma unroll
+            for (int cb = 0; cb < T::D / 64; ++cb)
+              tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, it.hk * T::D + cb * 64, krow, full_v(s));
+          } else {
+            mbar_expect_tx(full(s), 2 * KV_BYTES);
+#pragma unroll
+            for (int cb = 0; cb < T::D / 64; ++cb) {
+              tma_load_2d(sk + cb * (T::BN * 128), &tp.k, it.hk * T::D + cb * 64, krow, full(s));
+              tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, it.hk * T::D + cb * 64, krow, full(s));
+            }
           }
         }
         w = w_next;
@@ -814,6 +942,9 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   const int warp_row = warp * 16;
   const float scale_log2 = p.scale * 1.44269504088896340736f;
   int g = 0;  // K/V tiles taken so far (over all items)
+  // wg-tma-ws-pp: warpgroup 0 issues first (ws_pipe_item)
+  if constexpr (T::PIPE == 2 && T::WARPGROUPS == 2)
+    if (wg == 1) named_bar_arrive(1, 256);
   mbar_wait(q_full(0), 0);
   ItemSlot cur = slot_load(slot(0));
   for (int nq = 0; cur.w < n_items; ++nq) {
@@ -826,7 +957,10 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
     OnlineSoftmax<T> sm;
     sm.init();
-    if (it.loads()) {
+    if (T::PIPE != 0 && it.loads()) {
+      ws_pipe_item<T>(sq0 + k * Q_BYTES + wg * 64 * 128, skv, full(0), empty(0), full_v(0), empty_v(0), q_empty(k), it,
+                      g, wg, warp_row, lane, scale_log2, sm, o);
+    } else if (it.loads()) {
       const uint32_t sq_wg = sq0 + k * Q_BYTES + wg * 64 * 128;
       for (int t = 0; t < it.tiles.count; ++t, ++g) {
         const int st = g % S;
@@ -838,7 +972,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       }
     }
     __syncwarp();
-    if (lane == 0) mbar_arrive(q_empty(k));  // this warp is done with the slot and its Q
+    if (lane == 0 && !(T::PIPE != 0 && it.loads())) mbar_arrive(q_empty(k));  // done with the slot and its Q
     // The next item's slot is read before this item's epilogue, so that its latency hides under the
     // stores (the producer publishes it about one K/V tile before this item's last tile ends).
     mbar_wait(q_full(k ^ 1), ((nq + 1) >> 1) & 1);
@@ -846,6 +980,9 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     if (it.live()) store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
     cur = next;
   }
+  // wg-tma-ws-pp: warpgroup 1's last arrive is matched here, so no barrier is left half-arrived
+  if constexpr (T::PIPE == 2 && T::WARPGROUPS == 2)
+    if (wg == 0) named_bar_sync(1, 256);
 #else
   __trap();
 #endif

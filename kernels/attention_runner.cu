@@ -161,7 +161,7 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   f.kv_indices = I.kv_idx.get<int32_t>();
   // wg-tma-ws's counter pool is allocated on the device's first use: here, not inside a launch that a
   // caller may be capturing into a CUDA graph.
-  if (resolve_fwd_variant(f, kernel) == "wg-tma-ws") ws_sched_block();
+  if (resolve_fwd_variant(f, kernel).rfind("wg-tma-ws", 0) == 0) ws_sched_block();
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
 

@@ -8,9 +8,10 @@
 #                                          carries: the GPU host has no Debian -dev packages
 #   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/gpu-check.sh [--no-table] [--no-sanitizer]
 #       [--no-bench | --bench-quick]")
-# The forward table times $BSATTN_FWD_VARIANTS (default: the default kernel and the Hopper wg-* kernels
-# that passed the GPU suite, each run in its own process). The benchmark runs the kernel whose worst
-# effective TFLOP/s over the table's densities is highest.
+# The Hopper wg-* kernels each run the GPU suite in their own process (BSATTN_SUITE_TIMEOUT seconds
+# each, default 300). The forward table times $BSATTN_FWD_VARIANTS (default: the default kernel and the
+# wg-* kernels that passed the suite). The benchmark runs the kernel whose worst effective TFLOP/s over
+# the table's densities is highest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 table=1 sanitizer=1 bench=1 bench_args=()
@@ -84,7 +85,7 @@ if [ "${PIPESTATUS[0]}" = 0 ]; then suite_ok=1; else status=1; grep -B2 -A12 "ER
 verified=""
 for v in $(build-gpu/bsattn bench --list-kernels 2>/dev/null | grep "^wg-"); do
   step "GPU suite: $v"
-  (cd build-gpu/tests && BSATTN_WG_VARIANT=$v timeout -k 5 300 ./test_gpu -tc="forward sm90*" 2>&1) >"$OUT/test_gpu_$v.log"
+  (cd build-gpu/tests && BSATTN_WG_VARIANT=$v timeout -k 5 ${BSATTN_SUITE_TIMEOUT:-300} ./test_gpu -tc="forward sm90*" 2>&1) >"$OUT/test_gpu_$v.log"
   if [ $? = 0 ]; then verified="$verified,$v"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"
   else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$v.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"; fi
 done
