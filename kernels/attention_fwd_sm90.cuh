@@ -888,33 +888,42 @@ __device__ __forceinline__ void ws_consume_stream(const FwdParams& p, int n_item
     if (it.loads()) {
       const uint32_t sq_wg = sq0 + k * Q_BYTES + wg * 64 * 128;
       const int n = it.tiles.count;
-      // tile 0, beside the pending item's last P V
-      if (pending) wait_stage(full_v, g - 1);
-      wait_stage(full_k, g);
-      turn();
-      wg_fence();
-      issue_qk<T>(s, sq_wg, k_tile(g));
-      wg_commit();
-      if (pending) {
-        issue_pv<T>(o, pa, v_tile(g - 1));
-        wg_commit();
-      }
-      done();
-      if (pending) wg_wait<1>(); else wg_wait<0>();
-      fence_regs(s[0]);
-      release(empty_k, g);
-      mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
+      // tile 0, beside the pending item's last P V (two straight-line paths: ptxas serializes every
+      // wgmma of the kernel when a wgmma or its wait sits on one side of a branch alone)
       OnlineSoftmax<T> sm0;
       sm0.init();
-      {
-        float corrs[1][2];
-        sm0.template probs<true>(s, scale_log2, corrs);  // a fresh row: nothing to rescale
-      }
+      float corrs[1][2];
       if (pending) {
+        wait_stage(full_v, g - 1);
+        wait_stage(full_k, g);
+        turn();
+        wg_fence();
+        issue_qk<T>(s, sq_wg, k_tile(g));
+        wg_commit();
+        issue_pv<T>(o, pa, v_tile(g - 1));
+        wg_commit();
+        done();
+        wg_wait<1>();
+        fence_regs(s[0]);
+        release(empty_k, g);
+        mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
+        sm0.template probs<true>(s, scale_log2, corrs);  // a fresh row: nothing to rescale
         wg_wait<0>();
         fence_regs(o[0]);
         fence_regs(pa[0]);
         release(empty_v, g - 1);
+      } else {
+        wait_stage(full_k, g);
+        turn();
+        wg_fence();
+        issue_qk<T>(s, sq_wg, k_tile(g));
+        wg_commit();
+        done();
+        wg_wait<0>();
+        fence_regs(s[0]);
+        release(empty_k, g);
+        mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
+        sm0.template probs<true>(s, scale_log2, corrs);
       }
       pack_p<T>(s, pa);
       if (pending) epilogue(prev);

@@ -69,7 +69,7 @@ if [ $rc -ne 0 ] && [ -d build-gpu ]; then
    done) >>"$OUT/build.log" 2>&1
   rc=$?
 fi
-grep -E "registers|spill" "$OUT/build.log" | sort | uniq -c | sort -rn | head -30 >"$OUT/ptxas.txt" || true
+grep -E "registers|spill|C75[0-9][0-9]" "$OUT/build.log" | sort | uniq -c | sort -rn | head -30 >"$OUT/ptxas.txt" || true
 if [ $rc -ne 0 ]; then
   tail -40 "$OUT/build.log" | tee -a "$LOG"
   echo "BUILD FAILED" | tee -a "$LOG"
