@@ -51,7 +51,7 @@ unsigned* ws_sched_block() {
 }
 
 std::vector<std::string> fwd_variants() {
-  return {"wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "wg-tma-ws-pp", "wg-tma-ws-pps", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
+  return {"wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
 }
 
 void check_fwd_supported(const FwdParams& p, const std::string& v) {
@@ -81,8 +81,10 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
     // 1% of each other at d=0.5-0.9); with full-sector O stores (results/forward-h200-ws-epilogue.md,
     // 35edb2444a11) 432 against 418 at d=0.09, and budget 0.76-1.05 against 0.78-1.11; with the producer's
     // earlier draw (results/forward-h200-ws-draw.md, 6ec58e0) 444 against 417 at d=0.09. wg-tma-s2 was
-    // 1.8-2x fa2-v4-w4-h (results/forward-h200.md).
-    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws";
+    // 1.8-2x fa2-v4-w4-h (results/forward-h200.md). wg-tma-ws-pp (its consumers pipelined, in ping-pong):
+    // 676-681 / 621-627 dense and 461-464 at S=8192 d=0.09 against wg-tma-ws's 608-609 / 580-591 and
+    // 445-450, in the same runs (results/forward-h200-pp.md, e9d1e34; results/forward-h200-pps.md).
+    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-pp";
     return "fa2-v4-w4-h";
   }
   return "fa2-w8";

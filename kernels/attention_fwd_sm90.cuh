@@ -27,8 +27,14 @@
 //   wg-tma-ws    persistent and warp-specialized: one CTA per SM of two consumer warpgroups (setmaxnreg
 //                232) and a producer warpgroup (40; one lane draws items from a global counter, loads
 //                each item's Q into one of two buffers and streams its K/V tiles); the consumers' step
-//                is wg-tma-s2's                        168 regs at launch, DEFAULT on sm_90; 4 bytes
-//                of spill (12 at D=64), from the producer holding two items since run 7
+//                is wg-tma-s2's                        168 regs at launch; 12 bytes of spill stores
+//                (ptxas of the single kernel), from the producer holding two items since run 7
+//   wg-tma-ws-ov wg-tma-ws with the consumers pipelined (ws_pipe_item): Q K^T of tile t and P V of t-1
+//                issued together, the softmax of t beside P V of t-1, K and V on their own mbarriers
+//   wg-tma-ws-pp wg-tma-ws-ov + ping-pong: the two consumer warpgroups take turns at issuing their
+//                wgmma (named barriers 1, 2), one's softmax beside the other's wgmma from each item's
+//                first tile on                          232 regs (consumers), 8 bytes of spill stores;
+//                DEFAULT on sm_90
 //   (wg-tma-p, a persistent wg-tma-s2 with static round-robin items and the producer inline in warp 0,
 //   242 regs, slower than wg-tma-s2 everywhere in run 3, was replaced by wg-tma-ws.)
 // Every wg-tma kernel reads a KV tile's id (a global load for sparse rows) only where the tile can need
@@ -101,8 +107,24 @@
 //     The draw position alone moved S=8192 d=0.09 from 430-433 to 442-447 (budget 1.07 -> 1.03-1.04);
 //     the slots alone changed nothing measurable; drawing 2-3 tiles ahead is the same as 1; a
 //     longest-first draw order (over all items, or within each head) was 2-3% slower at d=0.09.
-// Next: the intra-warpgroup overlap of wg-n64-ov on the TMA loop (softmax of tile t beside Q K^T of
-// t+1); O through the freed Q buffer with a TMA store, so the consumers' epilogue is shorter.
+//   run 8, BSATTN_COMMIT=e9d1e34 BSATTN_FWD_VARIANTS=wg-tma-ws,wg-tma-ws-ov,wg-tma-ws-pp
+//   BSATTN_SANITIZE_WG=wg-tma-ws-pp scripts/gpu-check.sh --no-bench (results/forward-h200-pp.md, with two
+//   more S=8192 runs; memcheck and racecheck of wg-tma-ws-pp clean):
+//     wg-tma-ws     S=8192: 608 / 574 / 449;  S=32768: 591 / 565 / 586   budget 0.78-1.03
+//     wg-tma-ws-ov  S=8192: 675 / 622 / 425;  S=32768: 626 / 649 / 631   budget 0.77-1.20
+//     wg-tma-ws-pp  S=8192: 676 / 642 / 461;  S=32768: 627 / 681 / 649   budget 0.75-1.11
+//     The pipelined loop alone lifts dense by 11% and loses at low density (each item now starts and
+//     ends with a lone Q K^T and a lone P V, its softmax not hidden); ping-pong gives the tensor cores to
+//     the other warpgroup there. wg-tma-ws-pp is faster than wg-tma-ws at every density, but its
+//     budget at S=8192 d=0.09 is 1.11-1.12 against its own, faster, dense time (0.112 ms against
+//     wg-tma-ws's 0.115 ms; dense 0.810 against 0.903 ms).
+//   Tried after run 8 (results/forward-h200-pps.md): wg-tma-ws-pps, -pp's pipeline running on across
+//   items (an item's first Q K^T issued with the previous item's last P V, the epilogue after). The
+//   first build issued that P V on one side of a branch and ptxas serialized every wgmma of the kernel
+//   (C7520: 479 TFLOP/s dense); with two straight-line paths it was 643 dense and 442 at d=0.09 against
+//   -pp's 678 and 461 in the same run, so it was dropped (the code is at f9e7817).
+// Next: O through the freed Q buffer with a TMA store, so that the consumers' epilogue is shorter; a
+// third K stage (Q 2 x 32 KB + K 3 x 32 KB + V 2 x 32 KB fits in 227 KB).
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
@@ -139,8 +161,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // (head type, then row length: dependent global reads), and the tile list skips the read of the
   // row's last entry when no block can pass kv_limit; the main loop is wg-tma-s2's.
   static constexpr bool EARLY = EARLY_;
-  // wg-tma-ws-ov (1) / wg-tma-ws-pp (2): wg-tma-ws with the pipelined consumer loop (ws_pipe_item);
-  // wg-tma-ws-pps (3): -pp's pipeline running on across items (ws_consume_stream)
+  // wg-tma-ws-ov (1) / wg-tma-ws-pp (2): wg-tma-ws with the pipelined consumer loop (ws_pipe_item)
   static constexpr int PIPE = PIPE_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
@@ -823,156 +844,6 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 #endif
 }
 
-// wg-tma-ws-pps (T::PIPE == 3): the consumers' whole item loop, with ws_pipe_item's pipeline running on
-// across items: an item's first Q K^T is issued together with the previous item's last P V, the
-// previous item's epilogue runs after its P V lands (while the other warpgroup has its turn), and only
-// the last item (or one before an item with no tiles) issues its last P V alone. Ping-pong as -pp.
-template <class T>
-__device__ __forceinline__ void ws_consume_stream(const FwdParams& p, int n_items, const unsigned* slots,
-                                                  uint32_t sq0, uint32_t skv, uint32_t bars, int wg, int warp_row,
-                                                  int lane) {
-  constexpr int S = T::STAGES;
-  constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2, Q_BYTES = T::Q_ELEMS * 2;
-  constexpr bool PP = T::WARPGROUPS == 2;
-  // the kernel's barrier layout: q_full[2], q_empty[2], full (K)[S], empty (K)[S], full_v[S], empty_v[S]
-  const uint32_t q_full = bars, q_empty = bars + 16, full_k = bars + 32, empty_k = bars + 32 + 8 * S,
-                 full_v = bars + 32 + 16 * S, empty_v = bars + 32 + 24 * S;
-  const float scale_log2 = p.scale * 1.44269504088896340736f;
-  auto turn = [&] { if constexpr (PP) named_bar_sync(1 + wg, 256); };
-  auto done = [&] { if constexpr (PP) named_bar_arrive(2 - wg, 256); };
-  auto wait_stage = [&](uint32_t full, int gt) { mbar_wait(full + 8 * (gt % S), (gt / S) & 1); };
-  auto release = [&](uint32_t empty, int gt) {
-    __syncwarp();
-    if (lane == 0) mbar_arrive(empty + 8 * (gt % S));
-  };
-  auto k_tile = [&](int gt) { return skv + 2 * (gt % S) * KV_BYTES; };
-  auto v_tile = [&](int gt) { return skv + 2 * (gt % S) * KV_BYTES + KV_BYTES; };
-
-  float o[1][T::DT][4];
-  auto zero_o = [&] {
-#pragma unroll
-    for (int dt = 0; dt < T::DT; ++dt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
-  };
-  OnlineSoftmax<T> sm;
-  float s[1][T::NT][4];
-  uint32_t pa[1][T::BN / 16][4];
-  int g = 0;             // K/V tiles taken so far (over all items)
-  bool pending = false;  // o, sm and pa hold item `prev`, whose last P V (tile g - 1) is not issued yet
-  WorkItem prev;
-  auto epilogue = [&](const WorkItem& it) {
-    if (it.live()) store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
-  };
-  auto flush = [&] {  // the pending item's last P V alone, then its epilogue
-    wait_stage(full_v, g - 1);
-    turn();
-    wg_fence();
-    issue_pv<T>(o, pa, v_tile(g - 1));
-    wg_commit();
-    done();
-    wg_wait<0>();
-    fence_regs(o[0]);
-    fence_regs(pa[0]);
-    release(empty_v, g - 1);
-    epilogue(prev);
-    pending = false;
-  };
-
-  if (PP && wg == 1) named_bar_arrive(1, 256);  // warpgroup 0 issues first
-  mbar_wait(q_full, 0);
-  ItemSlot cur = slot_load(slots);
-  for (int nq = 0; cur.w < n_items; ++nq) {
-    const int k = nq & 1;
-    const WorkItem it = work_item<T::BM, T::BN>(p, cur);
-    if (it.loads()) {
-      const uint32_t sq_wg = sq0 + k * Q_BYTES + wg * 64 * 128;
-      const int n = it.tiles.count;
-      // tile 0, beside the pending item's last P V (two straight-line paths: ptxas serializes every
-      // wgmma of the kernel when a wgmma or its wait sits on one side of a branch alone)
-      OnlineSoftmax<T> sm0;
-      sm0.init();
-      float corrs[1][2];
-      if (pending) {
-        wait_stage(full_v, g - 1);
-        wait_stage(full_k, g);
-        turn();
-        wg_fence();
-        issue_qk<T>(s, sq_wg, k_tile(g));
-        wg_commit();
-        issue_pv<T>(o, pa, v_tile(g - 1));
-        wg_commit();
-        done();
-        wg_wait<1>();
-        fence_regs(s[0]);
-        release(empty_k, g);
-        mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
-        sm0.template probs<true>(s, scale_log2, corrs);  // a fresh row: nothing to rescale
-        wg_wait<0>();
-        fence_regs(o[0]);
-        fence_regs(pa[0]);
-        release(empty_v, g - 1);
-      } else {
-        wait_stage(full_k, g);
-        turn();
-        wg_fence();
-        issue_qk<T>(s, sq_wg, k_tile(g));
-        wg_commit();
-        done();
-        wg_wait<0>();
-        fence_regs(s[0]);
-        release(empty_k, g);
-        mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
-        sm0.template probs<true>(s, scale_log2, corrs);
-      }
-      pack_p<T>(s, pa);
-      if (pending) epilogue(prev);
-      zero_o();
-      sm = sm0;
-      for (int t = 1; t < n; ++t) {
-        const int gt = g + t, gp = gt - 1;
-        wait_stage(full_v, gp);
-        wait_stage(full_k, gt);
-        turn();
-        wg_fence();
-        issue_qk<T>(s, sq_wg, k_tile(gt));
-        wg_commit();
-        issue_pv<T>(o, pa, v_tile(gp));
-        wg_commit();
-        done();
-        wg_wait<1>();  // Q K^T of tile t (P V of t-1 may still run)
-        fence_regs(s[0]);
-        release(empty_k, gt);
-        mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane);
-        float corrs[1][2];
-        const bool rescale = sm.template probs<true>(s, scale_log2, corrs);
-        wg_wait<0>();  // P V of tile t-1: o and the registers of P are free
-        fence_regs(o[0]);
-        fence_regs(pa[0]);
-        release(empty_v, gp);
-        if (rescale) sm.rescale(o, corrs);
-        pack_p<T>(s, pa);
-      }
-      g += n;
-      pending = true;
-      prev = it;
-      __syncwarp();
-      if (lane == 0) mbar_arrive(q_empty + 8 * k);  // every Q K^T of the item is done
-    } else {
-      if (pending) flush();
-      __syncwarp();
-      if (lane == 0) mbar_arrive(q_empty + 8 * k);
-      zero_o();
-      sm.init();
-      epilogue(it);  // O = 0, LSE = -inf
-    }
-    mbar_wait(q_full + 8 * (k ^ 1), ((nq + 1) >> 1) & 1);
-    cur = slot_load(slots + 4 * (k ^ 1));
-  }
-  if (pending) flush();
-  if (PP && wg == 0) named_bar_sync(1, 256);  // warpgroup 1's last arrive, so no barrier is left half-arrived
-}
-
 // wg-tma-ws: persistent and warp-specialized. One CTA per SM; warps 0-7 (two warpgroups) compute, warp 8
 // (one lane of the third warpgroup, which hands its registers to the other two) produces: it takes the next work item from a global counter (dynamic: a CTA that drew
 // short rows takes more items, so no CTA is left with the long ones), publishes it in a two-slot ring
@@ -1091,10 +962,6 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   // consumers: 128 x 40 + 256 x 232 = 64512 of the SM's 65536 registers
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
   const int warp_row = warp * 16;
-  if constexpr (T::PIPE == 3) {
-    ws_consume_stream<T>(p, n_items, slot(0), sq0, skv, bars, wg, warp_row, lane);
-    return;
-  }
   const float scale_log2 = p.scale * 1.44269504088896340736f;
   int g = 0;  // K/V tiles taken so far (over all items)
   // wg-tma-ws-pp: warpgroup 0 issues first (ws_pipe_item)

@@ -97,10 +97,10 @@ for t in tests/python/test_run_dtype.py tests/python/test_analyze_backend.py; do
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 done
 rm -rf "$OUT/py-scratch"
-# Under compute-sanitizer: wg-tma-s2e and the default wg-tma-ws (or the kernels in $BSATTN_SANITIZE_WG)
+# Under compute-sanitizer: the default wg-tma-ws-pp (or the kernels in $BSATTN_SANITIZE_WG)
 # when they passed, else the first verified one.
 sanitize_wg=""
-for pref in ${BSATTN_SANITIZE_WG:-wg-tma-s2e wg-tma-ws}; do
+for pref in ${BSATTN_SANITIZE_WG:-wg-tma-ws-pp}; do
   echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && sanitize_wg="$sanitize_wg $pref"
 done
 [ -n "$sanitize_wg" ] || sanitize_wg=$(echo "${verified#,}" | cut -d, -f1)
