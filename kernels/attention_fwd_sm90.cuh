@@ -12,9 +12,9 @@
 // Shared-memory tiles are stored as D/64 column blocks of [rows][64 elements] (128-byte rows), 16-byte
 // chunk c of row r at chunk c ^ (r % 8): the canonical 128B-swizzle layout, 1024-byte aligned atoms.
 // Variants (all: 2 warpgroups for BM = 128, one per 64 rows; registers: ptxas sm_90a, bf16, D = 128):
-//   wg-n128      BN 128, 2 cp.async stages, __syncthreads per tile                        215 regs, 0 spill
+//   wg-n128      BN 128, 2 cp.async stages, __syncthreads per tile                        230 regs, 0 spill
 //   wg-n128-s3   BN 128, 3 stages (225 KB shared memory)                                   233 regs, 0 spill
-//   wg-n64       BN 64, 3 stages                                                           165 regs, 0 spill
+//   wg-n64       BN 64, 3 stages                                                           177 regs, 0 spill
 //   wg-n64-ov    wg-n64 + the next tile's Q K^T issued before this tile's softmax          230 regs, 0 spill
 //                (a BN 128 version spilled 788 B and was dropped)
 //   wg-tma       BN 128, 3 stages loaded by TMA (thread 0 issues 128B-swizzled boxes), full/empty
@@ -37,9 +37,8 @@
 //                DEFAULT on sm_90
 //   (wg-tma-p, a persistent wg-tma-s2 with static round-robin items and the producer inline in warp 0,
 //   242 regs, slower than wg-tma-s2 everywhere in run 3, was replaced by wg-tma-ws.)
-// Every wg-tma kernel, and since run 8 wg-n128 and wg-n64 (whose step is wg_tma_tile too), reads a KV
-// tile's id (a global load for sparse rows) only where the tile can need masking (TileMask::may_need:
-// the last tiles of a causal or tailed row), not after every Q K^T.
+// Every wg-tma kernel reads a KV tile's id (a global load for sparse rows) only where the tile can need
+// masking (TileMask::may_need: the last tiles of a causal or tailed row), not after every Q K^T.
 // Log (bf16, B=1, H=16, D=128, block 128, non-causal; effective TFLOP/s of the median launch, L2
 // flushed; H200, driver 580.159.04; GPU suite incl. every wg kernel through every sweep, memcheck and
 // racecheck PASS), dense / d=0.9 / d=0.1 (S=8192 d=0.09), budget = time(d) / ((d+0.03) x dense):
@@ -277,72 +276,6 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t sbase, const typename T
   }
 }
 
-// Masks tile t's scores in a wg-tma* kernel: only tiles that can need it read the tile's id (a global
-// read for sparse rows) and test each element.
-template <class T>
-__device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, const KvTileList& tiles, int t,
-                                            const TileMask& tm, int warp_row, int lane) {
-  if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) {
-    const int k0 = tiles.tile(t) * T::BN;
-    if (tm.needed(q0, k0, T::BN)) {
-#pragma unroll
-      for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-          if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
-        }
-    }
-  }
-}
-
-// One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
-// memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
-// softmax, and O += P V (P from registers, V from shared memory).
-// The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
-// and O += P V (P from registers).
-template <class T>
-__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, uint32_t sk) {
-#pragma unroll
-  for (int kt = 0; kt < T::KT; ++kt) {
-    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-    Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
-  }
-}
-template <class T>
-__device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t (&pa)[1][T::BN / 16][4],
-                                         uint32_t sv) {
-#pragma unroll
-  for (int j = 0; j < T::BN / 16; ++j)
-    Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-}
-
-template <class T, class WhileQk>
-__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
-                                            const TileMask& tm,
-                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
-                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
-  float s[1][T::NT][4];
-  wg_fence();
-  issue_qk<T>(s, sq_wg, sk);
-  wg_commit();
-  while_qk();
-  wg_wait<0>();
-  fence_regs(s[0]);
-  mask_scores<T>(s, q0, tiles, t, tm, warp_row, lane);
-  sm.template update_raw<true>(s, o, scale_log2);
-  uint32_t pa[1][T::BN / 16][4];
-  pack_p<T>(s, pa);
-  wg_fence();
-  issue_pv<T>(o, pa, sk + T::KV_ELEMS * 2);
-  wg_commit();
-  wg_wait<0>();
-  fence_regs(pa[0]);
-  fence_regs(o[0]);
-}
-
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const FwdParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -402,9 +335,46 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const
       const int tn = t + T::STAGES - 1;
       if (tn < tiles.count) load_kv(tn, tn % T::STAGES);  // into the stage tile t-1 used
       cp_async_commit();
-      // S = Q K^T, masking, softmax, O += P V: the wg-tma kernels' step (only the loads differ)
-      wg_tma_tile<T>(sq_wg, skv + 2 * (t % T::STAGES) * KV_BYTES, q0, tiles, t, tm, warp_row, lane, scale_log2, sm,
-                     o, [] {});
+      const uint32_t sk = skv + 2 * (t % T::STAGES) * KV_BYTES, sv = sk + KV_BYTES;
+      const int k0 = tiles.tile(t) * T::BN;
+
+      // S = Q K^T: K = D in k16 steps, 4 per 64-element column block (32 bytes each).
+      float s[1][T::NT][4];
+      wg_fence();
+#pragma unroll
+      for (int kt = 0; kt < T::KT; ++kt) {
+        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
+      }
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(s[0]);
+
+      if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+        for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+          }
+      }
+      sm.template update_raw<true>(s, o, scale_log2);
+      uint32_t pa[1][T::BN / 16][4];
+      pack_p<T>(s, pa);
+
+      // O += P V: K = BN keys in k16 steps (16 rows of V = 2048 bytes); N = D spans D/64 column blocks
+      // of V (leading byte offset BN * 128), 8-row groups 1024 bytes apart (stride byte offset).
+      wg_fence();
+#pragma unroll
+      for (int j = 0; j < T::BN / 16; ++j)
+        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+      wg_commit();
+      wg_wait<0>();
+      fence_regs(pa[0]);
+      fence_regs(o[0]);
     }
     cp_async_wait<0>();
   }
@@ -609,6 +579,72 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
           dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
+}
+
+// Masks tile t's scores in a wg-tma* kernel: only tiles that can need it read the tile's id (a global
+// read for sparse rows) and test each element.
+template <class T>
+__device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm, int warp_row, int lane) {
+  if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) {
+    const int k0 = tiles.tile(t) * T::BN;
+    if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+      for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+          if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+        }
+    }
+  }
+}
+
+// One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
+// memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
+// softmax, and O += P V (P from registers, V from shared memory).
+// The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
+// and O += P V (P from registers).
+template <class T>
+__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, uint32_t sk) {
+#pragma unroll
+  for (int kt = 0; kt < T::KT; ++kt) {
+    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+    Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
+  }
+}
+template <class T>
+__device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t (&pa)[1][T::BN / 16][4],
+                                         uint32_t sv) {
+#pragma unroll
+  for (int j = 0; j < T::BN / 16; ++j)
+    Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+}
+
+template <class T, class WhileQk>
+__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm,
+                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
+                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
+  float s[1][T::NT][4];
+  wg_fence();
+  issue_qk<T>(s, sq_wg, sk);
+  wg_commit();
+  while_qk();
+  wg_wait<0>();
+  fence_regs(s[0]);
+  mask_scores<T>(s, q0, tiles, t, tm, warp_row, lane);
+  sm.template update_raw<true>(s, o, scale_log2);
+  uint32_t pa[1][T::BN / 16][4];
+  pack_p<T>(s, pa);
+  wg_fence();
+  issue_pv<T>(o, pa, sk + T::KV_ELEMS * 2);
+  wg_commit();
+  wg_wait<0>();
+  fence_regs(pa[0]);
+  fence_regs(o[0]);
 }
 
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in wg-tma-ws-pp (ping-pong): a
