@@ -276,6 +276,30 @@ __device__ __forceinline__ void load_tile_sw128(uint32_t sbase, const typename T
   }
 }
 
+// Masks the scores of the KV tile starting at key k0 where it crosses the sequence end or the causal
+// frontier (one warpgroup's 64 rows).
+template <class T>
+__device__ __forceinline__ void mask_tile(float (&s)[1][T::NT][4], int q0, int k0, const TileMask& tm, int warp_row,
+                                          int lane) {
+  if (tm.needed(q0, k0, T::BN)) {
+#pragma unroll
+    for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
+        int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+        if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
+      }
+  }
+}
+// The same for tile t of a wg-tma* kernel: only tiles that can need it read the tile's id (a global read
+// for sparse rows).
+template <class T>
+__device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm, int warp_row, int lane) {
+  if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) mask_tile<T>(s, q0, tiles.tile(t) * T::BN, tm, warp_row, lane);
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const FwdParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -351,16 +375,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const
       wg_wait<0>();
       fence_regs(s[0]);
 
-      if (tm.needed(q0, k0, T::BN)) {
-#pragma unroll
-        for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-            if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
-          }
-      }
+      mask_tile<T>(s, q0, k0, tm, warp_row, lane);
       sm.template update_raw<true>(s, o, scale_log2);
       uint32_t pa[1][T::BN / 16][4];
       pack_p<T>(s, pa);
@@ -581,29 +596,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
-// Masks tile t's scores in a wg-tma* kernel: only tiles that can need it read the tile's id (a global
-// read for sparse rows) and test each element.
-template <class T>
-__device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, const KvTileList& tiles, int t,
-                                            const TileMask& tm, int warp_row, int lane) {
-  if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) {
-    const int k0 = tiles.tile(t) * T::BN;
-    if (tm.needed(q0, k0, T::BN)) {
-#pragma unroll
-      for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-          if (!tm.visible(q, k)) s[0][nt][e] = -INFINITY;
-        }
-    }
-  }
-}
-
-// One KV tile of one warpgroup's 64 query rows in the wg-tma* kernels: S = Q K^T (both from shared
-// memory), `while_qk` while the tensor cores run it, then masking (only tiles that need it), the online
-// softmax, and O += P V (P from registers, V from shared memory).
 // The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
 // and O += P V (P from registers).
 template <class T>
