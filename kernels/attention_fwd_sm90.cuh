@@ -499,16 +499,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
       for (int nt = 0; nt < T::NT; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) sc[0][nt][e] = cur[0][nt][e];
-      if (tm.needed(q0, k0, T::BN)) {
-#pragma unroll
-        for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int q = q0 + warp_row + (lane >> 2) + ((e >> 1) << 3);
-            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-            if (!tm.visible(q, k)) sc[0][nt][e] = -INFINITY;
-          }
-      }
+      mask_tile<T>(sc, q0, k0, tm, warp_row, lane);
       sm.template update_raw<true>(sc, o, scale_log2);
       uint32_t pa[1][T::BN / 16][4];
       pack_p<T>(sc, pa);
