@@ -827,12 +827,14 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 #endif
 }
 
-// wg-tma-ws: persistent and warp-specialized. One CTA per SM; warps 0-7 (two warpgroups) compute, warp 8
-// (one lane of the third warpgroup, which hands its registers to the other two) produces: it takes the next work item from a global counter (dynamic: a CTA that drew
-// short rows takes more items, so no CTA is left with the long ones), publishes it in a two-slot ring
-// with the item's Q (two Q buffers), and streams the item's K/V tiles into the stage ring. It runs
-// ahead of the consumers by up to one item, so an item's Q and first K/V tiles are in flight while the
-// previous item's last tiles and epilogue run. The consumers' per-tile step is wg-tma-s2's.
+// wg-tma-ws*: persistent and warp-specialized. One CTA per SM; warps 0-7 (two warpgroups) compute, warp
+// 8 (one lane of the third warpgroup, which hands its registers to the other two) produces: it takes the
+// next work item from a global counter (dynamic: a CTA that drew short rows takes more items, so no CTA
+// is left with the long ones), publishes it in a two-slot ring with the item's Q (two Q buffers), and
+// streams the item's K/V tiles into the stage ring. It runs ahead of the consumers by up to one item,
+// so an item's Q and first K/V tiles are in flight while the previous item's last tiles and epilogue
+// run. The consumers' per-tile step is wg-tma-s2's (wg-tma-ws), or the pipelined ws_pipe_item
+// (wg-tma-ws-ov, and wg-tma-ws-pp with its ping-pong), for which K and V have their own barriers.
 // The counters (next item, finished CTAs) are reset by the last CTA to finish, so each launch finds
 // them at zero; launches in flight at once use different blocks (launch<T> hands them out in turn).
 template <class T>
