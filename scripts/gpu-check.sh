@@ -7,14 +7,16 @@
 #                                          nlohmann-json, doctest, CLI11) into .carry/usr, which `run`
 #                                          carries: the GPU host has no Debian -dev packages
 #   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/gpu-check.sh [--no-table] [--no-sanitizer]
-#       [--no-bench | --bench-quick]")
+#       [--no-bench | --bench-quick] [--ncu]")
+# --ncu: also profile the default kernel (bf16, S=8192, D=128, H=16, random mask at d=0.09 and 1.0) with
+# Nsight Compute (--set full, clocks left alone) and dump its SASS; writes $OUT/ncu.tar.gz.
 # The Hopper wg-* kernels each run the GPU suite in their own process (BSATTN_SUITE_TIMEOUT seconds
 # each, default 300). The forward table times $BSATTN_FWD_VARIANTS (default: the default kernel and the
 # wg-* kernels that passed the suite). The benchmark runs the kernel whose worst effective TFLOP/s over
 # the table's densities is highest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-table=1 sanitizer=1 bench=1 bench_args=()
+table=1 sanitizer=1 bench=1 bench_args=() ncu_run=0
 for a in "$@"; do
   case "$a" in
     --prepare-carry)
@@ -34,7 +36,8 @@ for a in "$@"; do
     --no-sanitizer) sanitizer=0 ;;
     --no-bench) bench=0 ;;
     --bench-quick) bench_args=(--quick) ;;
-    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-table, --no-sanitizer, --no-bench, --bench-quick)" >&2; exit 2 ;;
+    --ncu) ncu_run=1 ;;
+    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-table, --no-sanitizer, --no-bench, --bench-quick, --ncu)" >&2; exit 2 ;;
   esac
 done
 OUT=${OUT:-$PWD/gpu-check-out}
@@ -173,6 +176,28 @@ PY
   step "scripts/bench-gpu.sh ${bench_args[*]:-} (kernel: ${kernel:-default})"
   BSATTN_BUILD=build-gpu BSATTN_BENCH_KERNEL="$kernel" timeout -k 5 "${BSATTN_BENCH_TIMEOUT:-1800}" scripts/bench-gpu.sh "${bench_args[@]}" >"$OUT/bench-gpu.log" 2>&1
   rc=$?; tail -20 "$OUT/bench-gpu.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+fi
+
+if [ $ncu_run = 1 ]; then
+  step "ncu and SASS of the default kernel (bf16, S=8192, D=128, random d=0.09 and 1.0)"
+  NCU=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  N="$OUT/ncu"
+  mkdir -p "$N"
+  # bsattn bench launches the sparse kernel first (2 warm-ups, then 1 sample), then the dense baseline.
+  for d in 0.09 1.0; do
+    "$NCU" --clock-control none --set full --import-source yes -k regex:attention_fwd_kernel --launch-skip 2 \
+      --launch-count 1 -f -o "$N/default-d$d" build-gpu/bsattn bench --backend cuda --seq 8192 --dim 128 \
+      --heads 16 --block 128 --dtype bf16 --density "$d" --pattern random --warmup 2 --min-samples 1 \
+      --max-samples 1 --no-ceilings -q >"$N/default-d$d.log" 2>&1
+    rc=$?; tail -2 "$N/default-d$d.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+    "$NCU" --import "$N/default-d$d.ncu-rep" --page details >"$N/default-d$d.txt" 2>&1
+    "$NCU" --import "$N/default-d$d.ncu-rep" --page source --csv --print-source sass >"$N/default-d$d-sass.csv" 2>&1
+    grep -E "Duration|Issue Slots Busy|Warp Cycles Per Issued|Stall" "$N/default-d$d.txt" | head -12 | tee -a "$LOG"
+  done
+  # the default kernel for this table's shape, by its mangled name (see kernels/attention_fwd.cuh)
+  fn=$(cuobjdump -symbols build-gpu/bsattn 2>/dev/null | grep -o "_ZN6bsattn4cuda3fwd32attention_fwd_kernel_sm90_tma_wsINS1_13FwdTraitsSm90I13__nv_bfloat16Li128ELi128ELi128ELi2ELb0ELb1ELb1ELb0ELi2EEEEEvNS1_13Sm90TmaParamsE" | head -1)
+  [ -n "$fn" ] && cuobjdump -sass -fun "$fn" build-gpu/bsattn >"$N/default-kernel.sass" 2>&1
+  (cd "$OUT" && tar czf ncu.tar.gz ncu && rm -rf ncu)
 fi
 
 # The device tool returns at most 8 files: keep the summary log and tables, pack the detailed logs.
