@@ -343,6 +343,13 @@ __host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int
   return t;
 }
 
+// The query tile of this CTA in the one-CTA-per-query-tile kernels (grid: query tiles, heads, sequences).
+// Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
+template <int BM>
+__device__ __forceinline__ QueryTile block_query_tile(const FwdParams& p) {
+  return query_tile<BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+}
+
 // One work item of the persistent kernel (wg-tma-ws): a query tile and its tile list, from the item
 // number w (query tiles fastest, then heads, then sequences; causal: each head's longest rows first).
 struct WorkItem : QueryTile {
@@ -716,9 +723,7 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
   Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
-  const QueryTile qt =
-      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  const QueryTile qt = block_query_tile<T::BM>(p);
   if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
   const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
   const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
@@ -829,9 +834,7 @@ __global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) attention_fwd_kerne
   Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
-  const QueryTile qt =
-      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  const QueryTile qt = block_query_tile<T::BM>(p);
   if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
   const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
   const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;

@@ -310,9 +310,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const
   const uint32_t skv = sq + T::Q_ELEMS * 2;  // stage s: K at skv + 2*s*KV_BYTES, V right after
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
-  const QueryTile qt =
-      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  const QueryTile qt = block_query_tile<T::BM>(p);
   if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
   const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
   const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
@@ -432,9 +430,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
   const uint32_t skv = sq + T::Q_ELEMS * 2;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
-  const QueryTile qt =
-      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  const QueryTile qt = block_query_tile<T::BM>(p);
   if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
   const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start, len_k = qt.len_k;
   const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
@@ -735,9 +731,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
   auto empty = [&](int s) { return bars + 8 + 8 * S + 8 * s; };
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  // Causal: the longest rows (last query tiles) start first, so the tail of the grid is short work.
-  const QueryTile qt =
-      query_tile<T::BM>(p, blockIdx.z, blockIdx.y, p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  const QueryTile qt = block_query_tile<T::BM>(p);
   if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
   const int b = qt.b, h = qt.h, hk = qt.hk, i = qt.i, q_start = qt.q_start, k_start = qt.k_start;
   const int q0 = qt.q0, q_rows = qt.q_rows, kv_limit = qt.kv_limit;
