@@ -300,6 +300,49 @@ __device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, con
   if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) mask_tile<T>(s, q0, tiles.tile(t) * T::BN, tm, warp_row, lane);
 }
 
+// The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
+// and O += P V (P from registers).
+template <class T>
+__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, uint32_t sk) {
+#pragma unroll
+  for (int kt = 0; kt < T::KT; ++kt) {
+    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
+    Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
+  }
+}
+template <class T>
+__device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t (&pa)[1][T::BN / 16][4],
+                                         uint32_t sv) {
+#pragma unroll
+  for (int j = 0; j < T::BN / 16; ++j)
+    Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+}
+
+template <class T, class WhileQk>
+__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
+                                            const TileMask& tm,
+                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
+                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
+  float s[1][T::NT][4];
+  wg_fence();
+  issue_qk<T>(s, sq_wg, sk);
+  wg_commit();
+  while_qk();
+  wg_wait<0>();
+  fence_regs(s[0]);
+  mask_scores<T>(s, q0, tiles, t, tm, warp_row, lane);
+  sm.template update_raw<true>(s, o, scale_log2);
+  uint32_t pa[1][T::BN / 16][4];
+  pack_p<T>(s, pa);
+  wg_fence();
+  issue_pv<T>(o, pa, sk + T::KV_ELEMS * 2);
+  wg_commit();
+  wg_wait<0>();
+  fence_regs(pa[0]);
+  fence_regs(o[0]);
+}
+
 template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const FwdParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -357,37 +400,9 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90(const
       const int tn = t + T::STAGES - 1;
       if (tn < tiles.count) load_kv(tn, tn % T::STAGES);  // into the stage tile t-1 used
       cp_async_commit();
-      const uint32_t sk = skv + 2 * (t % T::STAGES) * KV_BYTES, sv = sk + KV_BYTES;
-      const int k0 = tiles.tile(t) * T::BN;
-
-      // S = Q K^T: K = D in k16 steps, 4 per 64-element column block (32 bytes each).
-      float s[1][T::NT][4];
-      wg_fence();
-#pragma unroll
-      for (int kt = 0; kt < T::KT; ++kt) {
-        uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-        uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-        Wgmma<Elem, T::BN>::ss(s[0], da, db, kt > 0);
-      }
-      wg_commit();
-      wg_wait<0>();
-      fence_regs(s[0]);
-
-      mask_tile<T>(s, q0, k0, tm, warp_row, lane);
-      sm.template update_raw<true>(s, o, scale_log2);
-      uint32_t pa[1][T::BN / 16][4];
-      pack_p<T>(s, pa);
-
-      // O += P V: K = BN keys in k16 steps (16 rows of V = 2048 bytes); N = D spans D/64 column blocks
-      // of V (leading byte offset BN * 128), 8-row groups 1024 bytes apart (stride byte offset).
-      wg_fence();
-#pragma unroll
-      for (int j = 0; j < T::BN / 16; ++j)
-        Wgmma<Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-      wg_commit();
-      wg_wait<0>();
-      fence_regs(pa[0]);
-      fence_regs(o[0]);
+      // S = Q K^T, masking, softmax, O += P V: the wg-tma kernels' step (only the loads differ)
+      wg_tma_tile<T>(sq_wg, skv + 2 * (t % T::STAGES) * KV_BYTES, q0, tiles, t, tm, warp_row, lane, scale_log2, sm,
+                     o, [] {});
     }
     cp_async_wait<0>();
   }
@@ -583,48 +598,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
-// The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
-// and O += P V (P from registers).
-template <class T>
-__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, uint32_t sk) {
-#pragma unroll
-  for (int kt = 0; kt < T::KT; ++kt) {
-    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
-    uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-    Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
-  }
-}
-template <class T>
-__device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t (&pa)[1][T::BN / 16][4],
-                                         uint32_t sv) {
-#pragma unroll
-  for (int j = 0; j < T::BN / 16; ++j)
-    Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
-}
-
-template <class T, class WhileQk>
-__device__ __forceinline__ void wg_tma_tile(uint32_t sq_wg, uint32_t sk, int q0, const KvTileList& tiles, int t,
-                                            const TileMask& tm,
-                                            int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
-                                            float (&o)[1][T::DT][4], WhileQk&& while_qk) {
-  float s[1][T::NT][4];
-  wg_fence();
-  issue_qk<T>(s, sq_wg, sk);
-  wg_commit();
-  while_qk();
-  wg_wait<0>();
-  fence_regs(s[0]);
-  mask_scores<T>(s, q0, tiles, t, tm, warp_row, lane);
-  sm.template update_raw<true>(s, o, scale_log2);
-  uint32_t pa[1][T::BN / 16][4];
-  pack_p<T>(s, pa);
-  wg_fence();
-  issue_pv<T>(o, pa, sk + T::KV_ELEMS * 2);
-  wg_commit();
-  wg_wait<0>();
-  fence_regs(pa[0]);
-  fence_regs(o[0]);
-}
 
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in wg-tma-ws-pp (ping-pong): a
 // warpgroup waits on its own barrier before issuing, and arrives on the other's after.
