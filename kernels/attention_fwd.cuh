@@ -990,7 +990,15 @@ void launch(const FwdParams& p, cudaStream_t stream) {
   }
   if constexpr (T::SM90 && T::TMA) {
     Sm90TmaParams tp = make_tma_params<T>(p);
-    if constexpr (T::PERSISTENT) tp.sched = ws_sched_block();
+    if constexpr (T::PERSISTENT) {
+      tp.sched = ws_sched_block();
+      // BSATTN_WS_PREFETCH=n (tuning): K/V tiles the producer prefetches into L2 ahead of its loads
+      static const int prefetch = [] {
+        const char* e = std::getenv("BSATTN_WS_PREFETCH");
+        return e ? std::clamp(std::atoi(e), 0, 64) : WS_PREFETCH_TILES;
+      }();
+      tp.prefetch = prefetch;
+    }
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(tp);
   } else {
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(p);

@@ -21,6 +21,8 @@ int device_sm_count();  // its multiprocessor count
 // CTAs, two spare words, then two item slots of 4 words per CTA (at most WS_MAX_CTAS CTAs)
 constexpr int WS_MAX_CTAS = 1024, WS_SCHED_WORDS = 4 + 8 * WS_MAX_CTAS;
 unsigned* ws_sched_block();
+// wg-tma-ws*: K/V tiles the producer prefetches into L2 ahead of its loads (BSATTN_WS_PREFETCH overrides)
+constexpr int WS_PREFETCH_TILES = 4;
 // UsageError when the kernel cannot run this problem (head_dim, block sizes, variant).
 void check_fwd_supported(const FwdParams& p, const std::string& variant);
 void launch_attention_fwd(const FwdParams& p, ElemType dtype, const std::string& variant, cudaStream_t stream);
