@@ -992,12 +992,12 @@ void launch(const FwdParams& p, cudaStream_t stream) {
     Sm90TmaParams tp = make_tma_params<T>(p);
     if constexpr (T::PERSISTENT) {
       tp.sched = ws_sched_block();
-      // BSATTN_WS_PREFETCH=n (tuning): K/V tiles the producer prefetches into L2 ahead of its loads
-      static const int prefetch = [] {
-        const char* e = std::getenv("BSATTN_WS_PREFETCH");
-        return e ? std::clamp(std::atoi(e), 0, 64) : WS_PREFETCH_TILES;
+      // BSATTN_WS_TUNE=n (tuning and its measurements): the WS_TUNE_* bits instead of the default
+      static const int tune = [] {
+        const char* e = std::getenv("BSATTN_WS_TUNE");
+        return e ? std::atoi(e) & WS_TUNE_ALL : WS_TUNE_DEFAULT;
       }();
-      tp.prefetch = prefetch;
+      tp.tune = tune;
     }
     kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(tp);
   } else {

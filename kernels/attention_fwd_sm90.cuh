@@ -136,6 +136,7 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/attention_fwd.h"  // WS_TUNE_*
 #include "kernels/cuda_check.h"
 #include "lib/error.h"
 
@@ -551,9 +552,8 @@ struct Sm90TmaParams {
   // wg-tma-ws: next item and finished CTAs (zero at launch), two spare words, then two item slots
   // (ItemSlot, 16 bytes) per CTA
   unsigned* sched = nullptr;
-  // wg-tma-ws*: how many K/V tiles ahead of its loads the producer prefetches into L2 (0: none), across
-  // the end of an item into the next one (BSATTN_WS_PREFETCH; see launch<T>)
-  int prefetch = 0;
+  // wg-tma-ws*: WS_TUNE_* bits (kernels/attention_fwd.h; BSATTN_WS_TUNE overrides the default)
+  int tune = 0;
 };
 
 // wg-tma-ws item slots: one 16-byte store by the producer, one 16-byte load by each consumer thread
@@ -597,13 +597,6 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 // One box of the 2D map at (inner element c0, row c1) into shared memory; completes tx on `bar`.
-// The same box into L2 only (no shared memory, no barrier): the later load finds it there.
-__device__ __forceinline__ void tma_prefetch_2d(const CUtensorMap* map, int c0, int c1) {
-  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n" ::"l"(
-                   reinterpret_cast<uint64_t>(map)),
-               "r"(c0), "r"(c1)
-               : "memory");
-}
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int c0, int c1, uint32_t bar) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
@@ -858,45 +851,51 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (warp == T::NWARPS && lane == 0) {
       unsigned* counter = tp.sched;
-      // The next item: its number from the counter (after each CTA's first, which is its own number),
-      // its tile list from the head type and the CSR row (a chain of dependent global reads).
+      const bool own_first = tp.tune & WS_TUNE_OWN_FIRST;
+      // The next item: its number from the counter (after each CTA's own first one, with
+      // WS_TUNE_OWN_FIRST), its tile list from the head type and the CSR row (a chain of dependent
+      // global reads).
+      const unsigned base = own_first ? gridDim.x : 0u;
       auto draw = [&](int& w, WorkItem& it) {
-        w = int(gridDim.x + atomicAdd(counter, 1u));
+        w = int(base + atomicAdd(counter, 1u));
         it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
       };
-      // L2 prefetch, tp.prefetch tiles ahead of the loads: position j counts this item's tiles, then the
-      // next item's (once drawn); pf is the first position not yet prefetched.
-      auto prefetch_tile = [&](const WorkItem& x, int t) {
-        const int krow = x.k_start + x.tiles.tile(t) * T::BN;
-#pragma unroll
-        for (int cb = 0; cb < T::D / 64; ++cb) {
-          tma_prefetch_2d(&tp.k, x.hk * T::D + cb * 64, krow);
-          tma_prefetch_2d(&tp.v, x.hk * T::D + cb * 64, krow);
-        }
-      };
-      auto prefetch_q = [&](const WorkItem& x) {
-#pragma unroll
-        for (int cb = 0; cb < T::D / 64; ++cb) tma_prefetch_2d(&tp.q, x.h * T::D + cb * 64, x.q_start + x.q0);
-      };
-      const int PF = tp.prefetch;
-      int w = int(blockIdx.x);
+      int w;
       WorkItem it;
-      // The first item: Q's load goes out before the tile list's reads (the barrier's arrive follows
-      // them, with the item's slot).
+      // WS_TUNE_OWN_FIRST: the first item's Q load goes out before its tile list's reads (the barrier's
+      // arrive follows them, with the item's slot).
       bool q_early = false;
-      if (w < n_items) {
-        static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
-        if (it.live()) {
-          mbar_expect_tx_only(q_full(0), Q_BYTES);
+      if (own_first) {
+        w = int(blockIdx.x);
+        if (w < n_items) {
+          static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
+          if (it.live()) {
+            mbar_expect_tx_only(q_full(0), Q_BYTES);
 #pragma unroll
-          for (int cb = 0; cb < T::D / 64; ++cb)
-            tma_load_2d(sq0 + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(0));
-          q_early = true;
-          it.tiles = make_tile_list<T::BN, true>(p, it.b, it.h, it.i, it.kv_limit);
+            for (int cb = 0; cb < T::D / 64; ++cb)
+              tma_load_2d(sq0 + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(0));
+            q_early = true;
+            it.tiles = make_tile_list<T::BN, true>(p, it.b, it.h, it.i, it.kv_limit);
+          }
         }
+      } else {
+        draw(w, it);
       }
       int gp = 0;  // K/V tiles issued (over all items)
-      int pf = S;  // the first item's first S tiles are loaded at once: no use prefetching them
+      // T::PIPE with WS_TUNE_V_AFTER_K: each tile's V goes out after the next tile's K (over item ends
+      // too). K's stage frees before the softmax, V's after it: a V waiting for its stage then no longer
+      // holds back the next K, which Q K^T needs one step before P V needs that V.
+      const bool v_after_k = tp.tune & WS_TUNE_V_AFTER_K;
+      int v_gp = -1, v_krow = 0, v_hk = 0;  // the V not yet issued (v_gp < 0: none)
+      auto issue_v = [&] {
+        const int sv = v_gp % S;
+        if (v_gp >= S) mbar_wait(empty_v(sv), ((v_gp / S) - 1) & 1);
+        mbar_expect_tx(full_v(sv), KV_BYTES);
+        const uint32_t dv = skv + 2 * sv * KV_BYTES + KV_BYTES;
+#pragma unroll
+        for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(dv + cb * (T::BN * 128), &tp.v, v_hk * T::D + cb * 64, v_krow, full_v(sv));
+        v_gp = -1;
+      };
       for (int nq = 0;; ++nq) {
         const int k = nq & 1;
         if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
@@ -904,10 +903,11 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         const bool q_sent = nq == 0 && q_early;
         if (!(w < n_items && it.loads())) {  // no more work, or nothing to load: the slot alone
           mbar_arrive(q_full(k));            // (q_sent: the phase also waits for Q's bytes)
-          if (w >= n_items) break;
+          if (w >= n_items) {
+            if (T::PIPE != 0 && v_gp >= 0) issue_v();
+            break;
+          }
           draw(w, it);
-          pf = 0;
-          if (PF > 0 && w < n_items && it.loads()) prefetch_q(it);
           continue;
         }
         if (q_sent) {
@@ -919,38 +919,24 @@ __global__ void __launch_bounds__(T::THREADS, 1)
           for (int cb = 0; cb < T::D / 64; ++cb)
             tma_load_2d(dq + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(k));
         }
-        const int n = it.tiles.count;
-        // The next item is drawn PF tiles before this item's end (at the last tile without prefetch,
-        // before it waits for its stage: the draw's reads run during that wait).
-        const int t_draw = max(0, n - max(PF, 1));
-        int w_next = n_items;
+        int w_next;
         WorkItem next;
-        bool drawn = false;
-        for (int t = 0; t < n; ++t, ++gp) {
+        for (int t = 0; t < it.tiles.count; ++t, ++gp) {
           const int s = gp % S;
           const int krow = it.k_start + it.tiles.tile(t) * T::BN;
-          if (t == t_draw) {
-            draw(w_next, next);
-            drawn = true;
-            if (PF > 0 && w_next < n_items && next.loads()) prefetch_q(next);
-          }
-          for (; PF > 0 && pf <= t + PF; ++pf) {
-            if (pf < n) prefetch_tile(it, pf);
-            else if (drawn && w_next < n_items && pf - n < next.tiles.count) prefetch_tile(next, pf - n);
-            else break;
-          }
+          // The next item is drawn before the last tile waits for its stage: the draw's reads run
+          // during that wait, not between this item's last tile and the next one's first.
+          if (t == it.tiles.count - 1) draw(w_next, next);
           if (gp >= S) mbar_wait(empty(s), ((gp / S) - 1) & 1);
           const uint32_t sk = skv + 2 * s * KV_BYTES;
-          if constexpr (T::PIPE != 0) {  // K, then V, each on its own barriers
+          if constexpr (T::PIPE != 0) {  // this K, then the previous tile's V, each on its own barriers
             mbar_expect_tx(full(s), KV_BYTES);
 #pragma unroll
             for (int cb = 0; cb < T::D / 64; ++cb)
               tma_load_2d(sk + cb * (T::BN * 128), &tp.k, it.hk * T::D + cb * 64, krow, full(s));
-            if (gp >= S) mbar_wait(empty_v(s), ((gp / S) - 1) & 1);
-            mbar_expect_tx(full_v(s), KV_BYTES);
-#pragma unroll
-            for (int cb = 0; cb < T::D / 64; ++cb)
-              tma_load_2d(sk + KV_BYTES + cb * (T::BN * 128), &tp.v, it.hk * T::D + cb * 64, krow, full_v(s));
+            if (v_gp >= 0) issue_v();
+            v_gp = gp, v_krow = krow, v_hk = it.hk;
+            if (!v_after_k) issue_v();
           } else {
             mbar_expect_tx(full(s), 2 * KV_BYTES);
 #pragma unroll
@@ -960,7 +946,6 @@ __global__ void __launch_bounds__(T::THREADS, 1)
             }
           }
         }
-        pf = max(0, pf - n);
         w = w_next;
         it = next;
       }
@@ -982,11 +967,14 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   // wg-tma-ws-pp: warpgroup 0 issues first (ws_pipe_item)
   if constexpr (T::PIPE == 2 && T::WARPGROUPS == 2)
     if (wg == 1) named_bar_arrive(1, 256);
-  // The first item is the CTA's own number (the producer's first draw): its tile list is read here while
-  // Q loads, rather than from the slot after Q has landed.
+  // WS_TUNE_OWN_FIRST: the first item is the CTA's own number; its tile list is read here while Q
+  // loads, rather than from the slot after Q has landed.
   ItemSlot cur{n_items, 0, 0, 0};
-  if (int(blockIdx.x) < n_items) cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
+  const bool own_first = tp.tune & WS_TUNE_OWN_FIRST;
+  if (own_first && int(blockIdx.x) < n_items)
+    cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
   mbar_wait(q_full(0), 0);
+  if (!own_first) cur = slot_load(slot(0));
   for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
     const WorkItem it = work_item<T::BM, T::BN>(p, cur);
