@@ -51,7 +51,7 @@ unsigned* ws_sched_block() {
 }
 
 std::vector<std::string> fwd_variants() {
-  return {"wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
+  return {"wg-tma-ws-ppv", "wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
 }
 
 void check_fwd_supported(const FwdParams& p, const std::string& v) {
@@ -84,7 +84,9 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
     // 1.8-2x fa2-v4-w4-h (results/forward-h200.md). wg-tma-ws-pp (its consumers pipelined, in ping-pong):
     // 676-681 / 621-627 dense and 461-464 at S=8192 d=0.09 against wg-tma-ws's 608-609 / 580-591 and
     // 445-450, in the same runs (results/forward-h200-pp.md, e9d1e34; results/forward-h200-pps.md).
-    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-pp";
+    // wg-tma-ws-ppv (its producer issues each V after the next tile's K): see the log in
+    // kernels/attention_fwd_sm90.cuh (run 9).
+    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-ppv";
     return "fa2-v4-w4-h";
   }
   return "fa2-w8";

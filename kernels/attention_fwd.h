@@ -11,7 +11,7 @@
 namespace bsattn::cuda {
 
 std::vector<std::string> fwd_variants();  // the names; "" (the default) resolves per problem and GPU
-// The variant "" runs for this problem on the current GPU: wg-tma-ws-pp on sm_90 (H100/H200) for block_q
+// The variant "" runs for this problem on the current GPU: wg-tma-ws-ppv on sm_90 (H100/H200) for block_q
 // 128 with block_kv a multiple of 128 and softmax; fa2-v4-w4-h elsewhere for block_q 128 with softmax;
 // fa2-w8 otherwise (block_q 64, SiLU). A non-empty variant is returned as is.
 std::string resolve_fwd_variant(const FwdParams& p, const std::string& variant);
@@ -21,12 +21,6 @@ int device_sm_count();  // its multiprocessor count
 // CTAs, two spare words, then two item slots of 4 words per CTA (at most WS_MAX_CTAS CTAs)
 constexpr int WS_MAX_CTAS = 1024, WS_SCHED_WORDS = 4 + 8 * WS_MAX_CTAS;
 unsigned* ws_sched_block();
-// wg-tma-ws* choices made at run time, so that one build measures them side by side (BSATTN_WS_TUNE):
-// OWN_FIRST: each CTA's first item is its own number (no atomic), its Q's load goes out before its tile
-// list's reads, and the consumers read that list themselves while Q loads. V_AFTER_K (-ov, -pp): the
-// producer issues each tile's V after the next tile's K.
-constexpr int WS_TUNE_OWN_FIRST = 1, WS_TUNE_V_AFTER_K = 2, WS_TUNE_ALL = 3;
-constexpr int WS_TUNE_DEFAULT = WS_TUNE_OWN_FIRST | WS_TUNE_V_AFTER_K;
 // UsageError when the kernel cannot run this problem (head_dim, block sizes, variant).
 void check_fwd_supported(const FwdParams& p, const std::string& variant);
 void launch_attention_fwd(const FwdParams& p, ElemType dtype, const std::string& variant, cudaStream_t stream);

@@ -136,14 +136,13 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/attention_fwd.h"  // WS_TUNE_*
 #include "kernels/cuda_check.h"
 #include "lib/error.h"
 
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0>
+          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -164,6 +163,8 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static constexpr bool EARLY = EARLY_;
   // wg-tma-ws-ov (1) / wg-tma-ws-pp (2): wg-tma-ws with the pipelined consumer loop (ws_pipe_item)
   static constexpr int PIPE = PIPE_;
+  // wg-tma-ws-ppv: wg-tma-ws-pp whose producer issues each tile's V after the next tile's K
+  static constexpr bool V_AFTER_K = V_AFTER_K_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
@@ -180,6 +181,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static_assert(Base::MT == 1, "16 rows per warp");
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
   static_assert(PIPE_ == 0 || PERSISTENT_, "the pipelined consumer loop is wg-tma-ws's");
+  static_assert(!V_AFTER_K_ || PIPE_ != 0, "V apart from K needs V's own barriers (T::PIPE)");
 };
 
 template <typename Elem, int N>
@@ -552,8 +554,6 @@ struct Sm90TmaParams {
   // wg-tma-ws: next item and finished CTAs (zero at launch), two spare words, then two item slots
   // (ItemSlot, 16 bytes) per CTA
   unsigned* sched = nullptr;
-  // wg-tma-ws*: WS_TUNE_* bits (kernels/attention_fwd.h; BSATTN_WS_TUNE overrides the default)
-  int tune = 0;
 };
 
 // wg-tma-ws item slots: one 16-byte store by the producer, one 16-byte load by each consumer thread
@@ -851,41 +851,33 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (warp == T::NWARPS && lane == 0) {
       unsigned* counter = tp.sched;
-      const bool own_first = tp.tune & WS_TUNE_OWN_FIRST;
-      // The next item: its number from the counter (after each CTA's own first one, with
-      // WS_TUNE_OWN_FIRST), its tile list from the head type and the CSR row (a chain of dependent
-      // global reads).
-      const unsigned base = own_first ? gridDim.x : 0u;
+      // The next item: its number from the counter (each CTA's first item is its own number), its tile
+      // list from the head type and the CSR row (a chain of dependent global reads).
       auto draw = [&](int& w, WorkItem& it) {
-        w = int(base + atomicAdd(counter, 1u));
+        w = int(gridDim.x + atomicAdd(counter, 1u));
         it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
       };
-      int w;
+      int w = int(blockIdx.x);
       WorkItem it;
-      // WS_TUNE_OWN_FIRST: the first item's Q load goes out before its tile list's reads (the barrier's
-      // arrive follows them, with the item's slot).
+      // The first item's Q load goes out before its tile list's reads (the barrier's arrive follows
+      // them, with the item's slot).
       bool q_early = false;
-      if (own_first) {
-        w = int(blockIdx.x);
-        if (w < n_items) {
-          static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
-          if (it.live()) {
-            mbar_expect_tx_only(q_full(0), Q_BYTES);
+      if (w < n_items) {
+        static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
+        if (it.live()) {
+          mbar_expect_tx_only(q_full(0), Q_BYTES);
 #pragma unroll
-            for (int cb = 0; cb < T::D / 64; ++cb)
-              tma_load_2d(sq0 + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(0));
-            q_early = true;
-            it.tiles = make_tile_list<T::BN, true>(p, it.b, it.h, it.i, it.kv_limit);
-          }
+          for (int cb = 0; cb < T::D / 64; ++cb)
+            tma_load_2d(sq0 + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(0));
+          q_early = true;
+          it.tiles = make_tile_list<T::BN, true>(p, it.b, it.h, it.i, it.kv_limit);
         }
-      } else {
-        draw(w, it);
       }
       int gp = 0;  // K/V tiles issued (over all items)
-      // T::PIPE with WS_TUNE_V_AFTER_K: each tile's V goes out after the next tile's K (over item ends
-      // too). K's stage frees before the softmax, V's after it: a V waiting for its stage then no longer
-      // holds back the next K, which Q K^T needs one step before P V needs that V.
-      const bool v_after_k = tp.tune & WS_TUNE_V_AFTER_K;
+      // T::V_AFTER_K: each tile's V goes out after the next tile's K (over item ends too, but not past an
+      // item without loads: the consumers finish the item that V belongs to before they take the next
+      // slot). K's stage frees before the softmax, V's after it: a V waiting for its stage then no
+      // longer holds back the next K, which Q K^T needs one step before P V needs that V.
       int v_gp = -1, v_krow = 0, v_hk = 0;  // the V not yet issued (v_gp < 0: none)
       auto issue_v = [&] {
         const int sv = v_gp % S;
@@ -903,10 +895,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         const bool q_sent = nq == 0 && q_early;
         if (!(w < n_items && it.loads())) {  // no more work, or nothing to load: the slot alone
           mbar_arrive(q_full(k));            // (q_sent: the phase also waits for Q's bytes)
-          if (w >= n_items) {
-            if (T::PIPE != 0 && v_gp >= 0) issue_v();
-            break;
-          }
+          if (T::PIPE != 0 && v_gp >= 0) issue_v();
+          if (w >= n_items) break;
           draw(w, it);
           continue;
         }
@@ -936,7 +926,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
               tma_load_2d(sk + cb * (T::BN * 128), &tp.k, it.hk * T::D + cb * 64, krow, full(s));
             if (v_gp >= 0) issue_v();
             v_gp = gp, v_krow = krow, v_hk = it.hk;
-            if (!v_after_k) issue_v();
+            if (!T::V_AFTER_K) issue_v();
           } else {
             mbar_expect_tx(full(s), 2 * KV_BYTES);
 #pragma unroll
@@ -967,14 +957,11 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   // wg-tma-ws-pp: warpgroup 0 issues first (ws_pipe_item)
   if constexpr (T::PIPE == 2 && T::WARPGROUPS == 2)
     if (wg == 1) named_bar_arrive(1, 256);
-  // WS_TUNE_OWN_FIRST: the first item is the CTA's own number; its tile list is read here while Q
-  // loads, rather than from the slot after Q has landed.
+  // The first item is the CTA's own number: its tile list is read here while Q loads, rather than from
+  // the slot after Q has landed.
   ItemSlot cur{n_items, 0, 0, 0};
-  const bool own_first = tp.tune & WS_TUNE_OWN_FIRST;
-  if (own_first && int(blockIdx.x) < n_items)
-    cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
+  if (int(blockIdx.x) < n_items) cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
   mbar_wait(q_full(0), 0);
-  if (!own_first) cur = slot_load(slot(0));
   for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
     const WorkItem it = work_item<T::BM, T::BN>(p, cur);
