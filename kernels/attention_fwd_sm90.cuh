@@ -123,8 +123,21 @@
 //   first build issued that P V on one side of a branch and ptxas serialized every wgmma of the kernel
 //   (C7520: 479 TFLOP/s dense); with two straight-line paths it was 643 dense and 442 at d=0.09 against
 //   -pp's 678 and 461 in the same run, so it was dropped (the code is at f9e7817).
-// Next: O through the freed Q buffer with a TMA store, so that the consumers' epilogue is shorter; a
-// third K stage (Q 2 x 32 KB + K 3 x 32 KB + V 2 x 32 KB fits in 227 KB).
+//   run 9, BSATTN_COMMIT=0ac8776 BSATTN_FWD_VARIANTS=wg-tma-ws-pp,wg-tma-ws-ppv scripts/gpu-check.sh
+//   (results/forward-h200-ppv.md; memcheck and racecheck of wg-tma-ws-ppv clean; the profile and the
+//   experiments before it in results/forward-h200-ppv-experiments.md): ncu of -pp at S=8192 d=0.09 had
+//   the consumers waiting for K 8% of their time (dense: 2%): the producer issued a tile's K, then
+//   waited for V's stage, which frees only after the consumers' next softmax, before the next K.
+//   wg-tma-ws-ppv issues each V after the next tile's K:
+//     wg-tma-ws-pp  S=8192: 666 / 627 / 459;  S=32768: 615 / 612 / 634   budget 0.75-1.10
+//     wg-tma-ws-ppv S=8192: 664 / 632 / 482;  S=32768: 609 / 665 / 636   budget 0.74-1.04
+//   (two more rounds: d=0.09 0.1063-0.1069 ms against 0.1117). Both have each CTA's first item as its
+//   own number with Q's load before the tile-list reads (within noise alone). An L2 prefetch of K/V
+//   4 tiles ahead (cp.async.bulk.prefetch.tensor) was slower at every density and was dropped.
+// Next: a third K stage now that K runs ahead of V (Q 2 x 32 KB + K 3 x 32 KB + V 2 x 32 KB fits in
+// 227 KB); the code run once per query tile (first Q K^T and softmax, last P V, epilogue) is 27% of the
+// consumers' time at S=8192 d=0.09 (O through the freed Q buffer with a TMA store would shorten the
+// epilogue).
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
