@@ -155,7 +155,7 @@
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, int VK_ = 0>
+          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -176,19 +176,8 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static constexpr bool EARLY = EARLY_;
   // wg-tma-ws-ov (1) / wg-tma-ws-pp (2): wg-tma-ws with the pipelined consumer loop (ws_pipe_item)
   static constexpr int PIPE = PIPE_;
-  // wg-tma-ws-ppv (VK_ 1): wg-tma-ws-pp whose producer issues each tile's V after the next tile's K;
-  // wg-tma-ws-ppk (VK_ 2): that with a third K stage (K and V in rings of their own)
-  static constexpr bool V_AFTER_K = VK_ >= 1;
-  static constexpr int K_STAGES = STAGES_ + (VK_ == 2 ? 1 : 0);  // V's ring: STAGES
-  // K / V of stage s, in bytes from the start of the K/V area: interleaved (K, V, K, V, ...) when both
-  // rings have STAGES stages, else K's ring, then V's
-  static constexpr uint32_t KVB = Base::KV_ELEMS * 2;
-  __host__ __device__ static constexpr uint32_t k_off(int s) {
-    return K_STAGES == STAGES_ ? 2u * s * KVB : uint32_t(s) * KVB;
-  }
-  __host__ __device__ static constexpr uint32_t v_off(int s) {
-    return K_STAGES == STAGES_ ? 2u * s * KVB + KVB : uint32_t(K_STAGES + s) * KVB;
-  }
+  // wg-tma-ws-ppv: wg-tma-ws-pp whose producer issues each tile's V after the next tile's K
+  static constexpr bool V_AFTER_K = V_AFTER_K_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
@@ -196,9 +185,8 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static constexpr int THREADS = Base::THREADS + (PERSISTENT_ ? 128 : 0);
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
   // (+ wg-tma-ws-ov/-pp: full/empty barriers of V apart from K's)
-  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 +
-                                     (K_STAGES - STAGES_) * KVB + 1024 +
-                                     8 * (2 * Q_BUFFERS + 2 * K_STAGES + (PIPE_ ? 2 * STAGES_ : 0));
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 +
+                                     8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0));
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
@@ -206,7 +194,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static_assert(Base::MT == 1, "16 rows per warp");
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
   static_assert(PIPE_ == 0 || PERSISTENT_, "the pipelined consumer loop is wg-tma-ws's");
-  static_assert(VK_ == 0 || PIPE_ != 0, "V apart from K needs V's own barriers (T::PIPE)");
+  static_assert(!V_AFTER_K_ || PIPE_ != 0, "V apart from K needs V's own barriers (T::PIPE)");
 };
 
 template <typename Elem, int N>
@@ -652,27 +640,28 @@ __device__ __forceinline__ void ws_pipe_item(uint32_t sq_wg, uint32_t skv, uint3
                                              uint32_t bars_full_v, uint32_t bars_empty_v, uint32_t q_empty,
                                              const WorkItem& it, int& g, int wg, int warp_row, int lane,
                                              float scale_log2, OnlineSoftmax<T>& sm, float (&o)[1][T::DT][4]) {
-  constexpr int SK = T::K_STAGES, SV = T::STAGES;
+  constexpr int S = T::STAGES;
+  constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2;
   constexpr bool PP = T::PIPE == 2 && T::WARPGROUPS == 2;
   auto turn = [&] { if constexpr (PP) named_bar_sync(1 + wg, 256); };
   auto done = [&] { if constexpr (PP) named_bar_arrive(2 - wg, 256); };
-  auto release = [&](uint32_t bars_empty, int stage) {
+  auto release = [&](uint32_t bars_empty, int gt) {
     __syncwarp();
-    if (lane == 0) mbar_arrive(bars_empty + 8 * stage);
+    if (lane == 0) mbar_arrive(bars_empty + 8 * (gt % S));
   };
   const int n = it.tiles.count;
   float s[1][T::NT][4];
   uint32_t pa[1][T::BN / 16][4];
   // tile 0: Q K^T alone
-  mbar_wait(bars_full_k + 8 * (g % SK), (g / SK) & 1);
+  mbar_wait(bars_full_k + 8 * (g % S), (g / S) & 1);
   turn();
   wg_fence();
-  issue_qk<T>(s, sq_wg, skv + T::k_off(g % SK));
+  issue_qk<T>(s, sq_wg, skv + 2 * (g % S) * KV_BYTES);
   wg_commit();
   done();
   wg_wait<0>();
   fence_regs(s[0]);
-  release(bars_empty_k, g % SK);
+  release(bars_empty_k, g);
   mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
   {
     float corrs[1][2];
@@ -681,25 +670,25 @@ __device__ __forceinline__ void ws_pipe_item(uint32_t sq_wg, uint32_t skv, uint3
   pack_p<T>(s, pa);
   for (int t = 1; t < n; ++t) {
     const int gt = g + t, gp = gt - 1;
-    mbar_wait(bars_full_v + 8 * (gp % SV), (gp / SV) & 1);
-    mbar_wait(bars_full_k + 8 * (gt % SK), (gt / SK) & 1);
+    mbar_wait(bars_full_v + 8 * (gp % S), (gp / S) & 1);
+    mbar_wait(bars_full_k + 8 * (gt % S), (gt / S) & 1);
     turn();
     wg_fence();
-    issue_qk<T>(s, sq_wg, skv + T::k_off(gt % SK));
+    issue_qk<T>(s, sq_wg, skv + 2 * (gt % S) * KV_BYTES);
     wg_commit();
-    issue_pv<T>(o, pa, skv + T::v_off(gp % SV));
+    issue_pv<T>(o, pa, skv + 2 * (gp % S) * KV_BYTES + KV_BYTES);
     wg_commit();
     done();
     wg_wait<1>();  // Q K^T of tile t (P V of t-1 may still run)
     fence_regs(s[0]);
-    release(bars_empty_k, gt % SK);
+    release(bars_empty_k, gt);
     mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane);
     float corrs[1][2];
     const bool rescale = sm.template probs<true>(s, scale_log2, corrs);
     wg_wait<0>();  // P V of tile t-1: o and the registers of P are free
     fence_regs(o[0]);
     fence_regs(pa[0]);
-    release(bars_empty_v, gp % SV);
+    release(bars_empty_v, gp);
     if (rescale) sm.rescale(o, corrs);
     pack_p<T>(s, pa);
   }
@@ -707,16 +696,16 @@ __device__ __forceinline__ void ws_pipe_item(uint32_t sq_wg, uint32_t skv, uint3
   if (lane == 0) mbar_arrive(q_empty);  // every Q K^T of the item is done
   // last tile: P V alone
   const int gl = g + n - 1;
-  mbar_wait(bars_full_v + 8 * (gl % SV), (gl / SV) & 1);
+  mbar_wait(bars_full_v + 8 * (gl % S), (gl / S) & 1);
   turn();
   wg_fence();
-  issue_pv<T>(o, pa, skv + T::v_off(gl % SV));
+  issue_pv<T>(o, pa, skv + 2 * (gl % S) * KV_BYTES + KV_BYTES);
   wg_commit();
   done();
   wg_wait<0>();
   fence_regs(o[0]);
   fence_regs(pa[0]);
-  release(bars_empty_v, gl % SV);
+  release(bars_empty_v, gl);
   g += n;
 }
 
@@ -841,17 +830,17 @@ __global__ void __launch_bounds__(T::THREADS, 1)
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const FwdParams& p = tp.p;
   constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2, Q_BYTES = T::Q_ELEMS * 2;
-  constexpr int S = T::STAGES, SK = T::K_STAGES;  // V's ring, K's ring (SK = S but in wg-tma-ws-ppk)
+  constexpr int S = T::STAGES;
   extern __shared__ __align__(128) unsigned char smem_sm90[];  // aligned to 1024 below
   const uint32_t sq0 = (smem_u32(smem_sm90) + 1023u) & ~1023u;  // Q buffers 0, 1
-  const uint32_t skv = sq0 + 2 * Q_BYTES;                         // K and V stages (T::k_off, v_off)
-  const uint32_t bars = skv + (SK + S) * KV_BYTES;
+  const uint32_t skv = sq0 + 2 * Q_BYTES;                         // stage s: K, then V
+  const uint32_t bars = skv + 2 * S * KV_BYTES;
   auto q_full = [&](int k) { return bars + 8 * k; };    // item slot k published (and its Q landed)
   auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
   auto full = [&](int s) { return bars + 32 + 8 * s; };  // (T::PIPE: K only)
-  auto empty = [&](int s) { return bars + 32 + 8 * SK + 8 * s; };
-  auto full_v = [&](int s) { return bars + 32 + 16 * SK + 8 * s; };  // T::PIPE: V's own
-  auto empty_v = [&](int s) { return bars + 32 + 16 * SK + 8 * S + 8 * s; };
+  auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
+  auto full_v = [&](int s) { return bars + 32 + 16 * S + 8 * s; };  // T::PIPE: V's own
+  auto empty_v = [&](int s) { return bars + 32 + 24 * S + 8 * s; };
   // This CTA's two item slots (ItemSlot: the work item number, n_items or more when there is no more
   // work, and its tile list's shape). They live in global memory: the mbarrier's release (arrive) and
   // acquire (wait) order them like the shared data, and racecheck, which does not pair a generic
@@ -863,7 +852,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
 
   if (tid == 0) {
     for (int k = 0; k < 2; ++k) mbar_init(q_full(k), 1), mbar_init(q_empty(k), T::NWARPS);
-    for (int s = 0; s < SK; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
+    for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
     if constexpr (T::PIPE != 0)
       for (int s = 0; s < S; ++s) mbar_init(full_v(s), 1), mbar_init(empty_v(s), T::NWARPS);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -907,7 +896,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         const int sv = v_gp % S;
         if (v_gp >= S) mbar_wait(empty_v(sv), ((v_gp / S) - 1) & 1);
         mbar_expect_tx(full_v(sv), KV_BYTES);
-        const uint32_t dv = skv + T::v_off(sv);
+        const uint32_t dv = skv + 2 * sv * KV_BYTES + KV_BYTES;
 #pragma unroll
         for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(dv + cb * (T::BN * 128), &tp.v, v_hk * T::D + cb * 64, v_krow, full_v(sv));
         v_gp = -1;
@@ -936,13 +925,13 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         int w_next;
         WorkItem next;
         for (int t = 0; t < it.tiles.count; ++t, ++gp) {
-          const int s = gp % SK;
+          const int s = gp % S;
           const int krow = it.k_start + it.tiles.tile(t) * T::BN;
           // The next item is drawn before the last tile waits for its stage: the draw's reads run
           // during that wait, not between this item's last tile and the next one's first.
           if (t == it.tiles.count - 1) draw(w_next, next);
-          if (gp >= SK) mbar_wait(empty(s), ((gp / SK) - 1) & 1);
-          const uint32_t sk = skv + T::k_off(s);
+          if (gp >= S) mbar_wait(empty(s), ((gp / S) - 1) & 1);
+          const uint32_t sk = skv + 2 * s * KV_BYTES;
           if constexpr (T::PIPE != 0) {  // this K, then the previous tile's V, each on its own barriers
             mbar_expect_tx(full(s), KV_BYTES);
 #pragma unroll
