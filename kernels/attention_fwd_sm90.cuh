@@ -134,10 +134,12 @@
 //   (two more rounds: d=0.09 0.1063-0.1069 ms against 0.1117). Both have each CTA's first item as its
 //   own number with Q's load before the tile-list reads (within noise alone). An L2 prefetch of K/V
 //   4 tiles ahead (cp.async.bulk.prefetch.tensor) was slower at every density and was dropped.
-// Next: a third K stage now that K runs ahead of V (Q 2 x 32 KB + K 3 x 32 KB + V 2 x 32 KB fits in
-// 227 KB); the code run once per query tile (first Q K^T and softmax, last P V, epilogue) is 27% of the
-// consumers' time at S=8192 d=0.09 (O through the freed Q buffer with a TMA store would shorten the
-// epilogue).
+//   Tried after run 9 (results/forward-h200-ppv-experiments.md, call 5): wg-tma-ws-ppk, a third K stage
+//   (K and V in rings of their own, 224 KB), was 2.5-3% slower than -ppv at S=8192 d=0.09 and equal
+//   dense; dropped (the code is at 8b48576).
+// Next: the code run once per query tile (first Q K^T and softmax, last P V, epilogue) is 27% of the
+// consumers' time at S=8192 d=0.09 in run 9's profile of -pp: O through the freed Q buffer with a TMA
+// store would shorten the epilogue; a profile of -ppv (scripts/gpu-check.sh --ncu) comes first.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
