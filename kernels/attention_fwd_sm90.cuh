@@ -138,7 +138,7 @@
 //   (K and V in rings of their own, 224 KB), was 2.5-3% slower than -ppv at S=8192 d=0.09 and equal
 //   dense; dropped (the code is at 8b48576).
 // Next: the code run once per query tile (first Q K^T and softmax, last P V, epilogue) is 27% of the
-// consumers' time at S=8192 d=0.09 in run 9's profile of -pp: O through the freed Q buffer with a TMA
+// consumers' time at S=8192 d=0.09 in the profile of -pp before run 9: O through the freed Q buffer with a TMA
 // store would shorten the epilogue; a profile of -ppv (scripts/gpu-check.sh --ncu) comes first.
 #pragma once
 #include <cuda.h>
@@ -620,7 +620,6 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       : "memory");
 }
 
-
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in wg-tma-ws-pp (ping-pong): a
 // warpgroup waits on its own barrier before issuing, and arrives on the other's after.
 __device__ __forceinline__ void named_bar_sync(int id, int threads) {
@@ -900,7 +899,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         mbar_expect_tx(full_v(sv), KV_BYTES);
         const uint32_t dv = skv + 2 * sv * KV_BYTES + KV_BYTES;
 #pragma unroll
-        for (int cb = 0; cb < T::D / 64; ++cb) tma_load_2d(dv + cb * (T::BN * 128), &tp.v, v_hk * T::D + cb * 64, v_krow, full_v(sv));
+        for (int cb = 0; cb < T::D / 64; ++cb)
+          tma_load_2d(dv + cb * (T::BN * 128), &tp.v, v_hk * T::D + cb * 64, v_krow, full_v(sv));
         v_gp = -1;
       };
       for (int nq = 0;; ++nq) {
@@ -975,7 +975,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   // The first item is the CTA's own number: its tile list is read here while Q loads, rather than from
   // the slot after Q has landed.
   ItemSlot cur{n_items, 0, 0, 0};
-  if (int(blockIdx.x) < n_items) cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
+  if (int(blockIdx.x) < n_items)
+    cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
   mbar_wait(q_full(0), 0);
   for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
