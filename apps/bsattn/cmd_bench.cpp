@@ -41,7 +41,7 @@ void export_existing(const BenchOptions& o) {
   if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
-  if (!o.md_out.empty()) write_text_file(o.md_out, table);
+  if (!o.md_out.empty()) write_text_file(o.md_out, o.md_out == "-" ? table : bench::to_markdown_report(doc));
   if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") std::cout << table;
 }
 
@@ -256,7 +256,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.json_out.empty()) write_text_file(o.json_out, json_text);
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
-  if (!o.md_out.empty()) write_text_file(o.md_out, table);
+  if (!o.md_out.empty()) write_text_file(o.md_out, o.md_out == "-" ? table : bench::to_markdown_report(doc));
   bool stdout_taken = o.json_out == "-" || o.csv_out == "-" || o.md_out == "-";
   if (o.quiet || stdout_taken) return;
 
@@ -357,7 +357,7 @@ void register_bench(CLI::App& app) {
   const char* go = "Output";
   sub->add_option("--json", o->json_out, "Write the bsattn.bench/v1 document (- for stdout)")->group(go);
   sub->add_option("--csv", o->csv_out, "Write the records as CSV (- for stdout)")->group(go);
-  sub->add_option("--markdown", o->md_out, "Write the Markdown table to a file (- for stdout)")->group(go);
+  sub->add_option("--markdown", o->md_out, "Write the Markdown table (a file gets the run's context above it; - for stdout: the table alone)")->group(go);
   sub->add_option("--save-masks", o->save_masks, "Save every mask as DIR/NAME.npy + CSR (for scripts/peers.py)")->group(go);
   sub->add_option("--from", o->from, "Export an existing bsattn.bench/v1 document instead of measuring")
       ->group(go)

@@ -201,4 +201,34 @@ std::string to_markdown(const BenchDoc& d) {
   return out;
 }
 
+std::string to_markdown_report(const BenchDoc& d) {
+  const nlohmann::json& c = d.context;
+  auto text = [&](const char* k) { return c.contains(k) && c[k].is_string() ? c[k].get<std::string>() : std::string(); };
+  std::string out = "# bsattn bench";
+  std::string device = text("gpu").empty() ? text("device") : text("gpu");
+  if (!device.empty()) out += ": " + device;
+  if (!text("commit").empty()) out += ", commit " + text("commit") + (c.value("dirty", false) == true ? " (dirty)" : "");
+  out += "\n\n";
+  std::vector<std::string> parts;
+  if (c.contains("sms") && c["sms"].is_number()) parts.push_back(std::to_string(c["sms"].get<int>()) + " SMs");
+  if (!text("nvidia_smi").empty()) parts.push_back("nvidia-smi: " + text("nvidia_smi"));
+  if (!text("cuda_runtime").empty()) parts.push_back("CUDA runtime " + text("cuda_runtime"));
+  if (c.contains("cpu_threads") && c["cpu_threads"].is_number())
+    parts.push_back(std::to_string(c["cpu_threads"].get<int>()) + " CPU threads");
+  if (!text("host").empty()) parts.push_back("host " + text("host"));
+  if (!text("compiler").empty()) parts.push_back(text("compiler"));
+  if (!text("date_utc").empty()) parts.push_back(text("date_utc"));
+  if (!text("kernel").empty()) parts.push_back("kernel " + text("kernel"));
+  if (c.contains("ceilings") && c["ceilings"].is_object())
+    parts.push_back("ceilings: bf16 GEMM " + num(c["ceilings"].value("gemm_bf16_tflops", 0.0), "%.0f") +
+                    " TFLOP/s, device copy " + num(c["ceilings"].value("d2d_copy_gbs", 0.0), "%.0f") + " GB/s");
+  std::string line;
+  for (auto& p : parts) line += (line.empty() ? "" : "; ") + p;
+  if (!line.empty()) out += line + ".\n";
+  if (!text("command").empty()) out += "Command: `" + text("command") + "`\n";
+  if (c.contains("peers") && c["peers"].is_object() && c["peers"].contains("command"))
+    out += "Peers: `" + str(c["peers"]["command"]) + "`\n";
+  return out + "\n" + to_markdown(d);
+}
+
 }  // namespace bsattn::bench

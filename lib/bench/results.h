@@ -33,5 +33,8 @@ std::string to_csv(const BenchDoc& d);
 std::vector<nlohmann::json> records_from_csv(const std::string& text, const std::string& what);
 // The human table: one row per record, the columns people compare.
 std::string to_markdown(const BenchDoc& d);
+// The table under a few lines of the run's context (device and driver, CUDA, commit, date, kernel,
+// ceilings, command) so that a saved file says where its figures come from (`bench --markdown FILE`).
+std::string to_markdown_report(const BenchDoc& d);
 
 }  // namespace bsattn::bench

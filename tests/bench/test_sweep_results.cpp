@@ -174,6 +174,22 @@ TEST_CASE("bsattn.bench/v1: JSON and CSV read back to the same records") {
   CHECK(md.find("| sdpa_cudnn |") != std::string::npos);
   CHECK(md.find("0.123") != std::string::npos);
 
+  // The saved file's form: the run's context above the same table.
+  BenchDoc dc = d;
+  dc.context["commit"] = "abc1234";
+  dc.context["dirty"] = true;
+  dc.context["nvidia_smi"] = "Test GPU, 580.1, 1980 MHz";
+  dc.context["sms"] = 132;
+  dc.context["command"] = "bsattn bench --seq 8192";
+  dc.context["ceilings"] = {{"gemm_bf16_tflops", 803.6}, {"d2d_copy_gbs", 4252.2}};
+  std::string rep = to_markdown_report(dc);
+  CHECK(rep.rfind("# bsattn bench: Test GPU, commit abc1234 (dirty)\n", 0) == 0);
+  CHECK(rep.find("132 SMs; nvidia-smi: Test GPU, 580.1, 1980 MHz") != std::string::npos);
+  CHECK(rep.find("ceilings: bf16 GEMM 804 TFLOP/s, device copy 4252 GB/s") != std::string::npos);
+  CHECK(rep.find("Command: `bsattn bench --seq 8192`") != std::string::npos);
+  CHECK(rep.size() > md.size());
+  CHECK(rep.compare(rep.size() - md.size(), md.size(), md) == 0);
+
   CHECK_THROWS_AS(bench_doc_from_json(nlohmann::json{{"schema", "bsattn.mask/v1"}, {"records", nlohmann::json::array()}}, "x"),
                   UsageError);
   CHECK_THROWS_AS(bench_doc_from_json(nlohmann::json{{"schema", kBenchSchema}, {"records", {{{"colour", 1}}}}}, "x"),
