@@ -207,7 +207,7 @@ std::string to_markdown_report(const BenchDoc& d) {
   std::string out = "# bsattn bench";
   std::string device = text("gpu").empty() ? text("device") : text("gpu");
   if (!device.empty()) out += ": " + device;
-  if (!text("commit").empty()) out += ", commit " + text("commit") + (c.value("dirty", false) == true ? " (dirty)" : "");
+  if (!text("commit").empty()) out += ", commit " + text("commit") + (c.contains("dirty") && c["dirty"] == true ? " (dirty)" : "");
   out += "\n\n";
   std::vector<std::string> parts;
   if (c.contains("sms") && c["sms"].is_number()) parts.push_back(std::to_string(c["sms"].get<int>()) + " SMs");
@@ -219,9 +219,10 @@ std::string to_markdown_report(const BenchDoc& d) {
   if (!text("compiler").empty()) parts.push_back(text("compiler"));
   if (!text("date_utc").empty()) parts.push_back(text("date_utc"));
   if (!text("kernel").empty()) parts.push_back("kernel " + text("kernel"));
-  if (c.contains("ceilings") && c["ceilings"].is_object())
-    parts.push_back("ceilings: bf16 GEMM " + num(c["ceilings"].value("gemm_bf16_tflops", 0.0), "%.0f") +
-                    " TFLOP/s, device copy " + num(c["ceilings"].value("d2d_copy_gbs", 0.0), "%.0f") + " GB/s");
+  if (c.contains("ceilings") && c["ceilings"].is_object())  // (num: "-" for a missing or null figure)
+    parts.push_back("ceilings: bf16 GEMM " + num(c["ceilings"].value("gemm_bf16_tflops", nlohmann::json()), "%.0f") +
+                    " TFLOP/s, device copy " + num(c["ceilings"].value("d2d_copy_gbs", nlohmann::json()), "%.0f") +
+                    " GB/s");
   std::string line;
   for (auto& p : parts) line += (line.empty() ? "" : "; ") + p;
   if (!line.empty()) out += line + ".\n";

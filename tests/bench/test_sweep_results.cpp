@@ -189,6 +189,12 @@ TEST_CASE("bsattn.bench/v1: JSON and CSV read back to the same records") {
   CHECK(rep.find("Command: `bsattn bench --seq 8192`") != std::string::npos);
   CHECK(rep.size() > md.size());
   CHECK(rep.compare(rep.size() - md.size(), md.size(), md) == 0);
+  // A document as saved by a run: null where a value was unknown.
+  dc.context["dirty"] = nullptr;
+  dc.context["ceilings"] = {{"gemm_bf16_tflops", nullptr}, {"d2d_copy_gbs", 4252.2}};
+  rep = to_markdown_report(dc);
+  CHECK(rep.rfind("# bsattn bench: Test GPU, commit abc1234\n", 0) == 0);
+  CHECK(rep.find("ceilings: bf16 GEMM - TFLOP/s, device copy 4252 GB/s") != std::string::npos);
 
   CHECK_THROWS_AS(bench_doc_from_json(nlohmann::json{{"schema", "bsattn.mask/v1"}, {"records", nlohmann::json::array()}}, "x"),
                   UsageError);
