@@ -871,6 +871,11 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         w = int(gridDim.x + atomicAdd(counter, 1u));
         it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
       };
+      auto load_q = [&](int k, const QueryTile& x) {  // into Q buffer k, completing on q_full(k)
+#pragma unroll
+        for (int cb = 0; cb < T::D / 64; ++cb)
+          tma_load_2d(sq0 + k * Q_BYTES + cb * (T::BM * 128), &tp.q, x.h * T::D + cb * 64, x.q_start + x.q0, q_full(k));
+      };
       int w = int(blockIdx.x);
       WorkItem it;
       // The first item's Q load goes out before its tile list's reads (the barrier's arrive follows
@@ -880,9 +885,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
         if (it.live()) {
           mbar_expect_tx_only(q_full(0), Q_BYTES);
-#pragma unroll
-          for (int cb = 0; cb < T::D / 64; ++cb)
-            tma_load_2d(sq0 + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(0));
+          load_q(0, it);
           q_early = true;
           it.tiles = make_tile_list<T::BN, true>(p, it.b, it.h, it.i, it.kv_limit);
         }
@@ -919,10 +922,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
           mbar_arrive(q_full(k));
         } else {
           mbar_expect_tx(q_full(k), Q_BYTES);
-          const uint32_t dq = sq0 + k * Q_BYTES;
-#pragma unroll
-          for (int cb = 0; cb < T::D / 64; ++cb)
-            tma_load_2d(dq + cb * (T::BM * 128), &tp.q, it.h * T::D + cb * 64, it.q_start + it.q0, q_full(k));
+          load_q(k, it);
         }
         int w_next;
         WorkItem next;

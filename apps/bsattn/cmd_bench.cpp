@@ -35,13 +35,18 @@ struct BenchOptions {
   std::string json_out, csv_out, md_out, save_masks, from;
 };
 
+// --markdown: a file gets the table under the run's context; stdout ("-") the table alone.
+void write_markdown(const std::string& path, const bench::BenchDoc& doc, const std::string& table) {
+  if (!path.empty()) write_text_file(path, path == "-" ? table : bench::to_markdown_report(doc));
+}
+
 // --from FILE: the exports and the table of an existing document (e.g. merged by scripts/peers.py).
 void export_existing(const BenchOptions& o) {
   bench::BenchDoc doc = bench::bench_doc_from_json(nlohmann::json::parse(read_text_file(o.from), nullptr, false), o.from);
   if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
-  if (!o.md_out.empty()) write_text_file(o.md_out, o.md_out == "-" ? table : bench::to_markdown_report(doc));
+  write_markdown(o.md_out, doc, table);
   if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") std::cout << table;
 }
 
@@ -256,7 +261,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.json_out.empty()) write_text_file(o.json_out, json_text);
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
-  if (!o.md_out.empty()) write_text_file(o.md_out, o.md_out == "-" ? table : bench::to_markdown_report(doc));
+  write_markdown(o.md_out, doc, table);
   bool stdout_taken = o.json_out == "-" || o.csv_out == "-" || o.md_out == "-";
   if (o.quiet || stdout_taken) return;
 
