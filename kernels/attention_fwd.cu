@@ -76,16 +76,10 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
   if (!v.empty()) return v;
   const bool softmax = !p.silu && p.scale > 0.f;
   if (p.block_q == 128 && softmax) {
-    // results/forward-h200-ws.md (commit a5ab5d4137e3): wg-tma-ws 618 / 597 TFLOP/s dense at S=8192 /
-    // 32768 and 411 at S=8192 d=0.09, against wg-tma-s2e's 605 / 581 and 395 in the same run (within
-    // 1% of each other at d=0.5-0.9); with full-sector O stores (results/forward-h200-ws-epilogue.md,
-    // 35edb2444a11) 432 against 418 at d=0.09, and budget 0.76-1.05 against 0.78-1.11; with the producer's
-    // earlier draw (results/forward-h200-ws-draw.md, 6ec58e0) 444 against 417 at d=0.09. wg-tma-s2 was
-    // 1.8-2x fa2-v4-w4-h (results/forward-h200.md). wg-tma-ws-pp (its consumers pipelined, in ping-pong):
-    // 676-681 / 621-627 dense and 461-464 at S=8192 d=0.09 against wg-tma-ws's 608-609 / 580-591 and
-    // 445-450, in the same runs (results/forward-h200-pp.md, e9d1e34; results/forward-h200-pps.md).
-    // wg-tma-ws-ppv (its producer issues each V after the next tile's K): see the log in
-    // kernels/attention_fwd_sm90.cuh (run 9).
+    // wg-tma-ws-ppv since run 9 (results/forward-h200-ppv.md: 482 against wg-tma-ws-pp's 459 TFLOP/s at
+    // S=8192 d=0.09, equal within 1% dense). Every earlier default and why it was replaced, run by run,
+    // is in the log at the top of kernels/attention_fwd_sm90.cuh. Elsewhere fa2-v4-w4-h (the
+    // FlashAttention-2 style loop, results/forward-h200.md).
     if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-ppv";
     return "fa2-v4-w4-h";
   }
