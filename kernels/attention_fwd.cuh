@@ -255,26 +255,32 @@ __host__ __device__ __forceinline__ int64_t csr_row(const FwdParams& p, int b, i
   return (int64_t(p.mask_batch == 1 ? 0 : b) * p.heads_q + h) * p.mq + i;
 }
 
-// SKIP_TRIM (wg-tma-s2e): when no block can reach kv_limit, do not read the row's last entry to trim.
+// SKIP_TRIM (wg-tma-s2e, wg-tma-ws*): when no block can reach kv_limit, do not read the row's last entry
+// (neither to trim nor to count the last block's tiles: each kept block then counts per_block tiles),
+// and read the row's length beside the head type rather than after it, so that the two reads' latencies
+// overlap (the CSR, when present, has a row for every head).
 template <int BN, bool SKIP_TRIM = false>
 __host__ __device__ __forceinline__ KvTileList make_tile_list(const FwdParams& p, int b, int h, int i, int kv_limit) {
   KvTileList L;
   L.per_block = p.block_kv / BN;
   if (kv_limit <= 0) return L;
   int limit_tiles = (kv_limit + BN - 1) / BN;  // tiles with a key below kv_limit
+  const int64_t row = csr_row(p, b, h, i);
+  const int nb_early = SKIP_TRIM && p.kv_num_blocks ? p.kv_num_blocks[row] : 0;
   int type = p.head_type[h];
   // The mask's own diagonal block (mask geometry, as fill_streaming / apply_causal use it).
   int key = min(p.q_len, (i + 1) * p.block_q) - 1 + (p.kv_len - p.q_len);
   int diag = key < 0 ? -1 : min(key / p.block_kv, p.mk - 1);
   if (type == 1) {  // sparse: CSR row
-    const int64_t row = csr_row(p, b, h, i);
     const int32_t* idx = p.kv_indices + row * p.mk;
-    int nb = p.kv_num_blocks[row];
-    if (!SKIP_TRIM || limit_tiles < p.mk * L.per_block)
+    int nb = SKIP_TRIM ? nb_early : p.kv_num_blocks[row];
+    const bool trim = !SKIP_TRIM || limit_tiles < p.mk * L.per_block;
+    if (trim)
       while (nb > 0 && idx[nb - 1] * L.per_block >= limit_tiles) --nb;
     if (nb == 0) return L;
     L.idx = idx;
-    L.count = (nb - 1) * L.per_block + min(L.per_block, limit_tiles - idx[nb - 1] * L.per_block);
+    L.count = trim ? (nb - 1) * L.per_block + min(L.per_block, limit_tiles - idx[nb - 1] * L.per_block)
+                   : nb * L.per_block;
     return L;
   }
   int blocks_end = p.causal ? diag + 1 : p.mk;  // blocks the bitmap can hold in this row
@@ -668,6 +674,22 @@ __device__ __forceinline__ void pv_packed(const uint32_t (&a)[T::MT][T::BN / 16]
 // ---------------------------------------------------------------------------------------------
 // Epilogue: normalize, write O (input dtype) and LSE; empty rows give O = 0, LSE = -inf. `sm.m` is the
 // running max in the exp2 domain (scale * log2(e) * s), `sm.l` this thread's partial row sum.
+// row_norm: one of the thread's rows (m16 tile mt, half r): 1 / l with l summed over the quad, and LSE.
+struct RowNorm {
+  float inv, lse;
+};
+template <class T>
+__device__ __forceinline__ RowNorm row_norm(const OnlineSoftmax<T>& sm, int mt, int r) {
+  float l = sm.l[mt][r];
+  l += __shfl_xor_sync(0xffffffffu, l, 1);
+  l += __shfl_xor_sync(0xffffffffu, l, 2);
+  if (T::SILU) return {1.f, 0.f};
+  return {l > 0.f ? 1.f / l : 0.f, l > 0.f ? (sm.m[mt][r] + __log2f(l)) * 0.69314718055994530942f : -INFINITY};
+}
+// Where query row q (of the sequence starting at q_start) of head h puts its LSE.
+__device__ __forceinline__ int64_t lse_index(const FwdParams& p, int b, int h, int q_start, int q) {
+  return p.cu_q ? int64_t(h) * (p.cu_q[p.batch]) + q_start + q : (int64_t(b) * p.heads_q + h) * p.q_len + q;
+}
 template <class T>
 __device__ __forceinline__ void store_output(const FwdParams& p, int b, int h, int q_start, int q0, int q_rows,
                                              int warp_row, int lane, const OnlineSoftmax<T>& sm,
@@ -679,10 +701,8 @@ __device__ __forceinline__ void store_output(const FwdParams& p, int b, int h, i
   for (int mt = 0; mt < T::MT; ++mt)
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float l = sm.l[mt][r];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      float inv = T::SILU ? 1.f : (l > 0.f ? 1.f / l : 0.f);
+      const RowNorm nr = row_norm<T>(sm, mt, r);
+      const float inv = nr.inv;
       int row = warp_row + mt * 16 + (lane >> 2) + r * 8;
       // Lane j of a quad holds columns 2j, 2j+1 of every 8-column block. For each pair of blocks, two
       // shuffles give lane j four consecutive columns (block 2m + j/2, columns 4(j%2)..+3), so a quad
@@ -703,12 +723,7 @@ __device__ __forceinline__ void store_output(const FwdParams& p, int b, int h, i
         Elem* orow = go + int64_t(row) * ldq + (j >> 1) * 8 + (j & 1) * 4;
 #pragma unroll
         for (int m = 0; m < T::DT / 2; ++m) *reinterpret_cast<uint2*>(orow + m * 16) = out[m];
-        if ((lane & 3) == 0) {
-          float lse = T::SILU ? 0.f : (l > 0.f ? (sm.m[mt][r] + __log2f(l)) * 0.69314718055994530942f : -INFINITY);
-          int64_t li = p.cu_q ? int64_t(h) * (p.cu_q[p.batch]) + q_start + q0 + row
-                              : (int64_t(b) * p.heads_q + h) * p.q_len + q0 + row;
-          p.lse[li] = lse;
-        }
+        if ((lane & 3) == 0) p.lse[lse_index(p, b, h, q_start, q0 + row)] = nr.lse;
       }
     }
 }
@@ -1009,7 +1024,7 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
       if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e" || v == "wg-tma-ws-ov" ||
-          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv") {
+          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv" || v == "wg-tma-ws-ppo") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
@@ -1017,6 +1032,8 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
         if (v == "wg-tma-ws-ov") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 1>>(p, s);
         if (v == "wg-tma-ws-pp") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2>>(p, s);
         if (v == "wg-tma-ws-ppv") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true>>(p, s);
+        if (v == "wg-tma-ws-ppo")
+          return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
       }

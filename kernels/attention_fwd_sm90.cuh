@@ -157,7 +157,7 @@
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false>
+          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false, bool O_TMA_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -180,6 +180,9 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static constexpr int PIPE = PIPE_;
   // wg-tma-ws-ppv: wg-tma-ws-pp whose producer issues each tile's V after the next tile's K
   static constexpr bool V_AFTER_K = V_AFTER_K_;
+  // wg-tma-ws-ppo: wg-tma-ws-ppv whose consumers write a full query tile's O into an O buffer of their
+  // own (BM x D, the O map's 128B-swizzled boxes) and send it by TMA store (store_output_tma)
+  static constexpr bool O_TMA = O_TMA_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
@@ -187,7 +190,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static constexpr int THREADS = Base::THREADS + (PERSISTENT_ ? 128 : 0);
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
   // (+ wg-tma-ws-ov/-pp: full/empty barriers of V apart from K's)
-  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1) * Base::Q_ELEMS * 2 + 1024 +
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1 + (O_TMA_ ? 1 : 0)) * Base::Q_ELEMS * 2 + 1024 +
                                      8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0));
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
@@ -197,6 +200,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
   static_assert(PIPE_ == 0 || PERSISTENT_, "the pipelined consumer loop is wg-tma-ws's");
   static_assert(!V_AFTER_K_ || PIPE_ != 0, "V apart from K needs V's own barriers (T::PIPE)");
+  static_assert(!O_TMA_ || PERSISTENT_, "the O buffer is wg-tma-ws's");
 };
 
 template <typename Elem, int N>
@@ -565,6 +569,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_ov(co
 // wg-tma*: TMA loads and mbarriers.
 struct Sm90TmaParams {
   CUtensorMap q, k, v;  // 2D [rows][heads * D] maps, boxes of 64 elements x (BM or BN) rows, 128B swizzle
+  CUtensorMap o;        // T::O_TMA: O's map, boxes of 64 elements x 64 rows (one warpgroup's rows)
   FwdParams p;
   // wg-tma-ws: next item and finished CTAs (zero at launch), two spare words, then two item slots
   // (ItemSlot, 16 bytes) per CTA
@@ -619,6 +624,19 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
 }
+
+// wg-tma-ws-ppo: one box from shared memory to the 2D map at (inner element c0, row c1), in this
+// thread's bulk group; commit closes the group; wait_read: this thread's groups have read their shared
+// memory (the buffer may be written again); wait_all: their writes are done too.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, uint32_t src, int c0, int c1) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(src)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in wg-tma-ws-pp (ping-pong): a
 // warpgroup waits on its own barrier before issuing, and arrives on the other's after.
@@ -815,6 +833,45 @@ __global__ void __launch_bounds__(T::THREADS, 1) attention_fwd_kernel_sm90_tma(c
 #endif
 }
 
+// wg-tma-ws-ppo's epilogue for a full query tile (q_rows == BM): this warpgroup's 64 rows of O, normalized,
+// go into its half of the O buffer (so_wg: D / 64 boxes of [64 rows][64 elements], 128B-swizzled like
+// the map's boxes), then its first thread sends them by TMA store and does not wait for it; LSE as
+// store_output. Before writing, that thread waits until its previous store has read the buffer (one item
+// ago), and a named barrier of the warpgroup (3 + wg) passes that on; a second one, after every thread's
+// writes and proxy fence, lets the store go.
+template <class T>
+__device__ __forceinline__ void store_output_tma(const Sm90TmaParams& tp, const WorkItem& it, uint32_t so_wg, int wg,
+                                                 int warp_row, int lane, const OnlineSoftmax<T>& sm,
+                                                 const float (&o)[1][T::DT][4]) {
+  using Elem = typename T::Elem;
+  const bool leader = (threadIdx.x & 127) == 0;
+  if (leader) bulk_wait_read();
+  named_bar_sync(3 + wg, 128);
+  const int wrow = warp_row - 64 * wg;  // this warp's first row in the warpgroup's 64
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const RowNorm nr = row_norm<T>(sm, 0, r);
+    const int row = wrow + (lane >> 2) + r * 8;  // row % 8 == lane / 4
+    const uint32_t srow = so_wg + row * 128 + (lane & 3) * 4;
+#pragma unroll
+    for (int dt = 0; dt < T::DT; ++dt) {
+      const uint32_t v = Mma<Elem>::pack(o[0][dt][2 * r] * nr.inv, o[0][dt][2 * r + 1] * nr.inv);
+      asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(srow + (dt / 8) * (64 * 128) + (((dt % 8) ^ (lane >> 2)) << 4)),
+                   "r"(v)
+                   : "memory");
+    }
+    if ((lane & 3) == 0) tp.p.lse[lse_index(tp.p, it.b, it.h, it.q_start, it.q0 + warp_row + (lane >> 2) + r * 8)] = nr.lse;
+  }
+  fence_proxy_async_smem();
+  named_bar_sync(3 + wg, 128);
+  if (leader) {
+#pragma unroll
+    for (int cb = 0; cb < T::D / 64; ++cb)
+      tma_store_2d(&tp.o, so_wg + cb * (64 * 128), it.h * T::D + cb * 64, it.q_start + it.q0 + 64 * wg);
+    bulk_commit();
+  }
+}
+
 // wg-tma-ws*: persistent and warp-specialized. One CTA per SM; warps 0-7 (two warpgroups) compute, warp
 // 8 (one lane of the third warpgroup, which hands its registers to the other two) produces: it takes the
 // next work item from a global counter (dynamic: a CTA that drew short rows takes more items, so no CTA
@@ -835,7 +892,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   extern __shared__ __align__(128) unsigned char smem_sm90[];  // aligned to 1024 below
   const uint32_t sq0 = (smem_u32(smem_sm90) + 1023u) & ~1023u;  // Q buffers 0, 1
   const uint32_t skv = sq0 + 2 * Q_BYTES;                         // stage s: K, then V
-  const uint32_t bars = skv + 2 * S * KV_BYTES;
+  const uint32_t so = skv + 2 * S * KV_BYTES;                     // T::O_TMA: the O buffer
+  const uint32_t bars = so + (T::O_TMA ? Q_BYTES : 0);
   auto q_full = [&](int k) { return bars + 8 * k; };    // item slot k published (and its Q landed)
   auto q_empty = [&](int k) { return bars + 16 + 8 * k; };  // every consumer warp is done with slot k
   auto full = [&](int s) { return bars + 32 + 8 * s; };  // (T::PIPE: K only)
@@ -867,9 +925,18 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       unsigned* counter = tp.sched;
       // The next item: its number from the counter (each CTA's first item is its own number), its tile
       // list from the head type and the CSR row (a chain of dependent global reads).
+      // A sparse row's first entry (the item's first K tile) is prefetched into L1 beside the tile
+      // list's reads rather than read after them.
+      auto tile_list = [&](WorkItem& x) {
+        if (p.kv_indices) prefetch_l1(p.kv_indices + csr_row(p, x.b, x.h, x.i) * p.mk);
+        x.tiles = make_tile_list<T::BN, true>(p, x.b, x.h, x.i, x.kv_limit);
+      };
       auto draw = [&](int& w, WorkItem& it) {
         w = int(gridDim.x + atomicAdd(counter, 1u));
-        it = w < n_items ? work_item<T::BM, T::BN>(p, w) : WorkItem{};
+        it = WorkItem{};
+        if (w >= n_items) return;
+        static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
+        if (it.live()) tile_list(it);
       };
       auto load_q = [&](int k, const QueryTile& x) {  // into Q buffer k, completing on q_full(k)
 #pragma unroll
@@ -887,7 +954,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
           mbar_expect_tx_only(q_full(0), Q_BYTES);
           load_q(0, it);
           q_early = true;
-          it.tiles = make_tile_list<T::BN, true>(p, it.b, it.h, it.i, it.kv_limit);
+          tile_list(it);
         }
       }
       int gp = 0;  // K/V tiles issued (over all items)
@@ -1008,9 +1075,18 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     // stores (the producer publishes it about one K/V tile before this item's last tile ends).
     mbar_wait(q_full(k ^ 1), ((nq + 1) >> 1) & 1);
     const ItemSlot next = slot_load(slot(k ^ 1));
-    if (it.live()) store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
+    if constexpr (T::O_TMA) {
+      if (it.live() && it.q_rows == T::BM)
+        store_output_tma<T>(tp, it, so + wg * (Q_BYTES / 2), wg, warp_row, lane, sm, o);
+      else if (it.live())
+        store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
+    } else if (it.live()) {
+      store_output<T>(p, it.b, it.h, it.q_start, it.q0, it.q_rows, warp_row, lane, sm, o);
+    }
     cur = next;
   }
+  if constexpr (T::O_TMA)
+    if ((tid & 127) == 0) bulk_wait_all();  // the O buffer stays until the last store has read it
   // wg-tma-ws-pp: warpgroup 1's last arrive is matched here, so no barrier is left half-arrived
   if constexpr (T::PIPE == 2 && T::WARPGROUPS == 2)
     if (wg == 0) named_bar_sync(1, 256);
@@ -1051,6 +1127,7 @@ Sm90TmaParams make_tma_params(const FwdParams& p) {
   encode_map(&tp.q, bf16, p.q, tq, int64_t(p.heads_q) * T::D, T::BM);
   encode_map(&tp.k, bf16, p.k, tk, int64_t(p.heads_kv) * T::D, T::BN);
   encode_map(&tp.v, bf16, p.v, tk, int64_t(p.heads_kv) * T::D, T::BN);
+  if constexpr (T::O_TMA) encode_map(&tp.o, bf16, p.o, tq, int64_t(p.heads_q) * T::D, 64);
   tp.p = p;
   return tp;
 }

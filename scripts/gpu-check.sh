@@ -195,7 +195,7 @@ if [ $ncu_run = 1 ]; then
     grep -E "Duration|Issue Slots Busy|Warp Cycles Per Issued|Stall" "$N/default-d$d.txt" | head -12 | tee -a "$LOG"
   done
   # the default kernel for this table's shape, by its mangled name (see kernels/attention_fwd.cuh)
-  fn=$(cuobjdump -symbols build-gpu/bsattn 2>/dev/null | grep -o "_ZN6bsattn4cuda3fwd32attention_fwd_kernel_sm90_tma_wsINS1_13FwdTraitsSm90I13__nv_bfloat16Li128ELi128ELi128ELi2ELb0ELb1ELb1ELb0ELi2ELb1EEEEEvNS1_13Sm90TmaParamsE" | head -1)
+  fn=$(cuobjdump -symbols build-gpu/bsattn 2>/dev/null | grep -o "_ZN6bsattn4cuda3fwd32attention_fwd_kernel_sm90_tma_wsINS1_13FwdTraitsSm90I13__nv_bfloat16Li128ELi128ELi128ELi2ELb0ELb1ELb1ELb0ELi2ELb1ELb0EEEEEvNS1_13Sm90TmaParamsE" | head -1)
   [ -n "$fn" ] && cuobjdump -sass -fun "$fn" build-gpu/bsattn >"$N/default-kernel.sass" 2>&1
   (cd "$OUT" && tar czf ncu.tar.gz ncu && rm -rf ncu)
 fi
