@@ -1024,8 +1024,7 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
       if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e" || v == "wg-tma-ws-ov" ||
-          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv" || v == "wg-tma-ws-ppo" ||
-          v == "wg-tma-ws-ppn") {
+          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv" || v == "wg-tma-ws-ppo") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
@@ -1035,8 +1034,6 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
         if (v == "wg-tma-ws-ppv") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true>>(p, s);
         if (v == "wg-tma-ws-ppo")
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true, true>>(p, s);
-        if (v == "wg-tma-ws-ppn")
-          return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
       }

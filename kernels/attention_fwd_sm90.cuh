@@ -157,8 +157,7 @@
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false, bool O_TMA_ = false,
-          bool EARLY_SLOT_ = false>
+          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false, bool O_TMA_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -184,10 +183,6 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // wg-tma-ws-ppo: wg-tma-ws-ppv whose consumers write a full query tile's O into an O buffer of their
   // own (BM x D, the O map's 128B-swizzled boxes) and send it by TMA store (store_output_tma)
   static constexpr bool O_TMA = O_TMA_;
-  // wg-tma-ws-ppn: wg-tma-ws-ppo whose consumers read and decode the next item's slot while their last
-  // P V runs (the producer arrives on a slot_full barrier of its own when it publishes a slot, before the
-  // item's Q lands), and wait for the next Q after the epilogue, not before it
-  static constexpr bool EARLY_SLOT = EARLY_SLOT_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
@@ -196,7 +191,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
   // (+ wg-tma-ws-ov/-pp: full/empty barriers of V apart from K's)
   static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1 + (O_TMA_ ? 1 : 0)) * Base::Q_ELEMS * 2 + 1024 +
-                                     8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0) + (EARLY_SLOT_ ? 2 : 0));
+                                     8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0));
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
@@ -206,7 +201,6 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static_assert(PIPE_ == 0 || PERSISTENT_, "the pipelined consumer loop is wg-tma-ws's");
   static_assert(!V_AFTER_K_ || PIPE_ != 0, "V apart from K needs V's own barriers (T::PIPE)");
   static_assert(!O_TMA_ || PERSISTENT_, "the O buffer is wg-tma-ws's");
-  static_assert(!EARLY_SLOT_ || PIPE_ != 0, "the early slot read sits in ws_pipe_item");
 };
 
 template <typename Elem, int N>
@@ -660,13 +654,11 @@ __device__ __forceinline__ void named_bar_arrive(int id, int threads) {
 // take turns at issuing (ping-pong): one's softmax runs beside the other's wgmma from the item's first
 // tile on, instead of drifting apart after each item starts in step. g counts the K/V tiles taken over
 // all items (stage g % S, phase (g / S) & 1); the item's Q is released (q_empty) after its last Q K^T.
-// under_last_pv() runs while the item's last P V is on the tensor cores (wg-tma-ws-ppn: the next slot).
-template <class T, class UnderLastPv>
+template <class T>
 __device__ __forceinline__ void ws_pipe_item(uint32_t sq_wg, uint32_t skv, uint32_t bars_full_k, uint32_t bars_empty_k,
                                              uint32_t bars_full_v, uint32_t bars_empty_v, uint32_t q_empty,
                                              const WorkItem& it, int& g, int wg, int warp_row, int lane,
-                                             float scale_log2, OnlineSoftmax<T>& sm, float (&o)[1][T::DT][4],
-                                             UnderLastPv&& under_last_pv) {
+                                             float scale_log2, OnlineSoftmax<T>& sm, float (&o)[1][T::DT][4]) {
   constexpr int S = T::STAGES;
   constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2;
   constexpr bool PP = T::PIPE == 2 && T::WARPGROUPS == 2;
@@ -729,7 +721,6 @@ __device__ __forceinline__ void ws_pipe_item(uint32_t sq_wg, uint32_t skv, uint3
   issue_pv<T>(o, pa, skv + 2 * (gl % S) * KV_BYTES + KV_BYTES);
   wg_commit();
   done();
-  under_last_pv();
   wg_wait<0>();
   fence_regs(o[0]);
   fence_regs(pa[0]);
@@ -909,7 +900,6 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   auto empty = [&](int s) { return bars + 32 + 8 * S + 8 * s; };
   auto full_v = [&](int s) { return bars + 32 + 16 * S + 8 * s; };  // T::PIPE: V's own
   auto empty_v = [&](int s) { return bars + 32 + 24 * S + 8 * s; };
-  auto slot_full = [&](int k) { return bars + 32 + 32 * S + 8 * k; };  // T::EARLY_SLOT: slot k published
   // This CTA's two item slots (ItemSlot: the work item number, n_items or more when there is no more
   // work, and its tile list's shape). They live in global memory: the mbarrier's release (arrive) and
   // acquire (wait) order them like the shared data, and racecheck, which does not pair a generic
@@ -921,8 +911,6 @@ __global__ void __launch_bounds__(T::THREADS, 1)
 
   if (tid == 0) {
     for (int k = 0; k < 2; ++k) mbar_init(q_full(k), 1), mbar_init(q_empty(k), T::NWARPS);
-    if constexpr (T::EARLY_SLOT)
-      for (int k = 0; k < 2; ++k) mbar_init(slot_full(k), 1);
     for (int s = 0; s < S; ++s) mbar_init(full(s), 1), mbar_init(empty(s), T::NWARPS);
     if constexpr (T::PIPE != 0)
       for (int s = 0; s < S; ++s) mbar_init(full_v(s), 1), mbar_init(empty_v(s), T::NWARPS);
@@ -989,7 +977,6 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         const int k = nq & 1;
         if (nq >= 2) mbar_wait(q_empty(k), ((nq >> 1) - 1) & 1);
         slot_store(slot(k), item_slot(w, it.tiles));
-        if constexpr (T::EARLY_SLOT) mbar_arrive(slot_full(k));
         const bool q_sent = nq == 0 && q_early;
         if (!(w < n_items && it.loads())) {  // no more work, or nothing to load: the slot alone
           mbar_arrive(q_full(k));            // (q_sent: the phase also waits for Q's bytes)
@@ -1055,17 +1042,12 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   // The first item is the CTA's own number: its tile list is read here while Q loads, rather than from
   // the slot after Q has landed.
   ItemSlot cur{n_items, 0, 0, 0};
-  WorkItem it_next{};  // T::EARLY_SLOT: the next item, decoded while the last P V runs
-  if (int(blockIdx.x) < n_items) {
-    it_next = work_item<T::BM, T::BN>(p, int(blockIdx.x));
-    cur = item_slot(int(blockIdx.x), it_next.tiles);
-  }
+  if (int(blockIdx.x) < n_items)
+    cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
   mbar_wait(q_full(0), 0);
   for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
-    if constexpr (T::EARLY_SLOT)
-      if (nq > 0) mbar_wait(q_full(k), (nq >> 1) & 1);  // this item's Q (its slot was read before the epilogue)
-    const WorkItem it = T::EARLY_SLOT ? it_next : work_item<T::BM, T::BN>(p, cur);
+    const WorkItem it = work_item<T::BM, T::BN>(p, cur);
     float o[1][T::DT][4];
 #pragma unroll
     for (int dt = 0; dt < T::DT; ++dt)
@@ -1073,19 +1055,9 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
     OnlineSoftmax<T> sm;
     sm.init();
-    // T::EARLY_SLOT: the next item's slot (published before this item's last V was issued), read and
-    // decoded while this item's last P V runs.
-    ItemSlot next;
-    auto read_next = [&] {
-      if constexpr (T::EARLY_SLOT) {
-        mbar_wait(slot_full(k ^ 1), ((nq + 1) >> 1) & 1);
-        next = slot_load(slot(k ^ 1));
-        if (next.w < n_items) it_next = work_item<T::BM, T::BN>(p, next);
-      }
-    };
     if (T::PIPE != 0 && it.loads()) {
       ws_pipe_item<T>(sq0 + k * Q_BYTES + wg * 64 * 128, skv, full(0), empty(0), full_v(0), empty_v(0), q_empty(k), it,
-                      g, wg, warp_row, lane, scale_log2, sm, o, read_next);
+                      g, wg, warp_row, lane, scale_log2, sm, o);
     } else if (it.loads()) {
       const uint32_t sq_wg = sq0 + k * Q_BYTES + wg * 64 * 128;
       for (int t = 0; t < it.tiles.count; ++t, ++g) {
@@ -1101,12 +1073,8 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     if (lane == 0 && !(T::PIPE != 0 && it.loads())) mbar_arrive(q_empty(k));  // done with the slot and its Q
     // The next item's slot is read before this item's epilogue, so that its latency hides under the
     // stores (the producer publishes it about one K/V tile before this item's last tile ends).
-    if constexpr (T::EARLY_SLOT) {
-      if (!(T::PIPE != 0 && it.loads())) read_next();
-    } else {
-      mbar_wait(q_full(k ^ 1), ((nq + 1) >> 1) & 1);
-      next = slot_load(slot(k ^ 1));
-    }
+    mbar_wait(q_full(k ^ 1), ((nq + 1) >> 1) & 1);
+    const ItemSlot next = slot_load(slot(k ^ 1));
     if constexpr (T::O_TMA) {
       if (it.live() && it.q_rows == T::BM)
         store_output_tma<T>(tp, it, so + wg * (Q_BYTES / 2), wg, warp_row, lane, sm, o);
