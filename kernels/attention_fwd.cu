@@ -51,7 +51,7 @@ unsigned* ws_sched_block() {
 }
 
 std::vector<std::string> fwd_variants() {
-  return {"wg-tma-ws-ppv", "wg-tma-ws-ppo", "wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
+  return {"wg-tma-ws-ppo", "wg-tma-ws-ppv", "wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
 }
 
 void check_fwd_supported(const FwdParams& p, const std::string& v) {
@@ -76,11 +76,11 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
   if (!v.empty()) return v;
   const bool softmax = !p.silu && p.scale > 0.f;
   if (p.block_q == 128 && softmax) {
-    // wg-tma-ws-ppv since run 9 (results/forward-h200-ppv.md: 482 against wg-tma-ws-pp's 459 TFLOP/s at
-    // S=8192 d=0.09, equal within 1% dense). Every earlier default and why it was replaced, run by run,
+    // wg-tma-ws-ppo since run 10 (results/forward-h200-ppo.md: 507 against wg-tma-ws-ppv's 500 TFLOP/s
+    // at S=8192 d=0.09, 4% faster at d=0.05, equal within 1% dense). Every earlier default and why it was replaced, run by run,
     // is in the log at the top of kernels/attention_fwd_sm90.cuh. Elsewhere fa2-v4-w4-h (the
     // FlashAttention-2 style loop, results/forward-h200.md).
-    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-ppv";
+    if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-ppo";
     return "fa2-v4-w4-h";
   }
   return "fa2-w8";
