@@ -33,8 +33,11 @@
 //                issued together, the softmax of t beside P V of t-1, K and V on their own mbarriers
 //   wg-tma-ws-pp wg-tma-ws-ov + ping-pong: the two consumer warpgroups take turns at issuing their
 //                wgmma (named barriers 1, 2), one's softmax beside the other's wgmma from each item's
-//                first tile on                          232 regs (consumers), 8 bytes of spill stores;
-//                DEFAULT on sm_90
+//                first tile on                          232 regs (consumers), 8 bytes of spill stores
+//   wg-tma-ws-ppv wg-tma-ws-pp whose producer issues each tile's V after the next tile's K (V_AFTER_K)
+//   wg-tma-ws-ppo wg-tma-ws-ppv whose consumers send a full query tile's O by TMA store from an O buffer
+//                of their own (O_TMA, store_output_tma; 32 KB more shared memory)   36 bytes of spill
+//                stores (the kernel); DEFAULT on sm_90
 //   (wg-tma-p, a persistent wg-tma-s2 with static round-robin items and the producer inline in warp 0,
 //   242 regs, slower than wg-tma-s2 everywhere in run 3, was replaced by wg-tma-ws.)
 // Every wg-tma kernel reads a KV tile's id (a global load for sparse rows) only where the tile can need
@@ -137,9 +140,25 @@
 //   Tried after run 9 (results/forward-h200-ppv-experiments.md, call 5): wg-tma-ws-ppk, a third K stage
 //   (K and V in rings of their own, 224 KB), was 2.5-3% slower than -ppv at S=8192 d=0.09 and equal
 //   dense; dropped (the code is at 8b48576).
-// Next: the code run once per query tile (first Q K^T and softmax, last P V, epilogue) is 27% of the
-// consumers' time at S=8192 d=0.09 in the profile of -pp before run 9: O through the freed Q buffer with a TMA
-// store would shorten the epilogue; a profile of -ppv (scripts/gpu-check.sh --ncu) comes first.
+//   run 10, BSATTN_COMMIT=084513c BSATTN_FWD_VARIANTS=wg-tma-ws-ppv,wg-tma-ws-ppo scripts/gpu-check.sh
+//   --no-sanitizer (results/forward-h200-ppo.md; memcheck and racecheck of wg-tma-ws-ppo clean at
+//   8bc5970, the same kernel code, results/gpu-check-2026-12-01-8bc5970.log; the calls before it in
+//   results/forward-h200-ppo-experiments.md): every ws kernel's tile list reads a sparse row's length
+//   beside the head type and skips the read of its last entry when nothing is trimmed (one dependent
+//   global read per query tile instead of three: -ppv at d=0.09 0.1071-0.1076 -> 0.1037 ms between two
+//   calls), and -ppo stores O by TMA:
+//     wg-tma-ws-ppv S=8192: 674 / 642 / 496;  S=32768: 612 / 604 / 631   budget 0.75-1.03
+//     wg-tma-ws-ppo S=8192: 674 / 642 / 510;  S=32768: 611 / 634 / 646   budget 0.73-1.001
+//   (two more rounds: d=0.09 0.1021-0.1022 ms against 0.1037-0.1042, d=0.05 0.0618 against 0.0645).
+//   Tried before run 10 and dropped: wg-tma-ws-ppe (an item's epilogue while the next item's first
+//   Q K^T runs: 4.5% slower dense, 2% at d=0.09; code at 55e7d1b on branch exp/ppe) and wg-tma-ws-ppn
+//   (the next slot read and decoded under the last P V, the next Q waited for after the epilogue: 44 B
+//   of spills, 6.7% slower dense, 6% at d=0.09; edc9cc4). Both slowed the dense loop, which they do not
+//   change: the per-tile loop is sensitive to what else the consumers keep in registers.
+// Next: S=8192 d=0.094 is the one point at or above budget (1.001-1.013). The per-item decode (three
+// integer divisions by run-time values, then h / group) runs on the consumers' path between the
+// epilogue and the next Q K^T; precomputed fast division, or the producer publishing the decoded item,
+// would shorten it without touching the loop's registers.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
