@@ -155,7 +155,7 @@
 //   (the next slot read and decoded under the last P V, the next Q waited for after the epilogue: 44 B
 //   of spills, 6.7% slower dense, 6% at d=0.09; edc9cc4). Both slowed the dense loop, which they do not
 //   change: the per-tile loop is sensitive to what else the consumers keep in registers.
-// Next: S=8192 d=0.094 is the one point at or above budget (1.001-1.013). The per-item decode (three
+// Next: S=8192 d=0.094 is the one point at or above budget (1.001-1.014). The per-item decode (three
 // integer divisions by run-time values, then h / group) runs on the consumers' path between the
 // epilogue and the next Q K^T; precomputed fast division, or the producer publishing the decoded item,
 // would shorten it without touching the loop's registers.
