@@ -155,10 +155,12 @@
 //   (the next slot read and decoded under the last P V, the next Q waited for after the epilogue: 44 B
 //   of spills, 6.7% slower dense, 6% at d=0.09; edc9cc4). Both slowed the dense loop, which they do not
 //   change: the per-tile loop is sensitive to what else the consumers keep in registers.
-// Next: S=8192 d=0.094 is the one point at or above budget (1.001-1.014). The per-item decode (three
-// integer divisions by run-time values, then h / group) runs on the consumers' path between the
-// epilogue and the next Q K^T; precomputed fast division, or the producer publishing the decoded item,
-// would shorten it without touching the loop's registers.
+// Next: S=8192 d=0.094 is the one point at or above budget (1.001-1.014). In a profile of -ppo there
+// (results/forward-h200-ppo-experiments.md, call 5) the code run once per item is 27% of the warp
+// samples: epilogue 5.9%, first softmax 5.2%, last P V 4.5%, first Q K^T 3.7%, the item's set-up (slot
+// decode: run-time integer divisions) 3.2%, waits for the first K and the next Q 2.0% each. Candidates
+// that leave the loop's registers alone: precomputed fast division or a slot that carries the decoded
+// item; the next item's Q issued earlier than its last tile.
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
