@@ -178,7 +178,8 @@
 namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
-          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false, bool O_TMA_ = false>
+          bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false,
+          bool O_TMA_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -210,9 +211,9 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // each of the 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
   static constexpr int THREADS = Base::THREADS + (PERSISTENT_ ? 128 : 0);
   // slack to align the tiles to 1024 bytes, then the mbarriers of wg-tma (q, full[S], empty[S])
-  // (+ wg-tma-ws-ov/-pp: full/empty barriers of V apart from K's)
-  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1 + (O_TMA_ ? 1 : 0)) * Base::Q_ELEMS * 2 + 1024 +
-                                     8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0));
+  // (+ wg-tma-ws-ov/-pp: full/empty barriers of V apart from K's; wg-tma-ws-ppo: the O buffer, BM x D)
+  static constexpr int SMEM_LAUNCH = Base::SMEM_BYTES + (Q_BUFFERS - 1 + (O_TMA_ ? 1 : 0)) * Base::Q_ELEMS * 2 +
+                                     1024 + 8 * (2 * Q_BUFFERS + 2 * STAGES_ + (PIPE_ ? 2 * STAGES_ : 0));
   static constexpr int MIN_BLOCKS = 1;
   static_assert(BM_ % 64 == 0, "one warpgroup per 64 query rows");
   static_assert(BN_ == 64 || BN_ == 128, "wgmma N = BN: 64 or 128");
@@ -881,7 +882,8 @@ __device__ __forceinline__ void store_output_tma(const Sm90TmaParams& tp, const 
                    "r"(v)
                    : "memory");
     }
-    if ((lane & 3) == 0) tp.p.lse[lse_index(tp.p, it.b, it.h, it.q_start, it.q0 + warp_row + (lane >> 2) + r * 8)] = nr.lse;
+    if ((lane & 3) == 0)
+      tp.p.lse[lse_index(tp.p, it.b, it.h, it.q_start, it.q0 + warp_row + (lane >> 2) + r * 8)] = nr.lse;
   }
   fence_proxy_async_smem();
   named_bar_sync(3 + wg, 128);
@@ -945,9 +947,9 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     if (warp == T::NWARPS && lane == 0) {
       unsigned* counter = tp.sched;
       // The next item: its number from the counter (each CTA's first item is its own number), its tile
-      // list from the head type and the CSR row (a chain of dependent global reads).
-      // A sparse row's first entry (the item's first K tile) is prefetched into L1 beside the tile
-      // list's reads rather than read after them.
+      // list from the head type and the CSR row (make_tile_list reads the type and the row's length side
+      // by side); the row's first entry (the item's first K tile) is prefetched into L1 beside them
+      // rather than read after them.
       auto tile_list = [&](WorkItem& x) {
         if (p.kv_indices) prefetch_l1(p.kv_indices + csr_row(p, x.b, x.h, x.i) * p.mk);
         x.tiles = make_tile_list<T::BN, true>(p, x.b, x.h, x.i, x.kv_limit);
