@@ -160,7 +160,8 @@
 // samples: epilogue 5.9%, first softmax 5.2%, last P V 4.5%, first Q K^T 3.7%, the item's set-up (slot
 // decode: run-time integer divisions) 3.2%, waits for the first K and the next Q 2.0% each. Candidates
 // that leave the loop's registers alone: precomputed fast division or a slot that carries the decoded
-// item; the next item's Q issued earlier than its last tile.
+// item; the next item's Q issued earlier than its last tile (wg-tma-ws-ppq on branch exp/earlyq, a8540ff:
+// written and compiled, not yet run on a GPU; its producer spills 90 bytes against -ppo's 36).
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
