@@ -51,7 +51,7 @@ unsigned* ws_sched_block() {
 }
 
 std::vector<std::string> fwd_variants() {
-  return {"wg-tma-ws-ppo", "wg-tma-ws-ppv", "wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
+  return {"wg-tma-ws-ppf", "wg-tma-ws-ppo", "wg-tma-ws-ppv", "wg-tma-ws-pp", "wg-tma-s2", "wg-tma", "wg-tma-ws", "wg-tma-s2e", "wg-tma-ws-ov", "fa2-v4-w4-h", "wg-n128", "wg-n128-s3", "wg-n64", "wg-n64-ov", "fa2-v4-w4", "fa2-v4-w4-p", "fa2-v3-w4", "fa2-v3-w4-n32", "fa2-v3", "fa2-v2", "fa2-v2-s2", "fa2-v2-w4", "fa2-v2-w8", "fa2-v2-n64", "fa2-w8", "fa2-w4", "fa2-w8-n128"};
 }
 
 void check_fwd_supported(const FwdParams& p, const std::string& v) {

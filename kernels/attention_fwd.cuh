@@ -331,10 +331,10 @@ struct QueryTile {
   __host__ __device__ __forceinline__ bool live() const { return q0 < len_q; }
 };
 template <int BM>
-__host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int h, int i) {
+__host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int h, int hk, int i) {
   QueryTile t;
   t.b = b, t.h = h, t.i = i;
-  t.hk = h / (p.heads_q / p.heads_kv);
+  t.hk = hk;
   if (p.cu_q) {
     t.q_start = p.cu_q[b], t.len_q = p.cu_q[b + 1] - t.q_start;
     t.k_start = p.cu_k[b], t.len_k = p.cu_k[b + 1] - t.k_start;
@@ -347,6 +347,10 @@ __host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int
   t.kv_limit = t.len_k;
   if (p.causal) t.kv_limit = min(t.kv_limit, t.q0 + t.q_rows - 1 + t.tm.off + 1);
   return t;
+}
+template <int BM>
+__host__ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int h, int i) {
+  return query_tile<BM>(p, b, h, h / (p.heads_q / p.heads_kv), i);
 }
 
 // The query tile of this CTA in the one-CTA-per-query-tile kernels (grid: query tiles, heads, sequences).
@@ -368,12 +372,55 @@ __host__ __device__ __forceinline__ QueryTile item_tile(const FwdParams& p, int 
   const int ir = w % mtiles;
   return query_tile<BM>(p, w / (mtiles * p.heads_q), (w / mtiles) % p.heads_q, p.causal ? mtiles - 1 - ir : ir);
 }
-template <int BM, int BN>
-__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
+// Division by a run-time divisor d (1 <= d < 2^31) of an n < 2^31 as a multiply-high, an add and a shift
+// (Granlund and Montgomery, PLDI 1994): with l = ceil(log2 d) and m = floor(2^32 (2^l - d) / d) + 1,
+// n / d = (umulhi(m, n) + n) >> l, and the sum fits 32 bits because umulhi(m, n) < n. The host computes
+// m and l once per launch; the device then needs no division routine (about 20 instructions each).
+struct FastDiv {
+  uint32_t d = 1, m = 1, l = 0;
+  FastDiv() = default;
+  __host__ explicit FastDiv(int divisor) : d(uint32_t(divisor)) {
+    while ((uint64_t(1) << l) < d) ++l;
+    m = uint32_t((uint64_t(1) << 32) * ((uint64_t(1) << l) - d) / d + 1);
+  }
+  __host__ __device__ __forceinline__ int div(int n) const {
+#ifdef __CUDA_ARCH__
+    const uint32_t hi = __umulhi(m, uint32_t(n));
+#else
+    const uint32_t hi = uint32_t((uint64_t(m) * uint32_t(n)) >> 32);
+#endif
+    return int((hi + uint32_t(n)) >> l);
+  }
+};
+// The three divisors of a work item's number: query tiles per head, heads, query heads per K/V head.
+struct ItemDivs {
+  FastDiv mtiles, heads, group;
+  ItemDivs() = default;
+  template <int BM>
+  __host__ static ItemDivs of(const FwdParams& p) {
+    ItemDivs v;
+    v.mtiles = FastDiv((p.q_len + BM - 1) / BM), v.heads = FastDiv(p.heads_q), v.group = FastDiv(p.heads_q / p.heads_kv);
+    return v;
+  }
+};
+// item_tile by multiply-and-shift (wg-tma-ws-ppf): the same item as item_tile(p, w).
+template <int BM>
+__host__ __device__ __forceinline__ QueryTile item_tile(const FwdParams& p, int w, const ItemDivs& v) {
+  const int mtiles = int(v.mtiles.d);
+  const int bh = v.mtiles.div(w), ir = w - bh * mtiles;
+  const int b = v.heads.div(bh), h = bh - b * p.heads_q;
+  return query_tile<BM>(p, b, h, v.group.div(h), p.causal ? mtiles - 1 - ir : ir);
+}
+template <int BN>
+__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, QueryTile q) {
   WorkItem it;
-  static_cast<QueryTile&>(it) = item_tile<BM>(p, w);
+  static_cast<QueryTile&>(it) = q;
   it.tiles = it.live() ? make_tile_list<BN, true>(p, it.b, it.h, it.i, it.kv_limit) : KvTileList{};
   return it;
+}
+template <int BM, int BN>
+__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, int w) {
+  return work_item<BN>(p, item_tile<BM>(p, w));
 }
 // What wg-tma-ws's producer publishes for an item: its number and the tile list's shape, which it read
 // from the head type and the CSR row. The consumers rebuild the item from it (work_item below) with no
@@ -384,10 +431,10 @@ struct ItemSlot {
 __host__ __device__ __forceinline__ ItemSlot item_slot(int w, const KvTileList& t) {
   return ItemSlot{w, t.count, t.idx ? -1 : t.seg0_end, t.seg1_begin};
 }
-template <int BM, int BN>
-__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, const ItemSlot& s) {
+template <int BN>
+__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, const ItemSlot& s, QueryTile q) {
   WorkItem it;
-  static_cast<QueryTile&>(it) = item_tile<BM>(p, s.w);
+  static_cast<QueryTile&>(it) = q;
   it.tiles.per_block = p.block_kv / BN;
   it.tiles.count = s.count;
   if (s.seg0_end < 0) {
@@ -396,6 +443,10 @@ __host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, const
     it.tiles.seg0_end = s.seg0_end, it.tiles.seg1_begin = s.seg1_begin;
   }
   return it;
+}
+template <int BM, int BN>
+__host__ __device__ __forceinline__ WorkItem work_item(const FwdParams& p, const ItemSlot& s) {
+  return work_item<BN>(p, s, item_tile<BM>(p, s.w));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1024,7 +1075,7 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
       if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e" || v == "wg-tma-ws-ov" ||
-          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv" || v == "wg-tma-ws-ppo") {
+          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv" || v == "wg-tma-ws-ppo" || v == "wg-tma-ws-ppf") {
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
@@ -1034,6 +1085,8 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
         if (v == "wg-tma-ws-ppv") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true>>(p, s);
         if (v == "wg-tma-ws-ppo")
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true, true>>(p, s);
+        if (v == "wg-tma-ws-ppf")
+          return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, true, false, 2, true, true, true>>(p, s);
         if constexpr (BM * D * 2 + 3 * 2 * 128 * D * 2 + 1024 + 56 <= 227 * 1024)
           return launch<FwdTraitsSm90<Elem, D, BM, 128, 3, false, true>>(p, s);
       }

@@ -180,7 +180,7 @@ namespace bsattn::cuda::fwd {
 
 template <typename Elem_, int D_, int BM_, int BN_, int STAGES_, bool OVERLAP_ = false, bool TMA_ = false,
           bool PERSISTENT_ = false, bool EARLY_ = false, int PIPE_ = 0, bool V_AFTER_K_ = false,
-          bool O_TMA_ = false>
+          bool O_TMA_ = false, bool FAST_DIV_ = false>
 struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> {
   using Base = FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false>;
   static constexpr bool SM90 = true;
@@ -206,6 +206,10 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   // wg-tma-ws-ppo: wg-tma-ws-ppv whose consumers write a full query tile's O into an O buffer of their
   // own (BM x D, the O map's 128B-swizzled boxes) and send it by TMA store (store_output_tma)
   static constexpr bool O_TMA = O_TMA_;
+  // wg-tma-ws-ppf: wg-tma-ws-ppo whose producer and consumers decode an item's number with the launch's
+  // precomputed divisors (ItemDivs: a multiply-high, an add and a shift each) rather than three run-time
+  // integer divisions
+  static constexpr bool FAST_DIV = FAST_DIV_;
   static constexpr bool V2 = false;
   static constexpr int WARPGROUPS = BM_ / 64;
   // wg-tma-ws: + a producer warpgroup (a lone producer warp would cap every thread at 168 registers:
@@ -224,6 +228,7 @@ struct FwdTraitsSm90 : FwdTraits<Elem_, D_, BM_, BN_, BM_ / 16, STAGES_, false> 
   static_assert(PIPE_ == 0 || PERSISTENT_, "the pipelined consumer loop is wg-tma-ws's");
   static_assert(!V_AFTER_K_ || PIPE_ != 0, "V apart from K needs V's own barriers (T::PIPE)");
   static_assert(!O_TMA_ || PERSISTENT_, "the O buffer is wg-tma-ws's");
+  static_assert(!FAST_DIV_ || PERSISTENT_, "the item divisors are wg-tma-ws's");
 };
 
 template <typename Elem, int N>
@@ -597,6 +602,7 @@ struct Sm90TmaParams {
   // wg-tma-ws: next item and finished CTAs (zero at launch), two spare words, then two item slots
   // (ItemSlot, 16 bytes) per CTA
   unsigned* sched = nullptr;
+  ItemDivs divs;  // T::FAST_DIV
 };
 
 // wg-tma-ws item slots: one 16-byte store by the producer, one 16-byte load by each consumer thread
@@ -932,6 +938,12 @@ __global__ void __launch_bounds__(T::THREADS, 1)
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
+  auto tile_of = [&](int w) {  // work item w's query tile
+    if constexpr (T::FAST_DIV)
+      return item_tile<T::BM>(p, w, tp.divs);
+    else
+      return item_tile<T::BM>(p, w);
+  };
 
   if (tid == 0) {
     for (int k = 0; k < 2; ++k) mbar_init(q_full(k), 1), mbar_init(q_empty(k), T::NWARPS);
@@ -959,7 +971,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         w = int(gridDim.x + atomicAdd(counter, 1u));
         it = WorkItem{};
         if (w >= n_items) return;
-        static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
+        static_cast<QueryTile&>(it) = tile_of(w);
         if (it.live()) tile_list(it);
       };
       auto load_q = [&](int k, const QueryTile& x) {  // into Q buffer k, completing on q_full(k)
@@ -973,7 +985,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
       // them, with the item's slot).
       bool q_early = false;
       if (w < n_items) {
-        static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w);
+        static_cast<QueryTile&>(it) = tile_of(w);
         if (it.live()) {
           mbar_expect_tx_only(q_full(0), Q_BYTES);
           load_q(0, it);
@@ -1067,11 +1079,11 @@ __global__ void __launch_bounds__(T::THREADS, 1)
   // the slot after Q has landed.
   ItemSlot cur{n_items, 0, 0, 0};
   if (int(blockIdx.x) < n_items)
-    cur = item_slot(int(blockIdx.x), work_item<T::BM, T::BN>(p, int(blockIdx.x)).tiles);
+    cur = item_slot(int(blockIdx.x), work_item<T::BN>(p, tile_of(int(blockIdx.x))).tiles);
   mbar_wait(q_full(0), 0);
   for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
-    const WorkItem it = work_item<T::BM, T::BN>(p, cur);
+    const WorkItem it = work_item<T::BN>(p, cur, tile_of(cur.w));
     float o[1][T::DT][4];
 #pragma unroll
     for (int dt = 0; dt < T::DT; ++dt)
@@ -1153,6 +1165,7 @@ Sm90TmaParams make_tma_params(const FwdParams& p) {
   encode_map(&tp.v, bf16, p.v, tk, int64_t(p.heads_kv) * T::D, T::BN);
   if constexpr (T::O_TMA) encode_map(&tp.o, bf16, p.o, tq, int64_t(p.heads_q) * T::D, 64);
   tp.p = p;
+  if constexpr (T::FAST_DIV) tp.divs = ItemDivs::of<T::BM>(p);
   return tp;
 }
 

@@ -188,6 +188,9 @@ TEST_CASE("wg-tma-ws items: every query tile once, and the consumers' rebuild fr
     CAPTURE(causal);
     HostMask h = make_mask(s, causal, 0.1 + 0.8 * rng.uniform(), rng);
     FwdParams p = params(h);
+    p.heads_kv = n % 3 == 0 ? 1 : n % 3 == 1 ? 3 : p.heads_q;  // MQA, one group of 3, MHA
+    const bsattn::cuda::fwd::ItemDivs divs =
+        s.block_q == 64 ? bsattn::cuda::fwd::ItemDivs::of<64>(p) : bsattn::cuda::fwd::ItemDivs::of<128>(p);
     const int n_items = int(s.batch * s.heads * s.mq());  // query tiles of block_q rows x heads x sequences
     std::vector<int> seen(size_t(n_items), 0);
     for (int w = 0; w < n_items; ++w) {
@@ -202,11 +205,44 @@ TEST_CASE("wg-tma-ws items: every query tile once, and the consumers' rebuild fr
       CHECK(c.h == a.h);
       CHECK(c.i == a.i);
       CHECK(c.kv_limit == a.kv_limit);
+      // wg-tma-ws-ppf's decode by precomputed divisors: the same query tile
+      const QueryTile f = s.block_q == 64 ? bsattn::cuda::fwd::item_tile<64>(p, w, divs)
+                                          : bsattn::cuda::fwd::item_tile<128>(p, w, divs);
+      CHECK(f.b == a.b);
+      CHECK(f.h == a.h);
+      CHECK(f.hk == a.hk);
+      CHECK(f.i == a.i);
+      CHECK(f.q0 == a.q0);
+      CHECK(f.kv_limit == a.kv_limit);
       REQUIRE(c.tiles.count == a.tiles.count);
       for (int t = 0; t < a.tiles.count; ++t) CHECK(c.tiles.tile(t) == a.tiles.tile(t));
       // causal: each head's longest rows come first in the natural order
       if (causal && w % s.mq() == 0) CHECK(a.i == int(s.mq()) - 1);
     }
     CHECK(std::count(seen.begin(), seen.end(), 1) == n_items);
+  }
+}
+
+TEST_CASE("FastDiv: multiply-and-shift division equals integer division for divisors and dividends below 2^31") {
+  using bsattn::cuda::fwd::FastDiv;
+  Rng rng(29);
+  std::vector<int> divisors;
+  for (int d = 1; d <= 300; ++d) divisors.push_back(d);
+  for (int e = 8; e <= 30; ++e)  // powers of two and their neighbours, up to 2^31 - 1
+    for (int off : {-1, 0, 1}) divisors.push_back(int((int64_t(1) << e) + off));
+  divisors.push_back(2147483647);
+  for (int n = 0; n < 200; ++n) divisors.push_back(1 + int(rng.below(2147483647u)));
+  for (int d : divisors) {
+    CAPTURE(d);
+    const FastDiv f(d);
+    std::vector<int> ns = {0, 1, d - 1, d, 2147483647, 2147483646};
+    if (d < 1073741824) ns.push_back(2 * d - 1), ns.push_back(2 * d);
+    for (int k = 0; k < 64; ++k) ns.push_back(int(rng.below(2147483648u)));
+    for (int k = 0; k < 16; ++k) ns.push_back(int(rng.below(4096)));
+    for (int n : ns) {
+      if (n < 0) continue;
+      CAPTURE(n);
+      REQUIRE(f.div(n) == n / d);
+    }
   }
 }
