@@ -11,7 +11,7 @@
 namespace bsattn::cuda {
 
 std::vector<std::string> fwd_variants();  // the names; "" (the default) resolves per problem and GPU
-// The variant "" runs for this problem on the current GPU: wg-tma-ws-ppo on sm_90 (H100/H200) for block_q
+// The variant "" runs for this problem on the current GPU: wg-tma-ws-ppf on sm_90 (H100/H200) for block_q
 // 128 with block_kv a multiple of 128 and softmax; fa2-v4-w4-h elsewhere for block_q 128 with softmax;
 // fa2-w8 otherwise (block_q 64, SiLU). A non-empty variant is returned as is.
 std::string resolve_fwd_variant(const FwdParams& p, const std::string& variant);

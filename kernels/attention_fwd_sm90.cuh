@@ -37,7 +37,10 @@
 //   wg-tma-ws-ppv wg-tma-ws-pp whose producer issues each tile's V after the next tile's K (V_AFTER_K)
 //   wg-tma-ws-ppo wg-tma-ws-ppv whose consumers send a full query tile's O by TMA store from an O buffer
 //                of their own (O_TMA, store_output_tma; 32 KB more shared memory)   36 bytes of spill
-//                stores (the kernel); DEFAULT on sm_90
+//                stores (the kernel)
+//   wg-tma-ws-ppf wg-tma-ws-ppo whose producer and consumers decode an item's number with the
+//                launch's precomputed divisors (FAST_DIV, ItemDivs: multiply-high, add, shift) rather
+//                than three run-time integer divisions        36 bytes of spill stores; DEFAULT on sm_90
 //   (wg-tma-p, a persistent wg-tma-s2 with static round-robin items and the producer inline in warp 0,
 //   242 regs, slower than wg-tma-s2 everywhere in run 3, was replaced by wg-tma-ws.)
 // Every wg-tma kernel reads a KV tile's id (a global load for sparse rows) only where the tile can need
@@ -155,13 +158,20 @@
 //   (the next slot read and decoded under the last P V, the next Q waited for after the epilogue: 44 B
 //   of spills, 6.7% slower dense, 6% at d=0.09; edc9cc4). Both slowed the dense loop, which they do not
 //   change: the per-tile loop is sensitive to what else the consumers keep in registers.
-// Next: S=8192 d=0.094 is the one point at or above budget (1.001-1.014). In a profile of -ppo there
-// (results/forward-h200-ppo-experiments.md, call 5) the code run once per item is 27% of the warp
-// samples: epilogue 5.9%, first softmax 5.2%, last P V 4.5%, first Q K^T 3.7%, the item's set-up (slot
-// decode: run-time integer divisions) 3.2%, waits for the first K and the next Q 2.0% each. Candidates
-// that leave the loop's registers alone: precomputed fast division or a slot that carries the decoded
-// item; the next item's Q issued earlier than its last tile (wg-tma-ws-ppq on branch exp/earlyq, a8540ff:
-// written and compiled, not yet run on a GPU; its producer spills 90 bytes against -ppo's 36).
+//   After run 10, the profile of -ppo at S=8192 d=0.09 (results/forward-h200-ppo-experiments.md, call
+//   5): the code run once per item is 27% of the warp samples: epilogue 5.9%, first softmax 5.2%, last
+//   P V 4.5%, first Q K^T 3.7%, the item's set-up (slot decode: run-time integer divisions) 3.2%, waits
+//   for the first K and the next Q 2.0% each.
+//   call 1 of 2026-12-02, BSATTN_COMMIT=0e6fe9d BSATTN_FWD_VARIANTS=wg-tma-ws-ppo,wg-tma-ws-ppq,
+//   wg-tma-ws-ppf,wg-tma-ws-ppqf scripts/gpu-check.sh --no-bench --no-sanitizer (branch exp/next;
+//   results/forward-h200-ppf-0e6fe9d.md, results/forward-h200-ppf-experiments.md): -ppf (the divisions
+//   by precomputed divisors) against -ppq (the producer draws the next item three tiles early and sends
+//   its Q then when its buffer is free; 90 B of spills) and both together:
+//     wg-tma-ws-ppo  S=8192: 680 / 644 / 510;  S=32768: 617 / 645 / 650   budget 0.73-1.010
+//     wg-tma-ws-ppf  S=8192: 678 / 649 / 522;  S=32768: 620 / 617 / 651   budget 0.74-1.001
+//     wg-tma-ws-ppq  S=8192: 675 / 639 / 497;                              (d=0.09: 1.03)
+//   (two more rounds: d=0.094 -ppf 0.0987-0.0990 ms against -ppo 0.1006-0.1014, -ppq 0.1036-0.1037,
+//   -ppqf, both, 0.1002). -ppq was slower at every density and is dropped (branch exp/earlyq, a8540ff).
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>

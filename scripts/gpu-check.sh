@@ -100,10 +100,10 @@ for t in tests/python/test_run_dtype.py tests/python/test_analyze_backend.py; do
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 done
 rm -rf "$OUT/py-scratch"
-# Under compute-sanitizer: the default wg-tma-ws-ppo (or the kernels in $BSATTN_SANITIZE_WG)
+# Under compute-sanitizer: the default wg-tma-ws-ppf (or the kernels in $BSATTN_SANITIZE_WG)
 # when they passed, else the first verified one.
 sanitize_wg=""
-for pref in ${BSATTN_SANITIZE_WG:-wg-tma-ws-ppo}; do
+for pref in ${BSATTN_SANITIZE_WG:-wg-tma-ws-ppf}; do
   echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && sanitize_wg="$sanitize_wg $pref"
 done
 [ -n "$sanitize_wg" ] || sanitize_wg=$(echo "${verified#,}" | cut -d, -f1)
@@ -194,8 +194,10 @@ if [ $ncu_run = 1 ]; then
     "$NCU" --import "$N/default-d$d.ncu-rep" --page source --csv --print-source sass >"$N/default-d$d-sass.csv" 2>&1
     grep -E "Duration|Issue Slots Busy|Warp Cycles Per Issued|Stall" "$N/default-d$d.txt" | head -12 | tee -a "$LOG"
   done
-  # the default kernel for this table's shape, by its mangled name (see kernels/attention_fwd.cuh)
-  fn=$(cuobjdump -symbols build-gpu/bsattn 2>/dev/null | grep -o "_ZN6bsattn4cuda3fwd32attention_fwd_kernel_sm90_tma_wsINS1_13FwdTraitsSm90I13__nv_bfloat16Li128ELi128ELi128ELi2ELb0ELb1ELb1ELb0ELi2ELb1ELb1EEEEEvNS1_13Sm90TmaParamsE" | head -1)
+  # the profiled kernel's mangled name, from the report (no hard-coded traits to keep in step)
+  fn=$("$NCU" --import "$N/default-d1.0.ncu-rep" --print-kernel-base mangled --page details 2>/dev/null |
+    grep -o "_ZN6bsattn4cuda3fwd[A-Za-z0-9_]*" | head -1)
+  [ -n "$fn" ] || echo "ncu: no kernel name in the d=1.0 report, SASS not dumped" | tee -a "$LOG"
   [ -n "$fn" ] && cuobjdump -sass -fun "$fn" build-gpu/bsattn >"$N/default-kernel.sass" 2>&1
   (cd "$OUT" && tar czf ncu.tar.gz ncu && rm -rf ncu)
 fi
