@@ -18,6 +18,7 @@ const std::vector<std::string>& record_columns() {
       "bytes_min",     "median_ms",       "mean_ms",         "min_ms",           "max_ms",
       "rel_noise",     "samples",         "noise_met",       "sm_clock_mhz",     "tflops_effective",
       "tflops_dense_equiv", "gemm_fraction", "gbytes_per_s", "speedup_vs_dense", "dense_median_ms",
+      "dense_sm_clock_mhz",
       "mask_build_ms", "mask_build_kind", "mask_build_share", "check_ref",       "check_rel_err",
       "check_max_abs_err", "mask_file",   "seed",            "mask_generate_ms"};
   return cols;

@@ -137,6 +137,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     TimingStats attention;
     std::shared_ptr<MaskBuildTiming> mask_build;  // the backend's own mask build (null: none)
     std::string kernel;                           // the variant that ran ("": the backend's)
+    double sm_clock_mhz = 0;                      // measured right after the samples (0: unknown)
   };
   std::map<std::string, Measured> measured;  // dense_key|spec -> stats (a mask measured once)
   size_t index = 0;
@@ -162,14 +163,14 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     in.k = inputs.k.data();
     in.v = inputs.v.data();
 
-    auto time_mask = [&](const BenchConfig& cfg, const BlockMask& m, double* clock) -> Measured {
+    auto time_mask = [&](const BenchConfig& cfg, const BlockMask& m) -> Measured {
       std::string key = cfg.dense_key() + "|" + cfg.spec;
       auto it = measured.find(key);
       if (it != measured.end()) return it->second;
       auto prepared = backend.prepare(p, m, in);
       Measured s;
       s.attention = prepared->time(opt.timing);
-      if (clock) *clock = prepared->sm_clock_mhz();
+      s.sm_clock_mhz = prepared->sm_clock_mhz();
       s.mask_build = prepared->time_mask_build(opt.timing);
       s.kernel = prepared->kernel();
       measured[key] = s;
@@ -181,7 +182,8 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     std::string kernel = backend.kernel();
     double clock = 0;
     try {
-      Measured mm = time_mask(c, mask, &clock);
+      Measured mm = time_mask(c, mask);
+      clock = mm.sm_clock_mhz;
       st = mm.attention;
       device_build = mm.mask_build;
       if (!mm.kernel.empty()) kernel = mm.kernel;
@@ -194,10 +196,13 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     // Dense baseline: the same shape with every (causally visible) block kept.
     BenchConfig dc = c.dense_baseline();
     TimingStats dense;
+    double dense_clock = 0;
     bool have_dense = false;
     try {
       BlockMask dm = make_mask(dc, seed);
-      dense = time_mask(dc, dm, nullptr).attention;
+      Measured dmm = time_mask(dc, dm);
+      dense = dmm.attention;
+      dense_clock = dmm.sm_clock_mhz;
       have_dense = true;
     } catch (const UsageError&) {
     }
@@ -248,6 +253,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     if (have_dense) {
       r["dense_median_ms"] = dense.median_ms;
       r["speedup_vs_dense"] = st.median_ms > 0 ? dense.median_ms / st.median_ms : 0.0;
+      if (dense_clock > 0) r["dense_sm_clock_mhz"] = dense_clock;
     }
     if (!opt.save_masks_dir.empty()) {
       std::string name = mask_file_name(c, index);

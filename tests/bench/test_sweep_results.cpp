@@ -15,6 +15,7 @@
 #include "lib/bench/runner.h"
 #include "lib/bench/sweep.h"
 #include "lib/error.h"
+#include "lib/mask_stats.h"
 #include "patterns/registry.h"
 
 using namespace bsattn;
@@ -245,6 +246,69 @@ TEST_CASE("run_bench on the CPU backend: records carry the accounting and the de
       CHECK(r["speedup_vs_dense"].get<double>() == doctest::Approx(1.0));  // the same measurement
     }
   }
+}
+
+namespace {
+
+// A backend that times like the CPU one and reports, as its measured SM clock, a figure that names the
+// mask it ran (1000 + kept blocks), so a record's clocks can be traced to the runs they came from.
+class ClockedBackend : public BenchBackend {
+ public:
+  std::unique_ptr<BenchBackend> cpu = make_cpu_backend();
+  std::string name() const override { return "cpu"; }
+  std::string kernel() const override { return ""; }
+  BackendCaps caps() const override { return cpu->caps(); }
+  nlohmann::json device_context() override { return cpu->device_context(); }
+  Ceilings ceilings(const TimingOptions& o) override { return cpu->ceilings(o); }
+  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m,
+                                        const AttentionInputs& in) override {
+    struct Case : PreparedCase {
+      std::unique_ptr<PreparedCase> inner;
+      double clock = 0;
+      TimingStats time(const TimingOptions& o) override { return inner->time(o); }
+      double sm_clock_mhz() override { return clock; }
+    };
+    auto c = std::make_unique<Case>();
+    c->inner = cpu->prepare(p, m, in);
+    c->clock = 1000.0 + double(mask_stats(m).kept_blocks);
+    return c;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("run_bench: every record carries the clock of its own run and of its dense baseline's") {
+  SweepAxes a;
+  a.seq = {256};
+  a.dim = {32};
+  a.heads = {2};
+  a.block = {64};
+  a.density = {0.5, 1.0, 0.25};  // the dense mask is first timed as 0.5's baseline, then reused as a record
+  a.pattern = {"random"};
+  ClockedBackend backend;
+  SweepPlan plan = expand_sweep(a, backend.caps());
+  REQUIRE(plan.configs.size() == 3);
+  BenchRunOptions ro;
+  ro.timing.warmup = 0;
+  ro.timing.min_samples = 2;
+  ro.timing.max_time_s = 0.02;
+  auto make_mask = [](const BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); };
+  BenchDoc doc = run_bench(plan, backend, make_mask, ro, {{"argv", {"test"}}});
+  REQUIRE(doc.records.size() == 3);
+  const double dense_clock = 1000.0 + 2 * 4 * 4;  // 2 heads x 4 x 4 blocks
+  for (auto& r : doc.records) {
+    CAPTURE(r.dump());
+    REQUIRE(r["sm_clock_mhz"].is_number());
+    CHECK(r["sm_clock_mhz"].get<double>() == 1000.0 + r["kept_blocks"].get<double>());
+    REQUIRE(r["dense_sm_clock_mhz"].is_number());
+    CHECK(r["dense_sm_clock_mhz"].get<double>() == dense_clock);
+  }
+  REQUIRE(doc.records[1]["density_target"].get<double>() == 1.0);
+  CHECK(doc.records[1]["sm_clock_mhz"].get<double>() == dense_clock);
+  // the column survives the CSV round trip
+  auto back = records_from_csv(to_csv(doc), "doc.csv");
+  REQUIRE(back.size() == 3);
+  CHECK(back[2]["dense_sm_clock_mhz"].get<double>() == dense_clock);
 }
 
 namespace {
