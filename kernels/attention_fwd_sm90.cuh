@@ -172,6 +172,14 @@
 //     wg-tma-ws-ppq  S=8192: 675 / 639 / 497;                              (d=0.09: 1.03)
 //   (two more rounds: d=0.094 -ppf 0.0987-0.0990 ms against -ppo 0.1006-0.1014, -ppq 0.1036-0.1037,
 //   -ppqf, both, 0.1002). -ppq was slower at every density and is dropped (branch exp/earlyq, a8540ff).
+//   run 11, BSATTN_COMMIT=a69d78b BSATTN_FWD_VARIANTS=wg-tma-ws-ppo,wg-tma-ws-ppf scripts/gpu-check.sh
+//   (results/forward-h200-ppf.md; memcheck and racecheck of -ppf clean, results/gpu-check-2026-12-02-
+//   a69d78b.log), -ppf the default:
+//     wg-tma-ws-ppo  S=8192: 681 / 646 / 511;  S=32768: 610 / 605 / 651   budget 0.72-1.07
+//     wg-tma-ws-ppf  S=8192: 681 / 648 / 525;  S=32768: 609 / 598 / 650   budget 0.72-0.998
+//   ncu at d=0.09 (results/ncu/ncu-h200-a19c24f-*): 2.8% fewer instructions than -ppo, 4.5% less time.
+//   S=32768 runs of more than a few ms settle at a 1700 MHz SM clock (max 1980), dense and sparse alike
+//   (results/forward-h200-ppf-experiments.md, call 3).
 #pragma once
 #include <cuda.h>
 #include <cuda_bf16.h>
