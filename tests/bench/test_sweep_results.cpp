@@ -205,24 +205,37 @@ TEST_CASE("bsattn.bench/v1: JSON and CSV read back to the same records") {
   CHECK_THROWS_AS(records_from_csv("impl,seq\nbsattn\n", "bad.csv"), UsageError);
 }
 
-TEST_CASE("run_bench on the CPU backend: records carry the accounting and the dense baseline") {
+namespace {
+
+// A small sweep for run_bench (S=256, D=32, 2 heads, block 64) and quick timing.
+SweepAxes small_axes(std::vector<double> density, std::vector<std::string> pattern) {
   SweepAxes a;
   a.seq = {256};
   a.dim = {32};
   a.heads = {2};
   a.block = {64};
-  a.density = {0.5, 1.0};
-  a.pattern = {"random", "causal"};
-  auto backend = make_cpu_backend();
-  SweepPlan plan = expand_sweep(a, backend->caps());
-  REQUIRE(plan.configs.size() == 4);
+  a.density = std::move(density);
+  a.pattern = std::move(pattern);
+  return a;
+}
+BenchRunOptions quick_options() {
   BenchRunOptions ro;
   ro.timing.warmup = 0;
   ro.timing.min_samples = 2;
   ro.timing.max_time_s = 0.05;
+  return ro;
+}
+BlockMask pattern_mask(const BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); }
+
+}  // namespace
+
+TEST_CASE("run_bench on the CPU backend: records carry the accounting and the dense baseline") {
+  auto backend = make_cpu_backend();
+  SweepPlan plan = expand_sweep(small_axes({0.5, 1.0}, {"random", "causal"}), backend->caps());
+  REQUIRE(plan.configs.size() == 4);
+  BenchRunOptions ro = quick_options();
   ro.seed = 11;
-  auto make_mask = [](const BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); };
-  BenchDoc doc = run_bench(plan, *backend, make_mask, ro, {{"argv", {"test"}}});
+  BenchDoc doc = run_bench(plan, *backend, pattern_mask, ro, {{"argv", {"test"}}});
   REQUIRE(doc.records.size() == 4);
   CHECK(doc.context["backend"] == "cpu");
   CHECK(doc.context["seed"] == 11);
@@ -230,7 +243,7 @@ TEST_CASE("run_bench on the CPU backend: records carry the accounting and the de
     BenchConfig c;
     for (auto& pc : plan.configs)
       if (pc.pattern == r["pattern"] && pc.density_target == r["density_target"].get<double>()) c = pc;
-    BlockMask m = make_mask(c, 0);
+    BlockMask m = pattern_mask(c, 0);
     // The FLOPs in the record are the accounting function's, on the same mask shape and density.
     WorkCount w = attention_work(c.problem(), m, Pass::Fwd);
     CHECK(r["flops_dense_equiv"].get<double>() == doctest::Approx(w.flops_dense_equiv));
@@ -278,22 +291,11 @@ class ClockedBackend : public BenchBackend {
 }  // namespace
 
 TEST_CASE("run_bench: every record carries the clock of its own run and of its dense baseline's") {
-  SweepAxes a;
-  a.seq = {256};
-  a.dim = {32};
-  a.heads = {2};
-  a.block = {64};
-  a.density = {0.5, 1.0, 0.25};  // the dense mask is first timed as 0.5's baseline, then reused as a record
-  a.pattern = {"random"};
   ClockedBackend backend;
-  SweepPlan plan = expand_sweep(a, backend.caps());
+  // the dense mask is first timed as 0.5's baseline, then reused as a record
+  SweepPlan plan = expand_sweep(small_axes({0.5, 1.0, 0.25}, {"random"}), backend.caps());
   REQUIRE(plan.configs.size() == 3);
-  BenchRunOptions ro;
-  ro.timing.warmup = 0;
-  ro.timing.min_samples = 2;
-  ro.timing.max_time_s = 0.02;
-  auto make_mask = [](const BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); };
-  BenchDoc doc = run_bench(plan, backend, make_mask, ro, {{"argv", {"test"}}});
+  BenchDoc doc = run_bench(plan, backend, pattern_mask, quick_options(), {{"argv", {"test"}}});
   REQUIRE(doc.records.size() == 3);
   const double dense_clock = 1000.0 + 2 * 4 * 4;  // 2 heads x 4 x 4 blocks
   for (auto& r : doc.records) {
