@@ -375,11 +375,12 @@ __host__ __device__ __forceinline__ QueryTile item_tile(const FwdParams& p, int 
 // Division by a run-time divisor d (1 <= d < 2^31) of an n < 2^31 as a multiply-high, an add and a shift
 // (Granlund and Montgomery, PLDI 1994): with l = ceil(log2 d) and m = floor(2^32 (2^l - d) / d) + 1,
 // n / d = (umulhi(m, n) + n) >> l, and the sum fits 32 bits because umulhi(m, n) < n. The host computes
-// m and l once per launch; the device then needs no division routine (about 20 instructions each).
+// m and l once per launch; the device then runs no integer-division routine. A divisor below 1 (no
+// work items at all) is taken as 1.
 struct FastDiv {
   uint32_t d = 1, m = 1, l = 0;
   FastDiv() = default;
-  __host__ explicit FastDiv(int divisor) : d(uint32_t(divisor)) {
+  __host__ explicit FastDiv(int divisor) : d(uint32_t(divisor < 1 ? 1 : divisor)) {
     while ((uint64_t(1) << l) < d) ++l;
     m = uint32_t((uint64_t(1) << 32) * ((uint64_t(1) << l) - d) / d + 1);
   }

@@ -245,4 +245,5 @@ TEST_CASE("FastDiv: multiply-and-shift division equals integer division for divi
       REQUIRE(f.div(n) == n / d);
     }
   }
+  CHECK(FastDiv(0).div(7) == 7);  // no divisor (no work items): taken as 1, never a host division by 0
 }
