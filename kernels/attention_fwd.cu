@@ -76,10 +76,11 @@ std::string resolve_fwd_variant(const FwdParams& p, const std::string& v) {
   if (!v.empty()) return v;
   const bool softmax = !p.silu && p.scale > 0.f;
   if (p.block_q == 128 && softmax) {
-    // wg-tma-ws-ppf since run 11 (results/forward-h200-ppf-0e6fe9d.md: 522 against wg-tma-ws-ppo's 510 TFLOP/s
-    // at S=8192 d=0.09 in one call, equal within 0.5% dense). Every earlier default and why it was
-    // replaced, run by run, is in the log at the top of kernels/attention_fwd_sm90.cuh. Elsewhere
-    // fa2-v4-w4-h (the FlashAttention-2 style loop, results/forward-h200.md).
+    // wg-tma-ws-ppf since run 11 (results/forward-h200-ppf.md: 525 against wg-tma-ws-ppo's 511 TFLOP/s
+    // at S=8192 d=0.09, equal dense; chosen in results/forward-h200-ppf-0e6fe9d.md). Every earlier
+    // default and why it was replaced, run by run, is in the log at the top of
+    // kernels/attention_fwd_sm90.cuh. Elsewhere fa2-v4-w4-h (the FlashAttention-2 style loop,
+    // results/forward-h200.md).
     if (p.block_kv % 128 == 0 && device_cc() == 90) return "wg-tma-ws-ppf";
     return "fa2-v4-w4-h";
   }
