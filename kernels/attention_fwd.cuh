@@ -1075,8 +1075,7 @@ void launch_variant(const FwdParams& p, const std::string& v, cudaStream_t s) {
       if (!(p.scale > 0.f)) throw UsageError("kernel " + v + " needs softmax scale > 0 (use fa2-w4)");
       if (v == "wg-n64") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3>>(p, s);
       if (v == "wg-n64-ov") return launch<FwdTraitsSm90<Elem, D, BM, 64, 3, true>>(p, s);
-      if (v == "wg-tma" || v == "wg-tma-s2" || v == "wg-tma-ws" || v == "wg-tma-s2e" || v == "wg-tma-ws-ov" ||
-          v == "wg-tma-ws-pp" || v == "wg-tma-ws-ppv" || v == "wg-tma-ws-ppo" || v == "wg-tma-ws-ppf") {
+      if (v.rfind("wg-tma", 0) == 0) {  // the TMA kernels (check_fwd_supported has vetted the name)
         if (p.block_kv % 128 != 0) throw UsageError("kernel " + v + " needs block_kv a multiple of 128 (use wg-n64)");
         if (v == "wg-tma-s2") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true>>(p, s);
         if (v == "wg-tma-s2e") return launch<FwdTraitsSm90<Elem, D, BM, 128, 2, false, true, false, true>>(p, s);
