@@ -30,6 +30,10 @@ struct FwdParams {
   const int32_t* kv_num_blocks = nullptr;  // [mask_batch, Hq, mq]
   const int32_t* kv_indices = nullptr;     // [mask_batch, Hq, mq, mk]
 
+  // Launch: the most CTAs a persistent kernel (sm90-ws) starts; 0 = one per multiprocessor. Tests set a
+  // small number so that each CTA takes many work items.
+  int max_ctas = 0;
+
   float scale = 1.f;  // softmax / SiLU scale
   bool silu = false;
   float silu_inv_n = 1.f;
