@@ -8,7 +8,7 @@
 //   select_kernel  one CTA per block row: softmax over the row's visible blocks, bitonic sort in
 //       shared memory, keep top-k plus the fewest blocks reaching the cumulative mass, the diagonal.
 //
-// Measured (results/forward-*.md, "mask build vs attention"): see the table there.
+// Measured (results/mask-build/*.md, "mask build vs attention"): see the table there.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

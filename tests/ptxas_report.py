@@ -2,7 +2,7 @@
 """Reads ptxas's report of every kernel object (<object>.ptxas, kept by cmake/nvcc_report.sh) and fails
 when ptxas says it serialized wgmma instructions (notes C7500-C7599, "Potential Performance Loss"): such
 a kernel still computes the right result, so no correctness test sees it, but each wgmma then waits for
-the one before (wg-tma-ws-pps lost 30%: results/forward-h200-pps.md).
+the one before (wg-tma-ws-pps lost 30%: results/forward/forward-h200-pps.md).
 
 usage: ptxas_report.py OBJECT_DIR   (exit 0: none; 1: some, listed; 77: no sm_90a kernels were built)
 """
