@@ -1,4 +1,4 @@
-// analyze --backend cuda: the quality of a block mask (lib/reference/quality.h) computed on the GPU.
+// analyze --backend cuda: the quality of a block mask (lib/quality/quality.h) computed on the GPU.
 // The sparse output comes from the fused forward kernel; the dense output from the GPU dense
 // reference (cuBLAS, S x S scores per head) while its buffers fit `max_dense_reference_bytes`, else
 // from the fused kernel with every head dense. Recall is exp(LSE_sparse - LSE_dense) per row, so no
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "lib/attention.h"
-#include "lib/reference/quality.h"
+#include "lib/quality/quality.h"
 
 namespace bsattn::cuda {
 

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "lib/reference/qkv_source.h"
+#include "lib/tensor/qkv_source.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {

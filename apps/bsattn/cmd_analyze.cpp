@@ -13,9 +13,9 @@
 #include "lib/atomic_file.h"
 #include "lib/error.h"
 #include "lib/reference/cpu_attention.h"
-#include "lib/reference/frontier.h"
+#include "lib/quality/frontier.h"
 #include "lib/reference/parallel.h"
-#include "lib/reference/quality.h"
+#include "lib/quality/quality.h"
 #if BSATTN_HAVE_CUDA
 #include "kernels/quality_cuda.h"
 #endif

@@ -10,9 +10,9 @@
 #include "lib/error.h"
 #include "lib/mask_io.h"
 #include "lib/mask_stats.h"
-#include "lib/reference/block_mass.h"
-#include "lib/reference/qkv_source.h"
-#include "lib/reference/tensor_io.h"
+#include "lib/quality/block_mass.h"
+#include "lib/tensor/qkv_source.h"
+#include "lib/tensor/tensor_io.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {

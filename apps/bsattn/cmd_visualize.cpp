@@ -14,7 +14,7 @@
 #include "lib/error.h"
 #include "lib/mask_io.h"
 #include "lib/curves/order.h"
-#include "lib/reference/qkv_source.h"
+#include "lib/tensor/qkv_source.h"
 #include "lib/render/attention_map.h"
 #include "lib/render/canvas.h"
 #include "lib/render/curve_render.h"

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "lib/error.h"
-#include "lib/reference/block_mass.h"
+#include "lib/quality/block_mass.h"
 #include "lib/render/plot.h"
 
 namespace bsattn::render {

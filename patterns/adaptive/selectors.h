@@ -1,7 +1,7 @@
 // Content-adaptive block selectors (energy threshold, top-k, XAttention antidiagonal, MInference
 // vertical-slash): the pieces each pattern is made of, exposed so tests can check each selector's
 // defining property on its own scores. Every selector reads Q/K from PatternContext::inputs (f32
-// BSHD); the exact oracle it is judged against is lib/reference/block_mass.h (analyze reports the
+// BSHD); the exact oracle it is judged against is lib/quality/block_mass.h (analyze reports the
 // recall of any of these masks).
 #pragma once
 #include <cstdint>

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "lib/error.h"
-#include "lib/reference/frontier.h"
-#include "lib/reference/qkv_source.h"
+#include "lib/quality/frontier.h"
+#include "lib/tensor/qkv_source.h"
 #include "patterns/adaptive/selectors.h"
 
 using namespace bsattn;

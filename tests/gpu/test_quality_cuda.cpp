@@ -1,4 +1,4 @@
-// analyze --backend cuda (kernels/quality_cuda.h) against the CPU quality report (lib/reference/quality.h)
+// analyze --backend cuda (kernels/quality_cuda.h) against the CPU quality report (lib/quality/quality.h)
 // on the same bf16/f16-exact inputs: per-head density equal, recall (exp of the LSE difference on the
 // GPU, an online float64 log-sum-exp over S x S scores on the CPU) within 2e-3 on the mean and 1e-2 on
 // the worst row, and the sparse-vs-dense output error within 1.5e-2 absolute (both GPU passes round P
@@ -11,7 +11,7 @@
 
 #include "kernels/quality_cuda.h"
 #include "lib/error.h"
-#include "lib/reference/quality.h"
+#include "lib/quality/quality.h"
 #include "tests/gpu/gpu_test_util.h"
 
 using namespace bsattn;

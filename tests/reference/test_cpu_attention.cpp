@@ -7,7 +7,7 @@
 
 #include "lib/error.h"
 #include "lib/npy.h"
-#include "lib/reference/block_mass.h"
+#include "lib/quality/block_mass.h"
 #include "lib/reference/cpu_attention.h"
 #include "tests/reference/naive.h"
 

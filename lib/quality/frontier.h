@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lib/reference/quality.h"
+#include "lib/quality/quality.h"
 
 namespace bsattn {
 

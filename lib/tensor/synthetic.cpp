@@ -1,4 +1,4 @@
-#include "lib/reference/synthetic.h"
+#include "lib/tensor/synthetic.h"
 
 #include <cmath>
 

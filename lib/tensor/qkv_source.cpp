@@ -1,4 +1,4 @@
-#include "lib/reference/qkv_source.h"
+#include "lib/tensor/qkv_source.h"
 
 #include "lib/error.h"
 

@@ -1,4 +1,4 @@
-#include "lib/reference/block_mass.h"
+#include "lib/quality/block_mass.h"
 
 #include <algorithm>
 #include <cmath>

@@ -8,7 +8,7 @@
 
 #include "lib/error.h"
 #include "lib/npy.h"
-#include "lib/reference/tensor_io.h"
+#include "lib/tensor/tensor_io.h"
 
 using namespace bsattn;
 

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lib/reference/synthetic.h"
-#include "lib/reference/tensor_io.h"
+#include "lib/tensor/synthetic.h"
+#include "lib/tensor/tensor_io.h"
 
 namespace bsattn {
 

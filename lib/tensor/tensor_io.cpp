@@ -1,4 +1,4 @@
-#include "lib/reference/tensor_io.h"
+#include "lib/tensor/tensor_io.h"
 
 #include <unistd.h>
 

@@ -1,11 +1,11 @@
-#include "lib/reference/quality.h"
+#include "lib/quality/quality.h"
 
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <algorithm>
 
-#include "lib/reference/block_mass.h"
+#include "lib/quality/block_mass.h"
 #include "lib/reference/cpu_attention.h"
 
 namespace bsattn {

@@ -1,4 +1,4 @@
-#include "lib/reference/frontier.h"
+#include "lib/quality/frontier.h"
 
 #include <cmath>
 
