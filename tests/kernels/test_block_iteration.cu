@@ -1,4 +1,4 @@
-// Host-side checks of the forward kernels' block iteration and masking (kernels/attention_fwd.cuh),
+// Host-side checks of the forward kernels' block iteration and masking (kernels/fwd/block.cuh, scheduler.cuh),
 // no GPU needed: for random masks of every head type, block sizes, kernel tile widths, lengths and the
 // causal rule, the tile list a query tile walks (query_tile's key reach, then make_tile_list) equals
 // the tiles the mask model says hold a computed pair, and the masking shortcuts never skip a tile that
@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/attention_fwd.cuh"
+#include "kernels/fwd/scheduler.cuh"
 #include "lib/mask.h"
 #include "lib/rng.h"
 

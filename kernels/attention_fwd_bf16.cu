@@ -1,9 +1,0 @@
-// bf16 instantiations of the forward kernel family (kernels/attention_fwd.cuh).
-#include "kernels/attention_fwd.cuh"
-#include "kernels/attention_fwd.h"
-
-namespace bsattn::cuda {
-void launch_attention_fwd_bf16(const FwdParams& p, const std::string& v, cudaStream_t s) {
-  fwd::launch_typed<__nv_bfloat16>(p, v, s);
-}
-}  // namespace bsattn::cuda

@@ -1,0 +1,75 @@
+#include "kernels/fwd/config.h"
+
+#include "lib/error.h"
+
+namespace bsattn::cuda {
+
+namespace {
+
+// The tile shapes of kernels/fwd/mainloop_sm80.cuh and mainloop_sm90.cuh (their static_asserts hold
+// the kernels to them; tests/kernels checks that the two agree).
+FwdConfig sm90_ws() { return {FwdLoop::Sm90Ws, "sm90-ws", 128, 128, 384, 2, true}; }
+FwdConfig sm80() { return {FwdLoop::Sm80, "sm80", 128, 64, 128, 2, false}; }
+FwdConfig sm80_general(int block_q) { return {FwdLoop::Sm80General, "sm80-general", block_q, 64, block_q * 2, 2, false}; }
+
+// Names the same kernels had before the kernel family was reduced to these three.
+std::string canonical_name(const std::string& k) {
+  if (k == "wg-tma-ws-ppf") return "sm90-ws";
+  if (k == "fa2-v4-w4-h") return "sm80";
+  if (k == "fa2-w8") return "sm80-general";
+  return k;
+}
+
+std::string all_names() {
+  std::string s;
+  for (auto& n : fwd_kernel_names()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> fwd_kernel_names() { return {"sm90-ws", "sm80", "sm80-general"}; }
+
+FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in) {
+  if (p.head_dim != 64 && p.head_dim != 128)
+    throw UsageError("the CUDA kernels support head_dim 64 and 128, got " + std::to_string(p.head_dim) +
+                     " (use --backend cpu)");
+  if (p.block_q != 64 && p.block_q != 128)
+    throw UsageError("the CUDA kernels support block_q 64 and 128, got " + std::to_string(p.block_q));
+  if (p.block_kv <= 0 || p.block_kv % 64 != 0)
+    throw UsageError("the CUDA kernels support block_kv multiples of 64 (64, 128, ...), got " +
+                     std::to_string(p.block_kv));
+  if (cc != 0 && cc < 80)
+    throw UsageError("the CUDA kernels need an sm_80 or newer GPU; this one is sm_" + std::to_string(cc));
+  const std::string kernel = canonical_name(kernel_in);
+  // sm90-ws and sm80 take the row max on raw scores, which needs scale > 0.
+  const bool raw_softmax = !p.silu && p.scale > 0.f;
+  const bool hopper = cc == 90;
+
+  if (kernel.empty()) {
+    if (p.block_q == 128 && raw_softmax) {
+      if (p.block_kv % 128 == 0 && hopper) return sm90_ws();
+      return sm80();
+    }
+    return sm80_general(p.block_q);
+  }
+  auto refuse = [&](const std::string& why) {
+    throw UsageError("kernel " + kernel + " " + why + " (the default, --kernel left out, picks one that can)");
+  };
+  if (kernel == "sm90-ws") {
+    if (cc != 0 && !hopper) refuse("needs an sm_90 GPU (H100/H200); this one is sm_" + std::to_string(cc));
+    if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
+    if (p.block_kv % 128 != 0) refuse("needs block_kv a multiple of 128, got " + std::to_string(p.block_kv));
+    if (!raw_softmax) refuse("needs the softmax score with scale > 0");
+    return sm90_ws();
+  }
+  if (kernel == "sm80") {
+    if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
+    if (!raw_softmax) refuse("needs the softmax score with scale > 0");
+    return sm80();
+  }
+  if (kernel == "sm80-general") return sm80_general(p.block_q);
+  throw UsageError("unknown kernel '" + kernel_in + "' (allowed: " + all_names() + ")");
+}
+
+}  // namespace bsattn::cuda

@@ -1,0 +1,74 @@
+// Host side of the forward family: one launch per configuration, and the dispatch from a FwdConfig to
+// the kernel of one dtype and head dim (instantiated once per dtype x head dim in kernels/fwd/fwd_*.cu).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/attention_fwd.h"  // device_sm_count, ws_sched_block, WS_MAX_CTAS
+#include "kernels/cuda_check.h"
+#include "kernels/fwd/config.h"
+#include "kernels/fwd/mainloop_sm80.cuh"
+#include "kernels/fwd/mainloop_sm90.cuh"
+#include "lib/error.h"
+
+namespace bsattn::cuda::fwd {
+
+// Launches `kernel`, the one kernel of configuration T, allowing it T::SMEM_LAUNCH bytes of dynamic
+// shared memory (a per-function attribute, set at its first launch).
+template <class T, class Arg>
+void launch_kernel(void (*kernel)(Arg), dim3 grid, const Arg& arg, cudaStream_t stream) {
+  static bool configured = false;
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_LAUNCH));
+    configured = true;
+  }
+  kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(arg);
+  CUDA_CHECK_LAUNCH("attention forward kernel");
+}
+
+// One CTA per query tile: grid (query tiles, heads, sequences).
+inline dim3 tile_grid(const FwdParams& p, int bm) { return dim3((p.q_len + bm - 1) / bm, p.heads_q, p.batch); }
+
+// sm90-ws: one persistent CTA per multiprocessor (or p.max_ctas), never more than there are items.
+template <class T>
+void launch_sm90_ws(const FwdParams& p, cudaStream_t stream) {
+  const dim3 tiles = tile_grid(p, T::BM);
+  const int64_t items = int64_t(tiles.x) * tiles.y * tiles.z;
+  const int64_t ctas = p.max_ctas > 0 ? p.max_ctas : device_sm_count();
+  const dim3 grid(unsigned(std::min<int64_t>({items, ctas, WS_MAX_CTAS})), 1, 1);
+  Sm90Params tp = make_sm90_params<T>(p);
+  tp.sched = ws_sched_block();
+  launch_kernel<T>(fwd_sm90_ws_kernel<T>, grid, tp, stream);
+}
+
+template <class Elem, int D, int BM>
+void launch_sm80_general(const FwdParams& p, cudaStream_t stream) {
+  if (p.silu) {
+    using T = Sm80GeneralConfig<Elem, D, BM, true>;
+    launch_kernel<T>(fwd_sm80_general_kernel<T>, tile_grid(p, BM), p, stream);
+  } else {
+    using T = Sm80GeneralConfig<Elem, D, BM, false>;
+    launch_kernel<T>(fwd_sm80_general_kernel<T>, tile_grid(p, BM), p, stream);
+  }
+}
+
+// Runs configuration c (from select_config) for p on `stream`.
+template <class Elem, int D>
+void launch_fwd(const FwdParams& p, const FwdConfig& c, cudaStream_t stream) {
+  switch (c.loop) {
+    case FwdLoop::Sm90Ws:
+      return launch_sm90_ws<Sm90WsConfig<Elem, D>>(p, stream);
+    case FwdLoop::Sm80: {
+      using T = Sm80Config<Elem, D>;
+      return launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, T::BM), p, stream);
+    }
+    case FwdLoop::Sm80General:
+      if (p.block_q == 64) return launch_sm80_general<Elem, D, 64>(p, stream);
+      return launch_sm80_general<Elem, D, 128>(p, stream);
+  }
+  throw RuntimeFailure("forward configuration " + c.name + " has no launch");
+}
+
+}  // namespace bsattn::cuda::fwd

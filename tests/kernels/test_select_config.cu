@@ -1,0 +1,97 @@
+// select_config (kernels/fwd/config.h), the one place that decides which forward kernel runs a problem:
+// its choices per problem and GPU, its refusals, and its agreement with the kernels' compile-time shapes.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+
+#include "kernels/fwd/config.h"
+#include "kernels/fwd/mainloop_sm80.cuh"
+#include "kernels/fwd/mainloop_sm90.cuh"
+#include "lib/error.h"
+
+using bsattn::UsageError;
+using bsattn::cuda::FwdConfig;
+using bsattn::cuda::FwdLoop;
+using bsattn::cuda::FwdParams;
+using bsattn::cuda::fwd_kernel_names;
+using bsattn::cuda::select_config;
+
+namespace {
+FwdParams problem(int head_dim, int block_q, int block_kv, bool silu = false, float scale = 0.125f) {
+  FwdParams p;
+  p.head_dim = head_dim, p.block_q = block_q, p.block_kv = block_kv, p.silu = silu, p.scale = scale;
+  p.q_len = p.kv_len = 1024;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("select_config: the default per problem and GPU") {
+  CHECK(select_config(problem(128, 128, 128), 90).name == "sm90-ws");
+  CHECK(select_config(problem(64, 128, 256), 90).name == "sm90-ws");
+  CHECK(select_config(problem(128, 128, 64), 90).name == "sm80");  // sm90-ws's K/V tile is 128 keys
+  CHECK(select_config(problem(128, 128, 128), 80).name == "sm80");
+  CHECK(select_config(problem(128, 128, 128), 89).name == "sm80");
+  CHECK(select_config(problem(128, 128, 128), 100).name == "sm80");  // sm90a code runs on sm_90 only
+  CHECK(select_config(problem(128, 64, 128), 90).name == "sm80-general");
+  CHECK(select_config(problem(64, 128, 128, true), 90).name == "sm80-general");          // SiLU
+  CHECK(select_config(problem(64, 128, 128, false, -0.5f), 90).name == "sm80-general");  // scale <= 0
+  CHECK(select_config(problem(128, 128, 128), 0).name == "sm80");  // no GPU known: no sm90 code assumed
+}
+
+TEST_CASE("select_config: every listed kernel is the default for some problem, and no other is") {
+  std::set<std::string> picked;
+  for (int cc : {80, 86, 89, 90})
+    for (int d : {64, 128})
+      for (int bq : {64, 128})
+        for (int bkv : {64, 128, 256})
+          for (bool silu : {false, true})
+            for (float scale : {0.1f, -1.f}) picked.insert(select_config(problem(d, bq, bkv, silu, scale), cc).name);
+  const auto names = fwd_kernel_names();
+  CHECK(picked == std::set<std::string>(names.begin(), names.end()));
+}
+
+TEST_CASE("select_config: a named kernel runs only what it can, and says so before anything runs") {
+  CHECK(select_config(problem(128, 128, 128), 90, "sm90-ws").loop == FwdLoop::Sm90Ws);
+  CHECK(select_config(problem(128, 128, 128), 90, "sm80").loop == FwdLoop::Sm80);
+  CHECK(select_config(problem(128, 64, 64, true), 90, "sm80-general").block_m == 64);
+  CHECK_THROWS_AS(select_config(problem(128, 128, 64), 90, "sm90-ws"), UsageError);  // block_kv 64
+  CHECK_THROWS_AS(select_config(problem(128, 128, 64), 0, "sm90-ws"), UsageError);   // without a GPU too
+  CHECK_THROWS_AS(select_config(problem(128, 128, 128), 80, "sm90-ws"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(128, 64, 128), 90, "sm90-ws"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(128, 128, 128, true), 90, "sm90-ws"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(128, 64, 128), 80, "sm80"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(128, 128, 128, false, 0.f), 80, "sm80"), UsageError);
+  CHECK_THROWS_WITH_AS(select_config(problem(128, 128, 128), 90, "wg-tma-ws-ppo"),
+                       "unknown kernel 'wg-tma-ws-ppo' (allowed: sm90-ws, sm80, sm80-general)", UsageError);
+  // the earlier names of the three kernels
+  CHECK(select_config(problem(128, 128, 128), 90, "wg-tma-ws-ppf").name == "sm90-ws");
+  CHECK(select_config(problem(128, 128, 128), 90, "fa2-v4-w4-h").name == "sm80");
+  CHECK(select_config(problem(128, 128, 128), 90, "fa2-w8").name == "sm80-general");
+}
+
+TEST_CASE("select_config: sizes no kernel takes") {
+  for (int d : {32, 96, 256}) CHECK_THROWS_AS(select_config(problem(d, 128, 128), 90), UsageError);
+  for (int bq : {16, 32, 256}) CHECK_THROWS_AS(select_config(problem(128, bq, 128), 90), UsageError);
+  for (int bkv : {0, 32, 96, -64}) CHECK_THROWS_AS(select_config(problem(128, 128, bkv), 90), UsageError);
+  CHECK_THROWS_AS(select_config(problem(128, 128, 128), 75), UsageError);
+}
+
+TEST_CASE("select_config: the host's shapes are the kernels' compile-time shapes") {
+  using namespace bsattn::cuda::fwd;
+  auto same = [](const FwdConfig& c, auto cfg) {
+    using T = decltype(cfg);
+    CHECK(c.block_m == T::BM);
+    CHECK(c.block_n == T::BN);
+    CHECK(c.threads == T::THREADS);
+    CHECK(c.stages == T::STAGES);
+  };
+  for (int d : {64, 128}) {
+    const FwdConfig ws = select_config(problem(d, 128, 128), 90);
+    CHECK(ws.persistent);
+    if (d == 64) same(ws, Sm90WsConfig<__nv_bfloat16, 64>{}); else same(ws, Sm90WsConfig<__nv_bfloat16, 128>{});
+    same(select_config(problem(d, 128, 128), 80), Sm80Config<__half, 128>{});
+    same(select_config(problem(d, 64, 128), 80), Sm80GeneralConfig<__half, 128, 64, false>{});
+    same(select_config(problem(d, 128, 128, true), 80), Sm80GeneralConfig<__nv_bfloat16, 64, 128, true>{});
+  }
+}
