@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# The GPU host's one call: configure + build (CUDA on), run the GPU suite, run parts of it under
-# compute-sanitizer memcheck and racecheck, time the forward kernel (table) and the adaptive mask build,
-# then scripts/bench-gpu.sh if it exists. Logs and tables go to $OUT (or ./gpu-check-out).
+# The GPU host's one call: configure + build (CUDA on), run the GPU suite (the default kernels by problem,
+# then each kernel by name in its own process), run parts of it under compute-sanitizer memcheck and
+# racecheck, optionally time this build against another bsattn binary side by side, then
+# scripts/bench-gpu.sh. Logs and tables go to $OUT (or ./gpu-check-out).
 #
 #   scripts/gpu-check.sh --prepare-carry   (here, once) copy the header-only dependencies (Eigen,
 #                                          nlohmann-json, doctest, CLI11) into .carry/usr, which `run`
 #                                          carries: the GPU host has no Debian -dev packages
-#   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/gpu-check.sh [--no-table] [--no-sanitizer]
-#       [--no-bench | --bench-quick] [--ncu]")
+#   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/gpu-check.sh [--no-suite] [--no-sanitizer]
+#       [--no-bench | --bench-quick] [--against BSATTN_BINARY] [--ncu]")
+# --against BIN: bsattn bench of BIN (the baseline) and of this build in three alternating rounds, bf16,
+#   B=1, H=16, block 128, random masks at S=8192 and 32768, D=64 and 128, densities 0.09, 0.5 and 1.0,
+#   each build's default kernel; scripts/compare_bench.py writes $OUT/against.md (limit: 2% slower).
 # --ncu: also profile the default kernel (bf16, S=8192, D=128, H=16, random mask at d=0.09 and 1.0) with
-# Nsight Compute (--set full, clocks left alone) and dump its SASS; writes $OUT/ncu.tar.gz.
-# The Hopper wg-* kernels each run the GPU suite in their own process (BSATTN_SUITE_TIMEOUT seconds
-# each, default 300). The forward table times $BSATTN_FWD_VARIANTS (default: the default kernel and the
-# wg-* kernels that passed the suite). The benchmark runs the kernel whose worst effective TFLOP/s over
-# the table's densities is highest.
+#   Nsight Compute (--set full, clocks left alone) and dump its SASS; writes $OUT/ncu.tar.gz.
+# Each kernel's suite run has BSATTN_SUITE_TIMEOUT seconds (default 300).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-table=1 sanitizer=1 bench=1 bench_args=() ncu_run=0
-for a in "$@"; do
+suite=1 sanitizer=1 bench=1 bench_args=() ncu_run=0 against=""
+args=("$@")
+for ((i = 0; i < ${#args[@]}; ++i)); do
+  a=${args[i]}
   case "$a" in
     --prepare-carry)
       set -e
@@ -32,12 +35,14 @@ for a in "$@"; do
         .carry/usr/lib/cmake/doctest/doctestTargets.cmake
       echo "prepared .carry/usr ($(du -sh .carry | cut -f1))"
       exit 0 ;;
-    --no-table) table=0 ;;
+    --no-suite) suite=0 ;;
     --no-sanitizer) sanitizer=0 ;;
+    --against) i=$((i + 1)); against=${args[i]:-}
+      [ -x "$against" ] || { echo "gpu-check.sh: --against needs an executable bsattn, got '${against}'" >&2; exit 2; } ;;
     --no-bench) bench=0 ;;
     --bench-quick) bench_args=(--quick) ;;
     --ncu) ncu_run=1 ;;
-    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-table, --no-sanitizer, --no-bench, --bench-quick, --ncu)" >&2; exit 2 ;;
+    *) echo "gpu-check.sh: unknown option $a (allowed: --prepare-carry, --no-suite, --no-sanitizer, --no-bench, --bench-quick, --against BIN, --ncu)" >&2; exit 2 ;;
   esac
 done
 OUT=${OUT:-$PWD/gpu-check-out}
@@ -80,101 +85,64 @@ if [ $rc -ne 0 ]; then
 fi
 T=build-gpu/tests/test_gpu
 
-step "GPU suite"
-(cd build-gpu/tests && ./test_gpu -d -tce="forward sm90*" 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
-suite_ok=0
-if [ "${PIPESTATUS[0]}" = 0 ]; then suite_ok=1; else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu.log" | head -60 | tee -a "$LOG"; fi
-# The Hopper kernels, each in its own process (a faulting kernel cannot take the others down).
-verified=""
-for v in $(build-gpu/bsattn bench --list-kernels 2>/dev/null | grep "^wg-"); do
-  step "GPU suite: $v"
-  (cd build-gpu/tests && BSATTN_WG_VARIANT=$v timeout -k 5 ${BSATTN_SUITE_TIMEOUT:-300} ./test_gpu -tc="forward sm90*" 2>&1) >"$OUT/test_gpu_$v.log"
-  if [ $? = 0 ]; then verified="$verified,$v"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"
-  else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$v.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$v.log" | tee -a "$LOG"; fi
-done
-echo "verified Hopper kernels: ${verified#,}" | tee -a "$LOG"
-# The CLI tests with a GPU branch (run --backend cuda vs cpu, analyze --backend cuda vs cpu).
-step "CLI tests with a GPU"
-for t in tests/python/test_run_dtype.py tests/python/test_analyze_backend.py; do
-  python3 "$t" "$PWD/build-gpu/bsattn" "$OUT/py-scratch" 2>&1 | tail -5 | tee -a "$LOG"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-done
-rm -rf "$OUT/py-scratch"
-# Under compute-sanitizer: the default wg-tma-ws-ppf (or the kernels in $BSATTN_SANITIZE_WG)
-# when they passed, else the first verified one.
-sanitize_wg=""
-for pref in ${BSATTN_SANITIZE_WG:-wg-tma-ws-ppf}; do
-  echo "${verified#,}" | tr ',' '\n' | grep -qx "$pref" && sanitize_wg="$sanitize_wg $pref"
-done
-[ -n "$sanitize_wg" ] || sanitize_wg=$(echo "${verified#,}" | cut -d, -f1)
-
-if [ $table = 1 ]; then
-  step "forward table + mask build vs attention"
-  # A kernel that failed the suite may fault and end the table early: then time the default alone.
-  # Asked-for wg-* kernels that failed the suite are dropped (a fault would end the whole table).
-  if [ -n "${BSATTN_FWD_VARIANTS:-}" ]; then
-    kept=""
-    for v in ${BSATTN_FWD_VARIANTS//,/ }; do
-      case "$v" in
-        wg-*) if echo "${verified#,}" | tr ',' '\n' | grep -qx "$v"; then kept="$kept,$v"
-              else echo "forward table: $v failed the GPU suite, not timed" | tee -a "$LOG"; fi ;;
-        *) kept="$kept,$v" ;;
-      esac
-    done
-    BSATTN_FWD_VARIANTS=${kept#,}
-  fi
-  export BSATTN_FWD_VARIANTS=${BSATTN_FWD_VARIANTS:-fa2-v4-w4-h$verified}
-  BSATTN_FWD_TABLE="$OUT" BSATTN_COMMAND="BSATTN_FWD_VARIANTS=$BSATTN_FWD_VARIANTS scripts/gpu-check.sh $*" \
-    "$T" -tc="forward table*,mask build vs*" \
-    >"$OUT/table.log" 2>&1
-  rc=$?; tail -3 "$OUT/table.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-  # The driver release (the CUDA API only gives its API level): after the GPU line of each table.
-  drv=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
-  for t in "$OUT/forward-table.md" "$OUT/mask-build.md"; do
-    [ -f "$t" ] && [ -n "$drv" ] && sed -i "/^GPU: /a Driver: $drv (nvidia-smi)" "$t"
+kernels=$(build-gpu/bsattn bench --list-kernels 2>/dev/null)
+if [ $suite = 1 ]; then
+  step "GPU suite (the default kernel of each problem)"
+  (cd build-gpu/tests && ./test_gpu -d -tce="forward kernels*" 2>&1) | tee "$OUT/test_gpu.log" | tail -15 | tee -a "$LOG"
+  if [ "${PIPESTATUS[0]}" != 0 ]; then status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu.log" | head -60 | tee -a "$LOG"; fi
+  # Each kernel by name, in its own process (a faulting kernel cannot take the others down).
+  for k in $kernels; do
+    step "GPU suite: $k"
+    (cd build-gpu/tests && BSATTN_TEST_KERNEL=$k timeout -k 5 ${BSATTN_SUITE_TIMEOUT:-300} ./test_gpu -tc="forward kernels*" 2>&1) >"$OUT/test_gpu_$k.log"
+    if [ $? = 0 ]; then tail -3 "$OUT/test_gpu_$k.log" | tee -a "$LOG"
+    else status=1; grep -B2 -A12 "ERROR" "$OUT/test_gpu_$k.log" | head -40 | tee -a "$LOG"; tail -3 "$OUT/test_gpu_$k.log" | tee -a "$LOG"; fi
   done
+  # The CLI tests with a GPU branch (run --backend cuda vs cpu, analyze --backend cuda vs cpu).
+  step "CLI tests with a GPU"
+  for t in tests/python/test_run_dtype.py tests/python/test_analyze_backend.py; do
+    python3 "$t" "$PWD/build-gpu/bsattn" "$OUT/py-scratch" 2>&1 | tail -5 | tee -a "$LOG"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  done
+  rm -rf "$OUT/py-scratch"
 fi
 
 if [ $sanitizer = 1 ]; then
   CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  step "compute-sanitizer memcheck (small cases)"
-  $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,mask build: GPU*" \
+  step "compute-sanitizer memcheck (small cases, default kernels, mask build)"
+  $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,forward small: SiLU*,mask build: GPU*" \
     >"$OUT/memcheck.log" 2>&1
   rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-  for wgv in $sanitize_wg; do
-    step "compute-sanitizer memcheck + racecheck ($wgv, small sweeps)"
-    BSATTN_WG_VARIANT=$wgv BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+  for k in $kernels; do
+    step "compute-sanitizer memcheck + racecheck ($k, small sweeps)"
+    BSATTN_TEST_KERNEL=$k BSATTN_TEST_SMALL=1 timeout -k 5 300 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward kernels*" \
       >>"$OUT/memcheck.log" 2>&1
     rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-    BSATTN_WG_VARIANT=$wgv BSATTN_WG_SMALL=1 timeout -k 5 240 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward sm90*" \
+    BSATTN_TEST_KERNEL=$k BSATTN_TEST_SMALL=1 timeout -k 5 300 $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward kernels*" \
       >>"$OUT/racecheck.log" 2>&1
     rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
   done
-  step "compute-sanitizer racecheck (small cases)"
-  $CS --tool racecheck --error-exitcode 9 "$T" -tc="forward small: varlen,forward small: SiLU*" \
-    >>"$OUT/racecheck.log" 2>&1
-  rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+fi
+
+if [ -n "$against" ]; then
+  step "this build against $against (3 alternating rounds)"
+  A=$OUT/against
+  mkdir -p "$A"
+  axes=(--backend cuda --seq 8192,32768 --dim 64,128 --density 0.09,0.5,1.0 --pattern random --heads 16 --batch 1
+        --block 128 --dtype bf16 --pass fwd --min-samples 10 --max-time 0.3 --noise 0.01 --no-ceilings -q)
+  for r in 1 2 3; do
+    "$against" bench "${axes[@]}" --json "$A/base-$r.json" >>"$A/against.log" 2>&1 || status=1
+    build-gpu/bsattn bench "${axes[@]}" --json "$A/new-$r.json" >>"$A/against.log" 2>&1 || status=1
+  done
+  python3 scripts/compare_bench.py --base "$A"/base-*.json --new "$A"/new-*.json --limit 1.02 \
+    --title "bsattn $(build-gpu/bsattn --version 2>/dev/null | head -1) against $against" --markdown "$OUT/against.md" \
+    | tail -3 | tee -a "$LOG"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  (cd "$OUT" && tar czf against.tar.gz against && rm -rf against)
 fi
 
 if [ $bench = 1 ] && [ -x scripts/bench-gpu.sh ]; then
-  kernel=""
-  if [ -f "$OUT/forward-table.json" ]; then
-    # The verified variant whose worst effective TFLOP/s over the table's densities is highest.
-    kernel=$(python3 - "$OUT/forward-table.json" <<'PY'
-import json, sys
-recs = json.load(open(sys.argv[1]))
-recs = recs.get("records", recs) if isinstance(recs, dict) else recs
-worst = {}
-for r in recs:
-    v, t = r.get("variant"), r.get("effective_tflops")
-    if v is None or t is None: continue
-    worst[v] = min(worst.get(v, float("inf")), t)
-print(max(worst, key=worst.get) if worst else "")
-PY
-)
-  fi
-  step "scripts/bench-gpu.sh ${bench_args[*]:-} (kernel: ${kernel:-default})"
-  BSATTN_BUILD=build-gpu BSATTN_BENCH_KERNEL="$kernel" timeout -k 5 "${BSATTN_BENCH_TIMEOUT:-1800}" scripts/bench-gpu.sh "${bench_args[@]}" >"$OUT/bench-gpu.log" 2>&1
+  step "scripts/bench-gpu.sh ${bench_args[*]:-} (the default kernels)"
+  BSATTN_BUILD=build-gpu timeout -k 5 "${BSATTN_BENCH_TIMEOUT:-1800}" scripts/bench-gpu.sh "${bench_args[@]}" >"$OUT/bench-gpu.log" 2>&1
   rc=$?; tail -20 "$OUT/bench-gpu.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
 fi
 
@@ -185,7 +153,7 @@ if [ $ncu_run = 1 ]; then
   mkdir -p "$N"
   # bsattn bench launches the sparse kernel first (2 warm-ups, then 1 sample), then the dense baseline.
   for d in 0.09 1.0; do
-    "$NCU" --clock-control none --set full --import-source yes -k regex:attention_fwd_kernel --launch-skip 2 \
+    "$NCU" --clock-control none --set full --import-source yes -k regex:fwd_sm --launch-skip 2 \
       --launch-count 1 -f -o "$N/default-d$d" build-gpu/bsattn bench --backend cuda --seq 8192 --dim 128 \
       --heads 16 --block 128 --dtype bf16 --density "$d" --pattern random --warmup 2 --min-samples 1 \
       --max-samples 1 --no-ceilings -q >"$N/default-d$d.log" 2>&1
@@ -203,10 +171,9 @@ if [ $ncu_run = 1 ]; then
 fi
 
 # The device tool returns at most 8 files: keep the summary log and tables, pack the detailed logs.
-(cd "$OUT" && tar czf logs.tar.gz build.log ptxas.txt ./*check.log test_gpu*.log table.log bench-gpu.log 2>/dev/null \
-  --ignore-failed-read; rm -f build.log ptxas.txt memcheck.log racecheck.log test_gpu*.log table.log bench-gpu.log)
+(cd "$OUT" && tar czf logs.tar.gz build.log ptxas.txt ./*check.log test_gpu*.log bench-gpu.log 2>/dev/null \
+  --ignore-failed-read; rm -f build.log ptxas.txt memcheck.log racecheck.log test_gpu*.log bench-gpu.log)
 step "summary"
 echo "gpu-check status: $([ $status = 0 ] && echo PASS || echo FAIL)" | tee -a "$LOG"
-[ -f "$OUT/forward-table.md" ] && cat "$OUT/forward-table.md"
-[ -f "$OUT/mask-build.md" ] && tail -1 "$OUT/mask-build.md"
+[ -f "$OUT/against.md" ] && cat "$OUT/against.md"
 exit $status

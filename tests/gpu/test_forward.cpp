@@ -36,13 +36,14 @@ struct Case {
   double density = 0.5;
   ElemType dt = ElemType::BF16;
   std::vector<HeadType> types = {HeadType::Sparse};
-  std::string variant;
+  std::string variant;  // the kernel ("" = the default for the problem and GPU)
+  int max_ctas = 0;     // sm90-ws: CTAs started (0 = one per SM)
   std::string name() const {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "B%ld q%ld kv%ld H%ld/%ld D%ld blk%ldx%ld %s%s%s%s d=%.2f %s types=%zu %s",
+    std::snprintf(buf, sizeof buf, "B%ld q%ld kv%ld H%ld/%ld D%ld blk%ldx%ld %s%s%s%s d=%.2f %s types=%zu %s ctas=%d",
                   long(batch), long(q_len), long(kv_len), long(hq), long(hkv), long(d), long(bq), long(bkv),
                   causal ? "causal " : "", varlen ? "varlen " : "", silu ? "silu " : "", mask_batch_b ? "maskB " : "",
-                  density, elem_type_name(dt), types.size(), variant.c_str());
+                  density, elem_type_name(dt), types.size(), variant.c_str(), max_ctas);
     return buf;
   }
 };
@@ -79,7 +80,9 @@ void run_case(const Case& c, uint64_t seed, bool compare_dense = true) {
   auto v = random_tensor(size_t(p.total_k() * c.hkv * c.d), c.dt, seed * 3 + 13, sd);
   AttentionInputs in{q.raw.data(), k.raw.data(), v.raw.data(), nullptr};
 
-  cuda::AttentionRunner runner(p, m, in, c.variant);
+  AttentionOptions opt;
+  opt.backend = Backend::Cuda, opt.kernel = c.variant, opt.max_ctas = c.max_ctas;
+  cuda::AttentionRunner runner(p, m, in, opt);
   runner.launch();
   AttentionResult got = runner.result();
   Ref ref = reference_f64(p, m, q.vals, k.vals, v.vals);
@@ -115,62 +118,68 @@ void run_case(const Case& c, uint64_t seed, bool compare_dense = true) {
 TEST_CASE("gpu present") { REQUIRE(cuda::gpu_present()); }
 
 namespace {
-// The variant a sweep runs: "" (the default) or a wg-* kernel; wg-n128* and wg-tma* need block_kv % 128
-// == 0, so the cases with block_kv 64 run wg-n64 instead.
-std::string pick(const std::string& v, const Case& c) {
-  if ((v.rfind("wg-n128", 0) == 0 || v.rfind("wg-tma", 0) == 0) && c.bkv % 128 != 0) return "wg-n64";
-  return v;
-}
+// A sweep runs its cases with kernel v ("" = the default). A named kernel takes only some block sizes:
+// the case is moved to the nearest it takes (sm90-ws: block_q 128, block_kv a multiple of 128; sm80:
+// block_q 128), so that every sweep still covers tails, causal rows, head types, GQA and varlen with it.
+struct Sweep {
+  std::string kernel;
+  int max_ctas = 0;
+  void fit(Case& c) const {
+    c.variant = kernel, c.max_ctas = max_ctas;
+    if (kernel == "sm90-ws" || kernel == "sm80") c.bq = 128;
+    if (kernel == "sm90-ws" && c.bkv % 128 != 0) c.bkv = 128;
+  }
+};
 bool is_sm90() { return cuda::device_cc() == 90; }
-void sweep_basic(const std::string& v);
-void sweep_causal_tails(const std::string& v);
-void sweep_heads(const std::string& v);
-void sweep_varlen(const std::string& v);
-void sweep_medium(const std::string& v);
+void sweep_basic(const Sweep& v);
+void sweep_causal_tails(const Sweep& v);
+void sweep_heads(const Sweep& v);
+void sweep_varlen(const Sweep& v);
+void sweep_medium(const Sweep& v);
+void sweep_all(const Sweep& v, bool medium) {
+  sweep_basic(v);
+  sweep_causal_tails(v);
+  sweep_heads(v);
+  sweep_varlen(v);
+  if (medium) sweep_medium(v);
+}
 }  // namespace
 
-TEST_CASE("forward small: basic shapes, both dtypes, head dims, block sizes") { sweep_basic(""); }
-TEST_CASE("forward small: causal, tails, q_len != kv_len, empty rows") { sweep_causal_tails(""); }
-TEST_CASE("forward small: head types, GQA/MQA, batches, mask batch") { sweep_heads(""); }
-TEST_CASE("forward small: varlen") { sweep_varlen(""); }
-TEST_CASE("forward medium: seeded random sweep against the GPU dense reference and float64") { sweep_medium(""); }
-// The Hopper kernels, each through every sweep. BSATTN_WG_VARIANT=<name> runs one of them (gpu-check.sh
-// runs each in its own process, so that a faulting kernel cannot take the others' CUDA context down).
-TEST_CASE("forward sm90: the wgmma kernels over the same sweeps") {
-  if (!is_sm90()) {
-    MESSAGE("not an sm_90 GPU: the wg-* kernels are not run");
-    return;
-  }
-  std::vector<std::string> variants;
-  if (const char* one = std::getenv("BSATTN_WG_VARIANT")) {
-    variants.push_back(one);
+TEST_CASE("forward small: basic shapes, both dtypes, head dims, block sizes") { sweep_basic({}); }
+TEST_CASE("forward small: causal, tails, q_len != kv_len, empty rows") { sweep_causal_tails({}); }
+TEST_CASE("forward small: head types, GQA/MQA, batches, mask batch") { sweep_heads({}); }
+TEST_CASE("forward small: varlen") { sweep_varlen({}); }
+TEST_CASE("forward medium: seeded random sweep against the GPU dense reference and float64") { sweep_medium({}); }
+
+// Each kernel by name through every sweep (the default above mixes them by problem). BSATTN_TEST_KERNEL
+// runs one of them, BSATTN_TEST_SMALL leaves out the medium sweep (scripts/gpu-check.sh sets both under
+// compute-sanitizer).
+TEST_CASE("forward kernels: each kernel over the same sweeps") {
+  std::vector<std::string> kernels;
+  if (const char* one = std::getenv("BSATTN_TEST_KERNEL")) {
+    kernels.push_back(one);
   } else {
-    for (auto& v : cuda::AttentionRunner::kernel_variants())
-      if (v.rfind("wg-", 0) == 0) variants.push_back(v);
+    kernels = cuda::AttentionRunner::kernel_variants();
   }
-  for (auto& v : variants) {
-    CAPTURE(v);
-    sweep_basic(v);
-    sweep_causal_tails(v);
-    sweep_heads(v);
-    sweep_varlen(v);
-    if (!std::getenv("BSATTN_WG_SMALL")) sweep_medium(v);  // (set under compute-sanitizer)
-    if (v.rfind("wg-tma-ws", 0) == 0) {
-      // Two CTAs take every item: the item slots, Q buffers and K/V ring wrap many times, across
-      // empty rows, head types, tails and sequences.
-      setenv("BSATTN_PERSISTENT_CTAS", "2", 1);
-      sweep_basic(v);
-      sweep_causal_tails(v);
-      sweep_heads(v);
-      sweep_varlen(v);
-      unsetenv("BSATTN_PERSISTENT_CTAS");
+  const bool medium = !std::getenv("BSATTN_TEST_SMALL");
+  for (auto& k : kernels) {
+    CAPTURE(k);
+    if (k == "sm90-ws" && !is_sm90()) {
+      MESSAGE("not an sm_90 GPU: sm90-ws is not run");
+      continue;
+    }
+    sweep_all(Sweep{k, 0}, medium);
+    if (k == "sm90-ws") {
+      // Two CTAs take every item: the item slots, Q buffers and K/V ring wrap many times, across empty
+      // rows, head types, tails and sequences.
+      sweep_all(Sweep{k, 2}, false);
     }
   }
 }
 
 namespace {
 
-void sweep_basic(const std::string& v) {
+void sweep_basic(const Sweep& v) {
   uint64_t seed = 1;
   for (ElemType dt : {ElemType::BF16, ElemType::F16})
     for (int64_t d : {64, 128})
@@ -178,24 +187,24 @@ void sweep_basic(const std::string& v) {
         for (int64_t bkv : {64, 128}) {
           Case c;
           c.dt = dt, c.d = d, c.bq = bq, c.bkv = bkv, c.q_len = 320, c.kv_len = 448, c.density = 0.5;
-          c.variant = pick(v, c);
+          v.fit(c);
           run_case(c, seed++);
         }
 }
 
-void sweep_causal_tails(const std::string& v) {
+void sweep_causal_tails(const Sweep& v) {
   uint64_t seed = 100;
   for (bool causal : {false, true})
     for (auto [lq, lk] : std::vector<std::pair<int64_t, int64_t>>{{257, 257}, {200, 450}, {450, 200}, {1, 130}, {129, 1}})
       for (double dens : {0.0, 0.3, 1.0}) {
         Case c;
         c.causal = causal, c.q_len = lq, c.kv_len = lk, c.density = dens, c.d = 64, c.bq = 64, c.bkv = 128;
-        c.variant = pick(v, c);
+        v.fit(c);
         run_case(c, seed++);
       }
 }
 
-void sweep_heads(const std::string& v) {
+void sweep_heads(const Sweep& v) {
   uint64_t seed = 200;
   std::vector<HeadType> mix = {HeadType::Dense, HeadType::Sparse, HeadType::Streaming, HeadType::Sparse};
   for (auto [hq, hkv] : std::vector<std::pair<int64_t, int64_t>>{{4, 4}, {4, 2}, {4, 1}})
@@ -204,21 +213,20 @@ void sweep_heads(const std::string& v) {
         Case c;
         c.batch = 2, c.hq = hq, c.hkv = hkv, c.types = mix, c.causal = causal, c.mask_batch_b = mb;
         c.q_len = 384, c.kv_len = 520, c.d = 128, c.density = 0.4;
-        c.variant = pick(v, c);
+        v.fit(c);
         run_case(c, seed++);
       }
 }
 
-void sweep_varlen(const std::string& v) {
+void sweep_varlen(const Sweep& v) {
   uint64_t seed = 300;
   std::vector<HeadType> mix = {HeadType::Sparse, HeadType::Dense, HeadType::Streaming};
   for (bool causal : {false, true})
     for (int64_t bq : {64, 128}) {
       Case c;
       c.batch = 3, c.varlen = true, c.hq = 3, c.hkv = 1, c.types = mix, c.causal = causal, c.bq = bq, c.bkv = 64;
-      if (v.rfind("wg-n128", 0) == 0 || v.rfind("wg-tma", 0) == 0) c.bkv = 128;  // what these kernels take
       c.q_len = 300, c.kv_len = 333, c.d = 64, c.density = 0.5;
-      c.variant = pick(v, c);
+      v.fit(c);
       run_case(c, seed++);
     }
 }
@@ -233,19 +241,7 @@ TEST_CASE("forward small: SiLU (HSTU)") {
     }
 }
 
-TEST_CASE("forward small: every kernel variant") {
-  uint64_t seed = 500;
-  for (auto& v : cuda::AttentionRunner::kernel_variants())
-    for (bool causal : {false, true}) {
-      if (v.rfind("wg-", 0) == 0) continue;  // "forward sm90" runs them (in their own processes)
-      Case c;
-      c.variant = v, c.causal = causal, c.d = 128, c.q_len = 500, c.kv_len = 700, c.hq = 2, c.density = 0.5;
-      c.types = {HeadType::Sparse, HeadType::Dense};
-      run_case(c, seed++);
-    }
-}
-
-void sweep_medium(const std::string& v) {
+void sweep_medium(const Sweep& v) {
   // Larger shapes where the float64 reference still takes well under a second per case.
   Rng r(2026);
   for (int n = 0; n < 12; ++n) {
@@ -263,7 +259,7 @@ void sweep_medium(const std::string& v) {
     c.types = {HeadType::Sparse, HeadType::Streaming, HeadType::Sparse, HeadType::Dense};
     c.batch = 1 + int64_t(r.below(2));
     c.varlen = c.batch > 1 && r.below(2);
-    c.variant = pick(v, c);
+    v.fit(c);
     run_case(c, 1000 + uint64_t(n));
   }
 }
@@ -282,6 +278,9 @@ TEST_CASE("forward: unsupported shapes are usage errors") {
   BlockMask m2(MaskShape{1, 1, 128, 128, 32, 128});
   CHECK_THROWS_AS(cuda::AttentionRunner(p, m2, in), UsageError);
   CHECK_THROWS_AS(cuda::AttentionRunner(p, m, in, "no-such-kernel"), UsageError);
+  // a named kernel that cannot run the problem is refused before anything is uploaded
+  BlockMask m3(MaskShape{1, 1, 128, 128, 128, 64});
+  CHECK_THROWS_AS(cuda::AttentionRunner(p, m3, in, "sm90-ws"), UsageError);
 }
 
 TEST_CASE("mask build: GPU row and column CSR equal the CPU ones") {
