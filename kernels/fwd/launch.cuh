@@ -47,10 +47,10 @@ template <class Elem, int D, int BM>
 void launch_sm80_general(const FwdParams& p, cudaStream_t stream) {
   if (p.silu) {
     using T = Sm80GeneralConfig<Elem, D, BM, true>;
-    launch_kernel<T>(fwd_sm80_general_kernel<T>, tile_grid(p, BM), p, stream);
+    launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, BM), p, stream);
   } else {
     using T = Sm80GeneralConfig<Elem, D, BM, false>;
-    launch_kernel<T>(fwd_sm80_general_kernel<T>, tile_grid(p, BM), p, stream);
+    launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, BM), p, stream);
   }
 }
 

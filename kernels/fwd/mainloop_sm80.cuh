@@ -61,11 +61,15 @@ struct TileShape {
 // traffic per FLOP of 16-row warps); BN 64 keeps the 255 registers free of spills; 2 stages (the tile-id
 // prefetch ring is written for 2).
 template <class Elem, int D>
-struct Sm80Config : TileShape<Elem, D, /*BM=*/128, /*BN=*/64, /*NWARPS=*/4, /*STAGES=*/2, /*SILU=*/false> {};
+struct Sm80Config : TileShape<Elem, D, /*BM=*/128, /*BN=*/64, /*NWARPS=*/4, /*STAGES=*/2, /*SILU=*/false> {
+  static constexpr bool RAW_SCORES = true;  // the row max on raw scores: needs scale > 0
+};
 
 // sm80-general: 16 rows per warp (BM / 16 warps), BN 64, 2 stages, for block_q 64 and 128.
 template <class Elem, int D, int BM, bool SILU>
-struct Sm80GeneralConfig : TileShape<Elem, D, BM, /*BN=*/64, /*NWARPS=*/BM / 16, /*STAGES=*/2, SILU> {};
+struct Sm80GeneralConfig : TileShape<Elem, D, BM, /*BN=*/64, /*NWARPS=*/BM / 16, /*STAGES=*/2, SILU> {
+  static constexpr bool RAW_SCORES = false;
+};
 
 // Shared-memory tile [rows][D] in 16-byte chunks, chunk index XOR (row % 8): ldmatrix reads of 8 rows
 // at one logical chunk and cp.async writes of one row both hit 8 distinct bank groups.
@@ -249,132 +253,143 @@ __device__ __forceinline__ void pv_packed(const uint32_t (&a)[T::MT][T::BN / 16]
 }
 
 // ---------------------------------------------------------------------------------------------
-// sm80-general: per tile, both barriers around the step; the scores are scaled (softmax) or turned into
-// SiLU probabilities before the row max.
+// One query tile's CTA: shared memory (Q, then the K/V ring: stage s holds K at kv + 2*s*KV_ELEMS, V
+// right after), the tile and its KV tile list, its operands in global memory, and this thread's place.
 template <class T>
-__global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) fwd_sm80_general_kernel(const FwdParams p) {
+struct Sm80Cta {
   using Elem = typename T::Elem;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  Elem* sq = reinterpret_cast<Elem*>(smem_raw);
-  Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
+  Elem* sq;
+  Elem* skv;
+  QueryTile qt;
+  KvTileList tiles;
+  QkvRows<T> g;
+  int tid, lane, warp_row;
+  __device__ __forceinline__ Sm80Cta(const FwdParams& p, unsigned char* smem, const QueryTile& tile)
+      : sq(reinterpret_cast<Elem*>(smem)),
+        skv(sq + T::Q_ELEMS),
+        qt(tile),
+        tiles(make_tile_list<T::BN>(p, tile.b, tile.h, tile.i, tile.kv_limit)),
+        g(p, tile),
+        tid(int(threadIdx.x)),
+        lane(tid & 31),
+        warp_row((tid >> 5) * (16 * T::MT)) {}
+};
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const QueryTile qt = block_query_tile<T::BM>(p);
-  if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
-  const KvTileList tiles = make_tile_list<T::BN>(p, qt.b, qt.h, qt.i, qt.kv_limit);
-  const QkvRows<T> g(p, qt);
-
-  float o[T::MT][T::DT][4];
-  zero<T>(o);
-  OnlineSoftmax<T> sm;
-  sm.init();
-  const int warp_row = warp * (16 * T::MT);
-  const float scale_log2 = p.scale * 1.44269504088896340736f;
-
-  if (tiles.count > 0) {
-    load_tile<T, T::BM>(sq, g.q, g.ldq, qt.q_rows, g.safe, tid);
+// sm80-general's loop: per tile, both barriers around the step; the scores are scaled (softmax) or
+// turned into SiLU probabilities before the row max.
+template <class T>
+__device__ __forceinline__ void sm80_general_loop(const FwdParams& p, const Sm80Cta<T>& c, float scale_log2,
+                                                  OnlineSoftmax<T>& sm, float (&o)[T::MT][T::DT][4]) {
+  using Elem = typename T::Elem;
+  const QueryTile& qt = c.qt;
+  const KvTileList& tiles = c.tiles;
+  const int lane = c.lane, warp_row = c.warp_row;
+  load_tile<T, T::BM>(c.sq, c.g.q, c.g.ldq, qt.q_rows, c.g.safe, c.tid);
 #pragma unroll
-    for (int s = 0; s < T::STAGES - 1; ++s) {
-      if (s < tiles.count) g.load_kv(skv, s, tiles.tile(s), qt.len_k, tid);
-      cp_async_commit();
-    }
-    for (int t = 0; t < tiles.count; ++t) {
-      int tn = t + T::STAGES - 1;
-      if (tn < tiles.count) g.load_kv(skv, tn % T::STAGES, tiles.tile(tn), qt.len_k, tid);
-      cp_async_commit();
-      cp_async_wait<T::STAGES - 1>();
-      __syncthreads();
-      const int stage = t % T::STAGES;
-      const Elem* sk = skv + (2 * stage) * T::KV_ELEMS;
-      const Elem* sv = sk + T::KV_ELEMS;
-      const int k0 = tiles.tile(t) * T::BN;
-
-      float s[T::MT][T::NT][4];
-      MmaMainLoop<T>::qk(sq, sk, warp_row, lane, s);
-
-      const bool need_mask = qt.tm.needed(qt.q0, k0, T::BN);
-#pragma unroll
-      for (int mt = 0; mt < T::MT; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < T::NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            int q = qt.q0 + warp_row + mt * 16 + (lane >> 2) + ((e >> 1) << 3);
-            int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-            bool vis = !need_mask || qt.tm.visible(q, k);
-            float x = s[mt][nt][e];
-            if constexpr (T::SILU)
-              s[mt][nt][e] = vis ? silu_score(x * p.scale, p.silu_inv_n) : 0.f;
-            else
-              s[mt][nt][e] = vis ? x * scale_log2 : -INFINITY;
-          }
-      if constexpr (!T::SILU) sm.update(s, o);
-      MmaMainLoop<T>::pv(s, sv, lane, o);
-      __syncthreads();
-    }
-    cp_async_wait<0>();
+  for (int s = 0; s < T::STAGES - 1; ++s) {
+    if (s < tiles.count) c.g.load_kv(c.skv, s, tiles.tile(s), qt.len_k, c.tid);
+    cp_async_commit();
   }
-  store_output<T>(p, qt, warp_row, lane, sm, o);
+  for (int t = 0; t < tiles.count; ++t) {
+    int tn = t + T::STAGES - 1;
+    if (tn < tiles.count) c.g.load_kv(c.skv, tn % T::STAGES, tiles.tile(tn), qt.len_k, c.tid);
+    cp_async_commit();
+    cp_async_wait<T::STAGES - 1>();
+    __syncthreads();
+    const int stage = t % T::STAGES;
+    const Elem* sk = c.skv + (2 * stage) * T::KV_ELEMS;
+    const Elem* sv = sk + T::KV_ELEMS;
+    const int k0 = tiles.tile(t) * T::BN;
+
+    float s[T::MT][T::NT][4];
+    MmaMainLoop<T>::qk(c.sq, sk, warp_row, lane, s);
+
+    const bool need_mask = qt.tm.needed(qt.q0, k0, T::BN);
+#pragma unroll
+    for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int q = qt.q0 + warp_row + mt * 16 + (lane >> 2) + ((e >> 1) << 3);
+          int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
+          bool vis = !need_mask || qt.tm.visible(q, k);
+          float x = s[mt][nt][e];
+          if constexpr (T::SILU)
+            s[mt][nt][e] = vis ? silu_score(x * p.scale, p.silu_inv_n) : 0.f;
+          else
+            s[mt][nt][e] = vis ? x * scale_log2 : -INFINITY;
+        }
+    if constexpr (!T::SILU) sm.update(s, o);
+    MmaMainLoop<T>::pv(s, sv, lane, o);
+    __syncthreads();
+  }
+  cp_async_wait<0>();
 }
 
-// ---------------------------------------------------------------------------------------------
-// sm80 (see the top of this file).
+// sm80's loop (see the top of this file).
 template <class T>
-__global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) fwd_sm80_kernel(const FwdParams p) {
+__device__ __forceinline__ void sm80_raw_softmax_loop(const Sm80Cta<T>& c, float scale_log2, OnlineSoftmax<T>& sm,
+                                                      float (&o)[T::MT][T::DT][4]) {
   static_assert(T::STAGES == 2, "the tile-id prefetch ring is written for 2 stages");
   static_assert(!T::SILU, "raw-score softmax only");
   using Elem = typename T::Elem;
-  extern __shared__ __align__(128) unsigned char smem_raw[];
-  Elem* sq = reinterpret_cast<Elem*>(smem_raw);
-  Elem* skv = sq + T::Q_ELEMS;  // stage s: K at skv + 2*s*KV_ELEMS, V right after
+  const QueryTile& qt = c.qt;
+  const KvTileList& tiles = c.tiles;
+  const int lane = c.lane, warp_row = c.warp_row;
+  load_tile<T, T::BM>(c.sq, c.g.q, c.g.ldq, qt.q_rows, c.g.safe, c.tid);  // in the first group, with tile 0
+  // The KV tile ids of tiles t and t+1 live in registers; the id of t+2 is read one whole iteration
+  // before its cp.async needs it.
+  int cur_tile = tiles.tile(0);
+  int next_tile = tiles.tile(min(1, tiles.count - 1));
+  c.g.load_kv(c.skv, 0, cur_tile, qt.len_k, c.tid);
+  cp_async_commit();
+  for (int t = 0; t < tiles.count; ++t) {
+    const int after_tile = tiles.tile(min(t + 2, tiles.count - 1));
+    cp_async_wait<T::STAGES - 2>();  // this thread's copies of tile t (and Q) have landed
+    __syncthreads();                 // everyone's have; and every warp is done with tile t-1
+    const int tn = t + T::STAGES - 1;
+    if (tn < tiles.count) c.g.load_kv(c.skv, tn % T::STAGES, next_tile, qt.len_k, c.tid);  // into t-1's stage
+    cp_async_commit();
+    const int stage = t % T::STAGES;
+    const Elem* sk = c.skv + (2 * stage) * T::KV_ELEMS;
+    const Elem* sv = sk + T::KV_ELEMS;
+    const int k0 = cur_tile * T::BN;
+    cur_tile = next_tile, next_tile = after_tile;
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    float s[T::MT][T::NT][4];
+    LaneAddr la = lane_addr<T>(c.sq, warp_row, lane);
+    asm volatile("" : "+r"(la.q), "+r"(la.k), "+r"(la.xqv), "+r"(la.xk));
+    qk_xor<T>(la, smem_u32(sk), s);
+    mask_tile<T>(s, qt.q0, k0, qt.tm, warp_row, lane);
+    sm.update_raw(s, o, scale_log2);
+    uint32_t pa[T::MT][T::BN / 16][4];
+    pack_p<T>(s, pa);
+    pv_packed<T>(pa, sv, lane, o);
+  }
+  cp_async_wait<0>();
+}
+
+// The sm80 kernels: one CTA per query tile (grid: query tiles, heads, sequences); T::RAW_SCORES picks
+// the loop (sm80 or sm80-general).
+template <class T>
+__global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) fwd_sm80_kernel(const FwdParams p) {
+  extern __shared__ __align__(128) unsigned char smem_raw[];
   const QueryTile qt = block_query_tile<T::BM>(p);
   if (!qt.live()) return;  // varlen: this sequence is shorter than the mask's rows
-  const KvTileList tiles = make_tile_list<T::BN>(p, qt.b, qt.h, qt.i, qt.kv_limit);
-  const QkvRows<T> g(p, qt);
-
+  const Sm80Cta<T> c(p, smem_raw, qt);
   float o[T::MT][T::DT][4];
   zero<T>(o);
   OnlineSoftmax<T> sm;
   sm.init();
-  const int warp_row = warp * (16 * T::MT);
   const float scale_log2 = p.scale * 1.44269504088896340736f;
-
-  if (tiles.count > 0) {
-    load_tile<T, T::BM>(sq, g.q, g.ldq, qt.q_rows, g.safe, tid);  // in the first group, with tile 0
-    // The KV tile ids of tiles t and t+1 live in registers; the id of t+2 is read one whole iteration
-    // before its cp.async needs it.
-    int cur_tile = tiles.tile(0);
-    int next_tile = tiles.tile(min(1, tiles.count - 1));
-    g.load_kv(skv, 0, cur_tile, qt.len_k, tid);
-    cp_async_commit();
-    for (int t = 0; t < tiles.count; ++t) {
-      const int after_tile = tiles.tile(min(t + 2, tiles.count - 1));
-      cp_async_wait<T::STAGES - 2>();  // this thread's copies of tile t (and Q) have landed
-      __syncthreads();                 // everyone's have; and every warp is done with tile t-1
-      const int tn = t + T::STAGES - 1;
-      if (tn < tiles.count) g.load_kv(skv, tn % T::STAGES, next_tile, qt.len_k, tid);  // into tile t-1's stage
-      cp_async_commit();
-      const int stage = t % T::STAGES;
-      const Elem* sk = skv + (2 * stage) * T::KV_ELEMS;
-      const Elem* sv = sk + T::KV_ELEMS;
-      const int k0 = cur_tile * T::BN;
-      cur_tile = next_tile, next_tile = after_tile;
-
-      float s[T::MT][T::NT][4];
-      LaneAddr la = lane_addr<T>(sq, warp_row, lane);
-      asm volatile("" : "+r"(la.q), "+r"(la.k), "+r"(la.xqv), "+r"(la.xk));
-      qk_xor<T>(la, smem_u32(sk), s);
-      mask_tile<T>(s, qt.q0, k0, qt.tm, warp_row, lane);
-      sm.update_raw(s, o, scale_log2);
-      uint32_t pa[T::MT][T::BN / 16][4];
-      pack_p<T>(s, pa);
-      pv_packed<T>(pa, sv, lane, o);
-    }
-    cp_async_wait<0>();
+  if (c.tiles.count > 0) {
+    if constexpr (T::RAW_SCORES)
+      sm80_raw_softmax_loop<T>(c, scale_log2, sm, o);
+    else
+      sm80_general_loop<T>(p, c, scale_log2, sm, o);
   }
-  store_output<T>(p, qt, warp_row, lane, sm, o);
+  store_output<T>(p, qt, c.warp_row, c.lane, sm, o);
 }
 
 }  // namespace bsattn::cuda::fwd
