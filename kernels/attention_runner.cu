@@ -1,5 +1,5 @@
-// The CUDA backend: AttentionRunner (resident problem, launch() = forward pass only), the one-shot
-// cuda_attention_forward of lib/attention.h, and device queries.
+// The CUDA backend's resident problem (AttentionRunner: launch() = forward pass only) and device
+// queries.
 #include "kernels/attention_runner.h"
 
 #include <cuda_runtime.h>
@@ -13,17 +13,7 @@
 #include "lib/error.h"
 #include "lib/npy.h"
 
-namespace bsattn {
-
-bool cuda_available() { return cuda::gpu_present(); }
-
-AttentionResult cuda_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in) {
-  cuda::AttentionRunner r(p, mask, in);
-  r.launch();
-  return r.result();
-}
-
-namespace cuda {
+namespace bsattn::cuda {
 
 bool gpu_present() {
   int n = 0;
@@ -34,13 +24,13 @@ bool gpu_present() {
   return n > 0;
 }
 
-DeviceInfo device_info() {
+GpuDeviceInfo device_info() {
   if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   cudaDeviceProp pr;
   CUDA_CHECK(cudaGetDeviceProperties(&pr, dev));
-  DeviceInfo d;
+  GpuDeviceInfo d;
   d.name = pr.name;
   d.sm_count = pr.multiProcessorCount;
   d.cc_major = pr.major;
@@ -69,7 +59,7 @@ struct AttentionRunner::Impl {
 };
 
 namespace {
-FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask) {
+FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) {
   FwdParams f;
   f.batch = int(p.batch);
   f.heads_q = int(p.heads_q);
@@ -88,27 +78,45 @@ FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask) {
   f.scale = float(p.effective_scale());
   f.silu = p.score == ScoreFn::Silu;
   f.silu_inv_n = f.silu ? float(1.0 / p.silu_n) : 1.f;
+  f.max_ctas = opt.max_ctas;
   return f;
 }
 }  // namespace
 
-void AttentionRunner::check_supported(const AttentionProblem& p, const BlockMask& mask, const std::string& kernel) {
-  p.validate(mask);
+void AttentionRunner::check_supported(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) {
   if (p.dtype == ElemType::F32)
     throw UsageError("the CUDA backend takes bf16 or f16 inputs, got f32 (use --dtype bf16, or --backend cpu)");
-  check_fwd_supported(fwd_params(p, mask), kernel);
+  if (opt.max_ctas < 0)
+    throw UsageError("max_ctas must be 0 (one CTA per SM) or a positive cap, got " + std::to_string(opt.max_ctas));
+  check_fwd_supported(fwd_params(p, mask, opt), opt.kernel);
+}
+
+AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                 const AttentionOptions& opt)
+    : impl_(std::make_unique<Impl>()) {
+  p.validate(mask);
+  check_supported(p, mask, opt);  // before any GPU call: unsupported shapes are usage errors
+  init(p, mask, in, opt);
 }
 
 AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                                  const std::string& kernel)
+    : AttentionRunner(p, mask, in, AttentionOptions{Backend::Cuda, kernel, 0}) {}
+
+AttentionRunner::AttentionRunner(Checked, const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                 const AttentionOptions& opt)
     : impl_(std::make_unique<Impl>()) {
-  check_supported(p, mask, kernel);  // before any GPU call: unsupported shapes are usage errors
+  init(p, mask, in, opt);
+}
+
+void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                           const AttentionOptions& opt) {
   if (in.silu_bias) throw UsageError("the CUDA backend has no SiLU bias (use --backend cpu)");
   if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
   auto& I = *impl_;
   I.p = p;
-  I.variant = kernel;
-  I.fp = fwd_params(p, mask);
+  I.variant = opt.kernel;
+  I.fp = fwd_params(p, mask, opt);
   FwdParams& f = I.fp;
   CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
   cudaStream_t s = I.stream;
@@ -159,9 +167,9 @@ AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mas
   f.head_local = I.head_local.get<int32_t>();
   f.kv_num_blocks = I.kv_num.get<int32_t>();
   f.kv_indices = I.kv_idx.get<int32_t>();
-  // wg-tma-ws's counter pool is allocated on the device's first use: here, not inside a launch that a
-  // caller may be capturing into a CUDA graph.
-  if (resolve_fwd_variant(f, kernel).rfind("wg-tma-ws", 0) == 0) ws_sched_block();
+  // The persistent kernel's counter pool is allocated on the device's first use: here, not inside a
+  // launch that a caller may be capturing into a CUDA graph.
+  if (select_config(f, device_cc(), opt.kernel).persistent) ws_sched_block();
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
@@ -193,5 +201,4 @@ std::string AttentionRunner::kernel_name() const { return resolve_fwd_variant(im
 
 std::vector<std::string> AttentionRunner::kernel_variants() { return fwd_variants(); }
 
-}  // namespace cuda
-}  // namespace bsattn
+}  // namespace bsattn::cuda

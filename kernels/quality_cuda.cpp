@@ -6,8 +6,8 @@
 
 namespace bsattn::cuda {
 
-CudaQuality evaluate_mask_cuda(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
-                               const CudaQualityOptions& o) {
+GpuQuality evaluate_mask_cuda(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                              const GpuQualityOptions& o) {
   if (p.score != ScoreFn::Softmax)
     throw UsageError("--backend cuda: analyze computes recall from the softmax log-sum-exp; for --score silu use --backend cpu");
   if (p.dtype == ElemType::F32) throw UsageError("--backend cuda: analyze takes bf16 or f16 inputs");
@@ -15,14 +15,17 @@ CudaQuality evaluate_mask_cuda(const AttentionProblem& p, const BlockMask& mask,
   if (p.varlen()) throw UsageError("--backend cuda: analyze takes fixed-length batches (no cu_seqlens)");
   p.validate(mask);
   const BlockMask dense = dense_mask_like(mask.shape, mask.causal);
-  AttentionRunner::check_supported(p, mask, o.kernel);
-  AttentionRunner::check_supported(p, dense, o.kernel);
+  AttentionOptions run;
+  run.backend = Backend::Cuda;
+  run.kernel = o.kernel;
+  AttentionRunner::check_supported(p, mask, run);
+  AttentionRunner::check_supported(p, dense, run);
   if (!gpu_present()) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
 
-  CudaQuality q;
+  GpuQuality q;
   AttentionResult sparse;
   {
-    AttentionRunner r(p, mask, in, o.kernel);
+    AttentionRunner r(AttentionRunner::Checked{}, p, mask, in, run);
     q.kernel = r.kernel_name();
     r.launch();
     sparse = r.result();
@@ -34,7 +37,7 @@ CudaQuality evaluate_mask_cuda(const AttentionProblem& p, const BlockMask& mask,
     full = gpu_dense_reference(p, dense, in);
     q.dense_path = "cublas-reference";
   } else {
-    AttentionRunner r(p, dense, in, o.kernel);
+    AttentionRunner r(AttentionRunner::Checked{}, p, dense, in, run);
     r.launch();
     full = r.result();
     q.dense_path = "fused-dense";

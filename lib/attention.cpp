@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "lib/backend.h"
 #include "lib/error.h"
 
 namespace bsattn {
@@ -53,16 +54,16 @@ void AttentionProblem::validate(const BlockMask& m) const {
 }
 
 AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
-                                  Backend backend) {
+                                  const AttentionOptions& opt) {
   p.validate(mask);
-  return backend == Backend::Cpu ? cpu_attention_forward(p, mask, in) : cuda_attention_forward(p, mask, in);
+  if (opt.backend == Backend::Cpu) {
+    if (!opt.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
+    return cpu_attention_forward(p, mask, in);
+  }
+  GpuBackend& gpu = require_gpu_backend();
+  gpu.check_supported(p, mask, opt);
+  if (!gpu.available()) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
+  return gpu.forward(p, mask, in, opt);
 }
-
-#ifndef BSATTN_HAVE_CUDA
-AttentionResult cuda_attention_forward(const AttentionProblem&, const BlockMask&, const AttentionInputs&) {
-  throw RuntimeFailure("this bsattn was built without CUDA; use --backend cpu");
-}
-bool cuda_available() { return false; }
-#endif
 
 }  // namespace bsattn

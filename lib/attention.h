@@ -1,5 +1,6 @@
-// The attention entry point: one interface, two backends (cpu in lib/reference/, cuda in kernels/)
-// that take the same arguments and must agree numerically.
+// The attention entry point: one interface, two backends (cpu in lib/reference/, cuda in kernels/,
+// reached through the registry of lib/backend.h) that take the same arguments and must agree
+// numerically.
 //
 // Semantics (DESIGN.md): Q [B,Sq,Hq,D], K/V [B,Sk,Hkv,D] in BSHD, contiguous; Hq a multiple of Hkv
 // (query head h reads kv head h / (Hq/Hkv)). Varlen: cu_seqlens_q/k hold batch+1 offsets into packed
@@ -11,6 +12,7 @@
 // (f64 in the CPU reference's double mode).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "lib/mask.h"
@@ -23,10 +25,14 @@ enum class ElemType { F32, F16, BF16 };
 const char* elem_type_name(ElemType t);  // "f32", "f16", "bf16"
 size_t elem_size(ElemType t);
 
-struct AttentionProblem {
+// The sizes every attention-shaped thing shares (a problem, a bench configuration, synthetic inputs).
+struct AttentionShape {
   int64_t batch = 1;
   int64_t q_len = 0, kv_len = 0;  // per sequence (varlen: the maxima)
   int64_t heads_q = 1, heads_kv = 1, head_dim = 64;
+};
+
+struct AttentionProblem : AttentionShape {
   std::vector<int32_t> cu_seqlens_q, cu_seqlens_k;  // empty: fixed-length batch
   double scale = 0;                                  // 0 means 1/sqrt(head_dim)
   ScoreFn score = ScoreFn::Softmax;
@@ -55,15 +61,22 @@ struct AttentionResult {
   std::vector<float> lse;  // [B, Hq, q_len] (varlen: [Hq, total_q]); -inf for empty rows
 };
 
-// Runs the forward pass on the chosen backend. The cuda backend throws RuntimeFailure when this
-// build has no CUDA or the machine has no GPU ("use --backend cpu"), and for CUDA errors / OOM.
-AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
-                                  Backend backend);
+// How to run a problem: the backend and, on cuda, which kernel and how it is launched.
+struct AttentionOptions {
+  Backend backend = Backend::Cpu;
+  std::string kernel;  // cuda: a forward kernel the GPU backend lists ("" = the default for the problem and GPU)
+  int max_ctas = 0;    // cuda: the most CTAs the persistent Hopper kernel starts (0 = one per SM)
+};
 
-// Implemented by the backends; attention_forward dispatches.
+// The attention entry point. Checks everything once, before any work: the problem against the mask
+// (AttentionProblem::validate) and, on cuda, what the kernels support (dtype, head_dim, block sizes,
+// kernel name); those are UsageErrors, raised on any machine. Then the cuda backend throws
+// RuntimeFailure when this build has no CUDA or the machine has no GPU ("use --backend cpu"), and for
+// CUDA errors / OOM.
+AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                  const AttentionOptions& opt = {});
+
+// The CPU backend (lib/reference/cpu_attention.cpp); the cuda backend is lib/backend.h's registry.
 AttentionResult cpu_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in);
-AttentionResult cuda_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in);
-// True when this build has CUDA and a GPU is present.
-bool cuda_available();
 
 }  // namespace bsattn

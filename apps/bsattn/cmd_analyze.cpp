@@ -11,14 +11,12 @@
 #include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/commands.h"
 #include "lib/atomic_file.h"
+#include "lib/backend.h"
 #include "lib/error.h"
 #include "lib/reference/cpu_attention.h"
 #include "lib/quality/frontier.h"
 #include "lib/reference/parallel.h"
 #include "lib/quality/quality.h"
-#if BSATTN_HAVE_CUDA
-#include "kernels/quality_cuda.h"
-#endif
 
 namespace bsattn::app {
 
@@ -95,27 +93,22 @@ void run_analyze_cuda(const AnalyzeOptions& o, const Qkv& in, AttentionProblem p
   BlockMask m = resolve_mask(o.mask, in, o.seed);
   result["mask"] = m.spec;
   p.dtype = t;
-#if BSATTN_HAVE_CUDA
   std::vector<uint16_t> q16 = to_16bit(in.q.data, t), k16 = to_16bit(in.k.data, t), v16 = to_16bit(in.v.data, t);
-  cuda::CudaQualityOptions co;
-  co.kernel = o.kernel;
-  cuda::CudaQuality cq = cuda::evaluate_mask_cuda(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, co);
-  if (cq.report.mask.empty_rows > 0)
+  GpuQualityOptions go;
+  go.kernel = o.kernel;
+  GpuQuality gq = gpu_evaluate_mask(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, go);
+  if (gq.report.mask.empty_rows > 0)
     std::fprintf(stderr, "bsattn analyze: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
-                 (long long)cq.report.mask.empty_rows);
+                 (long long)gq.report.mask.empty_rows);
   if (!o.quiet) {
-    std::printf("backend cuda: %s inputs, sparse pass %s, dense pass %s\n", elem_type_name(t), cq.kernel.c_str(),
-                cq.dense_path.c_str());
-    print_quality(cq.report, m);
+    std::printf("backend cuda: %s inputs, sparse pass %s, dense pass %s\n", elem_type_name(t), gq.kernel.c_str(),
+                gq.dense_path.c_str());
+    print_quality(gq.report, m);
   }
-  result["context"]["backend"] = {{"name", "cuda"}, {"dtype", elem_type_name(t)}, {"kernel", cq.kernel},
-                                  {"dense_path", cq.dense_path}};
-  result["quality"] = to_json(cq.report);
+  result["context"]["backend"] = {{"name", "cuda"}, {"dtype", elem_type_name(t)}, {"kernel", gq.kernel},
+                                  {"dense_path", gq.dense_path}};
+  result["quality"] = to_json(gq.report);
   if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
-#else
-  (void)p;
-  throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (this build has no CUDA); use --backend cpu");
-#endif
 }
 
 void run_analyze(const AnalyzeOptions& o) {

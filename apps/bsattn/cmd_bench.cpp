@@ -6,19 +6,14 @@
 #include <memory>
 
 #include "apps/bsattn/commands.h"
+#include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
+#include "lib/backend.h"
 #include "lib/bench/results.h"
 #include "lib/bench/runner.h"
 #include "lib/error.h"
 #include "lib/spec.h"
 #include "patterns/registry.h"
-#if BSATTN_HAVE_CUDA
-#include "kernels/attention_runner.h"
-#include "kernels/ceilings.h"
-#include "kernels/device_buffer.h"
-#include "kernels/mask_build_device.h"
-#include "kernels/timing.h"
-#endif
 
 namespace bsattn::app {
 
@@ -26,9 +21,11 @@ namespace {
 
 struct BenchOptions {
   std::map<std::string, std::string> axes;  // axis name -> text, only those given
+  BlockOptions blocks;                       // the block axis (--block)
   std::string config_file;
   std::string backend = "auto", kernel;
   bool list_kernels = false, no_ceilings = false, quiet = false;
+  int max_ctas = 0;
   bench::TimingOptions timing;
   bool timing_given = false;
   uint64_t seed = 0;
@@ -50,164 +47,35 @@ void export_existing(const BenchOptions& o) {
   if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") std::cout << table;
 }
 
-#if BSATTN_HAVE_CUDA
-// The CUDA backend: one AttentionRunner per configuration (inputs and CSR resident), launch() timed
-// on the runner's stream by GpuTimer (L2 flushed before every sample). The mask build is timed the
-// same way: the bitmap -> row CSR kernel the runner ran once when it was prepared (launch_row_csr
-// over every row of the mask, on a copy of the bitmap and its own outputs), or nothing when no head is
-// sparse (dense and streaming heads are iterated from their definition).
-class CudaCase : public bench::PreparedCase {
- public:
-  CudaCase(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in, const std::string& kernel)
-      : runner_(p, m, in, kernel), timer_(runner_.stream(), true) {
-    for (auto& h : m.heads) any_sparse_ |= h.type == HeadType::Sparse;
-    if (!any_sparse_) return;
-    rows_ = m.shape.batch * m.shape.heads * m.shape.mq();
-    mk_ = int(m.shape.mk());
-    auto s = static_cast<cudaStream_t>(runner_.stream());
-    bits_.upload(m.bits.data(), m.bits.size(), s);
-    num_.alloc(size_t(rows_) * 4);
-    idx_.alloc(size_t(rows_) * size_t(mk_) * 4);
-    CUDA_CHECK(cudaStreamSynchronize(s));
-  }
-  bench::TimingStats time(const bench::TimingOptions& opt) override {
-    auto s = bench::measure([&]() { return timer_.sample_ms([&]() { runner_.launch(); }); }, opt);
-    clock_ = timer_.measure_sm_clock_mhz();
-    return s;
-  }
-  double sm_clock_mhz() override { return clock_; }
-  std::string kernel() const override { return runner_.kernel_name(); }
-  std::unique_ptr<bench::MaskBuildTiming> time_mask_build(const bench::TimingOptions& opt) override {
-    auto r = std::make_unique<bench::MaskBuildTiming>();
-    if (!any_sparse_) {
-      r->kind = "none";
-      return r;
-    }
-    auto s = static_cast<cudaStream_t>(runner_.stream());
-    r->kind = "gpu_row_csr";
-    r->stats = bench::measure(
-        [&]() {
-          return timer_.sample_ms([&]() {
-            cuda::launch_row_csr(bits_.get<uint8_t>(), rows_, mk_, num_.get<int32_t>(), idx_.get<int32_t>(), s);
-          });
-        },
-        opt);
-    return r;
-  }
-
- private:
-  cuda::AttentionRunner runner_;
-  cuda::GpuTimer timer_;
-  double clock_ = 0;
-  bool any_sparse_ = false;
-  int64_t rows_ = 0;
-  int mk_ = 0;
-  cuda::DeviceBuffer bits_, num_, idx_;
-};
-
-class CudaBackend : public bench::BenchBackend {
- public:
-  CudaBackend(std::string kernel, bool ceilings) : kernel_(std::move(kernel)), want_ceilings_(ceilings) {
-    auto variants = cuda::AttentionRunner::kernel_variants();
-    if (!kernel_.empty() && std::find(variants.begin(), variants.end(), kernel_) == variants.end()) {
-      std::string allowed;
-      for (auto& v : variants) allowed += (allowed.empty() ? "" : ", ") + v;
-      throw UsageError("--kernel '" + kernel_ + "': allowed are " + allowed);
-    }
-    // Empty: each configuration runs the default for its shape on this GPU (resolve_fwd_variant);
-    // the records name the variant that ran.
-  }
-  std::string name() const override { return "cuda"; }
-  std::string kernel() const override { return kernel_; }
-  bench::BackendCaps caps() const override {
-    bench::BackendCaps c;
-    c.dtypes = {ElemType::BF16, ElemType::F16};
-    c.blocks = {64, 128};
-    return c;
-  }
-  nlohmann::json device_context() override {
-    auto d = cuda::device_info();
-    auto v = cuda::cuda_versions();
-    return {{"device", "cuda"},
-            {"gpu", d.name},
-            {"sms", d.sm_count},
-            {"compute_capability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)},
-            {"sm_clock_mhz_nominal", d.sm_clock_mhz},
-            {"mem_clock_mhz_nominal", d.mem_clock_mhz},
-            {"l2_bytes", d.l2_bytes},
-            {"global_bytes", d.global_bytes},
-            {"cuda_toolkit", v.toolkit},
-            {"cuda_runtime", v.runtime},
-            {"cuda_driver_api", v.driver},
-            {"kernel_variants", cuda::AttentionRunner::kernel_variants()}};
-  }
-  bench::Ceilings ceilings(const bench::TimingOptions& opt) override {
-    bench::Ceilings c;
-    if (!want_ceilings_) return c;
-    auto r = cuda::measure_ceilings([&](const std::function<double()>& s) { return bench::measure(s, opt).median_ms; });
-    c.measured = true;
-    c.gemm_tflops = r.gemm_tflops;
-    c.copy_gbs = r.copy_gbs;
-    c.detail = {{"gemm_n", r.gemm_n},
-                {"gemm_median_ms", r.gemm_median_ms},
-                {"copy_bytes", r.copy_bytes},
-                {"copy_median_ms", r.copy_median_ms}};
-    return c;
-  }
-  std::unique_ptr<bench::PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m,
-                                               const AttentionInputs& in) override {
-    return std::make_unique<CudaCase>(p, m, in, kernel_);
-  }
-
- private:
-  std::string kernel_;
-  bool want_ceilings_;
-};
-#endif
-
-bool gpu_usable() {
-#if BSATTN_HAVE_CUDA
-  return cuda::gpu_present();
-#else
-  return false;
-#endif
-}
-
 void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.from.empty()) return export_existing(o);
-#if BSATTN_HAVE_CUDA
   if (o.list_kernels) {
-    for (auto& v : cuda::AttentionRunner::kernel_variants()) std::cout << v << "\n";
+    for (auto& v : require_gpu_backend().kernels()) std::cout << v << "\n";
     return;
   }
-#else
-  if (o.list_kernels) throw RuntimeFailure("this build has no CUDA kernels (built without CUDA)");
-#endif
   bool use_cuda;
   if (o.backend == "auto") {
-    use_cuda = gpu_usable();
+    use_cuda = gpu_available();
     if (!use_cuda)
       std::cerr << "bsattn bench: no usable GPU (or a build without CUDA): timing the CPU reference backend "
                    "on a small sweep; kernel numbers need a GPU\n";
-  } else if (o.backend == "cuda") {
-    if (!gpu_usable()) throw RuntimeFailure("--backend cuda: no usable CUDA GPU in this build or machine; use --backend cpu");
-    use_cuda = true;
   } else {
-    use_cuda = false;
+    use_cuda = o.backend == "cuda";
   }
   if (!use_cuda && !o.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
+  if (!use_cuda && o.max_ctas) throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
 
   // The embedded default sweep: small and meaningful, under a minute on either backend.
   bench::SweepAxes axes;
   if (use_cuda) {
     axes.seq = {8192};
-    axes.dim = {128};
+    axes.head_dim = {128};
     axes.heads = {16};
     axes.block = {128};
     axes.density = {0.1, 0.25, 0.5, 1.0};
   } else {
     axes.seq = {1024};
-    axes.dim = {64};
+    axes.head_dim = {64};
     axes.heads = {4};
     axes.block = {64};
     axes.density = {0.1, 0.25, 0.5, 1.0};
@@ -215,6 +83,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.config_file.empty())
     axes.merge_json(nlohmann::json::parse(read_text_file(o.config_file), nullptr, false), "--config " + o.config_file);
   for (auto& [axis, text] : o.axes) axes.set(axis, text);
+  if (!o.blocks.block.empty()) axes.set("block", o.blocks.block);
 
   if (!o.timing_given && !use_cuda) {
     // The CPU reference is slow and steady: fewer samples, a shorter budget.
@@ -225,11 +94,8 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.timing_given && use_cuda) o.timing.max_time_s = 0.5;
   o.timing.validate();
 
-  std::unique_ptr<bench::BenchBackend> backend;
-#if BSATTN_HAVE_CUDA
-  if (use_cuda) backend = std::make_unique<CudaBackend>(o.kernel, !o.no_ceilings);
-#endif
-  if (!backend) backend = bench::make_cpu_backend();
+  std::unique_ptr<bench::BenchBackend> backend =
+      use_cuda ? bench::make_cuda_backend({o.kernel, o.max_ctas, !o.no_ceilings}) : bench::make_cpu_backend();
 
   for (auto& p : axes.pattern)
     if (!bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
@@ -312,24 +178,28 @@ void register_bench(CLI::App& app) {
       "H=4 block 64; densities 0.1,0.25,0.5,1; patterns random,local,causal).\n"
       "Examples:\n"
       "  bsattn bench\n"
-      "  bsattn bench --seq 8192,32768 --dim 64,128 --density 0.05:0.5:0.05 --pattern random,local,causal --json r.json\n"
+      "  bsattn bench --seq 8192,32768 --head-dim 64,128 --density 0.05:0.5:0.05 --pattern random,local,causal --json r.json\n"
       "  bsattn bench --config sweep.json --csv r.csv --save-masks masks/   (then scripts/peers.py)");
   const char* gs = "Sweep";
-  auto axis = [&](const std::string& name, const std::string& help) {
+  // `name`: the axis (lib/bench/sweep.h), `alias` another option name for it; `group` "" hides it.
+  auto axis = [&](const std::string& name, const std::string& help, const std::string& alias = "",
+                  const char* group = "Sweep") {
     sub->add_option_function<std::string>(
-           "--" + name, [o, name](const std::string& v) { o->axes[name] = v; }, help)
-        ->group(gs)
+           "--" + name + (alias.empty() ? "" : ",--" + alias), [o, name](const std::string& v) { o->axes[name] = v; },
+           help)
+        ->group(group)
         ->type_name("LIST");
   };
   axis("seq", "Sequence lengths (q_len = kv_len)");
-  axis("dim", "Head dims");
+  axis("head-dim", "Head dims", "dim");
   axis("heads", "Query heads");
-  axis("heads-kv", "KV heads (one value; 0 = --heads)");
+  axis("kv-heads", "KV heads (one value; 0 = --heads)");
+  axis("heads-kv", "KV heads (the older name of --kv-heads)", "", "");
   axis("batch", "Batch sizes");
   axis("density", "Block densities in (0,1], list or start:stop:step");
   axis("pattern", "Patterns: random, local, causal, dense, or specs separated by ';'");
   axis("dtype", "Element types: bf16, f16, f32");
-  axis("block", "Mask block sizes (q = kv)");
+  add_block_options(*sub, o->blocks, gs, "64 on the CPU, 128 on a GPU", BlockValues::Sweep);
   axis("pass", "Passes: fwd (bwd is skipped until a backward kernel exists)");
   sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")
       ->group(gs)
@@ -344,6 +214,10 @@ void register_bench(CLI::App& app) {
   sub->add_option("--kernel", o->kernel, "CUDA kernel variant (see --list-kernels; default: the fastest)")->group(gd);
   sub->add_flag("--list-kernels", o->list_kernels, "List the CUDA kernel variants and exit")->group(gd);
   sub->add_flag("--no-ceilings", o->no_ceilings, "Skip the cuBLAS GEMM and copy ceilings")->group(gd);
+  sub->add_option("--max-ctas", o->max_ctas, "CUDA: the most CTAs the persistent Hopper kernel starts (0: one per SM)")
+      ->group(gd)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 
   const char* gt = "Timing";
   auto mark = [o](auto) { o->timing_given = true; };

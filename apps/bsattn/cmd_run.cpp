@@ -8,15 +8,13 @@
 #include "lib/build_info.h"
 #include "apps/bsattn/commands.h"
 #include "lib/atomic_file.h"
+#include "lib/backend.h"
 #include "lib/curves/order.h"
 #include "lib/error.h"
 #include "lib/mask_stats.h"
 #include "lib/reference/cpu_attention.h"
 #include "lib/reference/cpu_ceiling.h"
 #include "lib/reference/parallel.h"
-#if BSATTN_HAVE_CUDA
-#include "kernels/attention_runner.h"
-#endif
 
 
 namespace bsattn::app {
@@ -36,6 +34,7 @@ struct RunOptions {
   std::string dout;
   std::string out, lse, dq, dk, dv, json_out;
   std::string backend = "auto", score = "softmax", kernel;
+  int max_ctas = 0;
   double scale = 0, silu_n = 0;
   bool f64 = false, quiet = false, time = false;
   int threads = 0;
@@ -71,7 +70,7 @@ void run_run(const RunOptions& o) {
     throw UsageError("--do needs --dq, --dk and --dv output files");
   if (!grads && (!o.dq.empty() || !o.dk.empty() || !o.dv.empty())) throw UsageError("--dq/--dk/--dv need --do");
   Backend backend = Backend::Cpu;
-  if (o.backend == "cuda" || (o.backend == "auto" && cuda_available())) backend = Backend::Cuda;
+  if (o.backend == "cuda" || (o.backend == "auto" && gpu_available())) backend = Backend::Cuda;
   // Usage errors first (inputs, element types, mask, sizes); whether a GPU is there is checked last,
   // right before computing.
   if (backend == Backend::Cuda && (grads || o.f64))
@@ -80,17 +79,10 @@ void run_run(const RunOptions& o) {
     throw UsageError("--dtype f32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16, f16, or auto with "
                      "16-bit files; float32 files are rounded to the --dtype); for float32 use --backend cpu");
   if (!o.inputs.src.synthetic.empty()) throw UsageError("run takes Q/K/V files (--q, --k, --v); --synthetic is for analyze");
-  if (!o.kernel.empty()) {
-    if (backend != Backend::Cuda) throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
-#if BSATTN_HAVE_CUDA
-    auto variants = cuda::AttentionRunner::kernel_variants();
-    if (std::find(variants.begin(), variants.end(), o.kernel) == variants.end()) {
-      std::string allowed;
-      for (auto& v : variants) allowed += (allowed.empty() ? "" : ", ") + v;
-      throw UsageError("--kernel '" + o.kernel + "': allowed are " + allowed);
-    }
-#endif
-  }
+  if (backend != Backend::Cuda && !o.kernel.empty())
+    throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
+  if (backend != Backend::Cuda && o.max_ctas)
+    throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
 
   Qkv in = load_inputs(o.inputs, true, o.seed);
   ElemType cuda_dtype = ElemType::BF16;
@@ -133,39 +125,23 @@ void run_run(const RunOptions& o) {
     p.score = ScoreFn::Silu;
     p.silu_n = o.silu_n > 0 ? o.silu_n : double(in.k.seq);
   }
-  p.validate(m);
   AttentionInputs ai{in.q.data.data(), in.k.data.data(), in.v.data.data(), nullptr};
   CpuAttentionOptions copt{o.threads};
   std::vector<float> out, lse, dq, dk, dv;
   if (backend == Backend::Cuda) {
-#if BSATTN_HAVE_CUDA
-    {  // what the kernel cannot run is a usage error (exit 2), also on a machine without a GPU
-      AttentionProblem pc = p;
-      pc.dtype = cuda_dtype;
-      cuda::AttentionRunner::check_supported(pc, m, o.kernel);
-    }
-#endif
-    if (!cuda_available())
-      throw RuntimeFailure("--backend cuda: no CUDA GPU is available here (or this build has no CUDA); use --backend cpu");
     // The loaded values are exact in cuda_dtype (16-bit files, or float32 files rounded by --dtype):
     // these bit patterns are the files' own, or the nearest-even rounding of the float32 values.
+    // attention_forward checks the problem and what the kernel supports (usage errors, on any
+    // machine) before it looks for a GPU.
     p.dtype = cuda_dtype;
     std::vector<uint16_t> q16 = to_16bit(in.q.data, cuda_dtype), k16 = to_16bit(in.k.data, cuda_dtype),
                           v16 = to_16bit(in.v.data, cuda_dtype);
     in.q.data = {}, in.k.data = {}, in.v.data = {};
-    AttentionInputs ai16{q16.data(), k16.data(), v16.data(), nullptr};
-    AttentionResult r;
-#if BSATTN_HAVE_CUDA
-    if (!o.kernel.empty()) {
-      cuda::AttentionRunner runner(p, m, ai16, o.kernel);
-      runner.launch();
-      r = runner.result();
-    } else {
-      r = attention_forward(p, m, ai16, Backend::Cuda);
-    }
-#else
-    r = attention_forward(p, m, ai16, Backend::Cuda);
-#endif
+    AttentionOptions run;
+    run.backend = Backend::Cuda;
+    run.kernel = o.kernel;
+    run.max_ctas = o.max_ctas;
+    AttentionResult r = attention_forward(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, run);
     out = std::move(r.out);
     lse = std::move(r.lse);
   } else if (o.f64) {
@@ -250,6 +226,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");
   sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu. cuda takes bf16/f16 inputs (--dtype)")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");
   sub->add_option("--kernel", o->kernel, "CUDA kernel variant (bsattn bench --list-kernels; default: the default kernel)")->group("Device");
+  sub->add_option("--max-ctas", o->max_ctas, "CUDA: the most CTAs the persistent Hopper kernel starts (0: one per SM)")->check(CLI::NonNegativeNumber)->capture_default_str()->group("Device");
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and Eigen's GEMM GFLOP/s on this machine")->group("Device");

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "lib/backend.h"
 #include "lib/bench/accounting.h"
 #include "lib/error.h"
 #include "lib/mask_io.h"
@@ -99,8 +100,8 @@ void make_inputs(InputSet& s, const AttentionProblem& p, uint64_t seed) {
 }
 
 std::string mask_file_name(const BenchConfig& c, size_t index) {
-  std::string s = std::to_string(index) + "_" + c.spec + "_S" + std::to_string(c.seq) + "_H" +
-                  std::to_string(c.heads) + "_b" + std::to_string(c.block) + (c.causal ? "_causal" : "");
+  std::string s = std::to_string(index) + "_" + c.spec + "_S" + std::to_string(c.seq()) + "_H" +
+                  std::to_string(c.shape.heads_q) + "_b" + std::to_string(c.block) + (c.causal ? "_causal" : "");
   for (auto& ch : s)
     if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-')) ch = '-';
   return s;
@@ -109,6 +110,10 @@ std::string mask_file_name(const BenchConfig& c, size_t index) {
 }  // namespace
 
 std::unique_ptr<BenchBackend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+std::unique_ptr<BenchBackend> make_cuda_backend(const CudaBenchOptions& opt) {
+  return require_gpu_backend().make_bench_backend(opt);
+}
 
 BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFactory& make_mask,
                    const BenchRunOptions& opt, nlohmann::json context) {
@@ -215,11 +220,11 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
                         {"pattern", c.pattern},
                         {"spec", c.spec},
                         {"causal", c.causal},
-                        {"batch", c.batch},
-                        {"heads", c.heads},
-                        {"heads_kv", c.heads_kv},
-                        {"seq", c.seq},
-                        {"head_dim", c.head_dim},
+                        {"batch", c.shape.batch},
+                        {"heads", c.shape.heads_q},
+                        {"heads_kv", c.shape.heads_kv},
+                        {"seq", c.seq()},
+                        {"head_dim", c.shape.head_dim},
                         {"block", c.block},
                         {"dtype", elem_type_name(c.dtype)},
                         {"pass", pass_name(c.pass)},

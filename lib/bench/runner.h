@@ -3,7 +3,7 @@
 // seeded random inputs, lets the backend prepare the problem once, times it through the harness
 // (lib/bench/stats.h), times the dense baseline of the same shape once, and writes one record with
 // the accounting of lib/bench/accounting.h. Backends: the CPU reference (here) and CUDA
-// (apps/bsattn/cmd_bench.cpp wires kernels/attention_runner.h and kernels/timing.h in).
+// (kernels/bench_backend.cpp, reached through the GPU backend registry of lib/backend.h).
 #pragma once
 #include <functional>
 #include <memory>
@@ -59,6 +59,15 @@ class BenchBackend {
 };
 
 std::unique_ptr<BenchBackend> make_cpu_backend();
+
+struct CudaBenchOptions {
+  std::string kernel;    // forward kernel ("" = the default for each configuration's shape on this GPU)
+  int max_ctas = 0;      // the persistent Hopper kernel's CTA cap (0 = one per SM)
+  bool ceilings = true;  // measure the cuBLAS GEMM and device copy ceilings
+};
+// The registered GPU backend's bench backend. UsageError for an unknown kernel name; RuntimeFailure
+// in a build without CUDA ("use --backend cpu").
+std::unique_ptr<BenchBackend> make_cuda_backend(const CudaBenchOptions& opt);
 
 // Builds the mask of a configuration (the app passes the pattern registry's generate_mask).
 using MaskFactory = std::function<BlockMask(const BenchConfig& c, uint64_t seed)>;

@@ -71,13 +71,14 @@ std::string fmt_density(double d) {
 void SweepAxes::set(const std::string& axis, const std::string& text) {
   std::string what = "--" + axis;
   if (axis == "seq") seq = parse_int_axis(text, what), check_positive(seq, what);
-  else if (axis == "dim") dim = parse_int_axis(text, what), check_positive(dim, what);
+  else if (axis == "head-dim" || axis == "head_dim" || axis == "dim")
+    head_dim = parse_int_axis(text, what), check_positive(head_dim, what);
   else if (axis == "heads") heads = parse_int_axis(text, what), check_positive(heads, what);
   else if (axis == "batch") batch = parse_int_axis(text, what), check_positive(batch, what);
   else if (axis == "block") block = parse_int_axis(text, what), check_positive(block, what);
-  else if (axis == "heads-kv" || axis == "heads_kv") {
-    heads_kv = parse_int(text, what);
-    if (heads_kv < 0) throw UsageError(what + " must be >= 0 (0: same as --heads)");
+  else if (axis == "kv-heads" || axis == "kv_heads" || axis == "heads-kv" || axis == "heads_kv") {
+    kv_heads = parse_int(text, what);
+    if (kv_heads < 0) throw UsageError(what + " must be >= 0 (0: same as --heads)");
   } else if (axis == "density") {
     density = parse_float_axis(text, what);
     if (density.empty()) throw UsageError(what + ": give at least one value");
@@ -95,13 +96,13 @@ void SweepAxes::set(const std::string& axis, const std::string& text) {
 
 void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
   if (!j.is_object()) throw UsageError(what + ": a sweep config must be a JSON object");
-  static const std::set<std::string> known{"seq", "dim", "heads", "heads_kv", "batch", "block",
-                                           "density", "pattern", "dtype", "pass"};
+  static const std::set<std::string> known{"seq",   "head_dim", "dim",     "heads", "kv_heads", "heads_kv",
+                                           "batch", "block",    "density", "pattern", "dtype",  "pass"};
   for (auto& [key, value] : j.items()) {
     if (key == "schema" || key == "comment") continue;
     if (!known.count(key))
       throw UsageError(what + ": unknown key '" + key +
-                       "' (allowed: seq, dim, heads, heads_kv, batch, block, density, pattern, dtype, pass)");
+                       "' (allowed: seq, head_dim, heads, kv_heads, batch, block, density, pattern, dtype, pass)");
     std::string text;
     if (value.is_string()) text = value.get<std::string>();
     else if (value.is_number()) text = value.dump();
@@ -122,26 +123,23 @@ void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
 }
 
 nlohmann::json SweepAxes::to_json() const {
-  return {{"seq", seq},     {"dim", dim},         {"heads", heads}, {"heads_kv", heads_kv}, {"batch", batch},
-          {"block", block}, {"density", density}, {"pattern", pattern}, {"dtype", dtype},    {"pass", pass}};
+  return {{"seq", seq},     {"head_dim", head_dim}, {"heads", heads},     {"kv_heads", kv_heads}, {"batch", batch},
+          {"block", block}, {"density", density},   {"pattern", pattern}, {"dtype", dtype},       {"pass", pass}};
 }
 
 MaskShape BenchConfig::mask_shape() const {
   MaskShape s;
   s.batch = 1;
-  s.heads = heads;
-  s.q_len = s.kv_len = seq;
+  s.heads = shape.heads_q;
+  s.q_len = shape.q_len;
+  s.kv_len = shape.kv_len;
   s.block_q = s.block_kv = block;
   return s;
 }
 
 AttentionProblem BenchConfig::problem() const {
   AttentionProblem p;
-  p.batch = batch;
-  p.q_len = p.kv_len = seq;
-  p.heads_q = heads;
-  p.heads_kv = heads_kv;
-  p.head_dim = head_dim;
+  static_cast<AttentionShape&>(p) = shape;
   p.dtype = dtype;
   return p;
 }
@@ -149,10 +147,10 @@ AttentionProblem BenchConfig::problem() const {
 std::string BenchConfig::label() const {
   std::string s = pattern;
   if (density_target > 0) s += "@" + fmt_density(density_target);
-  s += " B=" + std::to_string(batch) + " H=" + std::to_string(heads);
-  if (heads_kv != heads) s += "/" + std::to_string(heads_kv);
-  s += " S=" + std::to_string(seq) + " D=" + std::to_string(head_dim) + " block=" + std::to_string(block) + " " +
-       elem_type_name(dtype) + " " + pass_name(pass);
+  s += " B=" + std::to_string(shape.batch) + " H=" + std::to_string(shape.heads_q);
+  if (shape.heads_kv != shape.heads_q) s += "/" + std::to_string(shape.heads_kv);
+  s += " S=" + std::to_string(seq()) + " D=" + std::to_string(shape.head_dim) + " block=" + std::to_string(block) +
+       " " + elem_type_name(dtype) + " " + pass_name(pass);
   return s;
 }
 
@@ -161,19 +159,19 @@ nlohmann::json BenchConfig::to_json() const {
           {"density_target", density_target > 0 ? nlohmann::json(density_target) : nlohmann::json()},
           {"spec", spec},
           {"causal", causal},
-          {"batch", batch},
-          {"heads", heads},
-          {"heads_kv", heads_kv},
-          {"seq", seq},
-          {"head_dim", head_dim},
+          {"batch", shape.batch},
+          {"heads", shape.heads_q},
+          {"heads_kv", shape.heads_kv},
+          {"seq", seq()},
+          {"head_dim", shape.head_dim},
           {"block", block},
           {"dtype", elem_type_name(dtype)},
           {"pass", pass_name(pass)}};
 }
 
 std::string BenchConfig::dense_key() const {
-  return std::to_string(batch) + "/" + std::to_string(heads) + "/" + std::to_string(heads_kv) + "/" +
-         std::to_string(seq) + "/" + std::to_string(head_dim) + "/" + std::to_string(block) + "/" +
+  return std::to_string(shape.batch) + "/" + std::to_string(shape.heads_q) + "/" + std::to_string(shape.heads_kv) +
+         "/" + std::to_string(seq()) + "/" + std::to_string(shape.head_dim) + "/" + std::to_string(block) + "/" +
          elem_type_name(dtype) + "/" + pass_name(pass) + (causal ? "/causal" : "");
 }
 
@@ -217,25 +215,26 @@ SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
       for (int64_t B : a.batch)
         for (int64_t H : a.heads)
           for (int64_t S : a.seq)
-            for (int64_t D : a.dim)
+            for (int64_t D : a.head_dim)
               for (int64_t blk : a.block)
                 for (const auto& pat : a.pattern) {
                   std::vector<double> dens = pattern_takes_density(pat) ? a.density : std::vector<double>{-1.0};
                   for (double d : dens) {
                     BenchConfig c;
-                    c.batch = B;
-                    c.heads = H;
-                    c.heads_kv = a.heads_kv ? a.heads_kv : H;
-                    c.seq = S;
-                    c.head_dim = D;
+                    c.shape.batch = B;
+                    c.shape.heads_q = H;
+                    c.shape.heads_kv = a.kv_heads ? a.kv_heads : H;
+                    c.shape.q_len = c.shape.kv_len = S;
+                    c.shape.head_dim = D;
                     c.block = blk;
                     c.dtype = parse_dtype(dtype_s);
                     c.pass = parse_pass(pass_s);
                     c.pattern = pat;
                     c.density_target = d;
                     auto skip = [&](const std::string& why) { plan.skipped.push_back({c, why}); };
-                    if (H % c.heads_kv) {
-                      skip("heads " + std::to_string(H) + " is not a multiple of --heads-kv " + std::to_string(c.heads_kv));
+                    if (H % c.shape.heads_kv) {
+                      skip("heads " + std::to_string(H) + " is not a multiple of --kv-heads " +
+                           std::to_string(c.shape.heads_kv));
                       continue;
                     }
                     if (std::find(caps.passes.begin(), caps.passes.end(), c.pass) == caps.passes.end()) {

@@ -14,15 +14,16 @@
 namespace bsattn::bench {
 
 struct SweepAxes {
-  std::vector<int64_t> seq{1024}, dim{64}, heads{4}, batch{1}, block{64};
-  int64_t heads_kv = 0;  // 0: = heads (MHA); otherwise every heads value must be a multiple
+  std::vector<int64_t> seq{1024}, head_dim{64}, heads{4}, batch{1}, block{64};
+  int64_t kv_heads = 0;  // 0: = heads (MHA); otherwise every heads value must be a multiple
   std::vector<double> density{0.1, 0.25, 0.5, 1.0};
   std::vector<std::string> pattern{"random", "local", "causal"};
   std::vector<std::string> dtype{"bf16"};
   std::vector<std::string> pass{"fwd"};
 
   // Sets one axis from its command-line text ("4096,8192", "0.05:0.5:0.05"); `axis` is the option's
-  // name without dashes (seq, dim, heads, heads-kv, batch, block, density, pattern, dtype, pass).
+  // name without dashes (seq, head-dim, heads, kv-heads, batch, block, density, pattern, dtype, pass),
+  // or its config-file key (head_dim, kv_heads); dim and heads-kv / heads_kv are older names.
   void set(const std::string& axis, const std::string& text);
   // A config file: {"seq": [4096, 8192] or "4096,8192", ...} with the same names; unknown keys are
   // UsageErrors naming the file. Keys absent keep their current values.
@@ -40,13 +41,15 @@ struct BackendCaps {
 };
 
 struct BenchConfig {
-  int64_t batch = 1, heads = 1, heads_kv = 1, seq = 0, head_dim = 64, block = 128;
+  AttentionShape shape;  // q_len = kv_len = the seq axis; heads_q = the heads axis
+  int64_t block = 128;
   ElemType dtype = ElemType::BF16;
   Pass pass = Pass::Fwd;
   std::string pattern;        // the axis value ("random", "local", "causal", or a spec)
   double density_target = -1; // the density axis value; -1 when the pattern takes no density
   std::string spec;           // the mask spec given to the pattern registry
   bool causal = false;
+  int64_t seq() const { return shape.q_len; }
   MaskShape mask_shape() const;        // batch 1 (broadcast), heads, seq x seq, block x block
   AttentionProblem problem() const;
   std::string label() const;           // one line for progress and skip messages

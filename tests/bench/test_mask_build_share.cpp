@@ -64,7 +64,7 @@ BlockMask make_mask(const BenchConfig& c, uint64_t seed) { return generate_mask(
 SweepPlan small_plan(const BackendCaps& caps) {
   SweepAxes a;
   a.seq = {256};
-  a.dim = {32};
+  a.head_dim = {32};
   a.heads = {2};
   a.block = {64};
   a.density = {0.5, 1.0};

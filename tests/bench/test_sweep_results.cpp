@@ -50,7 +50,20 @@ TEST_CASE("sweep config file: arrays, strings, unknown keys") {
   CHECK(a.seq == std::vector<int64_t>{256, 512});
   CHECK(a.density.size() == 3);
   CHECK(a.pattern == std::vector<std::string>{"random", "local:window=1"});
-  CHECK(a.dim == std::vector<int64_t>{32});
+  CHECK(a.head_dim == std::vector<int64_t>{32});
+  // The keys to_json writes read back; dim and heads_kv are older names of head_dim and kv_heads.
+  a.merge_json(nlohmann::json::parse(R"({"head_dim": [64, 128], "kv_heads": 2})"), "cfg.json");
+  CHECK(a.head_dim == std::vector<int64_t>{64, 128});
+  CHECK(a.kv_heads == 2);
+  a.merge_json(nlohmann::json::parse(R"({"heads_kv": 1})"), "cfg.json");
+  CHECK(a.kv_heads == 1);
+  SweepAxes back;
+  back.merge_json(a.to_json(), "to_json");
+  CHECK(back.to_json() == a.to_json());
+  a.set("kv-heads", "4");
+  CHECK(a.kv_heads == 4);
+  a.set("head-dim", "16");
+  CHECK(a.head_dim == std::vector<int64_t>{16});
   CHECK_THROWS_AS(a.merge_json(nlohmann::json::parse(R"({"sequence": [1]})"), "cfg.json"), UsageError);
   CHECK_THROWS_AS(a.merge_json(nlohmann::json::parse(R"([1,2])"), "cfg.json"), UsageError);
 }
@@ -82,7 +95,7 @@ TEST_CASE("mask_spec_for: density to pattern parameters") {
 TEST_CASE("expand_sweep: the product, with invalid combinations skipped with a reason") {
   SweepAxes a;
   a.seq = {256, 512};
-  a.dim = {64, 128};
+  a.head_dim = {64, 128};
   a.heads = {4};
   a.block = {64, 96};
   a.density = {0.25, 0.5};
@@ -115,7 +128,7 @@ TEST_CASE("expand_sweep: the product, with invalid combinations skipped with a r
   // GQA that does not divide; local densities that give the same window are measured once.
   SweepAxes g;
   g.heads = {6};
-  g.heads_kv = 4;
+  g.kv_heads = 4;
   SweepPlan gp = expand_sweep(g, BackendCaps{});
   CHECK(gp.configs.empty());
   REQUIRE_FALSE(gp.skipped.empty());
@@ -211,7 +224,7 @@ namespace {
 SweepAxes small_axes(std::vector<double> density, std::vector<std::string> pattern) {
   SweepAxes a;
   a.seq = {256};
-  a.dim = {32};
+  a.head_dim = {32};
   a.heads = {2};
   a.block = {64};
   a.density = std::move(density);
@@ -357,7 +370,7 @@ TEST_CASE("bsattn bench with no arguments works without a GPU (CPU backend, one-
 TEST_CASE("bsattn bench --json: a valid document; bad usage exits 2") {
   std::string json = std::string(BSATTN_TEST_DATA_DIR) + "/bench_small.json";
   std::string csv = std::string(BSATTN_TEST_DATA_DIR) + "/bench_small.csv";
-  Spawned s = spawn("--backend cpu --seq 128 --dim 16 --heads 2 --block 32 --density 0.5,1 --pattern random,local "
+  Spawned s = spawn("--backend cpu --seq 128 --head-dim 16 --heads 2 --block 32 --density 0.5,1 --pattern random,local "
                     "--min-samples 2 --max-time 0.02 --seed 5 --json " + json + " --csv " + csv + " -q",
                     "small");
   INFO("stderr: " << s.err);
@@ -374,8 +387,15 @@ TEST_CASE("bsattn bench --json: a valid document; bad usage exits 2") {
 
   CHECK(spawn("--density 0", "bad1").status == 2);
   CHECK(spawn("--backend tpu", "bad2").status == 2);
-  CHECK(spawn("--seq 128 --block 32 --dim 16 --pattern nosuch", "bad3").status == 2);
+  CHECK(spawn("--seq 128 --block 32 --dim 16 --pattern nosuch", "bad3").status == 2);  // --dim: --head-dim
   Spawned k = spawn("--backend cpu --kernel fast", "bad4");
   CHECK(k.status == 2);
   CHECK(k.err.find("--kernel") != std::string::npos);
+  Spawned c = spawn("--backend cpu --max-ctas 8", "bad5");
+  CHECK(c.status == 2);
+  CHECK(c.err.find("--max-ctas") != std::string::npos);
+  // --heads-kv (hidden) is the older name of --kv-heads: 3 query heads on 2 KV heads is skipped.
+  Spawned g = spawn("--backend cpu --seq 128 --head-dim 16 --heads 3 --heads-kv 2 --block 32", "bad6");
+  CHECK(g.status == 2);
+  CHECK(g.err.find("--kv-heads") != std::string::npos);
 }

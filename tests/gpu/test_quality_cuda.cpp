@@ -1,15 +1,17 @@
-// analyze --backend cuda (kernels/quality_cuda.h) against the CPU quality report (lib/quality/quality.h)
-// on the same bf16/f16-exact inputs: per-head density equal, recall (exp of the LSE difference on the
-// GPU, an online float64 log-sum-exp over S x S scores on the CPU) within 2e-3 on the mean and 1e-2 on
-// the worst row, and the sparse-vs-dense output error within 1.5e-2 absolute (both GPU passes round P
-// to 16 bits: ~4e-3 relative each). Both dense paths (cuBLAS reference, fused kernel with dense heads)
-// are checked; the masks drop enough mass (error > 0.05) that the comparisons are not trivial.
+// analyze --backend cuda (gpu_evaluate_mask of lib/backend.h: the registered
+// kernels/quality_cuda.h) against the CPU quality report (lib/quality/quality.h) on the same
+// bf16/f16-exact inputs: per-head density equal, recall (exp of the LSE difference on the GPU, an
+// online float64 log-sum-exp over S x S scores on the CPU) within 2e-3 on the mean and 1e-2 on the
+// worst row, and the sparse-vs-dense output error within 1.5e-2 absolute (both GPU passes round P
+// to 16 bits: ~4e-3 relative each). Both dense paths (cuBLAS reference, fused kernel with dense
+// heads) are checked; the masks drop enough mass (error > 0.05) that the comparisons are not
+// trivial.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "kernels/quality_cuda.h"
+#include "lib/backend.h"
 #include "lib/error.h"
 #include "lib/quality/quality.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -48,9 +50,9 @@ void check_case(const QCase& c, uint64_t seed) {
 
   AttentionInputs in{q.raw.data(), k.raw.data(), v.raw.data(), nullptr};
   for (size_t limit : {size_t(8) << 30, size_t(0)}) {
-    cuda::CudaQualityOptions o;
+    GpuQualityOptions o;
     o.max_dense_reference_bytes = limit;
-    cuda::CudaQuality g = cuda::evaluate_mask_cuda(p, m, in, o);
+    GpuQuality g = gpu_evaluate_mask(p, m, in, o);
     CAPTURE(g.dense_path);
     CHECK(g.dense_path == (limit ? "cublas-reference" : "fused-dense"));
     REQUIRE(g.report.heads.size() == cpu.heads.size());
@@ -90,8 +92,8 @@ TEST_CASE("analyze --backend cuda: refuses what the LSE recall cannot give") {
   AttentionProblem silu = p;
   silu.score = ScoreFn::Silu;
   silu.silu_n = 256;
-  CHECK_THROWS_AS(cuda::evaluate_mask_cuda(silu, m, in), UsageError);
+  CHECK_THROWS_AS(gpu_evaluate_mask(silu, m, in), UsageError);
   AttentionProblem f32 = p;
   f32.dtype = ElemType::F32;
-  CHECK_THROWS_AS(cuda::evaluate_mask_cuda(f32, m, in), UsageError);
+  CHECK_THROWS_AS(gpu_evaluate_mask(f32, m, in), UsageError);
 }

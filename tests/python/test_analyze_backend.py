@@ -1,6 +1,7 @@
 """bsattn analyze --backend cuda: what it refuses (exit 2, one line naming what is allowed) is refused on
 any machine, before the GPU check: --score silu, --sweep, --check, --kernel without --backend cuda,
-head_dim 96. Without a GPU, --backend cuda fails with one "no CUDA GPU" line (exit 1). With a GPU, its
+head_dim 96. Without a GPU, --backend cuda fails with one "no CUDA GPU" line (exit 1); a build without
+CUDA with one "built without CUDA" line (exit 1). With a GPU, its
 JSON report agrees with the CPU backend's on the same bf16-exact inputs (recall within 2e-3, output
 error within 1.5e-2, densities equal).
 Run by ctest as: /usr/bin/python3 THIS BSATTN_BINARY SCRATCH_DIR."""
@@ -42,7 +43,7 @@ for extra, needles in refused:
     rc, err = analyze(*common, *extra)
     expect(rc == 2 and len(err) == 1 and all(s in err[0] for s in needles),
            "analyze %s: want exit 2 and one line with %r, got %d %r" % (" ".join(extra), needles, rc, err))
-# A build without CUDA has no kernel to ask about head_dim 96: it says it has no GPU (exit 1).
+# A build without CUDA has no kernel to ask about head_dim 96: it says so (exit 1).
 cuda_build = clitest.cuda_build(BIN)
 rc, err = analyze("random:density=0.4", "--synthetic", "decay", "--seq", "256", "--heads", "2", "--head-dim", "96",
                   "--backend", "cuda")
@@ -50,15 +51,17 @@ if cuda_build:
     expect(rc == 2 and len(err) == 1 and "64" in err[0] and "128" in err[0],
            "head_dim 96 with --backend cuda: want exit 2 naming 64 and 128, got %d %r" % (rc, err))
 else:
-    expect(rc == 1 and len(err) == 1 and "no CUDA GPU" in err[0], "head_dim 96, build without CUDA: %d %r" % (rc, err))
+    expect(rc == 1 and len(err) == 1 and "built without CUDA; use --backend cpu" in err[0],
+           "head_dim 96, build without CUDA: %d %r" % (rc, err))
 
 rc_cpu, err_cpu = analyze(*common, "--backend", "cpu", "-q", "--json", path("cpu.json"))
 expect(rc_cpu == 0, "analyze --backend cpu: %d %r" % (rc_cpu, err_cpu))
 rc, err = analyze(*common, "--backend", "cuda", "-q", "--json", path("cuda.json"))
 have_gpu = rc == 0
+no_gpu_line = "no CUDA GPU" if cuda_build else "built without CUDA; use --backend cpu"
 if not have_gpu:
-    expect(rc == 1 and len(err) == 1 and "no CUDA GPU" in err[0] and not os.path.exists(path("cuda.json")),
-           "--backend cuda without a GPU: want exit 1, one 'no CUDA GPU' line, no JSON; got %d %r" % (rc, err))
+    expect(rc == 1 and len(err) == 1 and no_gpu_line in err[0] and not os.path.exists(path("cuda.json")),
+           "--backend cuda without a GPU: want exit 1, one %r line, no JSON; got %d %r" % (no_gpu_line, rc, err))
 elif rc_cpu == 0:
     cpu, gpu = (json.load(open(path(n)))["quality"] for n in ("cpu.json", "cuda.json"))
     ctx = json.load(open(path("cuda.json")))["context"]["backend"]

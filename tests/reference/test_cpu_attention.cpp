@@ -135,7 +135,7 @@ TEST_CASE("cpu reference matches the naive float64 attention (forward and backwa
     CHECK(rel_err(g32.dv, ref.dv) < 1e-5);
 
     // The public entry point dispatches to the same f32 path.
-    auto pub = attention_forward(p, m, in, Backend::Cpu);
+    auto pub = attention_forward(p, m, in, AttentionOptions{Backend::Cpu, "", 0});
     CHECK(pub.out == f32.out);
   }
 }

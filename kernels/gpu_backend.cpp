@@ -1,0 +1,40 @@
+// The CUDA implementation of lib/backend.h's GpuBackend, registered when this object is linked
+// (CMakeLists.txt links it as an OBJECT library, so no linker drops it for want of a reference).
+#include "kernels/attention_runner.h"
+#include "kernels/bench_backend.h"
+#include "kernels/quality_cuda.h"
+#include "lib/backend.h"
+
+namespace bsattn::cuda {
+
+namespace {
+
+class CudaGpuBackend : public GpuBackend {
+ public:
+  bool available() const override { return gpu_present(); }
+  GpuDeviceInfo device_info() const override { return cuda::device_info(); }
+  std::vector<std::string> kernels() const override { return AttentionRunner::kernel_variants(); }
+  void check_supported(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) const override {
+    AttentionRunner::check_supported(p, mask, opt);
+  }
+  AttentionResult forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                          const AttentionOptions& opt) override {
+    AttentionRunner r(AttentionRunner::Checked{}, p, mask, in, opt);
+    r.launch();
+    return r.result();
+  }
+  std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) override {
+    return cuda::make_bench_backend(opt);
+  }
+  GpuQuality evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                           const GpuQualityOptions& opt) override {
+    return evaluate_mask_cuda(p, mask, in, opt);
+  }
+};
+
+CudaGpuBackend backend;
+const bool registered = (register_gpu_backend(&backend), true);
+
+}  // namespace
+
+}  // namespace bsattn::cuda

@@ -1,0 +1,74 @@
+// The GPU backend, as lib/ sees it: an interface that kernels/ implements and registers at static
+// initialization (kernels/gpu_backend.cpp), so that lib/ reaches the CUDA code without linking it and
+// a build without CUDA simply has nothing registered. lib/attention.cpp (the forward pass),
+// lib/bench's make_cuda_backend and gpu_evaluate_mask below go through it; apps/ never see kernels/.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/attention.h"
+#include "lib/quality/quality.h"
+
+namespace bsattn {
+
+namespace bench {
+class BenchBackend;
+struct CudaBenchOptions;
+}  // namespace bench
+
+struct GpuDeviceInfo {
+  std::string name;
+  int sm_count = 0, cc_major = 0, cc_minor = 0;
+  double sm_clock_mhz = 0, mem_clock_mhz = 0;  // nominal
+  size_t l2_bytes = 0, global_bytes = 0;
+  int driver_version = 0, runtime_version = 0;
+};
+
+// analyze --backend cuda: mask quality with the sparse pass on the forward kernel and the dense pass
+// on the GPU dense reference (cuBLAS, S x S scores per head) while its buffers fit
+// `max_dense_reference_bytes`, else on the forward kernel with every head dense.
+struct GpuQualityOptions {
+  std::string kernel;                                  // forward kernel of both passes ("" = the default)
+  size_t max_dense_reference_bytes = size_t(8) << 30;  // S x S f32 scores + 16-bit P of one head
+};
+struct GpuQuality {
+  QualityReport report;
+  std::string kernel;      // the kernel the sparse pass ran
+  std::string dense_path;  // "cublas-reference" or "fused-dense"
+};
+
+class GpuBackend {
+ public:
+  virtual ~GpuBackend() = default;
+  virtual bool available() const = 0;                    // a CUDA GPU is present
+  virtual GpuDeviceInfo device_info() const = 0;         // RuntimeFailure without a GPU
+  virtual std::vector<std::string> kernels() const = 0;  // the forward kernels AttentionOptions::kernel names
+  // UsageError when the kernels cannot run this problem (dtype, head_dim, block sizes, kernel name,
+  // max_ctas); needs no GPU. `p` has passed AttentionProblem::validate(mask).
+  virtual void check_supported(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) const = 0;
+  // The forward pass of a problem that passed validate and check_supported (attention_forward checks).
+  virtual AttentionResult forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                  const AttentionOptions& opt) = 0;
+  virtual std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) = 0;
+  // Checks its own arguments (softmax, 16-bit dtype, fixed-length, what both passes need) before any
+  // GPU work: UsageError; RuntimeFailure without a GPU.
+  virtual GpuQuality evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                   const GpuQualityOptions& opt) = 0;
+};
+
+// kernels/ registers its one instance, which must outlive every use (a static object).
+void register_gpu_backend(GpuBackend* backend);
+// The registered backend, or nullptr in a build without CUDA.
+GpuBackend* gpu_backend();
+// The registered backend; RuntimeFailure "this bsattn was built without CUDA; use --backend cpu".
+GpuBackend& require_gpu_backend();
+// A GPU backend is registered and a GPU is present.
+bool gpu_available();
+
+// analyze --backend cuda (GpuBackend::evaluate_mask of the registered backend).
+GpuQuality gpu_evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                             const GpuQualityOptions& opt = {});
+
+}  // namespace bsattn

@@ -1,0 +1,137 @@
+// The GPU backend registry (lib/backend.h) and the attention entry point's order of checks: a fake
+// backend stands in for kernels/ so that this runs on any machine and in any build.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "lib/attention.h"
+#include "lib/backend.h"
+#include "lib/bench/runner.h"
+#include "lib/error.h"
+
+using namespace bsattn;
+
+namespace {
+
+// Records what the library asks; check_supported refuses head_dim 96, as the kernels do.
+class FakeGpu : public GpuBackend {
+ public:
+  bool present = true;
+  mutable int checks = 0;
+  int forwards = 0;
+  AttentionOptions last;
+
+  bool available() const override { return present; }
+  GpuDeviceInfo device_info() const override { return {}; }
+  std::vector<std::string> kernels() const override { return {"k1", "k2"}; }
+  void check_supported(const AttentionProblem& p, const BlockMask&, const AttentionOptions&) const override {
+    ++checks;
+    if (p.head_dim == 96) throw UsageError("head_dim 96 (allowed: 64, 128)");
+  }
+  AttentionResult forward(const AttentionProblem& p, const BlockMask&, const AttentionInputs&,
+                          const AttentionOptions& opt) override {
+    ++forwards;
+    last = opt;
+    AttentionResult r;
+    r.out.assign(size_t(p.total_q() * p.heads_q * p.head_dim), 1.f);
+    return r;
+  }
+  std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions&) override {
+    return bench::make_cpu_backend();
+  }
+  GpuQuality evaluate_mask(const AttentionProblem&, const BlockMask&, const AttentionInputs&,
+                           const GpuQualityOptions& opt) override {
+    GpuQuality q;
+    q.kernel = opt.kernel;
+    return q;
+  }
+};
+
+// Installs a backend (or none) for one test and puts the build's own back afterwards.
+struct Installed {
+  GpuBackend* saved = gpu_backend();
+  explicit Installed(GpuBackend* b) { register_gpu_backend(b); }
+  ~Installed() { register_gpu_backend(saved); }
+};
+
+struct Problem {
+  AttentionProblem p;
+  BlockMask m;
+  std::vector<uint16_t> x;
+  AttentionInputs in;
+  explicit Problem(int64_t head_dim) : m(MaskShape{1, 2, 128, 128, 64, 64}) {
+    p.q_len = p.kv_len = 128;
+    p.heads_q = p.heads_kv = 2;
+    p.head_dim = head_dim;
+    x.assign(size_t(128 * 2 * head_dim), 0x3f80);
+    in = {x.data(), x.data(), x.data(), nullptr};
+  }
+};
+
+AttentionOptions cuda(const std::string& kernel = "", int max_ctas = 0) {
+  return AttentionOptions{Backend::Cuda, kernel, max_ctas};
+}
+
+}  // namespace
+
+TEST_CASE("attention_forward on cuda: validated and checked once, before the GPU is looked for") {
+  FakeGpu gpu;
+  Installed scope(&gpu);
+  REQUIRE(gpu_backend() == &gpu);
+
+  Problem ok(64);
+  AttentionResult r = attention_forward(ok.p, ok.m, ok.in, cuda("k2", 8));
+  CHECK(gpu.checks == 1);
+  CHECK(gpu.forwards == 1);
+  CHECK(gpu.last.kernel == "k2");
+  CHECK(gpu.last.max_ctas == 8);
+  CHECK(r.out.size() == size_t(128 * 2 * 64));
+
+  // A problem that does not fit its mask never reaches the backend.
+  Problem bad(64);
+  bad.p.heads_q = 4;
+  CHECK_THROWS_AS(attention_forward(bad.p, bad.m, bad.in, cuda()), UsageError);
+  CHECK(gpu.checks == 1);
+
+  // What the kernels cannot run is a usage error even without a GPU; no GPU is a runtime failure.
+  gpu.present = false;
+  Problem d96(96);
+  CHECK_THROWS_AS(attention_forward(d96.p, d96.m, d96.in, cuda()), UsageError);
+  CHECK_THROWS_WITH_AS(attention_forward(ok.p, ok.m, ok.in, cuda()), doctest::Contains("no CUDA GPU"), RuntimeFailure);
+  CHECK(gpu.forwards == 1);
+  CHECK_FALSE(gpu_available());
+  gpu.present = true;
+  CHECK(gpu_available());
+
+  CHECK(gpu_evaluate_mask(ok.p, ok.m, ok.in, GpuQualityOptions{"k1"}).kernel == "k1");
+}
+
+TEST_CASE("attention_forward on cpu: a kernel name is a usage error") {
+  Problem ok(64);
+  CHECK_THROWS_WITH_AS(attention_forward(ok.p, ok.m, ok.in, AttentionOptions{Backend::Cpu, "k1", 0}),
+                       doctest::Contains("--backend cuda"), UsageError);
+}
+
+TEST_CASE("without a registered GPU backend: 'built without CUDA' (runtime failure)") {
+  Installed scope(nullptr);
+  CHECK(gpu_backend() == nullptr);
+  CHECK_FALSE(gpu_available());
+  Problem ok(64);
+  const char* msg = "this bsattn was built without CUDA; use --backend cpu";
+  CHECK_THROWS_WITH_AS(attention_forward(ok.p, ok.m, ok.in, cuda()), msg, RuntimeFailure);
+  Problem bad(64);  // usage errors still come first
+  bad.p.heads_q = 4;
+  CHECK_THROWS_WITH_AS(attention_forward(bad.p, bad.m, bad.in, cuda()), doctest::Contains("mask"), UsageError);
+  CHECK_THROWS_WITH_AS(bench::make_cuda_backend({}), msg, RuntimeFailure);
+  CHECK_THROWS_WITH_AS(gpu_evaluate_mask(ok.p, ok.m, ok.in), msg, RuntimeFailure);
+  CHECK_THROWS_WITH_AS(require_gpu_backend(), msg, RuntimeFailure);
+}
+
+TEST_CASE("lib/bench's make_cuda_backend is the registered backend's") {
+  FakeGpu gpu;
+  Installed scope(&gpu);
+  auto b = bench::make_cuda_backend({"k1", 0, false});
+  REQUIRE(b);
+  CHECK(b->name() == "cpu");  // the fake hands out the CPU backend
+}
