@@ -46,9 +46,47 @@ std::vector<const PatternDef*> all_patterns() {
   return v;
 }
 
+std::string ParsedPattern::spec() const {
+  if (!def) return "";
+  std::string s = def->name;
+  bool first = true;
+  for (auto& [k, v] : params.values()) {
+    s += (first ? ":" : ",") + k + "=" + v;
+    first = false;
+  }
+  return s;
+}
+
+ParsedPattern parse_pattern(const std::string& text, const std::string& what) {
+  Spec spec = parse_spec(text, what);
+  ParsedPattern p;
+  p.def = &find_pattern(spec.name);
+  p.params = Params(p.def->params, spec.args, "pattern '" + p.def->name + "'");
+  return p;
+}
+
+namespace {
+// Every head in 0..heads-1 belongs to exactly one entry.
+void check_head_coverage(const std::vector<HeadMapEntry>& entries, int64_t heads) {
+  std::vector<int8_t> owned(size_t(std::max<int64_t>(heads, 0)), 0);
+  for (auto& e : entries) {
+    if (e.first < 0 || e.last < e.first || e.last >= heads)
+      throw UsageError("--head-map: range '" + std::to_string(e.first) + "-" + std::to_string(e.last) +
+                       "' is outside heads 0-" + std::to_string(heads - 1) + " or reversed");
+    for (int64_t h = e.first; h <= e.last; ++h) {
+      if (owned[size_t(h)]) throw UsageError("--head-map: head " + std::to_string(h) + " is assigned twice");
+      owned[size_t(h)] = 1;
+    }
+  }
+  for (int64_t h = 0; h < heads; ++h)
+    if (!owned[size_t(h)])
+      throw UsageError("--head-map: head " + std::to_string(h) + " is not assigned (every head 0-" +
+                       std::to_string(heads - 1) + " needs exactly one range)");
+}
+}  // namespace
+
 std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads) {
   std::vector<HeadMapEntry> out;
-  std::vector<int> owner(size_t(heads), -1);
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ';')) {
@@ -61,62 +99,44 @@ std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads)
     auto dash = range.find('-');
     e.first = parse_int(range.substr(0, dash), "--head-map range '" + range + "'");
     e.last = dash == std::string::npos ? e.first : parse_int(range.substr(dash + 1), "--head-map range '" + range + "'");
-    if (e.first < 0 || e.last < e.first || e.last >= heads)
-      throw UsageError("--head-map: range '" + range + "' is outside heads 0-" + std::to_string(heads - 1) +
-                       " or reversed");
-    e.spec = parse_spec(item.substr(eq + 1), "--head-map");
-    for (int64_t h = e.first; h <= e.last; ++h) {
-      if (owner[h] >= 0) throw UsageError("--head-map: head " + std::to_string(h) + " is assigned twice");
-      owner[h] = int(out.size());
-    }
+    e.pattern = parse_pattern(item.substr(eq + 1), "--head-map");
     out.push_back(e);
   }
-  for (int64_t h = 0; h < heads; ++h)
-    if (owner[h] < 0)
-      throw UsageError("--head-map: head " + std::to_string(h) + " is not assigned (every head 0-" +
-                       std::to_string(heads - 1) + " needs exactly one range)");
+  check_head_coverage(out, heads);
   return out;
 }
 
-namespace {
-struct Group {
-  HeadMapEntry entry;
-  const PatternDef* def;
-  Params params;
-};
-// The request's (head range, pattern, validated parameters) groups.
-std::vector<Group> request_groups(const MaskRequest& req) {
-  std::vector<Group> groups;
-  if (!req.head_map.empty()) {
-    if (!req.pattern.empty()) throw UsageError("give either --pattern or --head-map, not both");
-    for (auto& e : parse_head_map(req.head_map, req.shape.heads)) groups.push_back({e, nullptr, {}});
-  } else {
-    if (req.pattern.empty()) throw UsageError("no pattern given (use --pattern NAME[:k=v,...] or --head-map)");
-    groups.push_back({{0, req.shape.heads - 1, parse_spec(req.pattern, "--pattern")}, nullptr, {}});
+std::vector<HeadMapEntry> MaskRequest::groups() const {
+  if (!head_map.empty()) {
+    if (pattern.def) throw UsageError("give either --pattern or --head-map, not both");
+    return head_map;
   }
-  for (auto& g : groups) {
-    g.def = &find_pattern(g.entry.spec.name);
-    g.params = Params(g.def->params, g.entry.spec.args, "pattern '" + g.def->name + "'");
-  }
-  return groups;
+  if (!pattern.def) throw UsageError("no pattern given (use --pattern NAME[:k=v,...] or --head-map)");
+  return {{0, shape.heads - 1, pattern}};
 }
-}  // namespace
+
+bool MaskRequest::batch_invariant() const {
+  for (auto& g : groups())
+    if (!g.pattern.def->batch_invariant) return false;
+  return true;
+}
 
 bool resolve_natural_lengths(MaskRequest& req) {
   if (req.shape.q_len > 0 && req.shape.kv_len > 0) return true;
   if (req.shape.heads <= 0) return false;
   std::string from;
   int64_t q = 0, kv = 0;
-  for (auto& g : request_groups(req)) {
-    if (!g.def->natural_lengths) continue;
-    auto [gq, gk] = g.def->natural_lengths(g.params);
+  for (auto& g : req.groups()) {
+    const PatternDef& def = *g.pattern.def;
+    if (!def.natural_lengths) continue;
+    auto [gq, gk] = def.natural_lengths(g.pattern.params);
     if (!from.empty() && (gq != q || gk != kv))
-      throw UsageError("patterns '" + from + "' and '" + g.def->name + "' imply different sequence lengths (" +
+      throw UsageError("patterns '" + from + "' and '" + def.name + "' imply different sequence lengths (" +
                        std::to_string(q) + "x" + std::to_string(kv) + " vs " + std::to_string(gq) + "x" +
                        std::to_string(gk) + "); give --seq");
     q = gq;
     kv = gk;
-    from = g.def->name;
+    from = def.name;
   }
   if (from.empty()) return false;
   if (req.shape.q_len <= 0) req.shape.q_len = q;
@@ -129,47 +149,49 @@ BlockMask generate_mask(const MaskShape& shape, bool causal, uint64_t seed, cons
   req.shape = shape;
   req.causal = causal;
   req.seed = seed;
-  req.pattern = spec;
+  req.pattern = parse_pattern(spec, "--pattern");
   return generate_mask(req);
 }
 
 BlockMask generate_mask(const MaskRequest& req) {
   req.shape.validate();
-  std::vector<Group> groups = request_groups(req);
+  const std::vector<HeadMapEntry> groups = req.groups();
+  if (!req.head_map.empty()) check_head_coverage(groups, req.shape.heads);
   bool causal = req.causal;
   for (auto& g : groups) {
-    if (g.def->needs_inputs && !req.inputs)
-      throw UsageError("pattern '" + g.def->name + "' selects blocks from Q/K: give --q/--k or --synthetic");
-    causal |= g.def->implies_causal;
+    if (g.pattern.def->needs_inputs && !req.inputs)
+      throw UsageError("pattern '" + g.pattern.def->name + "' selects blocks from Q/K: give --q/--k or --synthetic");
+    causal |= g.pattern.def->implies_causal;
   }
 
   BlockMask m(req.shape);
   m.causal = causal;
   for (auto& g : groups) {
+    const PatternDef& def = *g.pattern.def;
     PatternContext ctx;
     ctx.shape = req.shape;
     ctx.causal = causal;
     ctx.seed = req.seed;
-    ctx.group_heads = g.entry.last - g.entry.first + 1;
+    ctx.group_heads = g.last - g.first + 1;
     ctx.token_order = req.token_order;
     ctx.inputs = req.inputs;
-    if (g.def->validate) g.def->validate(ctx, g.params);
-    for (int64_t h = g.entry.first; h <= g.entry.last; ++h) {
-      if (g.def->head_invariant && g.def->batch_invariant && h > g.entry.first) {
+    if (def.validate) def.validate(ctx, g.pattern.params);
+    for (int64_t h = g.first; h <= g.last; ++h) {
+      if (def.head_invariant && def.batch_invariant && h > g.first) {
         for (int64_t b = 0; b < req.shape.batch; ++b)
-          std::copy(m.head_bits(b, g.entry.first), m.head_bits(b, g.entry.first) + req.shape.head_cells(),
+          std::copy(m.head_bits(b, g.first), m.head_bits(b, g.first) + req.shape.head_cells(),
                     m.head_bits(b, h));
-        m.heads[h] = m.heads[g.entry.first];
+        m.heads[h] = m.heads[g.first];
         continue;
       }
       ctx.head = h;
-      ctx.group_head = h - g.entry.first;
-      int64_t nb = g.def->batch_invariant ? 1 : req.shape.batch;
+      ctx.group_head = h - g.first;
+      int64_t nb = def.batch_invariant ? 1 : req.shape.batch;
       for (int64_t b = 0; b < nb; ++b) {
         ctx.batch_index = b;
         HeadInfo info;
         HeadOutput out{m.head_bits(b, h), &info, req.shape.mk()};
-        g.def->generate(ctx, g.params, out);
+        def.generate(ctx, g.pattern.params, out);
         m.heads[h] = info;
       }
       for (int64_t b = nb; b < req.shape.batch; ++b)
@@ -189,15 +211,10 @@ BlockMask generate_mask(const MaskRequest& req) {
   auto& gs = spec["groups"] = nlohmann::json::array();
   std::string canon;
   for (auto& g : groups) {
-    nlohmann::json p = g.params.to_json();
-    std::string s = g.def->name;
-    bool first = true;
-    for (auto& [k, v] : g.params.values()) {
-      s += (first ? ":" : ",") + k + "=" + v;
-      first = false;
-    }
-    gs.push_back({{"heads", {g.entry.first, g.entry.last}}, {"pattern", g.def->name}, {"params", p}, {"spec", s}});
-    canon += (canon.empty() ? "" : ";") + std::to_string(g.entry.first) + "-" + std::to_string(g.entry.last) + "=" + s;
+    const std::string one = g.pattern.spec();
+    gs.push_back({{"heads", {g.first, g.last}}, {"pattern", g.pattern.def->name}, {"params", g.pattern.params.to_json()},
+                  {"spec", one}});
+    canon += (canon.empty() ? "" : ";") + std::to_string(g.first) + "-" + std::to_string(g.last) + "=" + one;
   }
   if (req.head_map.empty()) spec["pattern"] = gs[0]["spec"];
   else spec["head_map"] = canon;

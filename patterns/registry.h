@@ -74,23 +74,42 @@ struct PatternRegistrar {
 const PatternDef& find_pattern(const std::string& name);  // UsageError listing known names
 std::vector<const PatternDef*> all_patterns();             // sorted by family, then name
 
-// What gen-mask asks for: one spec for all heads, or a head map "0-3=dense;4-15=local:window=2".
+// A pattern spec parsed once: the pattern it names and its parameters, checked against the pattern's
+// definitions (unknown keys, numbers, ranges) with defaults filled in.
+struct ParsedPattern {
+  const PatternDef* def = nullptr;  // null: no pattern
+  Params params;
+  std::string spec() const;  // canonical "NAME:key=value,..." with every parameter
+};
+// "NAME[:key=value,...]"; `what` names the option or argument in messages ("--pattern", "MASK").
+ParsedPattern parse_pattern(const std::string& text, const std::string& what);
+
+struct HeadMapEntry {
+  int64_t first = 0, last = 0;  // inclusive
+  ParsedPattern pattern;
+};
+// Parses "RANGE=SPEC;RANGE=SPEC..." and checks it against the head count (overlaps, gaps, out of range).
+std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads);
+
+// What a mask is generated from, parsed where it is asked for (gen-mask's --pattern / --head-map,
+// run's and analyze's MASK argument, a sweep's spec) and carried as it is into generate_mask: one
+// pattern for all heads, or a head map; the sizes and block sizes; the seed; the token order of a
+// reordered sequence and the Q/K of adaptive selectors when there are any.
 struct MaskRequest {
   MaskShape shape;
   bool causal = false;
   uint64_t seed = 0;
-  std::string pattern;   // a spec; used when head_map is empty
-  std::string head_map;  // "RANGE=SPEC;RANGE=SPEC..." covering every head exactly once
+  ParsedPattern pattern;               // every head; used when head_map is empty
+  std::vector<HeadMapEntry> head_map;  // per-head patterns, each head exactly once
   const std::vector<int64_t>* token_order = nullptr;
   const PatternInputs* inputs = nullptr;
-};
 
-struct HeadMapEntry {
-  int64_t first = 0, last = 0;  // inclusive
-  Spec spec;
+  // The (head range, pattern) groups: the head map, or the pattern over every head of `shape`.
+  // UsageError when neither or both are given.
+  std::vector<HeadMapEntry> groups() const;
+  // True when no group's pattern differs across the batch (the mask may then broadcast, batch 1).
+  bool batch_invariant() const;
 };
-// Parses and checks a head map against the head count (overlaps, gaps, out of range).
-std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads);
 
 // Fills q_len / kv_len of `req.shape` that are <= 0 from the patterns' natural lengths (all groups
 // must agree). Returns false when some length stays unknown.
@@ -99,7 +118,7 @@ bool resolve_natural_lengths(MaskRequest& req);
 // Generates the mask (validating everything first), applies causal, records the spec with every
 // parameter and the seed in mask.spec, and checks head types against the bitmap.
 BlockMask generate_mask(const MaskRequest& req);
-// One spec for every head of `shape` (what bench sweeps ask for each configuration).
+// One spec for every head of `shape` (what bench sweeps ask for each configuration), parsed here.
 BlockMask generate_mask(const MaskShape& shape, bool causal, uint64_t seed, const std::string& spec);
 
 // Text for `gen-mask --list-patterns`.

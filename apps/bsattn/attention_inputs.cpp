@@ -1,9 +1,6 @@
 #include "apps/bsattn/attention_inputs.h"
 
-#include <filesystem>
-
-#include "lib/error.h"
-#include "lib/mask_io.h"
+#include "apps/bsattn/common_options.h"
 
 namespace bsattn::app {
 
@@ -22,7 +19,7 @@ void add_input_options(CLI::App& sub, InputCli& o, bool with_v, bool with_sizes,
       ->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(g);
   sub.add_option("--heads", o.src.sizes.heads_q, "Synthetic: query heads")->check(CLI::Range(int64_t(1), int64_t(1) << 16))->capture_default_str()->group(g);
   sub.add_option("--kv-heads", o.kv_heads, "Synthetic: key/value heads (0: as --heads)")->check(CLI::Range(int64_t(0), int64_t(1) << 16))->capture_default_str()->group(g);
-  sub.add_option("--head-dim", o.src.sizes.head_dim, "Synthetic: head dimension (even)")->check(CLI::Range(int64_t(2), int64_t(4096)))->capture_default_str()->group(g);
+  add_head_dim_option(sub, o.src.sizes.head_dim, "Synthetic: head dimension (even)", g);
 }
 
 Qkv load_inputs(InputCli o, bool need_v, uint64_t seed) {
@@ -32,65 +29,12 @@ Qkv load_inputs(InputCli o, bool need_v, uint64_t seed) {
 }
 
 void add_mask_size_options(CLI::App& sub, MaskCli& o, const std::string& g) {
-  sub.add_option("--block", o.block, "Block size (patterns and .npy masks)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->capture_default_str()->group(g);
-  sub.add_option("--block-q", o.block_q, "Query block size (overrides --block)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(g);
-  sub.add_option("--block-kv", o.block_kv, "Key block size (overrides --block)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(g);
+  add_block_options(sub, o.blocks, g, "128; .json masks carry their own");
   sub.add_flag("--causal", o.causal, "Causal (patterns and .npy masks; .json masks carry their own flag)")->group(g);
 }
 
-PatternInputs pattern_inputs(const Qkv& in) {
-  PatternInputs pi;
-  pi.batch = in.q.batch;
-  pi.q_len = in.q.seq;
-  pi.kv_len = in.k.seq;
-  pi.heads_q = in.q.heads;
-  pi.heads_kv = in.k.heads;
-  pi.head_dim = in.q.dim;
-  pi.q = in.q.data.data();
-  pi.k = in.k.data.data();
-  return pi;
-}
-
-MaskShape mask_shape_for(const MaskCli& o, const Qkv& in) {
-  MaskShape s;
-  s.batch = 1;
-  s.heads = in.q.heads;
-  s.q_len = in.q.seq;
-  s.kv_len = in.k.seq;
-  s.block_q = o.block_q > 0 ? o.block_q : o.block;
-  s.block_kv = o.block_kv > 0 ? o.block_kv : o.block;
-  return s;
-}
-
-BlockMask resolve_mask(const MaskCli& o, const Qkv& in, uint64_t seed, const std::vector<int64_t>* token_order) {
-  if (o.mask.empty()) throw UsageError("MASK missing: give a mask file (.npy/.json/CSR prefix) or a pattern spec");
-  BlockMask m;
-  namespace fs = std::filesystem;
-  if (fs::exists(o.mask) || fs::exists(o.mask + "_kv_num_blocks.npy")) {
-    MaskSizesHint hint;
-    hint.q_len = in.q.seq;
-    hint.kv_len = in.k.seq;
-    hint.block_q = o.block_q > 0 ? o.block_q : o.block;
-    hint.block_kv = o.block_kv > 0 ? o.block_kv : o.block;
-    hint.causal = o.causal;
-    m = load_mask(o.mask, hint);
-  } else {
-    Spec spec = parse_spec(o.mask, "MASK");
-    const PatternDef& def = find_pattern(spec.name);  // UsageError listing the patterns
-    MaskRequest req;
-    req.shape = mask_shape_for(o, in);
-    if (!def.batch_invariant) req.shape.batch = in.q.batch;
-    req.causal = o.causal;
-    req.seed = seed;
-    req.pattern = o.mask;
-    req.token_order = token_order;
-    PatternInputs pi = pattern_inputs(in);
-    req.inputs = &pi;
-    m = generate_mask(req);
-  }
-  AttentionProblem p = problem_for(in.q, in.k);
-  p.validate(m);
-  return m;
+MaskSource parse_mask_cli(const MaskCli& o, uint64_t seed) {
+  return parse_mask_source(o.mask, resolve_block_sizes(o.blocks, kDefaultBlockSize), o.causal, seed);
 }
 
 }  // namespace bsattn::app

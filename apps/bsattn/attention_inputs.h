@@ -5,8 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "lib/block_sizes.h"
 #include "lib/tensor/qkv_source.h"
-#include "patterns/registry.h"
+#include "patterns/mask_source.h"
 
 namespace bsattn::app {
 
@@ -21,16 +22,12 @@ Qkv load_inputs(InputCli o, bool need_v, uint64_t seed);
 
 struct MaskCli {
   std::string mask;  // file (.npy / .json / CSR prefix) or pattern spec
-  int64_t block = 128, block_q = 0, block_kv = 0;
+  BlockOptions blocks;
   bool causal = false;
 };
+// The block options and --causal (MASK itself is each command's positional argument).
 void add_mask_size_options(CLI::App& sub, MaskCli& o, const std::string& group);
-// Q/K views for adaptive selectors (they point into `in`).
-PatternInputs pattern_inputs(const Qkv& in);
-// Loads the mask file or generates the pattern for the inputs' sizes; checks it against the inputs.
-// token_order (optional) is passed to patterns that read one (reordered sequences).
-BlockMask resolve_mask(const MaskCli& o, const Qkv& in, uint64_t seed, const std::vector<int64_t>* token_order = nullptr);
-// The mask shape a pattern spec is generated for.
-MaskShape mask_shape_for(const MaskCli& o, const Qkv& in);
+// MASK decided (file or pattern) and parsed once, with its block sizes (128 unless given) and seed.
+MaskSource parse_mask_cli(const MaskCli& o, uint64_t seed);
 
 }  // namespace bsattn::app

@@ -90,7 +90,7 @@ void run_analyze_cuda(const AnalyzeOptions& o, const Qkv& in, AttentionProblem p
   const ElemType t = in.q.dtype == ElemType::F16 && in.k.dtype == ElemType::F16 && in.v.dtype == ElemType::F16
                          ? ElemType::F16
                          : ElemType::BF16;
-  BlockMask m = resolve_mask(o.mask, in, o.seed);
+  BlockMask m = resolve_mask(parse_mask_cli(o.mask, o.seed), in);
   result["mask"] = m.spec;
   p.dtype = t;
   std::vector<uint16_t> q16 = to_16bit(in.q.data, t), k16 = to_16bit(in.k.data, t), v16 = to_16bit(in.v.data, t);
@@ -136,17 +136,16 @@ void run_analyze(const AnalyzeOptions& o) {
     if (!o.check.empty() || !o.check_grads.empty()) throw UsageError("--sweep cannot be combined with --check");
     auto specs = split(o.patterns, ';');
     auto dens = parse_float_axis(o.densities, "--densities");
-    MaskShape shape = mask_shape_for(o.mask, in);
+    const BlockSizes blocks = resolve_block_sizes(o.mask.blocks, kDefaultBlockSize);
     PatternInputs pi = pattern_inputs(in);
     MaskMaker make = [&](const std::string& spec) {
       MaskRequest req;
-      req.shape = shape;
-      if (!find_pattern(parse_spec(spec, "--patterns").name).batch_invariant) req.shape.batch = in.q.batch;
+      req.shape.block_q = blocks.q;
+      req.shape.block_kv = blocks.kv;
       req.causal = o.mask.causal;
       req.seed = o.seed;
-      req.pattern = spec;
-      req.inputs = &pi;
-      return generate_mask(req);
+      req.pattern = parse_pattern(spec, "--patterns");
+      return generate_mask(request_for_inputs(req, in, &pi));
     };
     if (!o.quiet) std::printf("%-34s %8s %8s %9s %9s %10s %9s\n", "spec", "target", "density", "recall", "rec_min", "rel_l2", "cosine");
     auto recs = run_frontier(p, q, k, v, specs, dens, make, o.threads, [&](const FrontierRecord& r) {
@@ -157,15 +156,15 @@ void run_analyze(const AnalyzeOptions& o) {
       std::fflush(stdout);
     });
     nlohmann::json ctx = context_json(o, in);
-    ctx["block_q"] = shape.block_q;
-    ctx["block_kv"] = shape.block_kv;
+    ctx["block_q"] = blocks.q;
+    ctx["block_kv"] = blocks.kv;
     ctx["patterns"] = specs;
     ctx["densities"] = dens;
     if (!o.json_out.empty()) write_text_file(o.json_out, frontier_json(ctx, recs).dump(1) + "\n");
     return;
   }
 
-  BlockMask m = resolve_mask(o.mask, in, o.seed);
+  BlockMask m = resolve_mask(parse_mask_cli(o.mask, o.seed), in);
   result["mask"] = m.spec;
   QualityReport rep = evaluate_mask(p, m, q, k, v, nullptr, o.threads);
   if (rep.mask.empty_rows > 0)

@@ -5,8 +5,10 @@
 #include <iostream>
 
 #include "apps/bsattn/commands.h"
+#include "apps/bsattn/common_options.h"
 #include "apps/bsattn/gen_mask_extras.h"
 #include "lib/atomic_file.h"
+#include "lib/block_sizes.h"
 #include "lib/error.h"
 #include "lib/mask_io.h"
 #include "lib/mask_stats.h"
@@ -25,7 +27,7 @@ struct GenMaskOptions {
   bool causal = false;
   uint64_t seed = 0;
   int64_t seq = 0, q_len = 0, kv_len = 0, heads = 1, batch = 1;
-  int64_t block = 128, block_q = 0, block_kv = 0;
+  BlockOptions blocks;
   std::string output, csr_prefix, json_out;
   bool quiet = false, recall = false;
   std::shared_ptr<GenMaskOrderOptions> order;
@@ -85,12 +87,14 @@ void run_gen_mask(GenMaskOptions& o) {
   req.shape.kv_len = o.kv_len ? o.kv_len : o.seq;
   req.shape.heads = o.heads;
   req.shape.batch = o.batch;
-  req.shape.block_q = o.block_q ? o.block_q : o.block;
-  req.shape.block_kv = o.block_kv ? o.block_kv : o.block;
+  const BlockSizes blocks = resolve_block_sizes(o.blocks, kDefaultBlockSize);
+  req.shape.block_q = blocks.q;
+  req.shape.block_kv = blocks.kv;
   req.causal = o.causal;
   req.seed = o.seed;
-  req.pattern = o.pattern;
-  req.head_map = o.head_map;
+  if (!o.pattern.empty() && !o.head_map.empty()) throw UsageError("give either --pattern or --head-map, not both");
+  if (!o.pattern.empty()) req.pattern = parse_pattern(o.pattern, "--pattern");
+  if (!o.head_map.empty()) req.head_map = parse_head_map(o.head_map, o.heads);
   // Image / video patterns know their lengths from their layout (grid, text, CLS, prompt tokens).
   if (!resolve_natural_lengths(req))
     throw UsageError("give --seq N (or --q-len and --kv-len) with N >= 1");
@@ -166,9 +170,7 @@ void register_gen_mask(CLI::App& app) {
   sub->add_option("--kv-len", o->kv_len, "Key/value length (overrides --seq)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--heads", o->heads, "Heads")->default_val(1)->check(CLI::Range(int64_t(1), int64_t(1) << 20))->group(gs);
   sub->add_option("--batch", o->batch, "Batch (1 broadcasts)")->default_val(1)->check(CLI::Range(int64_t(1), int64_t(1) << 20))->group(gs);
-  sub->add_option("--block", o->block, "Block size for queries and keys")->default_val(128)->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(gs);
-  sub->add_option("--block-q", o->block_q, "Query block size (overrides --block)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(gs);
-  sub->add_option("--block-kv", o->block_kv, "Key block size (overrides --block)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(gs);
+  add_block_options(*sub, o->blocks, gs, "128");
   auto* go = "Output";
   sub->add_option("-o,--output", o->output, "Mask file: .npy (bool [B,H,Mq,Mk]) or .json (bsattn.mask/v1)")->group(go);
   sub->add_option("--csr", o->csr_prefix, "Also write PREFIX_{kv,q}_{num_blocks,indices}.npy (int32)")->group(go);

@@ -84,6 +84,7 @@ void run_run(const RunOptions& o) {
   if (backend != Backend::Cuda && o.max_ctas)
     throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
 
+  const MaskSource mask = parse_mask_cli(o.mask, o.seed);
   Qkv in = load_inputs(o.inputs, true, o.seed);
   ElemType cuda_dtype = ElemType::BF16;
   if (backend == Backend::Cuda) cuda_dtype = cuda_input_type(in);
@@ -103,8 +104,7 @@ void run_run(const RunOptions& o) {
     if (lay.length() != in.q.seq || in.q.seq != in.k.seq)
       throw UsageError("--reorder: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " +
                        std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq));
-    int64_t block = o.mask.block_q > 0 ? o.mask.block_q : o.mask.block;
-    perm = sequence_order(parse_order(o.reorder, lay.grid, block, "--reorder"), lay);
+    perm = sequence_order(parse_order(o.reorder, lay.grid, mask.request.shape.block_q, "--reorder"), lay);
     auto fwd = [&](Tensor& t) { t.data = apply_token_order(t.data, t.batch, t.seq, t.heads * t.dim, perm); };
     fwd(in.q);
     fwd(in.k);
@@ -114,7 +114,7 @@ void run_run(const RunOptions& o) {
     throw UsageError("--grid/--text only apply with --reorder");
   }
 
-  BlockMask m = resolve_mask(o.mask, in, o.seed, perm.empty() ? nullptr : &perm);
+  BlockMask m = resolve_mask(mask, in, perm.empty() ? nullptr : &perm);
   MaskStats st = mask_stats(m);
   if (st.empty_rows > 0)
     std::fprintf(stderr, "bsattn run: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",

@@ -10,7 +10,9 @@
 #include <memory>
 
 #include "apps/bsattn/commands.h"
+#include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
+#include "lib/block_sizes.h"
 #include "lib/error.h"
 #include "lib/mask_io.h"
 #include "lib/curves/order.h"
@@ -88,6 +90,13 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Sizes a .npy or CSR mask does not carry (mask and attention).
+struct MaskSizeHints {
+  int64_t q_len = 0, kv_len = 0;
+  BlockOptions blocks;
+  bool causal = false;
+};
+
 // ---- mask ----
 struct MaskOptions {
   ImageOptions img;
@@ -95,29 +104,30 @@ struct MaskOptions {
   int64_t batch_index = 0;
   bool ascii = false;
   int ascii_width = 64;
-  int64_t q_len = 0, kv_len = 0, block = 0;
-  bool causal = false;
+  MaskSizeHints sizes;
 };
 
-BlockMask load_visualized_mask(const std::string& file, int64_t q_len, int64_t kv_len, int64_t block, bool causal) {
+BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o) {
   MaskSizesHint hint;
-  if (q_len) hint.q_len = q_len;
-  if (kv_len) hint.kv_len = kv_len;
-  if (block) hint.block_q = hint.block_kv = block;
-  hint.causal = causal;
+  if (o.q_len) hint.q_len = o.q_len;
+  if (o.kv_len) hint.kv_len = o.kv_len;
+  const BlockSizes blocks = resolve_block_sizes(o.blocks, 0);
+  if (blocks.q) hint.block_q = blocks.q;
+  if (blocks.kv) hint.block_kv = blocks.kv;
+  hint.causal = o.causal;
   return load_mask(file, hint);
 }
 
-void add_mask_size_hints(CLI::App* sub, int64_t& q_len, int64_t& kv_len, int64_t& block, bool& causal) {
+void add_mask_size_hints(CLI::App* sub, MaskSizeHints& o) {
   auto* g = "Mask sizes (.npy / CSR masks only; .json masks carry their own)";
-  sub->add_option("--q-len", q_len, "Query length (default: Mq x block)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(g);
-  sub->add_option("--kv-len", kv_len, "Key length (default: Mk x block)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(g);
-  sub->add_option("--block", block, "Block size (default 128)")->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group(g);
-  sub->add_flag("--causal", causal, "The mask is causal (marks diagonal blocks partial, the upper triangle outside)")->group(g);
+  sub->add_option("--q-len", o.q_len, "Query length (default: Mq x block)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(g);
+  sub->add_option("--kv-len", o.kv_len, "Key length (default: Mk x block)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(g);
+  add_block_options(*sub, o.blocks, g, "128");
+  sub->add_flag("--causal", o.causal, "The mask is causal (marks diagonal blocks partial, the upper triangle outside)")->group(g);
 }
 
 void run_mask(MaskOptions& o) {
-  BlockMask m = load_visualized_mask(o.file, o.q_len, o.kv_len, o.block, o.causal);
+  BlockMask m = load_visualized_mask(o.file, o.sizes);
   auto heads = render::parse_head_list(o.heads, m.shape.heads);
   if (o.batch_index < 0 || o.batch_index >= m.shape.batch)
     throw UsageError("--batch-index " + std::to_string(o.batch_index) + " is out of range: the mask has batch " +
@@ -143,12 +153,11 @@ struct AttentionOptions {
   uint64_t seed = 0;
   double decades = 5;
   bool no_error = false;
-  int64_t q_len = 0, kv_len = 0, block = 0;
-  bool causal = false;
+  MaskSizeHints sizes;
 };
 
 void run_attention(AttentionOptions& o) {
-  BlockMask m = load_visualized_mask(o.mask, o.q_len, o.kv_len, o.block, o.causal);
+  BlockMask m = load_visualized_mask(o.mask, o.sizes);
   if (o.head < 0 || o.head >= m.shape.heads)
     throw UsageError("--head " + std::to_string(o.head) + " is out of range: the mask has heads 0-" +
                      std::to_string(m.shape.heads - 1));
@@ -196,22 +205,23 @@ void run_attention(AttentionOptions& o) {
 struct CurveOptions {
   ImageOptions img;
   std::string grid, orders = "raster,gilbert", view = "path";
-  int64_t block = 128;
+  BlockOptions blocks;
   int frames = 8;
 };
 
 void run_curve(CurveOptions& o) {
   if (o.grid.empty()) throw UsageError("give --grid TxHxW (or HxW)");
+  const int64_t block = resolve_block_sizes(o.blocks, kDefaultBlockSize).q;
   curves::Grid g = curves::parse_grid(o.grid, "--grid");
   std::vector<render::NamedOrder> orders;
   for (const auto& text : curves::split_order_list(o.orders)) {
-    curves::OrderSpec spec = curves::parse_order(text, g, o.block, "--order");
+    curves::OrderSpec spec = curves::parse_order(text, g, block, "--order");
     orders.push_back({spec.str(), curves::grid_order(spec, g)});
   }
   render::CurveFigureOptions f;
   fill_figure_options(o.img, f);
   f.view = render::parse_curve_view(o.view);
-  f.block = o.block;
+  f.block = block;
   f.max_frames = o.frames;
   auto r = render::render_curve_figure(g, orders, f, o.img.output);
   report(o.img, r, std::to_string(orders.size()) + " order(s) on grid " + g.str());
@@ -281,7 +291,7 @@ void register_visualize(CLI::App& app) {
       ->group("Input");
   ms->add_option("--heads", mo->heads, "Heads to draw: all, 3, or a list like 0-3,8")->default_val("all")->group("Input");
   ms->add_option("--batch-index", mo->batch_index, "Batch entry to draw")->default_val(0)->group("Input");
-  add_mask_size_hints(ms, mo->q_len, mo->kv_len, mo->block, mo->causal);
+  add_mask_size_hints(ms, mo->sizes);
   ms->add_flag("--ascii", mo->ascii, "Print a text rendering to stdout (no image unless -o is given too)")->group("Output");
   ms->add_option("--ascii-width", mo->ascii_width, "Columns of the text rendering (larger masks are max-pooled)")
       ->default_val(64)
@@ -300,10 +310,10 @@ void register_visualize(CLI::App& app) {
   as->add_option("--dtype", ao->dtype, "Element type of --q/--k: auto, f32, f16, bf16")->default_val("auto")->group(gi);
   as->add_option("--synthetic", ao->synthetic, "Synthetic Q/K instead of files: KIND[:key=value,...]\n" + synthetic_help())->group(gi);
   as->add_option("--seed", ao->seed, "Seed of --synthetic (recorded in the figure)")->default_val(0)->group(gi);
-  as->add_option("--head-dim", ao->head_dim, "Head dimension of --synthetic")->default_val(64)->check(CLI::Range(int64_t(1), int64_t(1024)))->group(gi);
+  add_head_dim_option(*as, ao->head_dim, "Head dimension of --synthetic (even)", gi);
   as->add_option("--head", ao->head, "Query head to draw")->default_val(0)->group(gi);
   as->add_option("--batch-index", ao->batch_index, "Batch entry to draw")->default_val(0)->group(gi);
-  add_mask_size_hints(as, ao->q_len, ao->kv_len, ao->block, ao->causal);
+  add_mask_size_hints(as, ao->sizes);
   auto* gv = "View";
   as->add_option("--overlay", ao->overlay, "Mask overlay: outline (kept blocks), hatch (dropped blocks) or none; blocks under 5 px: dropped blocks dimmed")
       ->default_val("outline")->check(CLI::IsMember({"outline", "hatch", "none"}))->group(gv);
@@ -322,8 +332,8 @@ void register_visualize(CLI::App& app) {
   cs->add_option("--grid", co->grid, "Grid TxHxW (video) or HxW (image)")->required()->group("Input");
   cs->add_option("--order", co->orders, "Orders to compare side by side, comma separated:\n" + curves::orders_help())
       ->default_val("raster,gilbert")->group("Input");
-  cs->add_option("--block", co->block, "Tokens per block (block membership; tiles:tile=auto)")->default_val(128)
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 30))->group("Input");
+  add_block_options(*cs, co->blocks, "Input", "128; used by --view blocks and tiles:tile=auto",
+                    BlockValues::Square);
   cs->add_option("--view", co->view, "path: cells coloured by position with the path drawn; blocks: one colour per block")
       ->default_val("path")->check(CLI::IsMember({"path", "blocks"}))->group("View");
   cs->add_option("--frames", co->frames, "Video grids: at most this many frames per order, evenly spaced")->default_val(8)

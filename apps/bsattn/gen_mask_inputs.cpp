@@ -1,6 +1,7 @@
 // gen-mask Q/K input options for the adaptive selectors (patterns/adaptive): --q/--k files or
 // --synthetic KIND[:params], --layout, --dtype; recorded in mask.spec["inputs"].
 #include "apps/bsattn/attention_inputs.h"
+#include "apps/bsattn/common_options.h"
 #include "apps/bsattn/gen_mask_extras.h"
 #include "lib/error.h"
 
@@ -14,8 +15,7 @@ std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App& sub) {
   auto o = std::make_shared<GenMaskInputOptions>();
   const std::string g = "Adaptive inputs";
   add_input_options(sub, o->in, false, false, g);
-  sub.add_option("--head-dim", o->in.src.sizes.head_dim, "Synthetic: head dimension (even)")
-      ->check(CLI::Range(int64_t(2), int64_t(4096)))->capture_default_str()->group(g);
+  add_head_dim_option(sub, o->in.src.sizes.head_dim, "Synthetic: head dimension (even)", g);
   sub.add_option("--kv-heads", o->in.kv_heads, "Synthetic: key/value heads (0: as --heads)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 16))->capture_default_str()->group(g);
   return o;

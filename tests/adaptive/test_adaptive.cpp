@@ -9,6 +9,7 @@
 #include "lib/quality/frontier.h"
 #include "lib/tensor/qkv_source.h"
 #include "patterns/adaptive/selectors.h"
+#include "patterns/mask_source.h"
 
 using namespace bsattn;
 
@@ -22,25 +23,12 @@ Qkv synthetic(const std::string& kind, int64_t seq, uint64_t seed) {
   return load_qkv(s, true);
 }
 
-PatternInputs inputs_of(const Qkv& in) {
-  PatternInputs pi;
-  pi.batch = in.q.batch;
-  pi.q_len = in.q.seq;
-  pi.kv_len = in.k.seq;
-  pi.heads_q = in.q.heads;
-  pi.heads_kv = in.k.heads;
-  pi.head_dim = in.q.dim;
-  pi.q = in.q.data.data();
-  pi.k = in.k.data.data();
-  return pi;
-}
-
 BlockMask make(const PatternInputs& pi, const std::string& spec, bool causal, int64_t block) {
   MaskRequest req;
   req.shape = MaskShape{pi.batch, pi.heads_q, pi.q_len, pi.kv_len, block, block};
   req.causal = causal;
   req.seed = 7;
-  req.pattern = spec;
+  req.pattern = parse_pattern(spec, "--pattern");
   req.inputs = &pi;
   return generate_mask(req);
 }
@@ -49,7 +37,7 @@ BlockMask make(const PatternInputs& pi, const std::string& spec, bool causal, in
 
 TEST_CASE("energy: each row keeps mass >= tau and dropping its smallest kept block falls below tau") {
   Qkv in = synthetic("clustered:run=100", 640, 3);
-  PatternInputs pi = inputs_of(in);
+  PatternInputs pi = pattern_inputs(in);
   for (double tau : {0.5, 0.8, 0.95}) {
     BlockMask m = make(pi, "energy:tau=" + std::to_string(tau) + ",min_blocks=0", false, 32);
     for (int64_t h = 0; h < 2; ++h) {
@@ -78,7 +66,7 @@ TEST_CASE("energy: each row keeps mass >= tau and dropping its smallest kept blo
 
 TEST_CASE("energy: pooling levels keep whole pooled units; min/max blocks bound each row") {
   Qkv in = synthetic("decay", 512, 4);
-  PatternInputs pi = inputs_of(in);
+  PatternInputs pi = pattern_inputs(in);
   BlockMask m = make(pi, "energy:tau=0.9,pool=4", false, 16);  // 32 x 32 blocks, 8 x 8 units
   for (int64_t i = 0; i < 32; ++i)
     for (int64_t j = 0; j < 32; ++j) CHECK(m.at(0, 0, i, j) == m.at(0, 0, i / 4 * 4, j / 4 * 4));
@@ -92,7 +80,7 @@ TEST_CASE("energy: pooling levels keep whole pooled units; min/max blocks bound 
 
 TEST_CASE("topk keeps the forced sink and local blocks plus the k best-scored others") {
   Qkv in = synthetic("sinks", 512, 5);
-  PatternInputs pi = inputs_of(in);
+  PatternInputs pi = pattern_inputs(in);
   BlockMask m = make(pi, "topk:k=3,sink=1,local=2", true, 32);
   PatternContext ctx;
   ctx.shape = m.shape;
@@ -123,7 +111,7 @@ TEST_CASE("topk keeps the forced sink and local blocks plus the k best-scored ot
 
 TEST_CASE("xattn and vslash: threshold and forced structure") {
   Qkv in = synthetic("sinks", 512, 6);
-  PatternInputs pi = inputs_of(in);
+  PatternInputs pi = pattern_inputs(in);
   BlockMask x = make(pi, "xattn:stride=8,tau=0.7", true, 32);
   BlockMask v = make(pi, "vslash:vertical=8,slash=8,sink=4,recent=32", true, 32);
   auto g = x.geometry();
@@ -146,14 +134,14 @@ TEST_CASE("xattn and vslash: threshold and forced structure") {
   // Selectors without inputs are usage errors.
   MaskRequest req;
   req.shape = MaskShape{1, 2, 512, 512, 32, 32};
-  req.pattern = "energy";
+  req.pattern = parse_pattern("energy", "--pattern");
   CHECK_THROWS_AS(generate_mask(req), UsageError);
 }
 
 TEST_CASE("frontier orderings on the structured synthetic inputs") {
   auto frontier = [](const std::string& kind, const std::string& patterns) {
     Qkv in = synthetic(kind, 1024, 11);
-    PatternInputs pi = inputs_of(in);
+    PatternInputs pi = pattern_inputs(in);
     AttentionProblem p = problem_for(in.q, in.k);
     MaskMaker mk = [&](const std::string& spec) { return make(pi, spec, false, 32); };
     std::vector<std::string> specs;

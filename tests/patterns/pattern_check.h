@@ -32,7 +32,7 @@ inline BlockMask gen(const std::string& spec, MaskShape s, bool causal = false, 
   r.shape = s;
   r.causal = causal;
   r.seed = seed;
-  r.pattern = spec;
+  r.pattern = parse_pattern(spec, "--pattern");
   r.token_order = order;
   return generate_mask(r);
 }

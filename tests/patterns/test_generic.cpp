@@ -263,7 +263,7 @@ TEST_CASE("hybrid and multiscale: per-head shapes") {
 TEST_CASE("head map: ranges get their own patterns; parsing errors") {
   MaskRequest r;
   r.shape = shape_of(512, 512, 64, 64, 4);
-  r.head_map = "0-1=dense;2=local:window=1;3-3=streaming:sink=1,local=2";
+  r.head_map = parse_head_map("0-1=dense;2=local:window=1;3-3=streaming:sink=1,local=2", 4);
   auto m = generate_mask(r);
   CHECK(m.heads[0].type == HeadType::Dense);
   CHECK(m.heads[1].type == HeadType::Dense);
@@ -276,7 +276,7 @@ TEST_CASE("head map: ranges get their own patterns; parsing errors") {
   CHECK_THROWS_WITH_AS(parse_head_map("3-1=dense", 4), doctest::Contains("reversed"), UsageError);
   CHECK_THROWS_WITH_AS(parse_head_map("0-3", 4), doctest::Contains("RANGE=SPEC"), UsageError);
   CHECK_THROWS_WITH_AS(parse_head_map("a-3=dense", 4), doctest::Contains("not an integer"), UsageError);
-  r.pattern = "dense";
+  r.pattern = parse_pattern("dense", "--pattern");
   CHECK_THROWS_AS(generate_mask(r), UsageError);  // both --pattern and --head-map
 }
 

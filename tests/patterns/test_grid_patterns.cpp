@@ -67,7 +67,7 @@ TEST_CASE("vit-spatial: exact 2D neighbourhood with CLS dense, any token order")
 TEST_CASE("vit-spatial: sizes from img/patch; lengths checked") {
   MaskRequest r;
   r.shape = shape_of(0, 0, 64, 64, 12, 4);
-  r.pattern = "vit-spatial:img=224,patch=16,radius=1";
+  r.pattern = parse_pattern("vit-spatial:img=224,patch=16,radius=1", "--pattern");
   REQUIRE(resolve_natural_lengths(r));
   CHECK(r.shape.q_len == 197);
   CHECK(r.shape.kv_len == 197);
@@ -191,7 +191,7 @@ TEST_CASE("sam-cross: decoder-to-encoder cross attention with Mq != Mk") {
   for (auto* ord : std::vector<const std::vector<int64_t>*>{nullptr, &order}) {
     MaskRequest r;
     r.shape = shape_of(0, 0, 4, 16);
-    r.pattern = "sam-cross:grid=16x14,tokens=7,points=3,4,margin=1,stride=5";
+    r.pattern = parse_pattern("sam-cross:grid=16x14,tokens=7,points=3,4,margin=1,stride=5", "--pattern");
     r.token_order = ord;
     REQUIRE(resolve_natural_lengths(r));
     CHECK(r.shape.q_len == T);

@@ -1,0 +1,26 @@
+// Options every subcommand shares, declared once here: the block sizes (--block, --block-q,
+// --block-kv; lib/block_sizes.h turns them into sizes) and the head dimension (--head-dim).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "lib/block_sizes.h"
+
+namespace bsattn::app {
+
+enum class BlockValues {
+  PerSide,  // --block, --block-q, --block-kv, one size each (gen-mask, visualize mask/attention, analyze, run)
+  Square,   // --block only, one size for both sides (visualize curve: tokens per block along an order)
+  Sweep,    // --block LIST: square sizes swept as one axis (bench)
+};
+
+// `unset` says in --help what a size not given means ("128", "the mask file's or 128").
+void add_block_options(CLI::App& sub, BlockOptions& o, const std::string& group, const std::string& unset,
+                       BlockValues values = BlockValues::PerSide);
+
+// --head-dim (synthetic inputs; bench has its own sweep axis under the same name).
+void add_head_dim_option(CLI::App& sub, int64_t& head_dim, const std::string& help, const std::string& group);
+
+}  // namespace bsattn::app

@@ -1,0 +1,65 @@
+#include "patterns/mask_source.h"
+
+#include <filesystem>
+
+#include "lib/error.h"
+#include "lib/mask_io.h"
+
+namespace bsattn {
+
+MaskSource parse_mask_source(const std::string& text, BlockSizes blocks, bool causal, uint64_t seed) {
+  if (text.empty()) throw UsageError("MASK missing: give a mask file (.npy/.json/CSR prefix) or a pattern spec");
+  MaskSource src;
+  namespace fs = std::filesystem;
+  if (fs::exists(text) || fs::exists(text + "_kv_num_blocks.npy")) src.file = text;
+  else src.request.pattern = parse_pattern(text, "MASK");
+  src.request.shape.block_q = blocks.q;
+  src.request.shape.block_kv = blocks.kv;
+  src.request.causal = causal;
+  src.request.seed = seed;
+  return src;
+}
+
+PatternInputs pattern_inputs(const Qkv& in) {
+  PatternInputs pi;
+  pi.batch = in.q.batch;
+  pi.q_len = in.q.seq;
+  pi.kv_len = in.k.seq;
+  pi.heads_q = in.q.heads;
+  pi.heads_kv = in.k.heads;
+  pi.head_dim = in.q.dim;
+  pi.q = in.q.data.data();
+  pi.k = in.k.data.data();
+  return pi;
+}
+
+MaskRequest request_for_inputs(MaskRequest request, const Qkv& in, const PatternInputs* inputs) {
+  request.shape.heads = in.q.heads;
+  request.shape.q_len = in.q.seq;
+  request.shape.kv_len = in.k.seq;
+  request.shape.batch = request.batch_invariant() ? 1 : in.q.batch;
+  request.inputs = inputs;
+  return request;
+}
+
+BlockMask resolve_mask(const MaskSource& src, const Qkv& in, const std::vector<int64_t>* token_order) {
+  BlockMask m;
+  if (!src.file.empty()) {
+    MaskSizesHint hint;
+    hint.q_len = in.q.seq;
+    hint.kv_len = in.k.seq;
+    hint.block_q = src.request.shape.block_q;
+    hint.block_kv = src.request.shape.block_kv;
+    hint.causal = src.request.causal;
+    m = load_mask(src.file, hint);
+  } else {
+    PatternInputs pi = pattern_inputs(in);
+    MaskRequest req = request_for_inputs(src.request, in, &pi);
+    req.token_order = token_order;
+    m = generate_mask(req);
+  }
+  problem_for(in.q, in.k).validate(m);
+  return m;
+}
+
+}  // namespace bsattn
