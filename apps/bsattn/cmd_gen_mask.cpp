@@ -92,7 +92,6 @@ void run_gen_mask(GenMaskOptions& o) {
   req.shape.block_kv = blocks.kv;
   req.causal = o.causal;
   req.seed = o.seed;
-  if (!o.pattern.empty() && !o.head_map.empty()) throw UsageError("give either --pattern or --head-map, not both");
   if (!o.pattern.empty()) req.pattern = parse_pattern(o.pattern, "--pattern");
   if (!o.head_map.empty()) req.head_map = parse_head_map(o.head_map, o.heads);
   // Image / video patterns know their lengths from their layout (grid, text, CLS, prompt tokens).
