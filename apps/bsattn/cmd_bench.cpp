@@ -191,7 +191,8 @@ void register_bench(CLI::App& app) {
         ->type_name("LIST");
   };
   axis("seq", "Sequence lengths (q_len = kv_len)");
-  axis("head-dim", "Head dims", "dim");
+  axis("head-dim", "Head dims");
+  axis("dim", "Head dims (the older name of --head-dim)", "", "");
   axis("heads", "Query heads");
   axis("kv-heads", "KV heads (one value; 0 = --heads)");
   axis("heads-kv", "KV heads (the older name of --kv-heads)", "", "");

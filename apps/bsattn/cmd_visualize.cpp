@@ -178,14 +178,7 @@ void run_attention(AttentionOptions& o) {
     src.sizes.head_dim = o.head_dim;
   }
   Qkv in = load_qkv(src, false);
-  AttentionProblem p;
-  p.batch = in.q.batch;
-  p.q_len = in.q.seq;
-  p.kv_len = in.k.seq;
-  p.heads_q = in.q.heads;
-  p.heads_kv = in.k.heads;
-  p.head_dim = in.q.dim;
-  p.dtype = ElemType::F32;
+  AttentionProblem p = problem_for(in.q, in.k);
   render::AttentionFigureOptions f;
   fill_figure_options(o.img, f);
   f.overlay = render::parse_overlay(o.overlay);
