@@ -1,5 +1,5 @@
-// Host API of the CUDA backend for code that must keep a problem resident on the GPU (bench, GPU
-// tests). Plain C++ types only: no CUDA headers here, so lib/ and apps/ can include it.
+// Host API of the CUDA backend for code that must keep a problem resident on the GPU (the bench
+// backend, GPU tests). Plain C++ types only: no CUDA headers here, so C++ files can include it.
 //
 // attention_forward with Backend::Cuda (lib/attention.h, through the registry of lib/backend.h) is the
 // one-shot path (upload, run, download); AttentionRunner is the resident path: inputs uploaded once,

@@ -1,4 +1,4 @@
-// The GPU side of bsattn's timing harness (nvbench's discipline). Plain C++ types only: lib/ and apps/
+// The GPU side of bsattn's timing harness (nvbench's discipline). Plain C++ types only: C++ files
 // include it. One sample = flush L2 (a write of a buffer larger than L2, enqueued before the start
 // event), record a CUDA event on the launch stream, enqueue the work, record the end event,
 // synchronize, and read the elapsed time. The loop around samples (warm-up, noise target, time

@@ -25,7 +25,8 @@ enum class ElemType { F32, F16, BF16 };
 const char* elem_type_name(ElemType t);  // "f32", "f16", "bf16"
 size_t elem_size(ElemType t);
 
-// The sizes every attention-shaped thing shares (a problem, a bench configuration, synthetic inputs).
+// The sizes of an attention problem, shared by everything that describes one (AttentionProblem, a
+// bench configuration).
 struct AttentionShape {
   int64_t batch = 1;
   int64_t q_len = 0, kv_len = 0;  // per sequence (varlen: the maxima)
