@@ -2,8 +2,6 @@
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
 #include "kernels/attention_runner.h"
 #include "kernels/ceilings.h"
 #include "kernels/cuda_check.h"
@@ -75,16 +73,10 @@ class CudaBackend : public bench::BenchBackend {
     run_.backend = Backend::Cuda;
     run_.kernel = o.kernel;
     run_.max_ctas = o.max_ctas;
-    auto variants = AttentionRunner::kernel_variants();
-    if (!o.kernel.empty() && std::find(variants.begin(), variants.end(), o.kernel) == variants.end()) {
-      std::string allowed;
-      for (auto& v : variants) allowed += (allowed.empty() ? "" : ", ") + v;
-      throw UsageError("--kernel '" + o.kernel + "': allowed are " + allowed);
-    }
-    if (o.max_ctas < 0)
-      throw UsageError("--max-ctas must be 0 (one CTA per SM) or a positive cap, got " + std::to_string(o.max_ctas));
-    // An empty kernel: each configuration runs the default for its shape on this GPU; the records
-    // name the variant that ran.
+    // The kernel name and max_ctas are checked with each configuration, by the one support check
+    // (AttentionRunner::check_supported): what it refuses is skipped with its message. An empty
+    // kernel: each configuration runs the default for its shape on this GPU; the records name the
+    // kernel that ran.
   }
   std::string name() const override { return "cuda"; }
   std::string kernel() const override { return opt_.kernel; }
@@ -137,9 +129,8 @@ class CudaBackend : public bench::BenchBackend {
 }  // namespace
 
 std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) {
-  auto backend = std::make_unique<CudaBackend>(opt);  // usage errors first, on any machine
   if (!gpu_present()) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
-  return backend;
+  return std::make_unique<CudaBackend>(opt);
 }
 
 }  // namespace bsattn::cuda

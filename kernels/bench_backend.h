@@ -9,7 +9,7 @@
 
 namespace bsattn::cuda {
 
-// UsageError for a kernel name the forward family does not have.
+// RuntimeFailure without a GPU.
 std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt);
 
 }  // namespace bsattn::cuda

@@ -65,8 +65,9 @@ struct CudaBenchOptions {
   int max_ctas = 0;      // the persistent Hopper kernel's CTA cap (0 = one per SM)
   bool ceilings = true;  // measure the cuBLAS GEMM and device copy ceilings
 };
-// The registered GPU backend's bench backend. UsageError for an unknown kernel name; RuntimeFailure
-// in a build without CUDA ("use --backend cpu").
+// The registered GPU backend's bench backend; RuntimeFailure in a build without CUDA ("use --backend
+// cpu") or without a GPU. A kernel or max_ctas the kernels refuse skips each configuration with the
+// reason, as any configuration they cannot run.
 std::unique_ptr<BenchBackend> make_cuda_backend(const CudaBenchOptions& opt);
 
 // Builds the mask of a configuration (the app passes the pattern registry's generate_mask).
