@@ -37,9 +37,9 @@ W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
 if [ $quick = 1 ]; then
-  axes=(--seq 8192 --dim 128 --density 0.1,0.5,1.0)
+  axes=(--seq 8192 --head-dim 128 --density 0.1,0.5,1.0)
 else
-  axes=(--seq 8192,32768 --dim 64,128 --density 0.05,0.1,0.2,0.3,0.5,0.7,1.0)
+  axes=(--seq 8192,32768 --head-dim 64,128 --density 0.05,0.1,0.2,0.3,0.5,0.7,1.0)
 fi
 echo "== bsattn bench =="
 # BSATTN_BENCH_KERNEL (gpu-check.sh sets it): the kernel variant to time; empty: bsattn's default.

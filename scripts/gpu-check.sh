@@ -14,7 +14,8 @@
 #   each build's default kernel; scripts/compare_bench.py writes $OUT/against.md (limit: 2% slower).
 # --ncu: also profile the default kernel (bf16, S=8192, D=128, H=16, random mask at d=0.09 and 1.0) with
 #   Nsight Compute (--set full, clocks left alone) and dump its SASS; writes $OUT/ncu.tar.gz.
-# Each kernel's suite run has BSATTN_SUITE_TIMEOUT seconds (default 300).
+# Each kernel's suite run has BSATTN_SUITE_TIMEOUT seconds (default 300). compute-sanitizer runs the small
+# sweeps of the fastest kernel this GPU runs by name (BSATTN_SANITIZE_KERNELS="k1 k2" for others).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 suite=1 sanitizer=1 bench=1 bench_args=() ncu_run=0 against=""
@@ -112,7 +113,9 @@ if [ $sanitizer = 1 ]; then
   $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,forward small: SiLU*,mask build: GPU*" \
     >"$OUT/memcheck.log" 2>&1
   rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
-  for k in $kernels; do
+  # The default on this GPU by name (BSATTN_SANITIZE_KERNELS: others); the small cases above run the
+  # default of each problem, sm80-general among them.
+  for k in ${BSATTN_SANITIZE_KERNELS:-$(build-gpu/bsattn bench --list-kernels 2>/dev/null | head -1)}; do
     step "compute-sanitizer memcheck + racecheck ($k, small sweeps)"
     BSATTN_TEST_KERNEL=$k BSATTN_TEST_SMALL=1 timeout -k 5 300 $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward kernels*" \
       >>"$OUT/memcheck.log" 2>&1
@@ -127,6 +130,7 @@ if [ -n "$against" ]; then
   step "this build against $against (3 alternating rounds)"
   A=$OUT/against
   mkdir -p "$A"
+  # --dim: the baseline may predate --head-dim (this build takes both)
   axes=(--backend cuda --seq 8192,32768 --dim 64,128 --density 0.09,0.5,1.0 --pattern random --heads 16 --batch 1
         --block 128 --dtype bf16 --pass fwd --min-samples 10 --max-time 0.3 --noise 0.01 --no-ceilings -q)
   for r in 1 2 3; do
@@ -154,7 +158,7 @@ if [ $ncu_run = 1 ]; then
   # bsattn bench launches the sparse kernel first (2 warm-ups, then 1 sample), then the dense baseline.
   for d in 0.09 1.0; do
     "$NCU" --clock-control none --set full --import-source yes -k regex:fwd_sm --launch-skip 2 \
-      --launch-count 1 -f -o "$N/default-d$d" build-gpu/bsattn bench --backend cuda --seq 8192 --dim 128 \
+      --launch-count 1 -f -o "$N/default-d$d" build-gpu/bsattn bench --backend cuda --seq 8192 --head-dim 128 \
       --heads 16 --block 128 --dtype bf16 --density "$d" --pattern random --warmup 2 --min-samples 1 \
       --max-samples 1 --no-ceilings -q >"$N/default-d$d.log" 2>&1
     rc=$?; tail -2 "$N/default-d$d.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
