@@ -2,7 +2,9 @@
 
 #include <stdexcept>
 
+#include "lib/block_sizes.h"
 #include "lib/error.h"
+#include "lib/sizes.h"
 
 namespace bsattn {
 
@@ -23,20 +25,18 @@ HeadType parse_head_type(const std::string& s) {
 }
 
 void MaskShape::validate() const {
-  auto pos = [](const char* name, int64_t v) {
+  auto in_range = [](const char* name, int64_t v, int64_t hi) {
     if (v <= 0) throw UsageError(std::string(name) + " must be a positive integer, got " + std::to_string(v));
+    if (v > hi)
+      throw UsageError(std::string(name) + " = " + std::to_string(v) + " is more than the limit of " + limit_str(hi));
   };
-  pos("batch", batch);
-  pos("heads", heads);
-  pos("q_len", q_len);
-  pos("kv_len", kv_len);
-  pos("block_q", block_q);
-  pos("block_kv", block_kv);
-  long double c = (long double)batch * heads * mq() * mk();
-  if (c > (long double)(1ll << 36))
-    throw UsageError("mask of " + std::to_string(batch) + "x" + std::to_string(heads) + "x" +
-                     std::to_string(mq()) + "x" + std::to_string(mk()) +
-                     " blocks is too large (at most 2^36 blocks); use larger blocks");
+  in_range("batch", batch, int64_t(1) << 20);
+  in_range("heads", heads, int64_t(1) << 20);
+  in_range("q_len", q_len, kMaxTokens);
+  in_range("kv_len", kv_len, kMaxTokens);
+  in_range("block_q", block_q, kMaxBlockSize);
+  in_range("block_kv", block_kv, kMaxBlockSize);
+  checked_product({batch, heads, mq(), mk()}, kMaxMaskBlocks, "mask of [B,H,Mq,Mk] blocks", "blocks");
 }
 
 std::string MaskShape::str() const {
@@ -96,12 +96,23 @@ void BlockMask::apply_causal() {
       }
 }
 
+void check_head_info(const HeadInfo& info, const MaskShape& s, int64_t h, const std::string& what) {
+  if (info.type != HeadType::Streaming) return;
+  const int64_t mk = s.mk();
+  for (auto [name, v] : {std::pair<const char*, int64_t>{"sink_blocks", info.sink_blocks}, {"local_blocks", info.local_blocks}})
+    if (v < 0 || v > mk)
+      throw UsageError(what + ": head " + std::to_string(h) + " (streaming) has " + name + " = " + std::to_string(v) +
+                       " (allowed: 0.." + std::to_string(mk) + ", the key blocks of a row)");
+}
+
 void fill_streaming(const BlockGeometry& g, int64_t sink, int64_t local, uint8_t* hb) {
   int64_t mq = g.s.mq(), mk = g.s.mk();
+  sink = std::clamp<int64_t>(sink, 0, mk);
+  local = std::clamp<int64_t>(local, 0, mk);
   for (int64_t i = 0; i < mq; ++i) {
     uint8_t* row = hb + i * mk;
     std::fill(row, row + mk, uint8_t(0));
-    for (int64_t j = 0; j < std::min(sink, mk); ++j) row[j] = 1;
+    for (int64_t j = 0; j < sink; ++j) row[j] = 1;
     int64_t d = g.diag_block(i);
     for (int64_t j = std::max<int64_t>(0, d - local + 1); j <= d; ++j) row[j] = 1;
   }

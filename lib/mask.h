@@ -35,11 +35,15 @@ struct MaskShape {
   int64_t q_len = 0, kv_len = 0;
   int64_t block_q = 128, block_kv = 128;
 
-  int64_t mq() const { return (q_len + block_q - 1) / block_q; }
-  int64_t mk() const { return (kv_len + block_kv - 1) / block_kv; }
+  // ceil(len / block) without forming len + block - 1, which overflows for lengths near INT64_MAX
+  // (validate() refuses those; these stay well-defined until it has run).
+  int64_t mq() const { return block_q > 0 ? q_len / block_q + (q_len % block_q != 0) : 0; }
+  int64_t mk() const { return block_kv > 0 ? kv_len / block_kv + (kv_len % block_kv != 0) : 0; }
   int64_t head_cells() const { return mq() * mk(); }
   int64_t cells() const { return batch * heads * head_cells(); }
-  // Throws UsageError naming the field when a size is zero/negative or the bitmap would not fit.
+  // Throws UsageError naming the field when a size is zero/negative or past its limit (lengths at most
+  // kMaxTokens, block sizes at most kMaxBlockSize, batch and heads at most 2^20) or when the bitmap
+  // would have more than kMaxMaskBlocks blocks (lib/sizes.h); the limits are stated in the message.
   void validate() const;
   bool operator==(const MaskShape& o) const {
     return batch == o.batch && heads == o.heads && q_len == o.q_len && kv_len == o.kv_len &&
@@ -101,7 +105,12 @@ class BlockMask {
   }
 };
 
-// Fills one head's [Mq,Mk] bitmap with the streaming pattern (sink + local blocks).
+// A streaming head's numbers against the mask: 0 <= sink_blocks <= Mk and 0 <= local_blocks <= Mk
+// (UsageError naming `what`, head `h` and the range). Other head types need nothing.
+void check_head_info(const HeadInfo& info, const MaskShape& s, int64_t h, const std::string& what);
+
+// Fills one head's [Mq,Mk] bitmap with the streaming pattern (sink + local blocks); counts past Mk
+// are clamped to Mk, negative ones to 0.
 void fill_streaming(const BlockGeometry& g, int64_t sink_blocks, int64_t local_blocks, uint8_t* head_bits);
 
 // Row CSR (FlexAttention layout) and column CSR.

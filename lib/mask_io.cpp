@@ -87,6 +87,13 @@ void save_mask_npy(const std::string& path, const BlockMask& m) {
   write_npy(path, a);
 }
 
+std::vector<std::string> mask_csr_paths(const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const char* name : {"kv_num_blocks", "kv_indices", "q_num_blocks", "q_indices"})
+    out.push_back(prefix + "_" + name + ".npy");
+  return out;
+}
+
 void save_mask_csr(const std::string& prefix, const BlockMask& m) {
   auto write = [&](const std::string& name, const std::vector<int64_t>& shape, const std::vector<int32_t>& v) {
     NpyArray a(DType::Int32, shape);
@@ -146,26 +153,34 @@ BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
     s.block_q = j.at("block_q").get<int64_t>();
     s.block_kv = j.at("block_kv").get<int64_t>();
     s.validate();
-    BlockMask m(s);
-    m.causal = j.at("causal").get<bool>();
+    // Everything the file says is checked against its own sizes before the bitmap is allocated: the
+    // head list, each streaming head's numbers, and the bitmap's length, which bounds the allocation
+    // by the size of the file.
+    const bool causal = j.at("causal").get<bool>();
     auto& ht = j.at("head_types");
     if (!ht.is_array() || int64_t(ht.size()) != s.heads)
       throw UsageError(what + ": head_types must list " + std::to_string(s.heads) + " heads");
+    std::vector<HeadInfo> heads(size_t(s.heads));
     for (int64_t h = 0; h < s.heads; ++h) {
-      m.heads[h].type = parse_head_type(ht[h].at("type").get<std::string>());
-      if (m.heads[h].type == HeadType::Streaming) {
-        m.heads[h].sink_blocks = ht[h].at("sink_blocks").get<int64_t>();
-        m.heads[h].local_blocks = ht[h].at("local_blocks").get<int64_t>();
+      heads[h].type = parse_head_type(ht[h].at("type").get<std::string>());
+      if (heads[h].type == HeadType::Streaming) {
+        heads[h].sink_blocks = ht[h].at("sink_blocks").get<int64_t>();
+        heads[h].local_blocks = ht[h].at("local_blocks").get<int64_t>();
       }
+      check_head_info(heads[h], s, h, what);
     }
-    m.spec = j.value("spec", nlohmann::json::object());
     auto& bm = j.at("bitmap");
     if (bm.at("encoding").get<std::string>() != "packbits-base64")
       throw UsageError(what + ": bitmap encoding must be packbits-base64");
     auto packed = base64_decode(bm.at("data").get<std::string>(), what);
-    if (packed.size() != (m.bits.size() + 7) / 8)
+    const int64_t cells = s.cells();  // validate() bounded it
+    if (int64_t(packed.size()) != (cells + 7) / 8)
       throw UsageError(what + ": bitmap has " + std::to_string(packed.size()) + " bytes, sizes need " +
-                       std::to_string((m.bits.size() + 7) / 8));
+                       std::to_string((cells + 7) / 8));
+    BlockMask m(s);
+    m.causal = causal;
+    m.heads = heads;
+    m.spec = j.value("spec", nlohmann::json::object());
     for (size_t k = 0; k < m.bits.size(); ++k) m.bits[k] = (packed[k >> 3] >> (7 - (k & 7))) & 1;
     try {
       m.check_consistency();
@@ -216,12 +231,25 @@ BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint) {
   auto num = read_npy(prefix + "_kv_num_blocks.npy");
   auto idx = read_npy(prefix + "_kv_indices.npy");
   std::string what = prefix + "_kv_*.npy";
+  // int64 files (torch's default integer type) are narrowed only after every value is checked to
+  // fit int32: a count or index past 2^31-1 is refused, never truncated into a plausible one.
   auto to32 = [&](const NpyArray& a, const char* name) {
+    const std::string file = prefix + "_" + name + ".npy";
     std::vector<int32_t> v(size_t(a.numel()));
-    if (a.dtype == DType::Int32) std::memcpy(v.data(), a.data.data(), v.size() * 4);
-    else if (a.dtype == DType::Int64)
-      for (size_t k = 0; k < v.size(); ++k) v[k] = int32_t(a.as<int64_t>()[k]);
-    else throw UsageError(prefix + "_" + name + ".npy: dtype must be int32 or int64");
+    if (a.dtype == DType::Int32) {
+      if (!v.empty()) std::memcpy(v.data(), a.data.data(), v.size() * 4);
+    } else if (a.dtype == DType::Int64) {
+      for (size_t k = 0; k < v.size(); ++k) {
+        int64_t x;
+        std::memcpy(&x, a.data.data() + k * 8, 8);
+        if (x < 0 || x > INT32_MAX)
+          throw UsageError(file + ": entry " + std::to_string(k) + " = " + std::to_string(x) +
+                           " is out of range [0, 2^31-1] (counts and block indices)");
+        v[k] = int32_t(x);
+      }
+    } else {
+      throw UsageError(file + ": dtype must be int32 or int64");
+    }
     return v;
   };
   if (num.shape.size() != 3) throw UsageError(prefix + "_kv_num_blocks.npy: shape must be [B,H,Mq]");

@@ -14,6 +14,8 @@ namespace bsattn {
 void save_mask_npy(const std::string& path, const BlockMask& m);
 // Writes PREFIX_kv_num_blocks.npy, PREFIX_kv_indices.npy, PREFIX_q_num_blocks.npy, PREFIX_q_indices.npy.
 void save_mask_csr(const std::string& prefix, const BlockMask& m);
+// The four files save_mask_csr writes for `prefix`, in the order it writes them.
+std::vector<std::string> mask_csr_paths(const std::string& prefix);
 void save_mask_json(const std::string& path, const BlockMask& m);
 nlohmann::json mask_to_json(const BlockMask& m);
 BlockMask mask_from_json(const nlohmann::json& j, const std::string& what);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 #include "lib/atomic_file.h"
 #include "lib/error.h"
@@ -85,13 +86,6 @@ void write_npy(const std::string& path, const NpyArray& a) {
   f.commit();
 }
 
-NpyArray read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot read '" + path + "': no such file or not readable");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_npy(bytes, path);
-}
-
 namespace {
 // Finds "'key':" in the header dict and returns the text after it, trimmed.
 std::string dict_value(const std::string& dict, const std::string& key, const std::string& name) {
@@ -107,27 +101,50 @@ std::string dict_value(const std::string& dict, const std::string& key, const st
   }
   throw UsageError("'" + name + "' is not a valid .npy file: header has no '" + key + "'");
 }
+constexpr uint64_t kMaxNpyDataBytes = uint64_t(1) << 50;
 }  // namespace
 
-NpyArray parse_npy(const std::vector<uint8_t>& b, const std::string& name) {
+NpyHeader parse_npy_header(const uint8_t* b, size_t size, const std::string& name, size_t* need) {
   auto bad = [&](const std::string& why) {
     return UsageError("'" + name + "' is not a valid .npy file: " + why);
   };
-  if (b.size() < 10 || std::memcmp(b.data(), "\x93NUMPY", 6) != 0) throw bad("missing the \\x93NUMPY magic");
+  NpyHeader h;
+  // The magic is checked on whatever prefix there is, so a non-.npy file is refused at once.
+  if (size == 0 || std::memcmp(b, "\x93NUMPY", std::min<size_t>(size, 6)) != 0)
+    throw bad("missing the \\x93NUMPY magic");
+  if (size < 10) {
+    if (!need) throw bad("missing the \\x93NUMPY magic");
+    *need = 10;
+    return h;
+  }
   int major = b[6];
   size_t hlen, off;
   if (major == 1) {
     hlen = b[8] | (size_t(b[9]) << 8);
     off = 10;
   } else if (major == 2 || major == 3) {
-    if (b.size() < 12) throw bad("truncated header");
+    if (size < 12) {
+      if (need) {
+        *need = 12;
+        return h;
+      }
+      throw bad("truncated header");
+    }
     hlen = b[8] | (size_t(b[9]) << 8) | (size_t(b[10]) << 16) | (size_t(b[11]) << 24);
     off = 12;
+    if (hlen > (size_t(1) << 20)) throw bad("header of " + std::to_string(hlen) + " bytes (at most 2^20)");
   } else {
     throw bad("format version " + std::to_string(major) + " (allowed: 1, 2, 3)");
   }
-  if (b.size() < off + hlen) throw bad("truncated header");
-  std::string dict(reinterpret_cast<const char*>(b.data() + off), hlen);
+  if (size < off + hlen) {
+    if (need) {
+      *need = off + hlen;
+      return h;
+    }
+    throw bad("truncated header");
+  }
+  if (need) *need = 0;
+  std::string dict(reinterpret_cast<const char*>(b + off), hlen);
 
   std::string d = dict_value(dict, "descr", name);
   if (d.empty() || (d[0] != '\'' && d[0] != '"')) throw bad("structured dtypes are not supported");
@@ -141,11 +158,10 @@ NpyArray parse_npy(const std::vector<uint8_t>& b, const std::string& name) {
       throw bad("big-endian data ('" + descr + "') is not supported; allowed: little-endian");
     descr = (one_byte ? "|" : "<") + kind;
   }
-  NpyArray a;
   bool found = false;
   for (auto& i : kTypes)
     if (descr == i.descr) {
-      a.dtype = i.t;
+      h.dtype = i.t;
       found = true;
     }
   if (!found)
@@ -170,20 +186,77 @@ NpyArray parse_npy(const std::vector<uint8_t>& b, const std::string& name) {
     for (char c : tok)
       if (c < '0' || c > '9') throw bad("shape entry '" + tok + "' is not a non-negative integer");
     if (tok.size() > 15) throw bad("shape entry '" + tok + "' is too large");
-    a.shape.push_back(std::stoll(tok));
+    if (h.shape.size() >= 32) throw bad("more than 32 dimensions");
+    h.shape.push_back(std::stoll(tok));
   }
-  // Overflow-safe element count: every file we accept fits in memory, so cap at 2^50 bytes.
+  // Overflow-safe byte count (entries < 10^15, at most 32 of them): capped at 2^50 bytes.
   long double elems = 1;
-  for (auto v : a.shape) elems *= (long double)v;
-  long double want = elems * dtype_size(a.dtype);
-  size_t have = b.size() - off - hlen;
-  if (want > (long double)(1ull << 50)) throw bad("shape " + a.shape_str() + " is too large");
-  if ((long double)have < want)
-    throw bad("truncated: shape " + a.shape_str() + " needs " + std::to_string((uint64_t)want) +
-              " data bytes, the file has " + std::to_string(have));
-  if ((long double)have > want)
-    throw bad("has " + std::to_string(have - (size_t)want) + " bytes after the data of shape " + a.shape_str());
-  a.data.assign(b.begin() + off + hlen, b.end());
+  for (auto v : h.shape) elems *= (long double)v;
+  long double want = elems * dtype_size(h.dtype);
+  if (want > (long double)kMaxNpyDataBytes) {
+    std::string shape = "(";
+    for (size_t i = 0; i < h.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(h.shape[i]);
+    throw bad("shape " + shape + ") needs more than the limit of 2^50 data bytes");
+  }
+  h.data_offset = off + hlen;
+  h.data_bytes = uint64_t(want);
+  return h;
+}
+
+static void check_data_length(const NpyHeader& h, uint64_t have, const std::string& name) {
+  auto shape = [&] {
+    NpyArray a;
+    a.shape = h.shape;
+    return a.shape_str();
+  };
+  if (have < h.data_bytes)
+    throw UsageError("'" + name + "' is not a valid .npy file: truncated: shape " + shape() + " needs " +
+                     std::to_string(h.data_bytes) + " data bytes, the file has " + std::to_string(have));
+  if (have > h.data_bytes)
+    throw UsageError("'" + name + "' is not a valid .npy file: has " + std::to_string(have - h.data_bytes) +
+                     " bytes after the data of shape " + shape());
+}
+
+NpyArray read_npy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read '" + path + "': no such file or not readable");
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    throw UsageError("cannot read '" + path + "': not a regular file (allowed: a .npy file)");
+  const uint64_t file_bytes = uint64_t(st.st_size);
+  // Read the fixed part, then exactly the header it announces; the data only once the header and the
+  // file's length agree.
+  std::vector<uint8_t> head(std::min<uint64_t>(file_bytes, 12));
+  in.read(reinterpret_cast<char*>(head.data()), std::streamsize(head.size()));
+  size_t need = 0;
+  parse_npy_header(head.data(), head.size(), path, &need);
+  if (need > head.size()) {
+    if (need > file_bytes)
+      throw UsageError("'" + path + "' is not a valid .npy file: truncated header");
+    size_t had = head.size();
+    head.resize(need);
+    in.read(reinterpret_cast<char*>(head.data() + had), std::streamsize(need - had));
+    if (!in) throw RuntimeFailure("reading '" + path + "' failed");
+  }
+  NpyHeader h = parse_npy_header(head.data(), head.size(), path);
+  check_data_length(h, file_bytes - h.data_offset, path);
+  NpyArray a;
+  a.dtype = h.dtype;
+  a.shape = h.shape;
+  a.data.resize(size_t(h.data_bytes));
+  in.seekg(std::streamoff(h.data_offset));
+  if (h.data_bytes && !in.read(reinterpret_cast<char*>(a.data.data()), std::streamsize(h.data_bytes)))
+    throw RuntimeFailure("reading '" + path + "' failed (the file changed while it was read?)");
+  return a;
+}
+
+NpyArray parse_npy(const std::vector<uint8_t>& b, const std::string& name) {
+  NpyHeader h = parse_npy_header(b.data(), b.size(), name);
+  check_data_length(h, b.size() - h.data_offset, name);
+  NpyArray a;
+  a.dtype = h.dtype;
+  a.shape = h.shape;
+  a.data.assign(b.begin() + std::ptrdiff_t(h.data_offset), b.end());
   return a;
 }
 

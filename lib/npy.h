@@ -32,7 +32,22 @@ struct NpyArray {
 // The header NumPy writes for this dtype/shape (magic through the final '\n').
 std::string npy_header(DType t, const std::vector<int64_t>& shape);
 void write_npy(const std::string& path, const NpyArray& a);
+// Reads the header first (magic, version, dict), checks that the file's length on disk is exactly
+// header + data, and only then reads the data: a file that is not .npy, or whose header promises more
+// (or less) than it holds, is refused before its body is read or any buffer sized from it.
 NpyArray read_npy(const std::string& path);
+
+// What a .npy header says: the array's type and shape, where its data starts and how long it is.
+struct NpyHeader {
+  DType dtype = DType::Float32;
+  std::vector<int64_t> shape;
+  size_t data_offset = 0;  // bytes of magic + version + length field + dict
+  uint64_t data_bytes = 0;  // numel * dtype size (checked: at most 2^50)
+};
+// Parses the header at the start of `bytes` (which may end anywhere after it). UsageError naming
+// `name` for a missing magic, a bad dict or a shape past the limit; `need` reports how many bytes the
+// header needs when `bytes` is too short (then the result is not valid and `need` > bytes.size()).
+NpyHeader parse_npy_header(const uint8_t* bytes, size_t size, const std::string& name, size_t* need = nullptr);
 // Parses an in-memory .npy image; `name` is used in error messages.
 NpyArray parse_npy(const std::vector<uint8_t>& bytes, const std::string& name);
 
