@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "lib/error.h"
+#include "lib/sizes.h"
 
 namespace bsattn {
 
@@ -119,7 +120,8 @@ std::vector<double> parse_float_axis(const std::string& s, const std::string& wh
     double a = parse_float(p[0], what), b = parse_float(p[1], what), st = parse_float(p[2], what);
     if (st <= 0 || b < a) throw UsageError(what + ": '" + s + "' needs step > 0 and stop >= start");
     int64_t n = int64_t(std::floor((b - a) / st + 1e-9)) + 1;
-    if (n > 100000) throw UsageError(what + ": '" + s + "' has more than 100000 values");
+    if (!(n <= kMaxAxisValues))
+      throw UsageError(what + ": '" + s + "' has more than " + std::to_string(kMaxAxisValues) + " values");
     for (int64_t i = 0; i < n; ++i) out.push_back(a + double(i) * st);
     return out;
   }
@@ -134,7 +136,12 @@ std::vector<int64_t> parse_int_axis(const std::string& s, const std::string& wha
     if (p.size() != 3) throw UsageError(what + ": '" + s + "' must be start:stop:step");
     int64_t a = parse_int(p[0], what), b = parse_int(p[1], what), st = parse_int(p[2], what);
     if (st <= 0 || b < a) throw UsageError(what + ": '" + s + "' needs step > 0 and stop >= start");
-    for (int64_t v = a; v <= b; v += st) out.push_back(v);
+    // Counted in 128 bits before anything is generated: stop - start may not fit int64, and the
+    // loop variable must never step past INT64_MAX.
+    const __int128 n = ((__int128)b - a) / st + 1;
+    if (n > kMaxAxisValues)
+      throw UsageError(what + ": '" + s + "' has more than " + std::to_string(kMaxAxisValues) + " values");
+    for (int64_t i = 0; i < int64_t(n); ++i) out.push_back(int64_t(a + (__int128)i * st));
     return out;
   }
   for (auto& p : split(s, ',')) out.push_back(parse_int(p, what));

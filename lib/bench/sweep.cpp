@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <set>
 
+#include "lib/block_sizes.h"
 #include "lib/error.h"
+#include "lib/sizes.h"
 #include "lib/spec.h"
 
 namespace bsattn::bench {
@@ -54,10 +56,13 @@ ElemType parse_dtype(const std::string& s) {
   throw UsageError("--dtype '" + s + "': allowed are bf16, f16, f32");
 }
 
-void check_positive(const std::vector<int64_t>& v, const std::string& what) {
+// Every integer axis is bounded like the float ones: a value past its limit is refused (with the
+// limit in the message) before any configuration is expanded or any buffer sized from it.
+void check_positive(const std::vector<int64_t>& v, const std::string& what, int64_t max) {
   if (v.empty()) throw UsageError(what + ": give at least one value");
   for (auto x : v)
-    if (x < 1) throw UsageError(what + ": values must be >= 1 (got " + std::to_string(x) + ")");
+    if (x < 1 || x > max)
+      throw UsageError(what + ": values must be in [1, " + limit_str(max) + "] (got " + std::to_string(x) + ")");
 }
 
 std::string fmt_density(double d) {
@@ -70,15 +75,16 @@ std::string fmt_density(double d) {
 
 void SweepAxes::set(const std::string& axis, const std::string& text) {
   std::string what = "--" + axis;
-  if (axis == "seq") seq = parse_int_axis(text, what), check_positive(seq, what);
+  if (axis == "seq") seq = parse_int_axis(text, what), check_positive(seq, what, kMaxBenchSeq);
   else if (axis == "head-dim" || axis == "head_dim" || axis == "dim")
-    head_dim = parse_int_axis(text, what), check_positive(head_dim, what);
-  else if (axis == "heads") heads = parse_int_axis(text, what), check_positive(heads, what);
-  else if (axis == "batch") batch = parse_int_axis(text, what), check_positive(batch, what);
-  else if (axis == "block") block = parse_int_axis(text, what), check_positive(block, what);
+    head_dim = parse_int_axis(text, what), check_positive(head_dim, what, kMaxBenchHeadDim);
+  else if (axis == "heads") heads = parse_int_axis(text, what), check_positive(heads, what, kMaxBenchHeads);
+  else if (axis == "batch") batch = parse_int_axis(text, what), check_positive(batch, what, kMaxBenchBatch);
+  else if (axis == "block") block = parse_int_axis(text, what), check_positive(block, what, kMaxBlockSize);
   else if (axis == "kv-heads" || axis == "kv_heads" || axis == "heads-kv" || axis == "heads_kv") {
     kv_heads = parse_int(text, what);
-    if (kv_heads < 0) throw UsageError(what + " must be >= 0 (0: same as --heads)");
+    if (kv_heads < 0 || kv_heads > kMaxBenchHeads)
+      throw UsageError(what + " must be in [0, " + limit_str(kMaxBenchHeads) + "] (0: same as --heads)");
   } else if (axis == "density") {
     density = parse_float_axis(text, what);
     if (density.empty()) throw UsageError(what + ": give at least one value");

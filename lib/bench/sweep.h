@@ -13,6 +13,12 @@
 
 namespace bsattn::bench {
 
+// Bounds of the integer axes (the float axes are bounded by their meaning: density in (0, 1]).
+constexpr int64_t kMaxBenchSeq = int64_t(1) << 24;     // tokens per sequence
+constexpr int64_t kMaxBenchHeadDim = 1024;
+constexpr int64_t kMaxBenchHeads = int64_t(1) << 12;
+constexpr int64_t kMaxBenchBatch = int64_t(1) << 16;
+
 struct SweepAxes {
   std::vector<int64_t> seq{1024}, head_dim{64}, heads{4}, batch{1}, block{64};
   int64_t kv_heads = 0;  // 0: = heads (MHA); otherwise every heads value must be a multiple

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "lib/error.h"
+#include "lib/sizes.h"
 #include "lib/rng.h"
 #include "lib/spec.h"
 
@@ -70,9 +71,10 @@ int64_t synthetic_required_seq(const std::string& text) {
   Params p(defs_for(s.name), s.args, "synthetic '" + s.name + "'");
   if (s.name != "spatial") return 0;
   int64_t n = p.get_int("text");
+  std::vector<int64_t> dims = p.get_dims("grid");
   int64_t g = 1;
-  for (int64_t d : p.get_dims("grid")) g *= d;
-  return n + g;
+  for (int64_t d : dims) g = checked_product({g, d}, kMaxTokens, "synthetic 'spatial' grid", "tokens");
+  return checked_product({n + g}, kMaxTokens, "synthetic 'spatial' text + grid", "tokens");
 }
 
 SyntheticQKV make_synthetic(const std::string& text, const SyntheticSizes& z, uint64_t seed) {
@@ -82,6 +84,11 @@ SyntheticQKV make_synthetic(const std::string& text, const SyntheticSizes& z, ui
     throw UsageError("synthetic inputs need positive sizes");
   if (z.heads_q % z.heads_kv) throw UsageError("query heads must be a multiple of key/value heads");
   if (z.head_dim % 2) throw UsageError("synthetic inputs need an even head_dim (rotary pairs)");
+  // Every size is checked before anything is allocated: B*S*H*D must neither wrap nor pass the limit.
+  checked_product({z.batch, z.seq, z.heads_q, z.head_dim}, kMaxTensorElements,
+                  "synthetic Q [batch x seq x heads x head_dim]", "elements");
+  checked_product({z.batch, z.seq, z.heads_kv, z.head_dim}, kMaxTensorElements,
+                  "synthetic K/V [batch x seq x kv-heads x head_dim]", "elements");
   const int64_t B = z.batch, S = z.seq, H = z.heads_q, Hk = z.heads_kv, D = z.head_dim, G = H / Hk;
   const double scale = 1.0 / std::sqrt(double(D));
   SyntheticQKV r;
