@@ -1,6 +1,7 @@
 #include "lib/attention.h"
 
 #include <cmath>
+#include <limits>
 
 #include "lib/backend.h"
 #include "lib/error.h"
@@ -35,7 +36,12 @@ void AttentionProblem::validate(const BlockMask& m) const {
     fail("mask has " + std::to_string(m.shape.heads) + " heads but Q has " + std::to_string(heads_q));
   if (m.shape.batch != 1 && m.shape.batch != batch)
     fail("mask batch " + std::to_string(m.shape.batch) + " must be 1 or the input batch " + std::to_string(batch));
-  if (score == ScoreFn::Silu && !(silu_n > 0)) fail("SiLU attention needs n > 0 (--silu-n)");
+  if (score == ScoreFn::Silu && !(silu_n > 0 && std::isfinite(silu_n))) fail("SiLU attention needs a finite n > 0 (--silu-n)");
+  // 0 stands for 1/sqrt(head_dim); anything else must be a usable multiplier in float32, the
+  // precision the kernels and the CPU reference's default mode compute scores in.
+  if (scale != 0 && !(std::isfinite(scale) && scale > 0 && scale <= double(std::numeric_limits<float>::max())))
+    fail("scale (--scale) = " + std::to_string(scale) + " is not allowed (allowed: finite, > 0 and at most 3.4e38; "
+         "0 or none: 1/sqrt(head_dim))");
   if (varlen()) {
     for (auto* cu : {&cu_seqlens_q, &cu_seqlens_k}) {
       bool isq = cu == &cu_seqlens_q;

@@ -1,6 +1,8 @@
 #include "lib/reference/cpu_attention.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -41,6 +43,51 @@ template std::vector<float> convert_checked<float>(const void*, ElemType, int64_
                                                    const char*);
 template std::vector<double> convert_checked<double>(const void*, ElemType, int64_t, int64_t, int64_t, int64_t,
                                                      const char*);
+
+namespace {
+// "[b=.., s=.., h=.., d=..]" for element e of a [rows, heads, head_dim] tensor (packed rows when
+// rows_per_batch <= 0), as convert_checked reports inputs.
+std::string element_position(int64_t e, int64_t heads, int64_t head_dim, int64_t rows_per_batch) {
+  int64_t d = e % head_dim, h = (e / head_dim) % heads, row = e / (head_dim * heads);
+  std::string pos = rows_per_batch > 0 ? "b=" + std::to_string(row / rows_per_batch) + ", s=" +
+                                             std::to_string(row % rows_per_batch)
+                                       : "row=" + std::to_string(row);
+  return "[" + pos + ", h=" + std::to_string(h) + ", d=" + std::to_string(d) + "]";
+}
+
+template <class T>
+const char* precision_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+// A result with a NaN or Inf came from finite inputs whose scores, sums or products left the range of
+// T: an error naming the first element, never a plausible-looking output.
+template <class T>
+void check_finite_result(const std::vector<T>& x, int64_t heads, int64_t head_dim, int64_t rows_per_batch,
+                         const char* name) {
+  for (size_t e = 0; e < x.size(); ++e)
+    if (!std::isfinite(x[e]))
+      throw UsageError(std::string(name) + " is " + (std::isnan(x[e]) ? "NaN" : "Inf") + " at " +
+                       element_position(int64_t(e), heads, head_dim, rows_per_batch) + ": an intermediate overflowed " +
+                       precision_name<T>() + " (inputs too large for this precision; scale Q/K/V/dO down" +
+                       (sizeof(T) == 4 ? " or use --f64)" : ")"));
+}
+}  // namespace
+
+std::vector<float> narrow_to_float32(const std::vector<double>& x, const char* name) {
+  std::vector<float> out(x.size());
+  for (size_t e = 0; e < x.size(); ++e) {
+    if (std::isfinite(x[e]) && std::fabs(x[e]) > double(std::numeric_limits<float>::max()))
+    {
+      char v[32];
+      std::snprintf(v, sizeof v, "%.4g", x[e]);
+      throw UsageError(std::string(name) + " element " + std::to_string(e) + " = " + v +
+                       " does not fit float32 (at most 3.4e38): the float64 result cannot be written as float32");
+    }
+    out[e] = float(x[e]);
+  }
+  return out;
+}
 
 std::vector<int64_t> visited_blocks(const BlockMask& mask, int64_t mask_b, int64_t h, int64_t i) {
   const int64_t mk = mask.shape.mk();
@@ -155,7 +202,7 @@ struct Prepared {
 // SiLU(x)/n and its derivative d/dx; masked pairs (x = -inf) give 0.
 template <class T>
 inline void silu_terms(T x, T inv_n, T& f, T& df) {
-  if (std::isinf(x)) {
+  if (std::isinf(x) && x < 0) {  // masked pair; +inf is an overflow the result check reports
     f = df = 0;
     return;
   }
@@ -176,6 +223,9 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
   const T fill = P.softmax ? -std::numeric_limits<T>::infinity() : T(0);
   res.lse.assign(size_t(p.varlen() ? H * p.total_q() : p.batch * H * p.q_len), fill);
   const T inv_n = P.softmax ? T(0) : T(1.0 / p.silu_n);
+  // The first row (task * bq + row in block) whose running maximum score left the range of T, so that
+  // an overflow is reported instead of being taken for a row with no visible key (O = 0, LSE = -inf).
+  std::atomic<int64_t> overflow_row{-1};
   parallel_for(
       p.batch * H * P.mq,
       [&](int64_t task) {
@@ -193,6 +243,13 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           if (P.softmax) {
             Col<T> mnew = m.cwiseMax(S.rowwise().maxCoeff()), alpha(rows);
             for (int64_t r = 0; r < rows; ++r) {
+              if (!(mnew[r] < std::numeric_limits<T>::infinity())) {  // +inf or NaN: a score overflowed T
+                int64_t none = -1;
+                overflow_row.compare_exchange_strong(none, task * P.bq + r);
+                S.row(r).setZero();
+                alpha[r] = T(1);
+                continue;
+              }
               if (std::isinf(mnew[r])) {  // nothing visible yet (Eigen's exp clamps, so never exp(-inf))
                 S.row(r).setZero();
                 alpha[r] = T(1);
@@ -232,6 +289,19 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         }
       },
       opt.threads);
+  if (int64_t code = overflow_row.load(); code >= 0) {
+    const int64_t task = code / P.bq, r = code % P.bq, i = task % P.mq, bh = task / P.mq;
+    throw UsageError("attention scores overflow " + std::string(precision_name<T>()) + " for the query at [b=" +
+                     std::to_string(bh / H) + ", s=" + std::to_string(i * P.bq + r) + ", h=" + std::to_string(bh % H) +
+                     "]: scale*q.k is not finite (Q/K too large for this precision; scale them down" +
+                     (sizeof(T) == 4 ? " or use --f64)" : ")"));
+  }
+  const int64_t rq = p.varlen() ? 0 : p.q_len;
+  check_finite_result(res.out, H, D, rq, "O");
+  for (size_t e = 0; e < res.lse.size(); ++e)
+    if (std::isnan(res.lse[e]) || res.lse[e] == std::numeric_limits<T>::infinity())
+      throw UsageError("LSE is not finite at element " + std::to_string(e) + ": the softmax sum overflowed " +
+                       precision_name<T>() + " (inputs too large for this precision)");
   return res;
 }
 
@@ -333,6 +403,10 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
         StridedMut<T>(g.dv.data() + ((s.k0 + c0) * Hkv + hk) * D, cols, D, Eigen::OuterStride<>(Hkv * D)) = dv;
       },
       opt.threads);
+  const int64_t rq = p.varlen() ? 0 : p.q_len, rk = p.varlen() ? 0 : p.kv_len;
+  check_finite_result(g.dq, H, D, rq, "dQ");
+  check_finite_result(g.dk, Hkv, D, rk, "dK");
+  check_finite_result(g.dv, Hkv, D, rk, "dV");
   return g;
 }
 

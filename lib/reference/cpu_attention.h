@@ -4,7 +4,9 @@
 // head types (dense heads ignore the bitmap, streaming heads use sink + local blocks), causal
 // bottom-right aligned per sequence, partial last blocks, GQA/MQA, varlen (mask rows relative to each
 // sequence), softmax with LSE (natural log) or SiLU(scale*QK^T + bias)/n. Rows with no visible key:
-// O = 0, LSE = -inf (SiLU: LSE = 0). NaN/Inf in any input is a UsageError naming the first position.
+// O = 0, LSE = -inf (SiLU: LSE = 0). NaN/Inf in any input is a UsageError naming the first position;
+// so is a NaN/Inf that finite inputs produce (a score, sum or gradient past the range of T), never a
+// result that looks like an empty row.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -48,6 +50,10 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
 template <class T>
 std::vector<T> convert_checked(const void* data, ElemType dtype, int64_t n, int64_t heads, int64_t head_dim,
                                int64_t rows_per_batch, const char* name);
+
+// A float64 result as float32, UsageError naming `name` when a finite value does not fit (|x| > 3.4e38)
+// rather than writing it as Inf.
+std::vector<float> narrow_to_float32(const std::vector<double>& x, const char* name);
 
 // Key blocks that row block i of head h visits (ascending), from the head type: dense heads every
 // block, streaming heads sink + local blocks, sparse heads the bitmap of batch entry `mask_b`.
