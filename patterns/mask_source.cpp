@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "lib/curves/order.h"
 #include "lib/error.h"
 #include "lib/mask_io.h"
 
@@ -18,6 +19,14 @@ MaskSource parse_mask_source(const std::string& text, BlockSizes blocks, bool ca
   src.request.causal = causal;
   src.request.seed = seed;
   return src;
+}
+
+void reorder_tokens(Qkv& in, const std::vector<int64_t>& perm) {
+  if (in.q.seq != int64_t(perm.size()) || in.k.seq != int64_t(perm.size()))
+    throw UsageError("the token order covers " + std::to_string(perm.size()) + " tokens but Q has " +
+                     std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq) + " (they must be equal)");
+  for (Tensor* t : {&in.q, &in.k, &in.v})
+    if (!t->data.empty()) t->data = curves::apply_token_order(t->data, t->batch, t->seq, t->heads * t->dim, perm);
 }
 
 PatternInputs pattern_inputs(const Qkv& in) {

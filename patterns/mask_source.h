@@ -21,6 +21,11 @@ struct MaskSource {
 // `blocks` and `causal` describe a .npy / CSR file's blocks, or are the pattern's.
 MaskSource parse_mask_source(const std::string& text, BlockSizes blocks, bool causal, uint64_t seed);
 
+// Puts Q, K and V into a token order (perm[i] = original index of the token at position i; q_len =
+// kv_len = perm.size(), else UsageError): what a mask built for a reordered sequence is computed on.
+// run --reorder and gen-mask --order both call it, so adaptive selectors see the reordered tokens.
+void reorder_tokens(Qkv& in, const std::vector<int64_t>& perm);
+
 // Q/K for adaptive selectors, pointing into `in` (which must outlive them).
 PatternInputs pattern_inputs(const Qkv& in);
 

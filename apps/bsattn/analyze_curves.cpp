@@ -212,6 +212,9 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
   }
   std::string json_out = given(o, "--json", o.json_out), md_out = given(o, "--markdown", o.markdown);
   bool quiet = given_flag(o, "--quiet", o.quiet);
+  OutputSet outputs;  // checked before any work, written together at the end
+  outputs.add(json_out, "--json");
+  outputs.add(md_out, "--markdown");
 
   std::string command = "bsattn analyze --curves --grid " + layout.grid.str() + " --text " +
                         std::to_string(layout.text) + (layout.text_at_head ? "" : " --text-position tail") +
@@ -275,6 +278,7 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
     md << window_floor;
     write_text_file(md_out, md.str());
   }
+  outputs.commit();
   if (!quiet && json_out != "-") {
     std::printf("%s", head.str().c_str());
     for (int64_t b : blocks) std::printf("\n%s", text_table(table_cells(recs, b, radius_names)).c_str());

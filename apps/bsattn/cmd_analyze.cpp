@@ -10,6 +10,7 @@
 #include "lib/build_info.h"
 #include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/commands.h"
+#include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
 #include "lib/backend.h"
 #include "lib/error.h"
@@ -227,7 +228,7 @@ void register_analyze(CLI::App& app) {
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
   add_input_options(*sub, o->inputs, true, true, "Input");
-  sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->capture_default_str()->group("Input");
+  sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
   sub->add_option("--backend", o->backend, "cpu: the exact CPU reference (f32 on the input values); cuda: the fused kernel against the GPU dense reference in bf16/f16 (softmax; no --sweep/--check)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
@@ -245,7 +246,11 @@ void register_analyze(CLI::App& app) {
   o->curves = add_analyze_curves_options(*sub);
   sub->callback([o]() {
     if (analyze_curves_requested(*o->curves)) return run_analyze_curves(*o->curves);
+    // Every output is checked before any work and written at the end (all or none).
+    OutputSet outputs;
+    outputs.add(o->json_out, "--json");
     run_analyze(*o);
+    outputs.commit();
   });
 }
 

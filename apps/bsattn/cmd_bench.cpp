@@ -39,11 +39,16 @@ void write_markdown(const std::string& path, const bench::BenchDoc& doc, const s
 
 // --from FILE: the exports and the table of an existing document (e.g. merged by scripts/peers.py).
 void export_existing(const BenchOptions& o) {
+  OutputSet outputs;
+  outputs.add(o.json_out, "--json");
+  outputs.add(o.csv_out, "--csv");
+  outputs.add(o.md_out, "--markdown");
   bench::BenchDoc doc = bench::bench_doc_from_json(nlohmann::json::parse(read_text_file(o.from), nullptr, false), o.from);
   if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
   write_markdown(o.md_out, doc, table);
+  outputs.commit();
   if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") std::cout << table;
 }
 
@@ -53,12 +58,15 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     for (auto& v : require_gpu_backend().kernels()) std::cout << v << "\n";
     return;
   }
+  // Outputs are checked before any work and written together at the end (all or none).
+  OutputSet outputs;
+  outputs.add(o.json_out, "--json");
+  outputs.add(o.csv_out, "--csv");
+  outputs.add(o.md_out, "--markdown");
+  outputs.add_folder(o.save_masks, "--save-masks");
   bool use_cuda;
   if (o.backend == "auto") {
     use_cuda = gpu_available();
-    if (!use_cuda)
-      std::cerr << "bsattn bench: no usable GPU (or a build without CUDA): timing the CPU reference backend "
-                   "on a small sweep; kernel numbers need a GPU\n";
   } else {
     use_cuda = o.backend == "cuda";
   }
@@ -104,6 +112,10 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     std::string why = plan.skipped.empty() ? "the sweep is empty" : plan.skipped.front().reason;
     throw UsageError("no configuration of the sweep can run on the " + backend->name() + " backend (" + why + ")");
   }
+  // The fallback notice comes once every option has been checked, so a usage error is the only line.
+  if (o.backend == "auto" && !use_cuda)
+    std::cerr << "bsattn bench: no usable GPU (or a build without CUDA): timing the CPU reference backend "
+                 "on a small sweep; kernel numbers need a GPU\n";
 
   nlohmann::json context = bench::host_context();
   std::string joined;
@@ -128,6 +140,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
   write_markdown(o.md_out, doc, table);
+  outputs.commit();
   bool stdout_taken = o.json_out == "-" || o.csv_out == "-" || o.md_out == "-";
   if (o.quiet || stdout_taken) return;
 
@@ -205,7 +218,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")
       ->group(gs)
       ->check(CLI::ExistingFile);
-  sub->add_option("--seed", o->seed, "Seed for masks and inputs (recorded in every output)")->group(gs)->capture_default_str();
+  sub->add_option("--seed", o->seed, "Seed for masks and inputs (recorded in every output)")->group(gs)->check(seed_check())->capture_default_str();
 
   const char* gd = "Device";
   sub->add_option("--backend", o->backend, "auto (CUDA when a GPU is present, else CPU), cuda or cpu")

@@ -82,6 +82,13 @@ void run_gen_mask(GenMaskOptions& o) {
     else write_text_file(o.json_out, list_patterns_json().dump(1) + "\n");
     return;
   }
+  // Every output is checked before any work, and they are written together at the end (all or none).
+  OutputSet outputs;
+  outputs.add(o.output, "-o");
+  if (!o.csr_prefix.empty())
+    for (const std::string& f : mask_csr_paths(o.csr_prefix)) outputs.add(f, "--csr");
+  outputs.add(o.json_out, "--json");
+  add_gen_mask_order_outputs(*o.order, outputs);
   MaskRequest req;
   req.shape.q_len = o.q_len ? o.q_len : o.seq;
   req.shape.kv_len = o.kv_len ? o.kv_len : o.seq;
@@ -141,6 +148,7 @@ void run_gen_mask(GenMaskOptions& o) {
     if (recall.is_object()) j["recall"] = recall;
     write_text_file(o.json_out, j.dump(1) + "\n");
   }
+  outputs.commit();
   if (!o.quiet && o.json_out != "-") print_summary(m, st, ms);
   if (recall.is_object() && !o.quiet && o.json_out != "-") print_recall(recall);
 }
@@ -162,7 +170,7 @@ void register_gen_mask(CLI::App& app) {
   sub->add_option("--head-map", o->head_map, "Per-head patterns: \"0-3=dense;4-15=local:window=2\"")->group(gp);
   sub->add_flag("--list-patterns", o->list_patterns, "List every pattern with parameters, ranges and defaults")->group(gp);
   sub->add_flag("--causal", o->causal, "Causal attention (bottom-right aligned when q_len != kv_len)")->group(gp);
-  sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in the output)")->default_val(0)->group(gp);
+  sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in the output)")->default_val(0)->check(seed_check())->group(gp);
   auto* gs = "Sizes";
   sub->add_option("--seq", o->seq, "Sequence length (q_len = kv_len); ViT/SAM/video patterns default to their layout's")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--q-len", o->q_len, "Query length (overrides --seq)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);

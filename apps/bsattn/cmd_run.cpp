@@ -7,6 +7,7 @@
 #include "apps/bsattn/attention_inputs.h"
 #include "lib/build_info.h"
 #include "apps/bsattn/commands.h"
+#include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
 #include "lib/backend.h"
 #include "lib/curves/order.h"
@@ -58,17 +59,20 @@ ElemType cuda_input_type(const Qkv& in) {
   return t;
 }
 
-template <class T>
-std::vector<float> to_f32(const std::vector<T>& x) {
-  return std::vector<float>(x.begin(), x.end());
-}
-
 void run_run(const RunOptions& o) {
   if (o.out.empty()) throw UsageError("--out O.npy is required");
   bool grads = !o.dout.empty();
   if (grads && (o.dq.empty() || o.dk.empty() || o.dv.empty()))
     throw UsageError("--do needs --dq, --dk and --dv output files");
   if (!grads && (!o.dq.empty() || !o.dk.empty() || !o.dv.empty())) throw UsageError("--dq/--dk/--dv need --do");
+  // Every output is checked before any work, and they are written together at the end (all or none).
+  OutputSet outputs;
+  outputs.add(o.out, "--out");
+  outputs.add(o.lse, "--lse");
+  outputs.add(o.dq, "--dq");
+  outputs.add(o.dk, "--dk");
+  outputs.add(o.dv, "--dv");
+  outputs.add(o.json_out, "--json");
   Backend backend = Backend::Cpu;
   if (o.backend == "cuda" || (o.backend == "auto" && gpu_available())) backend = Backend::Cuda;
   // Usage errors first (inputs, element types, mask, sizes); whether a GPU is there is checked last,
@@ -105,11 +109,8 @@ void run_run(const RunOptions& o) {
       throw UsageError("--reorder: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " +
                        std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq));
     perm = sequence_order(parse_order(o.reorder, lay.grid, mask.request.shape.block_q, "--reorder"), lay);
-    auto fwd = [&](Tensor& t) { t.data = apply_token_order(t.data, t.batch, t.seq, t.heads * t.dim, perm); };
-    fwd(in.q);
-    fwd(in.k);
-    fwd(in.v);
-    if (grads) fwd(d_o);
+    reorder_tokens(in, perm);
+    if (grads) d_o.data = apply_token_order(d_o.data, d_o.batch, d_o.seq, d_o.heads * d_o.dim, perm);
   } else if (!o.grid.empty() || o.text) {
     throw UsageError("--grid/--text only apply with --reorder");
   }
@@ -146,11 +147,11 @@ void run_run(const RunOptions& o) {
     lse = std::move(r.lse);
   } else if (o.f64) {
     auto f = cpu_forward<double>(p, m, ai, copt);
-    out = to_f32(f.out);
-    lse = to_f32(f.lse);
+    out = narrow_to_float32(f.out, "O");
+    lse = narrow_to_float32(f.lse, "LSE");
     if (grads) {
       auto g = cpu_backward<double>(p, m, ai, f, d_o.data.data(), copt);
-      dq = to_f32(g.dq), dk = to_f32(g.dk), dv = to_f32(g.dv);
+      dq = narrow_to_float32(g.dq, "dQ"), dk = narrow_to_float32(g.dk, "dK"), dv = narrow_to_float32(g.dv, "dV");
     }
   } else {
     auto t0 = std::chrono::steady_clock::now();
@@ -206,6 +207,7 @@ void run_run(const RunOptions& o) {
                         {"commit", bsattn::build_commit()}};
     write_text_file(o.json_out, j.dump(1) + "\n");
   }
+  outputs.commit();
 }
 
 }  // namespace
@@ -218,9 +220,9 @@ void register_run(CLI::App& app) {
   add_input_options(*sub, o->inputs, true, false, "Input");
   sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q): also compute dQ, dK, dV (CPU)")->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
-  sub->add_option("--scale", o->scale, "Softmax/SiLU scale (0: 1/sqrt(D))")->capture_default_str()->group("Input");
+  sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
-  sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in --json)")->capture_default_str()->group("Input");
+  sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in --json)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--reorder", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
   sub->add_option("--grid", o->grid, "Grid of the reordered tokens, TxHxW or HxW")->group("Reorder");
   sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");

@@ -85,6 +85,17 @@ void report(const ImageOptions& o, const render::FigureReport& r, const std::str
               r.downsampled ? " (max-pooled: a pixel covers several blocks)" : "", r.ms);
 }
 
+// Runs one figure with its outputs (-o, --json) checked before any work and written together at the
+// end (all or none).
+template <class F>
+void with_outputs(const ImageOptions& o, F&& draw) {
+  OutputSet outputs;
+  outputs.add(o.output, "-o");
+  outputs.add(o.json_out, "--json");
+  draw();
+  outputs.commit();
+}
+
 std::string base_name(const std::string& path) {
   auto slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -291,7 +302,7 @@ void register_visualize(CLI::App& app) {
       ->check(CLI::Range(4, 1000))
       ->group("Output");
   add_image_options(ms, mo->img);
-  ms->callback([mo]() { run_mask(*mo); });
+  ms->callback([mo]() { with_outputs(mo->img, [&] { run_mask(*mo); }); });
 
   auto ao = std::make_shared<AttentionOptions>();
   auto* as = vis->add_subcommand("attention", "Draw dense attention mass per block with the mask overlaid, and the error map");
@@ -302,7 +313,7 @@ void register_visualize(CLI::App& app) {
   as->add_option("--layout", ao->layout, "Layout of --q/--k: bshd or bhsd")->default_val("bshd")->check(CLI::IsMember({"bshd", "bhsd"}))->group(gi);
   as->add_option("--dtype", ao->dtype, "Element type of --q/--k: auto, f32, f16, bf16")->default_val("auto")->group(gi);
   as->add_option("--synthetic", ao->synthetic, "Synthetic Q/K instead of files: KIND[:key=value,...]\n" + synthetic_help())->group(gi);
-  as->add_option("--seed", ao->seed, "Seed of --synthetic (recorded in the figure)")->default_val(0)->group(gi);
+  as->add_option("--seed", ao->seed, "Seed of --synthetic (recorded in the figure)")->default_val(0)->check(seed_check())->group(gi);
   add_head_dim_option(*as, ao->head_dim, "Head dimension of --synthetic (even)", gi);
   as->add_option("--head", ao->head, "Query head to draw")->default_val(0)->group(gi);
   as->add_option("--batch-index", ao->batch_index, "Batch entry to draw")->default_val(0)->group(gi);
@@ -317,7 +328,7 @@ void register_visualize(CLI::App& app) {
     if (ao->synthetic.empty() == (ao->q.empty() || ao->k.empty()) && !(ao->synthetic.empty() && ao->q.empty() && ao->k.empty()))
       throw UsageError("give either --q and --k, or --synthetic KIND");
     if (ao->synthetic.empty() && (ao->q.empty() || ao->k.empty())) throw UsageError("give --q and --k, or --synthetic KIND");
-    run_attention(*ao);
+    with_outputs(ao->img, [&] { run_attention(*ao); });
   });
 
   auto co = std::make_shared<CurveOptions>();
@@ -332,7 +343,7 @@ void register_visualize(CLI::App& app) {
   cs->add_option("--frames", co->frames, "Video grids: at most this many frames per order, evenly spaced")->default_val(8)
       ->check(CLI::Range(1, 64))->group("View");
   add_image_options(cs, co->img);
-  cs->callback([co]() { run_curve(*co); });
+  cs->callback([co]() { with_outputs(co->img, [&] { run_curve(*co); }); });
 
   auto fo = std::make_shared<JsonPlotOptions>();
   auto* fs = vis->add_subcommand("frontier", "Plot recall and error vs density, one line per pattern (analyze --sweep JSON)");
@@ -340,7 +351,7 @@ void register_visualize(CLI::App& app) {
   fs->add_option("--metric", fo->metric, "recall (mean attention recall), error (relative L2 of the output, log) or both")
       ->default_val("both")->check(CLI::IsMember({"recall", "error", "both"}))->group("View");
   add_image_options(fs, fo->img);
-  fs->callback([fo]() { run_frontier(*fo); });
+  fs->callback([fo]() { with_outputs(fo->img, [&] { run_frontier(*fo); }); });
 
   auto bo = std::make_shared<JsonPlotOptions>();
   auto* bs = vis->add_subcommand("bench", "Plot effective TFLOP/s and speedup, one line per implementation (bench JSON)");
@@ -350,7 +361,7 @@ void register_visualize(CLI::App& app) {
       ->check(CLI::IsMember({"tflops", "speedup", "both"}))->group("View");
   bs->add_option("--pass", bo->pass, "Only records of this pass (e.g. fwd, bwd); default all")->group("View");
   add_image_options(bs, bo->img);
-  bs->callback([bo]() { run_bench(*bo); });
+  bs->callback([bo]() { with_outputs(bo->img, [&] { run_bench(*bo); }); });
 }
 
 }  // namespace bsattn::app

@@ -1,5 +1,7 @@
 #include "apps/bsattn/common_options.h"
 
+#include <cmath>
+
 namespace bsattn::app {
 
 void add_block_options(CLI::App& sub, BlockOptions& o, const std::string& group, const std::string& unset,
@@ -26,6 +28,36 @@ void add_head_dim_option(CLI::App& sub, int64_t& head_dim, const std::string& he
       ->check(CLI::Range(int64_t(1), int64_t(4096)))
       ->capture_default_str()
       ->group(group);
+}
+
+CLI::Validator seed_check() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        const char* allowed = "allowed: an integer from 0 to 18446744073709551615";
+        if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+          return "'" + v + "' is not a seed (" + allowed + ")";
+        if (v.size() > 20 || (v.size() == 20 && v > "18446744073709551615"))
+          return "'" + v + "' is too large (" + allowed + ")";
+        return {};
+      },
+      "SEED", "seed");
+}
+
+CLI::Validator scale_check() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        double x = 0;
+        size_t pos = 0;
+        try {
+          x = std::stod(v, &pos);
+        } catch (...) {
+          pos = 0;
+        }
+        if (pos == 0 || pos != v.size() || !std::isfinite(x) || x < 0 || x > 3.4e38)
+          return "'" + v + "' is not allowed (allowed: 0 for 1/sqrt(head_dim), or a finite number in (0, 3.4e38])";
+        return {};
+      },
+      "SCALE", "scale");
 }
 
 }  // namespace bsattn::app

@@ -23,4 +23,11 @@ void add_block_options(CLI::App& sub, BlockOptions& o, const std::string& group,
 // --head-dim (synthetic inputs; bench has its own sweep axis under the same name).
 void add_head_dim_option(CLI::App& sub, int64_t& head_dim, const std::string& help, const std::string& group);
 
+// --seed of every subcommand: an unsigned 64-bit integer. CLI11 would read "-1" as 2^64-1; this
+// check refuses a sign (or anything else that is not a plain integer in range) with the range stated.
+CLI::Validator seed_check();
+// --scale of run and analyze: 0 (meaning 1/sqrt(head_dim)) or a finite number in (0, 3.4e38], the
+// float32 range the kernels and the CPU reference compute scores in.
+CLI::Validator scale_check();
+
 }  // namespace bsattn::app

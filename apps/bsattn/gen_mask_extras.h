@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "lib/atomic_file.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {
@@ -31,6 +32,8 @@ std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App& sub);
 // Validate against the request's sizes, set req.token_order / req.inputs, fill `prep`.
 void prepare_gen_mask_order(const GenMaskOrderOptions& o, MaskRequest& req, GenMaskPrepared& prep);
 void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, GenMaskPrepared& prep);
+// Declares --emit-permutation / --emit-inverse in the run's output set (checked before any work).
+void add_gen_mask_order_outputs(const GenMaskOrderOptions& o, OutputSet& outputs);
 // After the mask is built, before it is written: record specs, write --emit-permutation.
 void finish_gen_mask_order(const GenMaskOrderOptions& o, const GenMaskPrepared& prep, BlockMask& m);
 

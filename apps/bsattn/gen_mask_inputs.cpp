@@ -39,6 +39,9 @@ void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, Gen
                      " kv_len=" + std::to_string(req.shape.kv_len) + " heads=" + std::to_string(req.shape.heads));
   if (qkv->q.batch != 1 && qkv->q.batch != req.shape.batch)
     throw UsageError("--q/--k: batch " + std::to_string(qkv->q.batch) + " must be 1 or --batch " + std::to_string(req.shape.batch));
+  // With --order the mask is built for the reordered sequence, so the selectors must score the
+  // reordered tokens, as run --reorder does (prepare_gen_mask_order has set req.token_order).
+  if (req.token_order) reorder_tokens(*qkv, *req.token_order);
   prep.inputs = std::make_shared<PatternInputs>(pattern_inputs(*qkv));
   prep.input_storage = qkv;
   prep.input_spec = qkv->spec;

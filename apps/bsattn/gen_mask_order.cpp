@@ -61,6 +61,11 @@ void prepare_gen_mask_order(const GenMaskOrderOptions& o, MaskRequest& req, GenM
   if (!o.emit.empty()) prep.order_spec["permutation_file"] = o.emit;
 }
 
+void add_gen_mask_order_outputs(const GenMaskOrderOptions& o, OutputSet& outputs) {
+  outputs.add(o.emit, "--emit-permutation");
+  outputs.add(o.emit_inverse, "--emit-inverse");
+}
+
 void finish_gen_mask_order(const GenMaskOrderOptions& o, const GenMaskPrepared& prep, BlockMask&) {
   if (!prep.token_order) return;
   if (!o.emit.empty()) curves::write_permutation(o.emit, *prep.token_order);
