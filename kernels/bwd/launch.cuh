@@ -1,0 +1,66 @@
+// Host side of the backward family: the sequence of launches of one backward pass (preprocess, the
+// dK/dV loop, then the dQ pass or the dQ postprocess) for the configuration select_bwd_config picked,
+// instantiated once per dtype x head dim in kernels/bwd/bwd_*.cu.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/attention_bwd.h"
+#include "kernels/bwd/config.h"
+#include "kernels/bwd/mainloop_sm80.cuh"
+#include "kernels/cuda_check.h"
+#include "lib/error.h"
+
+namespace bsattn::cuda::bwd {
+
+// Launches KERNEL with `smem` bytes of dynamic shared memory (the opt-in above 48 KiB is a per-function
+// attribute, set at its first launch).
+template <void (*KERNEL)(BwdParams)>
+void launch_smem(dim3 grid, int threads, int smem, const BwdParams& p, cudaStream_t stream) {
+  static bool configured = false;
+  if (!configured) {
+    CUDA_CHECK(cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    configured = true;
+  }
+  KERNEL<<<grid, threads, smem, stream>>>(p);
+  CUDA_CHECK_LAUNCH("attention backward kernel");
+}
+
+template <class Elem, int D, bool SILU>
+void launch_loops(const BwdParams& p, const BwdConfig& c, cudaStream_t stream) {
+  using T = BwdSm80Config<Elem, D, SILU>;
+  // One CTA per KV tile, KV head and sequence; causal: the first KV tiles have the most query tiles
+  // and start first.
+  const dim3 kv_grid(unsigned((p.kv_len + T::BN - 1) / T::BN), unsigned(p.heads_kv), unsigned(p.batch));
+  if (c.dq_separate) {
+    launch_smem<bwd_dkdv_kernel<T, false>>(kv_grid, T::THREADS, T::SMEM_DKDV, p, stream);
+    const dim3 q_grid(unsigned((p.q_len + T::BM - 1) / T::BM), unsigned(p.heads_q), unsigned(p.batch));
+    launch_smem<bwd_dq_kernel<T>>(q_grid, T::THREADS, T::SMEM_DQ, p, stream);
+    return;
+  }
+  launch_smem<bwd_dkdv_kernel<T, true>>(kv_grid, T::THREADS, T::SMEM_DKDV, p, stream);
+  const int64_t n4 = p.total_q * p.heads_q * D / 4;
+  const unsigned blocks = unsigned(std::min<int64_t>((n4 + 255) / 256, 65535));
+  if (n4 > 0) {
+    bwd_postprocess_kernel<Elem, D><<<blocks, 256, 0, stream>>>(p);
+    CUDA_CHECK_LAUNCH("attention backward dQ postprocess");
+  }
+}
+
+// Runs configuration c (from select_bwd_config) for p on `stream`: D_i and the zeroed dQ accumulator,
+// then the loops.
+template <class Elem, int D>
+void launch_bwd(const BwdParams& p, const BwdConfig& c, cudaStream_t stream) {
+  if (c.loop != BwdLoop::Sm80) throw RuntimeFailure("backward configuration " + c.name + " has no launch");
+  const int64_t rows = p.total_q * p.heads_q;
+  if (rows > 0) {
+    bwd_preprocess_kernel<Elem, D><<<unsigned((rows + 7) / 8), 256, 0, stream>>>(p);
+    CUDA_CHECK_LAUNCH("attention backward preprocess");
+  }
+  if (p.silu) return launch_loops<Elem, D, true>(p, c, stream);
+  return launch_loops<Elem, D, false>(p, c, stream);
+}
+
+}  // namespace bsattn::cuda::bwd
