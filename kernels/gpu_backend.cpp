@@ -2,6 +2,7 @@
 // (CMakeLists.txt links it as an OBJECT library, so no linker drops it for want of a reference).
 #include "kernels/attention_runner.h"
 #include "kernels/bench_backend.h"
+#include "kernels/mask_build.h"
 #include "kernels/quality_cuda.h"
 #include "lib/backend.h"
 
@@ -29,6 +30,10 @@ class CudaGpuBackend : public GpuBackend {
   GpuQuality evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                            const GpuQualityOptions& opt) override {
     return evaluate_mask_cuda(p, mask, in, opt);
+  }
+  BlockMask adaptive_mask(const AttentionProblem& p, const AttentionInputs& in, const GpuAdaptiveConfig& c,
+                          GpuAdaptiveTiming* timing) override {
+    return cuda::gpu_adaptive_mask(p, in, c, timing);
   }
 };
 

@@ -5,14 +5,17 @@
 //   pool_level1_kernel / pool_up_kernel  mean of Q (K) over each block of tokens (level 1), then
 //       levels 2/4/8 from level 1 weighted by token counts (tails are exact), so Q and K are read once.
 //   cuBLAS SGEMM (strided batched over heads)  pooled scores [Mq, Mk] per (batch, head).
-//   select_kernel  one CTA per block row: softmax over the row's visible blocks, bitonic sort in
-//       shared memory, keep top-k plus the fewest blocks reaching the cumulative mass, the diagonal.
+//   select_kernel  one CTA per row of units at the selection level (a unit is level x level blocks):
+//       softmax over the row's visible units, bitonic sort in shared memory, keep top-k plus the
+//       fewest units reaching the cumulative mass, the diagonal unit.
+//   expand_units_kernel  level > 1: every block of a kept unit is kept (causal then trims blocks).
 //
 // Measured (results/mask-build/*.md, "mask build vs attention"): see the table there.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cuda_check.h"
@@ -93,6 +96,16 @@ __global__ void pool_up_kernel(const float* p1, int M1, int D, int S, int block,
     tokens += n;
   }
   out[(int64_t(bh) * ML + m) * D + d] = acc / float(tokens);
+}
+
+// Unit bits [BH, mu, nu] -> block bits [BH, mq, mk]: block (i, j) takes unit (i / level, j / level).
+__global__ void expand_units_kernel(const uint8_t* units, int64_t bh_count, int mq, int mk, int mu, int nu, int level,
+                                    uint8_t* bits) {
+  int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= bh_count * mq * mk) return;
+  int j = int(e % mk), i = int((e / mk) % mq);
+  int64_t bh = e / (int64_t(mq) * mk);
+  bits[e] = units[(bh * mu + i / level) * nu + j / level];
 }
 
 // One CTA per (row i, head, batch): scores [Mk] -> kept bits. SORT_N = power of two >= Mk.
@@ -219,22 +232,26 @@ BlockCSR gpu_column_csr(const BlockMask& m) { return gpu_csr(m, false); }
 
 BlockMask gpu_adaptive_mask(const AttentionProblem& p, const AttentionInputs& in, const AdaptiveSelectConfig& c,
                             AdaptiveSelectTiming* timing) {
-  if (p.varlen()) throw UsageError("adaptive GPU selection takes fixed-length batches (no cu_seqlens)");
-  if (p.dtype == ElemType::F32) throw UsageError("adaptive GPU selection takes bf16 or f16 Q/K");
-  if (p.head_dim > 1024) throw UsageError("adaptive GPU selection: head_dim must be <= 1024");
-  if (c.top_k < 1 || !(c.mass > 0 && c.mass <= 1)) throw UsageError("adaptive selection: top_k >= 1 and 0 < mass <= 1");
+  check_gpu_adaptive(p, c);
   MaskShape shape{p.batch, p.heads_q, p.q_len, p.kv_len, c.block_q, c.block_kv};
-  shape.validate();
   int B = int(p.batch), H = int(p.heads_q), Hk = int(p.heads_kv), D = int(p.head_dim);
   int Sq = int(p.q_len), Sk = int(p.kv_len), mq = int(shape.mq()), mk = int(shape.mk());
+  // The selection runs on units of L x L blocks: mu x nu units per head.
+  const int L = c.level, mu = (mq + L - 1) / L, nu = (mk + L - 1) / L;
   size_t es = elem_size(p.dtype);
   DeviceBuffer dq, dk;
   dq.upload(in.q, size_t(p.total_q()) * H * D * es);
   dk.upload(in.k, size_t(p.total_k()) * Hk * D * es);
   DeviceBuffer pq(size_t(B) * H * mq * D * 4), pk(size_t(B) * H * mk * D * 4);
-  DeviceBuffer scores(size_t(B) * H * mq * mk * 4), bits(size_t(B) * H * mq * mk);
+  DeviceBuffer scores(size_t(B) * H * mu * nu * 4), bits(size_t(B) * H * mq * mk);
+  DeviceBuffer units(L > 1 ? size_t(B) * H * mu * nu : 0);
   DeviceBuffer num(size_t(B) * H * mq * 4), idx(size_t(B) * H * mq * mk * 4);
+  std::vector<int> levels = c.levels;
+  if (std::find(levels.begin(), levels.end(), L) == levels.end()) levels.push_back(L);
   std::vector<DeviceBuffer> up;
+  up.reserve(2 * levels.size());
+  const float* sel_q = nullptr;  // pooled Q and K at the selection level
+  const float* sel_k = nullptr;
   cublasHandle_t handle;
   CUBLAS_CHECK(cublasCreate(&handle));
   cudaEvent_t ev[5];
@@ -252,33 +269,45 @@ BlockMask gpu_adaptive_mask(const AttentionProblem& p, const AttentionInputs& in
     };
     pool(dq, Sq, H, int(c.block_q), mq, pq.get<float>());
     pool(dk, Sk, Hk, int(c.block_kv), mk, pk.get<float>());
-    for (int L : c.levels) {
-      if (L <= 1) continue;
+    sel_q = pq.get<float>();
+    sel_k = pk.get<float>();
+    for (int lv : levels) {
+      if (lv <= 1) continue;
       for (int which = 0; which < 2; ++which) {
-        int M1 = which ? mk : mq, ML = (M1 + L - 1) / L;
+        int M1 = which ? mk : mq, ML = (M1 + lv - 1) / lv;
         up.emplace_back(size_t(B) * H * ML * D * 4);
         pool_up_kernel<<<dim3(ML, B * H), D>>>((which ? pk : pq).get<float>(), M1, D, which ? Sk : Sq,
-                                               int(which ? c.block_kv : c.block_q), L, ML, up.back().get<float>());
+                                               int(which ? c.block_kv : c.block_q), lv, ML, up.back().get<float>());
         CUDA_CHECK_LAUNCH("pool_up_kernel");
+        if (lv == L) (which ? sel_k : sel_q) = up.back().get<float>();
       }
     }
     CUDA_CHECK(cudaEventRecord(ev[1]));
-    // scores[bh] (mq x mk, row-major) = pq[bh] (mq x D) . pk[bh]^T: column-major view S^T = pk . pq^T.
+    // scores[bh] (mu x nu, row-major) = sel_q[bh] (mu x D) . sel_k[bh]^T: column-major view S^T = K . Q^T.
     float one = 1.f, zero = 0.f;
-    CUBLAS_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, mk, mq, D, &one, pk.get<float>(), D,
-                                           int64_t(mk) * D, pq.get<float>(), D, int64_t(mq) * D, &zero,
-                                           scores.get<float>(), mk, int64_t(mq) * mk, B * H));
+    CUBLAS_CHECK(cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, nu, mu, D, &one, sel_k, D,
+                                           int64_t(nu) * D, sel_q, D, int64_t(mu) * D, &zero, scores.get<float>(), nu,
+                                           int64_t(mu) * nu, B * H));
     CUDA_CHECK(cudaEventRecord(ev[2]));
     int sort_n = 1;
-    while (sort_n < mk) sort_n <<= 1;
+    while (sort_n < nu) sort_n <<= 1;
     size_t sh = size_t(sort_n) * 8;
-    if (sh > 200 * 1024) throw UsageError("adaptive GPU selection supports at most 16384 key blocks per row");
+    if (sh > 200 * 1024) throw UsageError("adaptive GPU selection supports at most 16384 key units per row");
     if (sh > 48 * 1024)
       CUDA_CHECK(cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sh)));
-    select_kernel<<<dim3(mq, H, B), 256, sh>>>(scores.get<float>(), mq, mk, sort_n, float(p.effective_scale()),
-                                               c.top_k, float(c.mass), Sk - Sq, int(c.block_q), int(c.block_kv),
-                                               Sq, c.causal, c.keep_diagonal, bits.get<uint8_t>());
+    // A unit is L blocks of tokens on each side, so the kernel's token geometry (visibility under
+    // causal, the diagonal unit) is that of blocks L times larger.
+    uint8_t* sel_bits = L > 1 ? units.get<uint8_t>() : bits.get<uint8_t>();
+    select_kernel<<<dim3(mu, H, B), 256, sh>>>(scores.get<float>(), mu, nu, sort_n, float(p.effective_scale()),
+                                               c.top_k, float(c.mass), Sk - Sq, int(c.block_q) * L,
+                                               int(c.block_kv) * L, Sq, c.causal, c.keep_diagonal, sel_bits);
     CUDA_CHECK_LAUNCH("select_kernel");
+    if (L > 1) {
+      int64_t n = int64_t(B) * H * mq * mk;
+      expand_units_kernel<<<unsigned((n + 255) / 256), 256>>>(units.get<uint8_t>(), int64_t(B) * H, mq, mk, mu, nu, L,
+                                                              bits.get<uint8_t>());
+      CUDA_CHECK_LAUNCH("expand_units_kernel");
+    }
     CUDA_CHECK(cudaEventRecord(ev[3]));
     launch_row_csr(bits.get<uint8_t>(), int64_t(B) * H * mq, mk, num.get<int32_t>(), idx.get<int32_t>(), 0);
     CUDA_CHECK(cudaEventRecord(ev[4]));
@@ -300,8 +329,10 @@ BlockMask gpu_adaptive_mask(const AttentionProblem& p, const AttentionInputs& in
   m.causal = c.causal;
   bits.download(m.bits.data(), m.bits.size());
   CUDA_CHECK(cudaDeviceSynchronize());
-  m.spec = {{"pattern", "gpu-adaptive"}, {"top_k", c.top_k}, {"mass", c.mass}, {"levels", c.levels},
-            {"keep_diagonal", c.keep_diagonal}};
+  // A kept unit may reach past the diagonal block by block; causal trims those blocks.
+  m.apply_causal();
+  m.spec = {{"pattern", "gpu-adaptive"}, {"top_k", c.top_k}, {"mass", c.mass}, {"levels", levels},
+            {"level", L}, {"keep_diagonal", c.keep_diagonal}};
   return m;
 }
 

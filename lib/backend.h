@@ -39,6 +39,24 @@ struct GpuQuality {
   std::string dense_path;  // "cublas-reference" or "fused-dense"
 };
 
+// GPU content-adaptive block selection (kernels/mask_build.cu): Q and K mean-pooled per block, then
+// per `level` x `level` blocks (level 1, 2, 4 or 8); per row of level units, the softmax of the pooled
+// scores scale * q_u.k_v over the visible units; the `top_k` best units plus the fewest whose mass
+// reaches `mass` are kept (and the diagonal unit with keep_diagonal), then every block of a kept unit.
+// `levels` are the pooling levels computed (the selection level is always among them).
+struct GpuAdaptiveConfig {
+  int64_t block_q = 128, block_kv = 128;
+  std::vector<int> levels = {1, 2, 4, 8};
+  int level = 1;              // the pooling level the selection runs at
+  int top_k = 4;              // always keep the k highest-scoring units of a row
+  double mass = 0.9;          // and the fewest units whose pooled softmax mass reaches this
+  bool causal = false;
+  bool keep_diagonal = true;  // keep each row's diagonal unit (causal) / unit i (non-causal)
+};
+struct GpuAdaptiveTiming {
+  double pool_ms = 0, score_ms = 0, select_ms = 0, csr_ms = 0, total_ms = 0;  // CUDA events
+};
+
 class GpuBackend {
  public:
   virtual ~GpuBackend() = default;
@@ -56,6 +74,10 @@ class GpuBackend {
   // GPU work: UsageError; RuntimeFailure without a GPU.
   virtual GpuQuality evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                                    const GpuQualityOptions& opt) = 0;
+  // The adaptive mask of fixed-length bf16/f16 Q/K (`in.q`, `in.k` host buffers of p.dtype). Checks its
+  // arguments first (UsageError); RuntimeFailure without a GPU or for CUDA errors.
+  virtual BlockMask adaptive_mask(const AttentionProblem& p, const AttentionInputs& in, const GpuAdaptiveConfig& c,
+                                  GpuAdaptiveTiming* timing) = 0;
 };
 
 // kernels/ registers its one instance, which must outlive every use (a static object).
@@ -66,6 +88,14 @@ GpuBackend* gpu_backend();
 GpuBackend& require_gpu_backend();
 // A GPU backend is registered and a GPU is present.
 bool gpu_available();
+
+// The checks of GPU adaptive selection that need no GPU (UsageError): fixed-length 16-bit Q/K, head_dim
+// <= 1024, level in {1, 2, 4, 8}, top_k >= 1, 0 < mass <= 1, mask sizes within MaskShape's limits.
+void check_gpu_adaptive(const AttentionProblem& p, const GpuAdaptiveConfig& c);
+// gen-mask --backend cuda (GpuBackend::adaptive_mask of the registered backend): RuntimeFailure in a
+// build without CUDA or on a machine without a GPU, after the arguments are checked.
+BlockMask gpu_adaptive_mask(const AttentionProblem& p, const AttentionInputs& in, const GpuAdaptiveConfig& c,
+                            GpuAdaptiveTiming* timing = nullptr);
 
 // analyze --backend cuda (GpuBackend::evaluate_mask of the registered backend).
 GpuQuality gpu_evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,

@@ -15,6 +15,7 @@
 #include "lib/quality/block_mass.h"
 #include "lib/tensor/qkv_source.h"
 #include "lib/tensor/tensor_io.h"
+#include "patterns/adaptive/gpu_select.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {
@@ -30,6 +31,7 @@ struct GenMaskOptions {
   BlockOptions blocks;
   std::string output, csr_prefix, json_out;
   bool quiet = false, recall = false;
+  std::string backend = "cpu";
   std::shared_ptr<GenMaskOrderOptions> order;
   std::shared_ptr<GenMaskInputOptions> inputs;
 };
@@ -118,8 +120,13 @@ void run_gen_mask(GenMaskOptions& o) {
   prepare_gen_mask_inputs(*o.inputs, req, prepared);
   if (o.recall && !prepared.input_storage)
     throw UsageError("--recall needs the Q/K the mask is judged on: give --q/--k or --synthetic");
+  if (o.backend == "cuda" && !prepared.input_storage)
+    throw UsageError("--backend cuda selects blocks from Q/K: give --pattern energy:... with --q/--k or --synthetic");
   auto t0 = std::chrono::steady_clock::now();
-  BlockMask m = generate_mask(req);
+  BlockMask m = o.backend == "cuda"
+                    ? adaptive::generate_mask_gpu(req, *std::static_pointer_cast<Qkv>(prepared.input_storage),
+                                                  std::static_pointer_cast<Qkv>(prepared.input_storage)->q.dtype)
+                    : generate_mask(req);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!prepared.order_spec.is_null()) m.spec["order"] = prepared.order_spec;
   if (!prepared.input_spec.is_null()) m.spec["inputs"] = prepared.input_spec;
@@ -187,6 +194,11 @@ void register_gen_mask(CLI::App& app) {
                 "Also judge the mask on its Q/K (--q/--k or --synthetic): per-row share of the dense attention "
                 "mass inside the kept blocks, exact (costs a dense pass: O(S^2 D) per head)")
       ->group(go);
+  sub->add_option("--backend", o->backend,
+                  "cpu, or cuda: the energy selector on the GPU at its pooling level (needs bf16/f16 Q/K: --dtype)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str()
+      ->group("Adaptive inputs");
   o->order = add_gen_mask_order_options(*sub);
   o->inputs = add_gen_mask_input_options(*sub);
   sub->callback([o]() { run_gen_mask(*o); });
