@@ -44,8 +44,9 @@ def main():
     def ctx(c, k):
         return c[0].get(k) if c else None
     lines = [f"# {a.title}", ""]
-    lines.append(f"GPU: {ctx(nctx, 'gpu')}; baseline kernel {ctx(bctx, 'kernel')} (build {ctx(bctx, 'build_commit')}), "
-                 f"candidate kernel {ctx(nctx, 'kernel')} (build {ctx(nctx, 'build_commit')}); "
+    lines.append(f"GPU: {ctx(nctx, 'gpu')}; baseline kernel: {ctx(bctx, 'kernel') or 'the default'} (build "
+                 f"{ctx(bctx, 'build_commit')}), candidate kernel: {ctx(nctx, 'kernel') or 'the default'} (build "
+                 f"{ctx(nctx, 'build_commit')}); "
                  f"{len(a.base)} and {len(a.new)} rounds, alternating; each time the median over rounds of "
                  "each round's median.")
     lines.append("")

@@ -138,7 +138,7 @@ if [ -n "$against" ]; then
     build-gpu/bsattn bench "${axes[@]}" --json "$A/new-$r.json" >>"$A/against.log" 2>&1 || status=1
   done
   python3 scripts/compare_bench.py --base "$A"/base-*.json --new "$A"/new-*.json --limit 1.02 \
-    --title "bsattn $(build-gpu/bsattn --version 2>/dev/null | head -1) against $against" --markdown "$OUT/against.md" \
+    --title "$(build-gpu/bsattn --version 2>/dev/null | head -1) against $against" --markdown "$OUT/against.md" \
     | tail -3 | tee -a "$LOG"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   (cd "$OUT" && tar czf against.tar.gz against && rm -rf against)
