@@ -46,6 +46,14 @@ class FakeGpu : public GpuBackend {
     q.kernel = opt.kernel;
     return q;
   }
+  int adaptive_calls = 0;
+  GpuAdaptiveConfig last_adaptive;
+  BlockMask adaptive_mask(const AttentionProblem& p, const AttentionInputs&, const GpuAdaptiveConfig& c,
+                          GpuAdaptiveTiming*) override {
+    ++adaptive_calls;
+    last_adaptive = c;
+    return BlockMask(MaskShape{p.batch, p.heads_q, p.q_len, p.kv_len, c.block_q, c.block_kv});
+  }
 };
 
 // Installs a backend (or none) for one test and puts the build's own back afterwards.
@@ -134,4 +142,31 @@ TEST_CASE("lib/bench's make_cuda_backend is the registered backend's") {
   auto b = bench::make_cuda_backend({"k1", 0, false});
   REQUIRE(b);
   CHECK(b->name() == "cpu");  // the fake hands out the CPU backend
+}
+
+TEST_CASE("gpu_adaptive_mask: arguments checked before the backend; the level reaches it; no GPU is a runtime failure") {
+  FakeGpu gpu;
+  Installed installed(&gpu);
+  AttentionProblem p;
+  p.q_len = p.kv_len = 1024;
+  p.head_dim = 64;
+  p.dtype = ElemType::BF16;
+  GpuAdaptiveConfig c;
+  c.level = 3;  // not 1, 2, 4 or 8
+  CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), UsageError);
+  c.level = 4;
+  c.mass = 0;
+  CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), UsageError);
+  c.mass = 0.9;
+  p.dtype = ElemType::F32;
+  CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), UsageError);
+  p.dtype = ElemType::BF16;
+  CHECK(gpu.adaptive_calls == 0);
+  gpu_adaptive_mask(p, AttentionInputs{}, c);
+  CHECK(gpu.adaptive_calls == 1);
+  CHECK(gpu.last_adaptive.level == 4);
+  gpu.present = false;
+  CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), RuntimeFailure);
+  Installed none(nullptr);
+  CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), RuntimeFailure);
 }
