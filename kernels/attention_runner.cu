@@ -1,11 +1,12 @@
-// The CUDA backend's resident problem (AttentionRunner: launch() = forward pass only) and device
-// queries.
+// The CUDA backend's resident problem (AttentionRunner: launch() = the forward pass, launch_backward() =
+// the backward pass on the same resident inputs) and device queries.
 #include "kernels/attention_runner.h"
 
 #include <cuda_runtime.h>
 
 #include <cstring>
 
+#include "kernels/attention_bwd.h"
 #include "kernels/attention_fwd.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
@@ -53,6 +54,11 @@ struct AttentionRunner::Impl {
   cudaStream_t stream = nullptr;
   DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx;
   FwdParams fp;
+  // Backward (prepare_backward): dO, D_i, the dQ accumulator, the gradients, the column CSR.
+  DeviceBuffer dout, delta, dq_accum, dq, dk, dv, q_num, q_idx;
+  BwdParams bp;
+  bool backward_ready = false;
+  bool any_sparse = false;  // the bitmap is resident (bits) and the column CSR is built from it
   ~Impl() {
     if (stream) cudaStreamDestroy(stream);
   }
@@ -89,6 +95,15 @@ void AttentionRunner::check_supported(const AttentionProblem& p, const BlockMask
   if (opt.max_ctas < 0)
     throw UsageError("max_ctas must be 0 (one CTA per SM) or a positive cap, got " + std::to_string(opt.max_ctas));
   check_fwd_supported(fwd_params(p, mask, opt), opt.kernel);
+}
+
+void AttentionRunner::check_backward_supported(const AttentionProblem& p, const BlockMask& mask,
+                                               const AttentionOptions& opt) {
+  check_supported(p, mask, opt);
+  BwdParams b;
+  static_cast<FwdParams&>(b) = fwd_params(p, mask, opt);
+  b.deterministic = opt.deterministic;
+  check_bwd_supported(b);
 }
 
 AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
@@ -148,6 +163,7 @@ void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, con
   I.head_type.upload(types.data(), types.size(), s);
   I.head_sink.upload(sink.data(), sink.size() * 4, s);
   I.head_local.upload(local.data(), local.size() * 4, s);
+  I.any_sparse = any_sparse;
   if (any_sparse) {  // the row CSR, built on the GPU from the bitmap (dense/streaming heads never read it)
     int64_t rows = mask.shape.batch * mask.shape.heads * mask.shape.mq();
     I.bits.upload(mask.bits.data(), mask.bits.size(), s);
@@ -195,6 +211,91 @@ AttentionResult AttentionRunner::result() {
   else
     for (size_t x = 0; x < n; ++x) r.out[x] = half_to_float(raw[x]);
   return r;
+}
+
+namespace {
+std::vector<uint16_t> to_dtype(const float* x, size_t n, ElemType t) {
+  std::vector<uint16_t> r(n);
+  if (t == ElemType::BF16)
+    for (size_t i = 0; i < n; ++i) r[i] = float_to_bf16(x[i]);
+  else
+    for (size_t i = 0; i < n; ++i) r[i] = float_to_half(x[i]);
+  return r;
+}
+}  // namespace
+
+void AttentionRunner::set_forward(const AttentionResult& fwd) {
+  auto& I = *impl_;
+  if (fwd.out.size() != I.o.bytes() / 2 || fwd.lse.size() != I.lse.bytes() / 4)
+    throw UsageError("backward: the forward result's O (" + std::to_string(fwd.out.size()) + " elements) and LSE (" +
+                     std::to_string(fwd.lse.size()) + ") do not match the problem's sizes (" +
+                     std::to_string(I.o.bytes() / 2) + ", " + std::to_string(I.lse.bytes() / 4) + ")");
+  std::vector<uint16_t> o16 = to_dtype(fwd.out.data(), fwd.out.size(), I.p.dtype);
+  CUDA_CHECK(cudaMemcpyAsync(I.o.get(), o16.data(), I.o.bytes(), cudaMemcpyHostToDevice, I.stream));
+  CUDA_CHECK(cudaMemcpyAsync(I.lse.get(), fwd.lse.data(), I.lse.bytes(), cudaMemcpyHostToDevice, I.stream));
+  CUDA_CHECK(cudaStreamSynchronize(I.stream));  // the host vectors above are freed on return
+}
+
+void AttentionRunner::prepare_backward(const float* dout, bool deterministic) {
+  auto& I = *impl_;
+  const AttentionProblem& p = I.p;
+  BwdParams& b = I.bp;
+  static_cast<FwdParams&>(b) = I.fp;
+  b.deterministic = deterministic;
+  check_bwd_supported(b);
+  cudaStream_t s = I.stream;
+  const size_t qn = size_t(p.total_q() * p.heads_q * p.head_dim), kn = size_t(p.total_k() * p.heads_kv * p.head_dim);
+  const size_t rows = I.lse.bytes() / 4;
+  std::vector<uint16_t> d16 = to_dtype(dout, qn, p.dtype);
+  I.dout.upload(d16.data(), qn * 2, s);
+  I.delta.alloc(rows * 4);
+  if (!deterministic) I.dq_accum.alloc(qn * 4);
+  I.dq.alloc(qn * 4);
+  I.dk.alloc(kn * 4);
+  I.dv.alloc(kn * 4);
+  // Poison the gradients (NaN bit patterns) so that an unwritten element cannot pass a test.
+  for (DeviceBuffer* g : {&I.dq, &I.dk, &I.dv}) CUDA_CHECK(cudaMemsetAsync(g->get(), 0xFF, g->bytes(), s));
+  if (I.any_sparse && !I.q_num.get()) {  // the column CSR, built on the GPU from the bitmap (sparse heads only)
+    const int64_t heads = int64_t(b.mask_batch) * b.heads_q;
+    I.q_num.alloc(size_t(heads * b.mk) * 4);
+    I.q_idx.alloc(size_t(heads * b.mk * b.mq) * 4);
+    launch_column_csr(I.bits.get<uint8_t>(), heads, b.mq, b.mk, I.q_num.get<int32_t>(), I.q_idx.get<int32_t>(), s);
+  }
+  b.dout = I.dout.get();
+  b.delta = I.delta.get<float>();
+  b.dq_accum = I.dq_accum.get<float>();
+  b.dq = I.dq.get<float>();
+  b.dk = I.dk.get<float>();
+  b.dv = I.dv.get<float>();
+  b.q_num_blocks = I.q_num.get<int32_t>();
+  b.q_indices = I.q_idx.get<int32_t>();
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  I.backward_ready = true;
+}
+
+void AttentionRunner::launch_backward() {
+  if (!impl_->backward_ready) throw RuntimeFailure("AttentionRunner::launch_backward before prepare_backward");
+  launch_attention_bwd(impl_->bp, impl_->p.dtype, impl_->stream);
+}
+
+AttentionGradients AttentionRunner::gradients() {
+  auto& I = *impl_;
+  if (!I.backward_ready) throw RuntimeFailure("AttentionRunner::gradients before prepare_backward");
+  CUDA_CHECK(cudaStreamSynchronize(I.stream));
+  AttentionGradients g;
+  g.dq.resize(I.dq.bytes() / 4);
+  g.dk.resize(I.dk.bytes() / 4);
+  g.dv.resize(I.dv.bytes() / 4);
+  I.dq.download(g.dq.data(), I.dq.bytes(), I.stream);
+  I.dk.download(g.dk.data(), I.dk.bytes(), I.stream);
+  I.dv.download(g.dv.data(), I.dv.bytes(), I.stream);
+  CUDA_CHECK(cudaStreamSynchronize(I.stream));
+  return g;
+}
+
+std::string AttentionRunner::backward_name() const {
+  const BwdConfig c = resolve_bwd_config(impl_->bp);
+  return "bwd-" + c.name + (c.dq_separate ? "-deterministic" : "");
 }
 
 std::string AttentionRunner::kernel_name() const { return resolve_fwd_variant(impl_->fp, impl_->variant); }

@@ -38,6 +38,20 @@ class AttentionRunner {
   void launch();            // enqueue one forward pass on stream(); no synchronization
   void* stream() const;     // the cudaStream_t, as void*
   AttentionResult result(); // synchronize and copy O (as f32) and LSE back
+
+  // The backward pass on the resident problem. prepare_backward uploads dO (f32 [total_q, Hq, D],
+  // rounded to the problem's dtype as the kernels read it), builds the mask's column CSR on the GPU
+  // when a head is sparse and allocates the gradients; it checks the backward's limits first
+  // (UsageError). It reads the resident O and LSE when launch_backward runs: those of launch(), or a
+  // forward result given by set_forward.
+  void prepare_backward(const float* dout, bool deterministic);
+  // O (rounded to the dtype) and LSE of a forward pass computed elsewhere, replacing the resident ones.
+  void set_forward(const AttentionResult& fwd);
+  void launch_backward();            // enqueue one backward pass on stream() (after prepare_backward)
+  AttentionGradients gradients();    // synchronize and copy dQ, dK, dV (f32) back
+  std::string backward_name() const; // the backward configuration that launch_backward runs
+  // What the backward kernels cannot run, on top of check_supported: UsageError. Needs no GPU.
+  static void check_backward_supported(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt);
   std::string kernel_name() const;  // the variant launch() runs ("" resolved for this problem and GPU)
   // What the kernels cannot run (dtype, head_dim, blocks, kernel name, max_ctas): UsageError naming
   // it. `p` must have passed AttentionProblem::validate(mask). Needs no GPU.

@@ -9,36 +9,62 @@
 #include "kernels/mask_build_device.h"
 #include "kernels/timing.h"
 #include "lib/error.h"
+#include "lib/rng.h"
 
 namespace bsattn::cuda {
 
 namespace {
 
-// One configuration, resident: the runner's inputs and CSR on the GPU, launch() timed on its stream.
+// One configuration, resident: the runner's inputs and CSR on the GPU, the pass timed on its stream:
+// launch() (fwd), launch_backward() on the forward's O and LSE and a seeded dO (bwd), or both (fwd+bwd).
 // The mask build is timed the same way: the bitmap -> row CSR kernel the runner ran once when it was
 // prepared (launch_row_csr over every row of the mask, on a copy of the bitmap and its own outputs),
-// or nothing when no head is sparse (dense and streaming heads are iterated from their definition).
+// plus the column CSR for the backward passes, or nothing when no head is sparse (dense and streaming
+// heads are iterated from their definition).
 class CudaCase : public bench::PreparedCase {
  public:
-  CudaCase(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in, const AttentionOptions& opt)
-      : runner_(p, m, in, opt), timer_(runner_.stream(), true) {
+  CudaCase(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in, const AttentionOptions& opt,
+           bench::Pass pass)
+      : runner_(p, m, in, opt), timer_(runner_.stream(), true), pass_(pass) {
+    if (pass != bench::Pass::Fwd) {
+      AttentionRunner::check_backward_supported(p, m, opt);
+      // dO: seeded uniform values in [-1, 1), as the bench's inputs; O and LSE from one forward pass.
+      std::vector<float> dout(size_t(p.total_q() * p.heads_q * p.head_dim));
+      Rng rng(0x62776420);
+      for (float& x : dout) x = float(rng.uniform() * 2.0 - 1.0);
+      runner_.launch();
+      runner_.prepare_backward(dout.data(), opt.deterministic);
+    }
     for (auto& h : m.heads) any_sparse_ |= h.type == HeadType::Sparse;
     if (!any_sparse_) return;
     rows_ = m.shape.batch * m.shape.heads * m.shape.mq();
     mk_ = int(m.shape.mk());
+    mq_ = int(m.shape.mq());
     auto s = static_cast<cudaStream_t>(runner_.stream());
     bits_.upload(m.bits.data(), m.bits.size(), s);
     num_.alloc(size_t(rows_) * 4);
     idx_.alloc(size_t(rows_) * size_t(mk_) * 4);
+    if (pass != bench::Pass::Fwd) {
+      col_num_.alloc(size_t(m.shape.batch * m.shape.heads * mk_) * 4);
+      col_idx_.alloc(size_t(rows_) * size_t(mk_) * 4);
+    }
     CUDA_CHECK(cudaStreamSynchronize(s));
   }
   bench::TimingStats time(const bench::TimingOptions& opt) override {
-    auto s = bench::measure([&]() { return timer_.sample_ms([&]() { runner_.launch(); }); }, opt);
+    auto run = [&]() {
+      if (pass_ != bench::Pass::Bwd) runner_.launch();
+      if (pass_ != bench::Pass::Fwd) runner_.launch_backward();
+    };
+    auto s = bench::measure([&]() { return timer_.sample_ms(run); }, opt);
     clock_ = timer_.measure_sm_clock_mhz();
     return s;
   }
   double sm_clock_mhz() override { return clock_; }
-  std::string kernel() const override { return runner_.kernel_name(); }
+  std::string kernel() const override {
+    if (pass_ == bench::Pass::Fwd) return runner_.kernel_name();
+    if (pass_ == bench::Pass::Bwd) return runner_.backward_name();
+    return runner_.kernel_name() + "+" + runner_.backward_name();
+  }
   std::unique_ptr<bench::MaskBuildTiming> time_mask_build(const bench::TimingOptions& opt) override {
     auto r = std::make_unique<bench::MaskBuildTiming>();
     if (!any_sparse_) {
@@ -46,11 +72,15 @@ class CudaCase : public bench::PreparedCase {
       return r;
     }
     auto s = static_cast<cudaStream_t>(runner_.stream());
-    r->kind = "gpu_row_csr";
+    const bool columns = pass_ != bench::Pass::Fwd;  // the backward walks the column CSR too
+    r->kind = columns ? "gpu_row_and_column_csr" : "gpu_row_csr";
     r->stats = bench::measure(
         [&]() {
           return timer_.sample_ms([&]() {
             launch_row_csr(bits_.get<uint8_t>(), rows_, mk_, num_.get<int32_t>(), idx_.get<int32_t>(), s);
+            if (columns)
+              launch_column_csr(bits_.get<uint8_t>(), rows_ / mq_, mq_, mk_, col_num_.get<int32_t>(),
+                                col_idx_.get<int32_t>(), s);
           });
         },
         opt);
@@ -60,11 +90,12 @@ class CudaCase : public bench::PreparedCase {
  private:
   AttentionRunner runner_;
   GpuTimer timer_;
+  bench::Pass pass_;
   double clock_ = 0;
   bool any_sparse_ = false;
   int64_t rows_ = 0;
-  int mk_ = 0;
-  DeviceBuffer bits_, num_, idx_;
+  int mk_ = 0, mq_ = 1;
+  DeviceBuffer bits_, num_, idx_, col_num_, col_idx_;
 };
 
 class CudaBackend : public bench::BenchBackend {
@@ -73,6 +104,7 @@ class CudaBackend : public bench::BenchBackend {
     run_.backend = Backend::Cuda;
     run_.kernel = o.kernel;
     run_.max_ctas = o.max_ctas;
+    run_.deterministic = o.deterministic;
     // The kernel name and max_ctas are checked with each configuration, by the one support check
     // (AttentionRunner::check_supported): what it refuses is skipped with its message. An empty
     // kernel: each configuration runs the default for its shape on this GPU; the records name the
@@ -84,6 +116,7 @@ class CudaBackend : public bench::BenchBackend {
     bench::BackendCaps c;
     c.dtypes = {ElemType::BF16, ElemType::F16};
     c.blocks = {64, 128};
+    c.passes = {bench::Pass::Fwd, bench::Pass::Bwd, bench::Pass::FwdBwd};
     return c;
   }
   nlohmann::json device_context() override {
@@ -101,6 +134,7 @@ class CudaBackend : public bench::BenchBackend {
             {"cuda_runtime", v.runtime},
             {"cuda_driver_api", v.driver},
             {"max_ctas", opt_.max_ctas},
+            {"deterministic", opt_.deterministic},
             {"kernel_variants", AttentionRunner::kernel_variants()}};
   }
   bench::Ceilings ceilings(const bench::TimingOptions& opt) override {
@@ -116,9 +150,9 @@ class CudaBackend : public bench::BenchBackend {
                 {"copy_median_ms", r.copy_median_ms}};
     return c;
   }
-  std::unique_ptr<bench::PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m,
-                                               const AttentionInputs& in) override {
-    return std::make_unique<CudaCase>(p, m, in, run_);
+  std::unique_ptr<bench::PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in,
+                                               bench::Pass pass) override {
+    return std::make_unique<CudaCase>(p, m, in, run_, pass);
   }
 
  private:

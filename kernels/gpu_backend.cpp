@@ -5,6 +5,7 @@
 #include "kernels/mask_build.h"
 #include "kernels/quality_cuda.h"
 #include "lib/backend.h"
+#include "lib/error.h"
 
 namespace bsattn::cuda {
 
@@ -23,6 +24,17 @@ class CudaGpuBackend : public GpuBackend {
     AttentionRunner r(AttentionRunner::Checked{}, p, mask, in, opt);
     r.launch();
     return r.result();
+  }
+  AttentionGradients backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                              const AttentionResult& fwd, const float* dout, const AttentionOptions& opt) override {
+    AttentionRunner::check_backward_supported(p, mask, opt);
+    if (!gpu_present()) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
+    // The forward's O and LSE as given (not recomputed): the gradients are those of that forward pass.
+    AttentionRunner r(AttentionRunner::Checked{}, p, mask, in, opt);
+    r.set_forward(fwd);
+    r.prepare_backward(dout, opt.deterministic);
+    r.launch_backward();
+    return r.gradients();
   }
   std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) override {
     return cuda::make_bench_backend(opt);

@@ -72,4 +72,29 @@ AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& ma
   return gpu.forward(p, mask, in, opt);
 }
 
+AttentionGradients attention_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                      const AttentionResult& fwd, const float* dout, const AttentionOptions& opt) {
+  p.validate(mask);
+  const int64_t nq = p.total_q() * p.heads_q * p.head_dim;
+  const int64_t nlse = p.varlen() ? p.heads_q * p.total_q() : p.batch * p.heads_q * p.q_len;
+  if (int64_t(fwd.out.size()) != nq || int64_t(fwd.lse.size()) != nlse)
+    throw UsageError("backward: the forward result has " + std::to_string(fwd.out.size()) + " O and " +
+                     std::to_string(fwd.lse.size()) + " LSE values; the problem needs " + std::to_string(nq) +
+                     " and " + std::to_string(nlse));
+  if (!dout) throw UsageError("backward: dO is missing");
+  for (int64_t e = 0; e < nq; ++e)
+    if (!std::isfinite(dout[e]))
+      throw UsageError("dO has " + std::string(std::isnan(dout[e]) ? "NaN" : "Inf") + " at [row=" +
+                       std::to_string(e / (p.heads_q * p.head_dim)) + ", h=" +
+                       std::to_string(e / p.head_dim % p.heads_q) + ", d=" + std::to_string(e % p.head_dim) +
+                       "] (inputs must be finite)");
+  if (opt.backend == Backend::Cpu) {
+    if (!opt.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
+    return cpu_attention_backward(p, mask, in, fwd, dout);
+  }
+  GpuBackend& gpu = require_gpu_backend();
+  gpu.check_supported(p, mask, opt);
+  return gpu.backward(p, mask, in, fwd, dout, opt);
+}
+
 }  // namespace bsattn

@@ -62,11 +62,21 @@ struct AttentionResult {
   std::vector<float> lse;  // [B, Hq, q_len] (varlen: [Hq, total_q]); -inf for empty rows
 };
 
+// dQ, dK, dV of a backward pass, f32, the shapes of the CPU reference's CpuGradients.
+struct AttentionGradients {
+  std::vector<float> dq;  // [total_q, Hq, D]
+  std::vector<float> dk;  // [total_k, Hkv, D] (summed over the query heads of each GQA group)
+  std::vector<float> dv;  // [total_k, Hkv, D]
+};
+
 // How to run a problem: the backend and, on cuda, which kernel and how it is launched.
 struct AttentionOptions {
   Backend backend = Backend::Cpu;
   std::string kernel;  // cuda: a forward kernel the GPU backend lists ("" = the default for the problem and GPU)
   int max_ctas = 0;    // cuda: the most CTAs the persistent Hopper kernel starts (0 = one per SM)
+  // cuda backward: dQ by a separate pass over the mask's rows instead of fp32 atomics, so that dQ, dK
+  // and dV are bit-identical from run to run (the CPU reference always is).
+  bool deterministic = false;
 };
 
 // The attention entry point. Checks everything once, before any work: the problem against the mask
@@ -77,7 +87,16 @@ struct AttentionOptions {
 AttentionResult attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                                   const AttentionOptions& opt = {});
 
+// The backward pass: dQ, dK, dV from dO (f32 [total_q, Hq, D]) and the forward's O and LSE (`fwd`, as
+// attention_forward returns them), FlashAttention's recomputation. Checks as attention_forward, plus
+// the sizes of `fwd` and a finite dO (UsageError), before any work. The cuda backend rounds O and dO
+// to the problem's 16-bit dtype, as its kernels read them, and accumulates in f32.
+AttentionGradients attention_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                      const AttentionResult& fwd, const float* dout, const AttentionOptions& opt = {});
+
 // The CPU backend (lib/reference/cpu_attention.cpp); the cuda backend is lib/backend.h's registry.
 AttentionResult cpu_attention_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in);
+AttentionGradients cpu_attention_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                          const AttentionResult& fwd, const float* dout);
 
 }  // namespace bsattn

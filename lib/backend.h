@@ -1,6 +1,6 @@
 // The GPU backend, as lib/ sees it: an interface that kernels/ implements and registers at static
 // initialization (kernels/gpu_backend.cpp), so that lib/ reaches the CUDA code without linking it and
-// a build without CUDA simply has nothing registered. lib/attention.cpp (the forward pass),
+// a build without CUDA simply has nothing registered. lib/attention.cpp (the forward and backward passes),
 // lib/bench's make_cuda_backend and gpu_evaluate_mask below go through it; apps/ never see kernels/.
 #pragma once
 #include <cstddef>
@@ -69,6 +69,11 @@ class GpuBackend {
   // The forward pass of a problem that passed validate and check_supported (attention_forward checks).
   virtual AttentionResult forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                                   const AttentionOptions& opt) = 0;
+  // The backward pass of a problem that passed validate and check_supported (attention_backward
+  // checks, and the sizes of `fwd` and dO): UsageError for what the backward kernels cannot run, before
+  // any GPU work; then RuntimeFailure without a GPU or for CUDA errors.
+  virtual AttentionGradients backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                      const AttentionResult& fwd, const float* dout, const AttentionOptions& opt) = 0;
   virtual std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) = 0;
   // Checks its own arguments (softmax, 16-bit dtype, fixed-length, what both passes need) before any
   // GPU work: UsageError; RuntimeFailure without a GPU.

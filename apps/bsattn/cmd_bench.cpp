@@ -24,7 +24,7 @@ struct BenchOptions {
   BlockOptions blocks;                       // the block axis (--block)
   std::string config_file;
   std::string backend = "auto", kernel;
-  bool list_kernels = false, no_ceilings = false, quiet = false;
+  bool list_kernels = false, no_ceilings = false, quiet = false, deterministic = false;
   int max_ctas = 0;
   bench::TimingOptions timing;
   bool timing_given = false;
@@ -72,6 +72,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   }
   if (!use_cuda && !o.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
   if (!use_cuda && o.max_ctas) throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
+  if (!use_cuda && o.deterministic) throw UsageError("--deterministic selects the CUDA backward's dQ pass; it needs --backend cuda");
 
   // The embedded default sweep: small and meaningful, under a minute on either backend.
   bench::SweepAxes axes;
@@ -103,7 +104,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   o.timing.validate();
 
   std::unique_ptr<bench::BenchBackend> backend =
-      use_cuda ? bench::make_cuda_backend({o.kernel, o.max_ctas, !o.no_ceilings}) : bench::make_cpu_backend();
+      use_cuda ? bench::make_cuda_backend({o.kernel, o.max_ctas, !o.no_ceilings, o.deterministic}) : bench::make_cpu_backend();
 
   for (auto& p : axes.pattern)
     if (!bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
@@ -214,7 +215,7 @@ void register_bench(CLI::App& app) {
   axis("pattern", "Patterns: random, local, causal, dense, or specs separated by ';'");
   axis("dtype", "Element types: bf16, f16, f32");
   add_block_options(*sub, o->blocks, gs, "64 on the CPU, 128 on a GPU", BlockValues::Sweep);
-  axis("pass", "Passes: fwd (bwd is skipped until a backward kernel exists)");
+  axis("pass", "Passes: fwd, bwd (the backward alone, on the forward's O and LSE), fwd+bwd (or fwdbwd); bwd and fwd+bwd on the cuda backend");
   sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")
       ->group(gs)
       ->check(CLI::ExistingFile);
@@ -228,6 +229,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("--kernel", o->kernel, "CUDA kernel variant (see --list-kernels; default: the fastest)")->group(gd);
   sub->add_flag("--list-kernels", o->list_kernels, "List the CUDA kernel variants and exit")->group(gd);
   sub->add_flag("--no-ceilings", o->no_ceilings, "Skip the cuBLAS GEMM and copy ceilings")->group(gd);
+  sub->add_flag("--deterministic", o->deterministic, "CUDA backward: dQ by its own pass (bit-identical runs) instead of fp32 atomics")->group(gd);
   sub->add_option("--max-ctas", o->max_ctas, "CUDA: the most CTAs the persistent Hopper kernel starts (0: one per SM)")
       ->group(gd)
       ->check(CLI::NonNegativeNumber)

@@ -1,5 +1,5 @@
 // bsattn run: block-sparse attention on given Q/K/V and a mask (file or pattern spec): writes O, LSE
-// and, with --do, the gradients, as .npy. CUDA when available, else the CPU reference.
+// and, with --do, the gradients (dQ, dK, dV), as .npy. CUDA when available, else the CPU reference.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -37,7 +37,7 @@ struct RunOptions {
   std::string backend = "auto", score = "softmax", kernel;
   int max_ctas = 0;
   double scale = 0, silu_n = 0;
-  bool f64 = false, quiet = false, time = false;
+  bool f64 = false, quiet = false, time = false, deterministic = false;
   int threads = 0;
   uint64_t seed = 0;
   std::string reorder, grid;
@@ -77,8 +77,8 @@ void run_run(const RunOptions& o) {
   if (o.backend == "cuda" || (o.backend == "auto" && gpu_available())) backend = Backend::Cuda;
   // Usage errors first (inputs, element types, mask, sizes); whether a GPU is there is checked last,
   // right before computing.
-  if (backend == Backend::Cuda && (grads || o.f64))
-    throw UsageError("--do and --f64 are computed by the CPU reference: add --backend cpu");
+  if (backend == Backend::Cuda && o.f64)
+    throw UsageError("--f64 is computed by the CPU reference: add --backend cpu");
   if (backend == Backend::Cuda && o.inputs.src.dtype == "f32")
     throw UsageError("--dtype f32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16, f16, or auto with "
                      "16-bit files; float32 files are rounded to the --dtype); for float32 use --backend cpu");
@@ -87,6 +87,10 @@ void run_run(const RunOptions& o) {
     throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
   if (backend != Backend::Cuda && o.max_ctas)
     throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
+  if (o.deterministic && !grads) throw UsageError("--deterministic applies to the gradients; it needs --do");
+  if (backend != Backend::Cuda && o.deterministic)
+    throw UsageError("--deterministic selects the CUDA backward's dQ pass (the CPU reference always is); it needs "
+                     "--backend cuda");
 
   const MaskSource mask = parse_mask_cli(o.mask, o.seed);
   Qkv in = load_inputs(o.inputs, true, o.seed);
@@ -142,7 +146,14 @@ void run_run(const RunOptions& o) {
     run.backend = Backend::Cuda;
     run.kernel = o.kernel;
     run.max_ctas = o.max_ctas;
-    AttentionResult r = attention_forward(p, m, AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr}, run);
+    run.deterministic = o.deterministic;
+    const AttentionInputs in16{q16.data(), k16.data(), v16.data(), nullptr};
+    AttentionResult r = attention_forward(p, m, in16, run);
+    if (grads) {
+      // The GPU backward on this forward's O and LSE; dO is rounded to the same 16-bit type.
+      AttentionGradients g = attention_backward(p, m, in16, r, d_o.data.data(), run);
+      dq = std::move(g.dq), dk = std::move(g.dk), dv = std::move(g.dv);
+    }
     out = std::move(r.out);
     lse = std::move(r.lse);
   } else if (o.f64) {
@@ -214,11 +225,11 @@ void run_run(const RunOptions& o) {
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files: O, LSE and (with --do, CPU) gradients as .npy");
+  auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files: O, LSE and (with --do) the gradients as .npy");
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->required()->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
   add_input_options(*sub, o->inputs, true, false, "Input");
-  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q): also compute dQ, dK, dV (CPU)")->group("Input");
+  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q): also compute dQ, dK, dV (cuda: dO rounded to the inputs' 16-bit type)")->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
@@ -230,6 +241,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--kernel", o->kernel, "CUDA kernel variant (bsattn bench --list-kernels; default: the default kernel)")->group("Device");
   sub->add_option("--max-ctas", o->max_ctas, "CUDA: the most CTAs the persistent Hopper kernel starts (0: one per SM)")->check(CLI::NonNegativeNumber)->capture_default_str()->group("Device");
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
+  sub->add_flag("--deterministic", o->deterministic, "CUDA gradients: dQ by its own pass, bit-identical from run to run (instead of fp32 atomics)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and Eigen's GEMM GFLOP/s on this machine")->group("Device");
   sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q)")->group("Output");

@@ -61,8 +61,9 @@ class CpuBackend : public BenchBackend {
     return {{"device", "cpu"}, {"cpu_threads", std::thread::hardware_concurrency()}};
   }
   Ceilings ceilings(const TimingOptions&) override { return {}; }
-  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m,
-                                        const AttentionInputs& in) override {
+  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in,
+                                        Pass pass) override {
+    if (pass != Pass::Fwd) throw UsageError(std::string("pass ") + pass_name(pass) + " is timed on the cuda backend only");
     p.validate(m);
     return std::make_unique<CpuCase>(p, m, in);
   }
@@ -172,7 +173,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
       std::string key = cfg.dense_key() + "|" + cfg.spec;
       auto it = measured.find(key);
       if (it != measured.end()) return it->second;
-      auto prepared = backend.prepare(p, m, in);
+      auto prepared = backend.prepare(p, m, in, c.pass);
       Measured s;
       s.attention = prepared->time(opt.timing);
       s.sm_clock_mhz = prepared->sm_clock_mhz();

@@ -52,10 +52,12 @@ class BenchBackend {
   virtual BackendCaps caps() const = 0;
   virtual nlohmann::json device_context() = 0;  // merged into the context block
   virtual Ceilings ceilings(const TimingOptions& opt) = 0;
-  // Throws UsageError when the backend cannot run this problem: the configuration is skipped with
-  // that message. RuntimeFailure stops the whole run.
+  // The problem ready to be timed for `pass` (one of caps().passes: the forward, the backward alone
+  // on the forward's O and LSE and a seeded dO, or both in sequence). Throws UsageError when the backend
+  // cannot run this problem: the configuration is skipped with that message. RuntimeFailure stops the
+  // whole run.
   virtual std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& mask,
-                                                const AttentionInputs& in) = 0;
+                                                const AttentionInputs& in, Pass pass) = 0;
 };
 
 std::unique_ptr<BenchBackend> make_cpu_backend();
@@ -64,6 +66,7 @@ struct CudaBenchOptions {
   std::string kernel;    // forward kernel ("" = the default for each configuration's shape on this GPU)
   int max_ctas = 0;      // the persistent Hopper kernel's CTA cap (0 = one per SM)
   bool ceilings = true;  // measure the cuBLAS GEMM and device copy ceilings
+  bool deterministic = false;  // backward: dQ by its own pass instead of fp32 atomics
 };
 // The registered GPU backend's bench backend; RuntimeFailure in a build without CUDA ("use --backend
 // cpu") or without a GPU. A kernel or max_ctas the kernels refuse skips each configuration with the

@@ -425,4 +425,11 @@ AttentionResult cpu_attention_forward(const AttentionProblem& p, const BlockMask
   return AttentionResult{std::move(f.out), std::move(f.lse)};
 }
 
+AttentionGradients cpu_attention_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
+                                          const AttentionResult& fwd, const float* dout) {
+  CpuForward<float> f{fwd.out, fwd.lse};
+  auto g = cpu_backward<float>(p, mask, in, f, dout);
+  return AttentionGradients{std::move(g.dq), std::move(g.dk), std::move(g.dv)};
+}
+
 }  // namespace bsattn

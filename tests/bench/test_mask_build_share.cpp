@@ -53,7 +53,8 @@ class FakeGpuBackend : public BenchBackend {
   BackendCaps caps() const override { return {}; }
   nlohmann::json device_context() override { return {{"device", "fake"}}; }
   Ceilings ceilings(const TimingOptions&) override { return {}; }
-  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m, const AttentionInputs&) override {
+  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m, const AttentionInputs&,
+                                        Pass) override {
     p.validate(m);
     return std::make_unique<FakeCase>(has_sparse_head(m));
   }

@@ -286,8 +286,8 @@ class ClockedBackend : public BenchBackend {
   BackendCaps caps() const override { return cpu->caps(); }
   nlohmann::json device_context() override { return cpu->device_context(); }
   Ceilings ceilings(const TimingOptions& o) override { return cpu->ceilings(o); }
-  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m,
-                                        const AttentionInputs& in) override {
+  std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in,
+                                        Pass pass) override {
     struct Case : PreparedCase {
       std::unique_ptr<PreparedCase> inner;
       double clock = 0;
@@ -295,7 +295,7 @@ class ClockedBackend : public BenchBackend {
       double sm_clock_mhz() override { return clock; }
     };
     auto c = std::make_unique<Case>();
-    c->inner = cpu->prepare(p, m, in);
+    c->inner = cpu->prepare(p, m, in, pass);
     c->clock = 1000.0 + double(mask_stats(m).kept_blocks);
     return c;
   }

@@ -2,6 +2,7 @@
 // backend stands in for kernels/ so that this runs on any machine and in any build.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@ class FakeGpu : public GpuBackend {
  public:
   bool present = true;
   mutable int checks = 0;
-  int forwards = 0;
+  int forwards = 0, backwards = 0;
   AttentionOptions last;
 
   bool available() const override { return present; }
@@ -36,6 +37,16 @@ class FakeGpu : public GpuBackend {
     AttentionResult r;
     r.out.assign(size_t(p.total_q() * p.heads_q * p.head_dim), 1.f);
     return r;
+  }
+  AttentionGradients backward(const AttentionProblem& p, const BlockMask&, const AttentionInputs&,
+                              const AttentionResult&, const float*, const AttentionOptions& opt) override {
+    ++backwards;
+    last = opt;
+    AttentionGradients g;
+    g.dq.assign(size_t(p.total_q() * p.heads_q * p.head_dim), 1.f);
+    g.dk.assign(size_t(p.total_k() * p.heads_kv * p.head_dim), 1.f);
+    g.dv = g.dk;
+    return g;
   }
   std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions&) override {
     return bench::make_cpu_backend();
@@ -113,6 +124,32 @@ TEST_CASE("attention_forward on cuda: validated and checked once, before the GPU
   CHECK(gpu_available());
 
   CHECK(gpu_evaluate_mask(ok.p, ok.m, ok.in, GpuQualityOptions{"k1"}).kernel == "k1");
+}
+
+TEST_CASE("attention_backward on cuda: checked once (sizes of the forward result, dO finite), then the backend") {
+  FakeGpu gpu;
+  Installed scope(&gpu);
+  Problem ok(64);
+  AttentionResult fwd;
+  fwd.out.assign(size_t(128 * 2 * 64), 0.5f);
+  fwd.lse.assign(size_t(2 * 128), 1.f);
+  std::vector<float> dout(size_t(128 * 2 * 64), 0.25f);
+  AttentionOptions opt = cuda("k1");
+  opt.deterministic = true;
+  AttentionGradients g = attention_backward(ok.p, ok.m, ok.in, fwd, dout.data(), opt);
+  CHECK(gpu.checks == 1);
+  CHECK(gpu.backwards == 1);
+  CHECK(gpu.last.deterministic);
+  CHECK(g.dq.size() == size_t(128 * 2 * 64));
+  // A forward result of other sizes, or a non-finite dO, never reaches the backend.
+  AttentionResult short_fwd = fwd;
+  short_fwd.lse.pop_back();
+  CHECK_THROWS_WITH_AS(attention_backward(ok.p, ok.m, ok.in, short_fwd, dout.data(), opt), doctest::Contains("LSE"),
+                       UsageError);
+  dout[7] = std::nanf("");
+  CHECK_THROWS_WITH_AS(attention_backward(ok.p, ok.m, ok.in, fwd, dout.data(), opt),
+                       doctest::Contains("dO has NaN at [row=0, h=0, d=7]"), UsageError);
+  CHECK(gpu.backwards == 1);
 }
 
 TEST_CASE("attention_forward on cpu: a kernel name is a usage error") {

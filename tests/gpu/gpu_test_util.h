@@ -1,5 +1,6 @@
 // Helpers shared by the GPU suites: seeded inputs in bf16/f16, random masks with per-head types, and a
-// plain float64 attention written for the tests (independent of lib/reference and of the kernels).
+// plain float64 attention (forward and backward) written for the tests (independent of lib/reference
+// and of the kernels).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -128,6 +129,88 @@ inline Ref reference_f64(const AttentionProblem& p, const BlockMask& m, const st
   worker();
   for (auto& t : pool) t.join();
   return r;
+}
+
+// float64 backward, written for the tests: dQ, dK, dV from dO and the float64 forward `f` (its LSE; O
+// for D_i), straight from the definitions: softmax P = exp(scale s - LSE), dS = P (dP - D_i) with
+// D_i = dO_i . O_i; SiLU P = SiLU(x)/n, dS = dP SiLU'(x)/n with x = scale s; dQ = scale dS K,
+// dK = scale dS^T Q (summed over the query heads of a GQA group), dV = P^T dO. `round16` (F16 / BF16)
+// rounds O (for D_i), P and dS to that type where the kernels do, which gives a reference of the
+// kernels' own precision; F32 rounds nothing.
+struct RefGrads {
+  std::vector<double> dq, dk, dv;
+};
+inline double round_to(double x, ElemType t) {
+  if (t == ElemType::BF16) return bf16_to_float(float_to_bf16(float(x)));
+  if (t == ElemType::F16) return half_to_float(float_to_half(float(x)));
+  return x;
+}
+inline RefGrads reference_backward_f64(const AttentionProblem& p, const BlockMask& m, const std::vector<double>& q,
+                                       const std::vector<double>& k, const std::vector<double>& v,
+                                       const std::vector<double>& dout, const Ref& f, ElemType round16) {
+  const int64_t Hq = p.heads_q, Hk = p.heads_kv, D = p.head_dim, group = Hq / Hk;
+  RefGrads g;
+  g.dq.assign(size_t(p.total_q() * Hq * D), 0.0);
+  g.dk.assign(size_t(p.total_k() * Hk * D), 0.0);
+  g.dv.assign(size_t(p.total_k() * Hk * D), 0.0);
+  const double scale = p.effective_scale();
+  const bool silu = p.score == ScoreFn::Silu;
+  // One (batch, KV head) pair per task: it alone writes those dK/dV rows and its heads' dQ rows.
+  auto one = [&](int64_t b, int64_t hk) {
+    int64_t qs = p.varlen() ? p.cu_seqlens_q[b] : b * p.q_len, ks = p.varlen() ? p.cu_seqlens_k[b] : b * p.kv_len;
+    int64_t lq = p.varlen() ? p.cu_seqlens_q[b + 1] - qs : p.q_len;
+    int64_t lk = p.varlen() ? p.cu_seqlens_k[b + 1] - ks : p.kv_len;
+    int64_t mb = m.shape.batch == 1 ? 0 : b;
+    for (int64_t h = hk * group; h < (hk + 1) * group; ++h)
+      for (int64_t i = 0; i < lq; ++i) {
+        const double* qi = &q[size_t(((qs + i) * Hq + h) * D)];
+        const double* gi = &dout[size_t(((qs + i) * Hq + h) * D)];
+        const double* oi = &f.out[size_t(((qs + i) * Hq + h) * D)];
+        int64_t li = p.varlen() ? h * p.total_q() + qs + i : (b * Hq + h) * p.q_len + i;
+        const double lse = f.lse[size_t(li)];
+        if (!silu && std::isinf(lse)) continue;  // an empty row: no gradient flows
+        double delta = 0;
+        for (int64_t x = 0; x < D; ++x) delta += gi[x] * round_to(oi[x], round16);
+        double* dqi = &g.dq[size_t(((qs + i) * Hq + h) * D)];
+        for (int64_t j = 0; j < lk; ++j) {
+          if (!(m.at(mb, h, i / m.shape.block_q, j / m.shape.block_kv) && (!m.causal || j <= i + lk - lq))) continue;
+          const double* kj = &k[size_t(((ks + j) * Hk + hk) * D)];
+          const double* vj = &v[size_t(((ks + j) * Hk + hk) * D)];
+          double s = 0, dp = 0;
+          for (int64_t x = 0; x < D; ++x) s += qi[x] * kj[x], dp += gi[x] * vj[x];
+          const double xs = s * scale;
+          double pr, ds;
+          if (silu) {
+            const double sg = 1 / (1 + std::exp(-xs));
+            pr = xs * sg / p.silu_n;
+            ds = dp * sg * (1 + xs * (1 - sg)) / p.silu_n;
+          } else {
+            pr = std::exp(xs - lse);
+            ds = pr * (dp - delta);
+          }
+          pr = round_to(pr, round16);
+          ds = round_to(ds, round16);
+          double* dkj = &g.dk[size_t(((ks + j) * Hk + hk) * D)];
+          double* dvj = &g.dv[size_t(((ks + j) * Hk + hk) * D)];
+          for (int64_t x = 0; x < D; ++x) {
+            dqi[x] += scale * ds * kj[x];
+            dkj[x] += scale * ds * qi[x];
+            dvj[x] += pr * gi[x];
+          }
+        }
+      }
+  };
+  const int64_t tasks = p.batch * Hk;
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    for (int64_t t; (t = next++) < tasks;) one(t / Hk, t % Hk);
+  };
+  unsigned n = std::max(1u, std::min(std::thread::hardware_concurrency(), unsigned(tasks)));
+  std::vector<std::thread> pool;
+  for (unsigned w = 1; w < n; ++w) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return g;
 }
 
 // ||a - ref|| / ||ref|| over the rows that exist (varlen rows past a sequence end are not outputs).
