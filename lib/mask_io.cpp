@@ -65,7 +65,11 @@ MaskShape shape_from_hint(int64_t B, int64_t H, int64_t mq, int64_t mk, const Ma
   s.block_kv = h.block_kv.value_or(s.block_q);
   s.q_len = h.q_len.value_or(mq * s.block_q);
   s.kv_len = h.kv_len.value_or(h.q_len && !h.kv_len ? s.q_len : mk * s.block_kv);
-  s.validate();
+  try {
+    s.validate();
+  } catch (const UsageError& e) {
+    throw UsageError(what + ": " + e.what());
+  }
   if (s.mq() != mq || s.mk() != mk)
     throw UsageError(what + ": holds " + std::to_string(mq) + "x" + std::to_string(mk) +
                      " blocks per head, but q_len=" + std::to_string(s.q_len) + ", kv_len=" +
@@ -152,7 +156,11 @@ BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
     s.kv_len = j.at("kv_len").get<int64_t>();
     s.block_q = j.at("block_q").get<int64_t>();
     s.block_kv = j.at("block_kv").get<int64_t>();
-    s.validate();
+    try {
+      s.validate();
+    } catch (const UsageError& e) {
+      throw UsageError(what + ": " + e.what());
+    }
     // Everything the file says is checked against its own sizes before the bitmap is allocated: the
     // head list, each streaming head's numbers, and the bitmap's length, which bounds the allocation
     // by the size of the file.

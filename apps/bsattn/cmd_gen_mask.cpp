@@ -125,7 +125,7 @@ void run_gen_mask(GenMaskOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   BlockMask m = o.backend == "cuda"
                     ? adaptive::generate_mask_gpu(req, *std::static_pointer_cast<Qkv>(prepared.input_storage),
-                                                  std::static_pointer_cast<Qkv>(prepared.input_storage)->q.dtype)
+                                                  prepared.input_dtype)
                     : generate_mask(req);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!prepared.order_spec.is_null()) m.spec["order"] = prepared.order_spec;

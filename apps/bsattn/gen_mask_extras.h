@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/atomic_file.h"
+#include "lib/attention.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {
@@ -25,6 +26,7 @@ struct GenMaskPrepared {
   std::shared_ptr<PatternInputs> inputs;
   std::shared_ptr<void> input_storage;  // keeps Q/K alive
   nlohmann::json input_spec;            // recorded in mask.spec["inputs"] when set
+  ElemType input_dtype = ElemType::F32; // the 16-bit type Q/K are given in or rounded to (--dtype), else f32
 };
 
 std::shared_ptr<GenMaskOrderOptions> add_gen_mask_order_options(CLI::App& sub);

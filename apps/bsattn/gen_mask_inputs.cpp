@@ -45,6 +45,11 @@ void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, Gen
   prep.inputs = std::make_shared<PatternInputs>(pattern_inputs(*qkv));
   prep.input_storage = qkv;
   prep.input_spec = qkv->spec;
+  // Files keep their own 16-bit type; synthetic or float32 inputs take --dtype's (rounded when used).
+  prep.input_dtype = qkv->q.dtype != ElemType::F32 ? qkv->q.dtype
+                     : s.dtype == "bf16"            ? ElemType::BF16
+                     : s.dtype == "f16"             ? ElemType::F16
+                                                    : ElemType::F32;
   req.inputs = prep.inputs.get();
 }
 
