@@ -173,7 +173,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
       std::string key = cfg.dense_key() + "|" + cfg.spec;
       auto it = measured.find(key);
       if (it != measured.end()) return it->second;
-      auto prepared = backend.prepare(p, m, in, c.pass);
+      auto prepared = backend.prepare(p, m, in, cfg.pass);
       Measured s;
       s.attention = prepared->time(opt.timing);
       s.sm_clock_mhz = prepared->sm_clock_mhz();
