@@ -241,6 +241,15 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           if (!P.scores(qi, s, h, r0, rows, j, S, c0, cols)) continue;
           auto vj = P.rows_of(P.v, P.Hkv, s.k0 + c0, h / P.group, cols);
           if (P.softmax) {
+            // +inf and -inf products in one dot product give a NaN score, which the row maximum would
+            // skip (and a row of them would pass for a row with no visible key).
+            if (S.hasNaN())
+              for (int64_t r = 0; r < rows; ++r)
+                if (S.row(r).hasNaN()) {
+                  int64_t none = -1;
+                  overflow_row.compare_exchange_strong(none, task * P.bq + r);
+                  break;
+                }
             Col<T> mnew = m.cwiseMax(S.rowwise().maxCoeff()), alpha(rows);
             for (int64_t r = 0; r < rows; ++r) {
               if (!(mnew[r] < std::numeric_limits<T>::infinity())) {  // +inf or NaN: a score overflowed T
@@ -282,6 +291,9 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         for (int64_t r = 0; r < rows; ++r) {
           if (!P.softmax) {
             o.row(r) = acc.row(r);
+          } else if (!std::isfinite(l[r])) {  // a NaN score (+inf plus -inf in a dot product) or sum
+            int64_t none = -1;
+            overflow_row.compare_exchange_strong(none, task * P.bq + r);
           } else if (l[r] > 0) {
             o.row(r) = acc.row(r) / l[r];
             res.lse[size_t(P.lse_index(b, h, r0 + r, s))] = m[r] + std::log(l[r]);
