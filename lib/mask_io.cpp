@@ -201,7 +201,7 @@ BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
   }
 }
 
-static BlockMask mask_from_npy(const NpyArray& a, const MaskSizesHint& hint, const std::string& what) {
+BlockMask mask_from_npy(const NpyArray& a, const MaskSizesHint& hint, const std::string& what) {
   std::vector<int64_t> sh = a.shape;
   if (sh.size() < 2 || sh.size() > 4)
     throw UsageError(what + ": mask must have shape [B,H,Mq,Mk], [H,Mq,Mk] or [Mq,Mk], got " + a.shape_str());
@@ -235,14 +235,12 @@ static BlockMask mask_from_npy(const NpyArray& a, const MaskSizesHint& hint, con
   return m;
 }
 
-BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint) {
-  auto num = read_npy(prefix + "_kv_num_blocks.npy");
-  auto idx = read_npy(prefix + "_kv_indices.npy");
-  std::string what = prefix + "_kv_*.npy";
+BlockMask mask_from_csr(const NpyArray& num, const NpyArray& idx, const MaskSizesHint& hint,
+                        const std::string& num_name, const std::string& idx_name) {
+  const std::string what = num_name + " / " + idx_name;
   // int64 files (torch's default integer type) are narrowed only after every value is checked to
   // fit int32: a count or index past 2^31-1 is refused, never truncated into a plausible one.
-  auto to32 = [&](const NpyArray& a, const char* name) {
-    const std::string file = prefix + "_" + name + ".npy";
+  auto to32 = [&](const NpyArray& a, const std::string& file) {
     std::vector<int32_t> v(size_t(a.numel()));
     if (a.dtype == DType::Int32) {
       if (!v.empty()) std::memcpy(v.data(), a.data.data(), v.size() * 4);
@@ -260,17 +258,26 @@ BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint) {
     }
     return v;
   };
-  if (num.shape.size() != 3) throw UsageError(prefix + "_kv_num_blocks.npy: shape must be [B,H,Mq]");
-  if (idx.shape.size() != 4) throw UsageError(prefix + "_kv_indices.npy: shape must be [B,H,Mq,Mk]");
+  if (num.shape.size() != 3) throw UsageError(num_name + ": shape must be [B,H,Mq]");
+  if (idx.shape.size() != 4) throw UsageError(idx_name + ": shape must be [B,H,Mq,Mk]");
   MaskShape s = shape_from_hint(num.shape[0], num.shape[1], num.shape[2], idx.shape[3], hint, what);
   BlockCSR c;
   c.counts_shape = num.shape;
   c.indices_shape = idx.shape;
-  c.num_blocks = to32(num, "kv_num_blocks");
-  c.indices = to32(idx, "kv_indices");
+  // The shapes are checked against the mask before any value is converted.
+  if (c.counts_shape != std::vector<int64_t>{s.batch, s.heads, s.mq()} || idx.shape[0] != s.batch ||
+      idx.shape[1] != s.heads || idx.shape[2] != s.mq())
+    throw UsageError(what + ": kv_num_blocks [B,H,Mq] and kv_indices [B,H,Mq,N] must agree in B, H and Mq");
+  c.num_blocks = to32(num, num_name);
+  c.indices = to32(idx, idx_name);
   BlockMask m = mask_from_row_csr(s, c, what);
   finish_loaded(m, hint.causal);
   return m;
+}
+
+BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint) {
+  const std::string num_name = prefix + "_kv_num_blocks.npy", idx_name = prefix + "_kv_indices.npy";
+  return mask_from_csr(read_npy(num_name), read_npy(idx_name), hint, num_name, idx_name);
 }
 
 BlockMask load_mask(const std::string& path, const MaskSizesHint& hint) {

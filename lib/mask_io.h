@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/mask.h"
+#include "lib/npy.h"
 
 namespace bsattn {
 
@@ -31,6 +32,13 @@ struct MaskSizesHint {
 // and CSR (dense when full). Throws UsageError naming the file for anything malformed.
 BlockMask load_mask(const std::string& path, const MaskSizesHint& hint = {});
 BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint = {});
+
+// The readers behind load_mask and load_mask_csr, on arrays already read (the fuzz targets of
+// tests/fuzz call them on parsed bytes): a bool / 0-1 integer mask array, and a row CSR pair (int32, or
+// int64 with every value checked to fit). `what`, `num_name`, `idx_name` name them in errors.
+BlockMask mask_from_npy(const NpyArray& a, const MaskSizesHint& hint, const std::string& what);
+BlockMask mask_from_csr(const NpyArray& num, const NpyArray& idx, const MaskSizesHint& hint,
+                        const std::string& num_name, const std::string& idx_name);
 
 // Saves by extension: .npy or .json (UsageError for anything else).
 void save_mask(const std::string& path, const BlockMask& m);

@@ -14,7 +14,8 @@ done
 
 PACKAGES=(build-essential cmake ninja-build pkg-config git
           libcli11-dev nlohmann-json3-dev libeigen3-dev doctest-dev
-          libcairo2-dev fonts-dejavu-core python3 python3-numpy python3-pil)
+          libcairo2-dev fonts-dejavu-core python3 python3-numpy python3-pil
+          clang libclang-rt-14-dev)  # clang's libFuzzer for the fuzz targets ctest runs (scripts/fuzz.sh)
 if [ "$install" = 1 ]; then
   missing=()
   for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
