@@ -7,13 +7,18 @@
 #
 #   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/bench-gpu.sh [--quick]")
 #   --quick: S = 8192, D = 128, three densities (a check of the pipeline, a minute or two)
+#   --bwd: the backward sweep instead: --pass fwd,bwd over S = 8192, 32768, D = 64, 128, densities
+#          0.05, 0.1, 0.3, 0.5, 1.0, patterns random and causal; peers.py times FlexAttention's and SDPA's
+#          backward as well and checks their dQ, dK, dV against `bsattn run --do` (files bench-bwd-*)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=0
+bwd=0
 for a in "$@"; do
   case "$a" in
     --quick) quick=1 ;;
-    *) echo "bench-gpu.sh: unknown option $a (allowed: --quick)" >&2; exit 2 ;;
+    --bwd) bwd=1 ;;
+    *) echo "bench-gpu.sh: unknown option $a (allowed: --quick, --bwd)" >&2; exit 2 ;;
   esac
 done
 OUT=${OUT:-$PWD/bench-out}
@@ -33,18 +38,26 @@ rm -f "$OUT/bench-build.log"
 B=$BUILD/bsattn
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//' | tr 'A-Z' 'a-z')
 name=bench-${gpu:-gpu}-$(date -u +%Y%m%d)
+[ $bwd = 1 ] && name=bench-bwd-${gpu:-gpu}-$(date -u +%Y%m%d)
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 
+passes=fwd
+patterns=random,local,causal
 if [ $quick = 1 ]; then
   axes=(--seq 8192 --head-dim 128 --density 0.1,0.5,1.0)
 else
   axes=(--seq 8192,32768 --head-dim 64,128 --density 0.05,0.1,0.2,0.3,0.5,0.7,1.0)
 fi
+if [ $bwd = 1 ]; then
+  passes=fwd,bwd
+  patterns=random,causal
+  [ $quick = 1 ] || axes=(--seq 8192,32768 --head-dim 64,128 --density 0.05,0.1,0.3,0.5,1.0)
+fi
 echo "== bsattn bench =="
 # BSATTN_BENCH_KERNEL (gpu-check.sh sets it): the kernel variant to time; empty: bsattn's default.
-$B bench --backend cuda ${BSATTN_BENCH_KERNEL:+--kernel "$BSATTN_BENCH_KERNEL"} "${axes[@]}" --heads 16 --batch 1 --block 128 --dtype bf16 --pass fwd \
-  --pattern random,local,causal --min-samples 5 --max-time 0.3 --noise 0.02 \
+$B bench --backend cuda ${BSATTN_BENCH_KERNEL:+--kernel "$BSATTN_BENCH_KERNEL"} "${axes[@]}" --heads 16 --batch 1 --block 128 --dtype bf16 --pass $passes \
+  --pattern $patterns --min-samples 5 --max-time 0.3 --noise 0.02 \
   --json "$W/bench.json" --save-masks "$W/masks" --markdown "$W/bench-only.md" || exit 1
 cat "$W/bench-only.md"
 
@@ -61,10 +74,11 @@ $B bench --from "$OUT/$name.json" --csv "$OUT/$name.csv" --markdown "$OUT/$name.
 if $B visualize --help 2>/dev/null | grep -q "bench"; then
   # One figure that reads: D = 128, the random pattern (bsattn, FlexAttention) and dense SDPA, one line per
   # implementation and S. The full set is in the JSON/CSV/table.
-  python3 - "$OUT/$name.json" "$W/plot.json" <<'PY'
+  # With --bwd the figure shows the backward records.
+  python3 - "$OUT/$name.json" "$W/plot.json" "$([ $bwd = 1 ] && echo bwd || echo fwd)" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-d["records"] = [r for r in d["records"] if r["head_dim"] == 128 and not r["causal"]
+d["records"] = [r for r in d["records"] if r["head_dim"] == 128 and not r["causal"] and r["pass"] == sys.argv[3]
                 and (r["pattern"] == "random" or r["impl"].startswith("sdpa"))]
 json.dump(d, open(sys.argv[2], "w"))
 PY

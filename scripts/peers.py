@@ -8,11 +8,21 @@ flash backend (dense: full or causal). Timing discipline as bsattn's harness (li
 CUDA events on the stream, warm-up, L2 flushed before every sample by writing a buffer twice the L2
 size, samples until stddev/mean <= --noise or --max-time, at least --min-samples; median reported.
 
+Backward (when the bsattn records include pass `bwd` or `fwd+bwd`): FlexAttention's backward through
+torch.autograd.grad with a seeded bf16 dO, on the same BlockMask, and SDPA cuDNN / flash backward on the
+dense (or causal) mask. `bwd` times the backward alone: the forward runs once outside the timed region
+and every sample replays its graph (retain_graph=True; Inductor's donated buffers are turned off so that
+the compiled backward may run again); `fwd+bwd` times forward and backward in each sample. FLOPs:
+backward 2.5 x forward, fwd+bwd 3.5 x (as bsattn's records).
+
 Checks: for one mask per (D, pattern) at the smallest S (dense masks and the densest sparse mask), Q/K/V
 are written as bf16 .npy and `bsattn run --backend cuda --dtype bf16 --kernel K` (K: the kernel the
 benchmark timed) computes O on them; FlexAttention's O on the same inputs is compared
 (relative Frobenius error), and SDPA's O against bsattn's dense (or causal) run. The error and the
-reference go into each record (check_rel_err, check_max_abs_err, check_ref).
+reference go into each record (check_rel_err, check_max_abs_err, check_ref). Masks that have backward
+records run with `--do dO.npy --dq --dk --dv` too: the peers' dQ, dK, dV are compared with bsattn's, the
+worst of the three goes into the backward records and each one into context.peers.grad_checks.
+The parts that need no PyTorch live in scripts/peer_records.py.
 
   python3 scripts/peers.py --bench bench.json --masks DIR --bsattn build/bsattn --out merged.json
   (then `bsattn bench --from merged.json --csv merged.csv --markdown merged.md` for the exports)
@@ -31,6 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_records as pr  # noqa: E402  (the part without PyTorch, beside this script)
 
 def measure(fn, opt, flush):
     """bsattn's loop: warm-up, then samples until the noise target or the time limit (min samples)."""
@@ -120,7 +133,8 @@ def write_bf16_npy(path, t_bhsd):
     np.save(path, t_bhsd.contiguous().view(torch.int16).cpu().numpy().view(np.uint16))
 
 
-def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp):
+def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp, d_o=None):
+    """bsattn's O on the same bf16 inputs and, with D_O, its dQ, dK, dV (`run --do`); layout bhsd."""
     paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
     for p, t in zip(paths, (q, k, v)):
         write_bf16_npy(p, t)
@@ -130,10 +144,39 @@ def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp):
         cmd += ["--kernel", kernel]
     if causal:
         cmd.append("--causal")
+    grad_paths = [os.path.join(tmp, g + ".npy") for g in pr.GRAD_NAMES]
+    if d_o is not None:
+        write_bf16_npy(os.path.join(tmp, "do.npy"), d_o)
+        cmd += ["--do", os.path.join(tmp, "do.npy"), "--dq", grad_paths[0], "--dk", grad_paths[1],
+                "--dv", grad_paths[2]]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("bsattn run failed: " + r.stderr.strip())
-    return torch.from_numpy(np.load(paths[3])).to(q.device)
+    o = torch.from_numpy(np.load(paths[3])).to(q.device)
+    grads = None
+    if d_o is not None:
+        grads = tuple(torch.from_numpy(np.load(g)).to(q.device) for g in grad_paths)
+    return o, grads
+
+
+def grad_timer(forward, leaves, d_o, pass_name):
+    """The timed call of a backward pass and its first gradients. `bwd`: FORWARD runs once here, and each
+    call replays the backward of that graph (retain_graph); `fwd+bwd`: each call runs both."""
+    if pass_name == "fwd+bwd":
+        def fn():
+            return torch.autograd.grad(forward(), leaves, d_o)
+        return fn, fn()
+    out = forward()
+
+    def fn():
+        return torch.autograd.grad(out, leaves, d_o, retain_graph=True)
+    grads = fn()
+    fn()  # a graph that cannot be replayed fails here, before the timing loop
+    return fn, grads
+
+
+def grad_errors(got, ours):
+    return {g: rel_err(a, b) for g, a, b in zip(pr.GRAD_NAMES, got, ours)}
 
 
 def main():
@@ -158,15 +201,26 @@ def main():
     gemm = (ctx.get("ceilings") or {}).get("gemm_bf16_tflops")
     l2 = torch.cuda.get_device_properties(dev).L2_cache_size
     flush = torch.empty(max(2 * l2, 1 << 20), dtype=torch.uint8, device=dev)
-    flex = torch.compile(flex_attention, dynamic=False)
     ours = [r for r in doc["records"] if r["impl"] == "bsattn" and r.get("mask_file")]
     cols = list(ours[0].keys()) if ours else []
     if not ours:
         sys.exit("peers.py: no bsattn records with mask files (run bench with --save-masks)")
+    has_bwd = any(pr.needs_grads(r["pass"]) for r in ours)
+    if has_bwd:
+        # The compiled backward runs again on a retained graph, which Inductor's donated buffers forbid;
+        # and each (shape, mask_mod, pass) is a compiled entry of flex_attention: more than dynamo's
+        # default of 8, past which it would fall back to the eager (dense-materializing) path.
+        if hasattr(torch._functorch.config, "donated_buffer"):
+            torch._functorch.config.donated_buffer = False
+        for knob in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, knob):
+                setattr(torch._dynamo.config, knob, 64)
+    flex = torch.compile(flex_attention, dynamic=False)
 
     min_seq = min(r["seq"] for r in ours)
     gen = torch.Generator(device=dev)
     inputs = {}
+    grad_inputs = {}
 
     def qkv(r):
         key = (r["batch"], r["heads"], r["heads_kv"], r["seq"], r["head_dim"])
@@ -179,90 +233,125 @@ def main():
                                 for s in (shp, kvs, kvs))
         return inputs[key]
 
-    def record(base, impl, t, flops, dense_ms=None, extra=None):
-        r = {c: None for c in cols}
-        for c in ("pattern", "spec", "causal", "batch", "heads", "heads_kv", "seq", "head_dim", "block", "dtype",
-                  "pass", "density_target", "density", "pair_density", "kept_blocks", "flops_dense_equiv",
-                  "bytes_min", "mask_file", "seed"):
-            r[c] = base.get(c)
-        r.update({"impl": impl, "backend": "torch " + torch.__version__, "kernel": "", "flops_computed": flops})
-        r.update(t)
-        r["tflops_effective"] = flops / (t["median_ms"] * 1e-3) / 1e12
-        r["tflops_dense_equiv"] = base["flops_dense_equiv"] / (t["median_ms"] * 1e-3) / 1e12
-        r["gbytes_per_s"] = base["bytes_min"] / (t["median_ms"] * 1e-3) / 1e9 if base.get("bytes_min") else None
-        if gemm:
-            r["gemm_fraction"] = r["tflops_effective"] / gemm
-        if dense_ms:
-            r["dense_median_ms"] = dense_ms
-            r["speedup_vs_dense"] = dense_ms / t["median_ms"]
-        if extra:
-            r.update(extra)
-        return r
+    def backward_inputs(r):
+        """Leaf copies of Q/K/V that require gradients and the seeded dO (seed + 1), for the shape of R."""
+        key = (r["batch"], r["heads"], r["heads_kv"], r["seq"], r["head_dim"])
+        if key not in grad_inputs:
+            grad_inputs.clear()
+            q, k, v = qkv(r)
+            g = torch.Generator(device=dev)
+            g.manual_seed(a.seed + 1)
+            d_o = torch.randn(q.shape, generator=g, device=dev, dtype=torch.float32).to(torch.bfloat16)
+            grad_inputs[key] = ([x.detach().clone().requires_grad_() for x in (q, k, v)], d_o)
+        return grad_inputs[key]
+
+    def record(base, impl, t, dense, dense_ms=None, extra=None):
+        return pr.peer_record(cols, base, impl, t, pr.peer_flops(base, dense), torch.__version__, gemm, dense_ms, extra)
 
     merged = []
-    dense_flex = {}
-    checked = set()
+    dense_peer = {}
+    sdpa_done = set()
+    chosen = {}        # check_key -> the mask whose bsattn run serves that key's checks
+    ours_out = {}      # mask_identity -> (O, gradients or None) of `bsattn run`
+    grad_masks = {pr.mask_identity(r) for r in ours if pr.needs_grads(r["pass"])}
+    fwd_kernel = pr.forward_kernels(ours)
+    grad_checks = []
+    bwd_failures = []
     # Dense shapes first so that FlexAttention's speedups have their own dense baseline.
-    order = sorted(ours, key=lambda r: (r["seq"], r["head_dim"], r["causal"], -(r["density_target"] or 1)))
+    order = pr.timing_order(ours)
     with tempfile.TemporaryDirectory() as tmp:
         for n, r in enumerate(order):
             q, k, v = qkv(r)
+            grads_pass = pr.needs_grads(r["pass"])
+            gqa = r["heads"] != r["heads_kv"]
             prefix = os.path.join(a.masks, r["mask_file"])
-            label = "%s@%s S=%d D=%d" % (r["pattern"], r["density_target"], r["seq"], r["head_dim"])
+            label = "%s@%s S=%d D=%d %s" % (r["pattern"], r["density_target"], r["seq"], r["head_dim"], r["pass"])
             print("[%d/%d] %s" % (n + 1, len(order), label), file=sys.stderr, flush=True)
             # One check per (D, pattern) on dense masks and on the densest sparse mask, at the smallest S
-            # (writing and reading the tensors costs seconds at S = 32768).
-            ck_key = (r["head_dim"], r["causal"], "dense" if r["spec"] in ("dense", "causal") else r["pattern"])
-            want_check = a.bsattn and ck_key not in checked and r["seq"] == min_seq
-            our_o = None
-            if want_check:
+            # (writing and reading the tensors costs seconds at S = 32768); every pass of that mask uses it.
+            ident = pr.mask_identity(r)
+            decision = pr.check_decision(chosen, r, min_seq) if a.bsattn else None
+            if decision == "run":
                 try:
-                    our_o = bsattn_run(a.bsattn, prefix + ".npy", q, k, v, r["block"], r["causal"], r.get("kernel"), tmp)
-                    checked.add(ck_key)
+                    d_o = backward_inputs(r)[1] if ident in grad_masks else None
+                    ours_out[ident] = bsattn_run(a.bsattn, prefix + ".npy", q, k, v, r["block"], r["causal"],
+                                                 r.get("kernel") if r["pass"] == "fwd" else fwd_kernel.get(ident),
+                                                 tmp, d_o)
+                    chosen[pr.check_key(r)] = ident
                 except Exception as e:  # reported, and the peers are still timed
                     print("  check skipped: %s" % e, file=sys.stderr)
+            our_o, our_g = ours_out.get(ident, (None, None)) if decision else (None, None)
+
+            def timed(impl, forward, dense):
+                """FORWARD's pass of R: the timing, the output compared and the record's check keys."""
+                extra = {}
+                if not grads_pass:
+                    out = forward()
+                    if our_o is not None:
+                        extra = pr.output_check(*rel_err(out, our_o))
+                    return measure(forward, opt, flush), extra
+                leaves, d_o = backward_inputs(r)
+                fn, grads = grad_timer(lambda: forward(*leaves), leaves, d_o, r["pass"])
+                if our_g is not None:
+                    errs = grad_errors(grads, our_g)
+                    extra = pr.grad_check(errs)
+                    grad_checks.append(pr.grad_check_context(r, impl, errs))
+                return measure(fn, opt, flush), extra
+
             if "flex" in impls:
                 bm = flex_block_mask(prefix, r["seq"], r["block"], r["causal"], dev)
-                fn = lambda: flex(q, k, v, block_mask=bm, enable_gqa=r["heads"] != r["heads_kv"])
-                out = fn()
-                extra = {}
-                if our_o is not None:
-                    e, m = rel_err(out, our_o)
-                    extra = {"check_ref": "bsattn run --backend cuda", "check_rel_err": e, "check_max_abs_err": m}
-                t = measure(fn, opt, flush)
-                dkey = (r["seq"], r["head_dim"], r["causal"])
-                if r["spec"] in ("dense", "causal"):
-                    dense_flex[dkey] = t["median_ms"]
-                merged.append(record(r, "flex_attention", t, r["flops_computed"], dense_flex.get(dkey), extra))
-            if r["spec"] in ("dense", "causal") and (r["seq"], r["head_dim"], r["causal"], "sdpa") not in checked:
-                checked.add((r["seq"], r["head_dim"], r["causal"], "sdpa"))
+
+                def flex_fwd(qq=q, kk=k, vv=v):
+                    return flex(qq, kk, vv, block_mask=bm, enable_gqa=gqa)
+                try:
+                    t, extra = timed("flex_attention", flex_fwd, False)
+                except RuntimeError as e:
+                    if not grads_pass:
+                        raise
+                    print("  flex_attention %s unavailable: %s" % (r["pass"], str(e).splitlines()[0]), file=sys.stderr)
+                    bwd_failures.append({"impl": "flex_attention", "pass": r["pass"], "spec": r["spec"],
+                                         "seq": r["seq"], "head_dim": r["head_dim"], "reason": str(e).splitlines()[0]})
+                    t = None
+                if t is not None:
+                    dkey = (r["seq"], r["head_dim"], r["causal"], r["pass"])
+                    if pr.is_dense(r):
+                        dense_peer[dkey] = t["median_ms"]
+                    merged.append(record(r, "flex_attention", t, False, dense_peer.get(dkey), extra))
+            skey = (r["seq"], r["head_dim"], r["causal"], r["pass"], "sdpa")
+            if pr.is_dense(r) and skey not in sdpa_done:
+                sdpa_done.add(skey)
                 for impl, backend in (("sdpa_cudnn", SDPBackend.CUDNN_ATTENTION),
                                       ("sdpa_flash", SDPBackend.FLASH_ATTENTION)):
                     if impl not in impls:
                         continue
-                    def fn(backend=backend):
+
+                    def sdpa_fwd(qq=q, kk=k, vv=v, backend=backend):
                         with sdpa_kernel(backend):
-                            return F.scaled_dot_product_attention(q, k, v, is_causal=r["causal"],
-                                                                  enable_gqa=r["heads"] != r["heads_kv"])
+                            return F.scaled_dot_product_attention(qq, kk, vv, is_causal=r["causal"], enable_gqa=gqa)
                     try:
-                        out = fn()
+                        t, extra = timed(impl, sdpa_fwd, True)
                     except RuntimeError as e:
                         print("  %s unavailable: %s" % (impl, str(e).splitlines()[0]), file=sys.stderr)
                         continue
-                    extra = {}
-                    if our_o is not None:
-                        e, m = rel_err(out, our_o)
-                        extra = {"check_ref": "bsattn run --backend cuda", "check_rel_err": e, "check_max_abs_err": m}
-                    t = measure(fn, opt, flush)
                     base = dict(r)
                     base["pattern"] = "causal" if r["causal"] else "dense"
-                    merged.append(record(base, impl, t, r["flops_dense_equiv"], t["median_ms"], extra))
+                    merged.append(record(base, impl, t, True, t["median_ms"], extra))
 
     doc["records"] = doc["records"] + merged
     ctx["peers"] = {"torch": torch.__version__, "impls": sorted(impls), "seed": a.seed,
                     "flex": "torch.compile(flex_attention), BlockMask.from_kv_blocks with full blocks",
                     "check": "relative Frobenius error of O against `bsattn run --backend cuda` on the same bf16 inputs",
                     "command": " ".join(sys.argv)}
+    if has_bwd:
+        ctx["peers"]["backward"] = (
+            "torch.autograd.grad of Q, K, V with a bf16 dO drawn with seed + 1; bwd: the forward once outside the "
+            "timed region, each sample replays the backward of its graph (retain_graph=True, "
+            "torch._functorch.config.donated_buffer=False); fwd+bwd: forward and backward in each sample; "
+            "FLOPs: backward 2.5 x forward, fwd+bwd 3.5 x")
+        ctx["peers"]["grad_check"] = ("relative Frobenius error and largest absolute difference of dQ, dK, dV against "
+                                      "`bsattn run --backend cuda --do` on the same bf16 inputs; records hold the worst")
+        ctx["peers"]["grad_checks"] = grad_checks
+        ctx["peers"]["backward_unavailable"] = bwd_failures
     try:
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem",
                               "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
