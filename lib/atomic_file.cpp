@@ -35,11 +35,11 @@ bool exists(const std::string& p) {
 }
 
 void check_folder(const std::string& dir, const std::string& what, const std::string& path) {
-  const std::string named = what + " '" + path + "'";
-  if (!exists(dir)) throw UsageError(named + ": folder '" + dir + "' does not exist (allowed: a path in an existing folder)");
-  if (!is_folder(dir)) throw UsageError(named + ": '" + dir + "' is not a folder");
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw UsageError(named + ": folder '" + dir + "' is not writable");
+  const std::string named = what + ": cannot write '" + path + "'";
+  const std::string allowed = " (allowed: a path in an existing, writable folder)";
+  if (!exists(dir)) throw UsageError(named + ": folder '" + dir + "' does not exist" + allowed);
+  if (!is_folder(dir)) throw UsageError(named + ": '" + dir + "' is not a folder" + allowed);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) throw UsageError(named + ": folder '" + dir + "' is not writable" + allowed);
 }
 
 }  // namespace
@@ -47,7 +47,7 @@ void check_folder(const std::string& dir, const std::string& what, const std::st
 void check_output_path(const std::string& path, const std::string& what) {
   if (path.empty()) throw UsageError(what + ": output path is empty");
   if (path.back() == '/' || is_folder(path))
-    throw UsageError(what + " '" + path + "' is a folder (allowed: a file path, e.g. " +
+    throw UsageError(what + ": cannot write '" + path + "': it is a folder (allowed: a file path, e.g. " +
                      (path.back() == '/' ? path : path + "/") + "out.npy)");
   check_folder(folder_of(path), what, path);
 }
@@ -71,7 +71,8 @@ void OutputSet::add(const std::string& path, const std::string& what) {
   if (path.empty() || path == "-") return;
   check_output_path(path, what);
   for (auto& d : declared_)
-    if (d == path) throw UsageError(what + " '" + path + "' is also another output of this run (allowed: distinct files)");
+    if (d == path)
+      throw UsageError(what + ": cannot write '" + path + "' twice: it is also another output of this run (allowed: distinct files)");
   declared_.push_back(path);
 }
 
@@ -86,7 +87,7 @@ void OutputSet::add_folder(const std::string& dir, const std::string& what) {
   while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
   check_folder(folder_of(trimmed), what, dir);
   if (::mkdir(trimmed.c_str(), 0755) != 0)
-    throw UsageError(what + " '" + dir + "': cannot create the folder: " + std::strerror(errno));
+    throw UsageError(what + ": cannot write '" + dir + "': cannot create the folder: " + std::strerror(errno));
   created_folders_.push_back(trimmed);
 }
 

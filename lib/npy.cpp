@@ -196,7 +196,7 @@ NpyHeader parse_npy_header(const uint8_t* b, size_t size, const std::string& nam
   if (want > (long double)kMaxNpyDataBytes) {
     std::string shape = "(";
     for (size_t i = 0; i < h.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(h.shape[i]);
-    throw bad("shape " + shape + ") needs more than the limit of 2^50 data bytes");
+    throw bad("shape " + shape + ") is too large: it needs more than the limit of 2^50 data bytes");
   }
   h.data_offset = off + hlen;
   h.data_bytes = uint64_t(want);

@@ -36,8 +36,8 @@ int64_t checked_product(std::initializer_list<int64_t> factors, int64_t limit, c
   if (zero) return 0;
   if (p > limit) {
     std::string n = p > INT64_MAX ? std::string("more than 2^63") : std::to_string(int64_t(p));
-    throw UsageError(what + " (" + shown + ") is " + n + " " + unit + ", more than the limit of " + limit_str(limit) +
-                     " " + unit);
+    throw UsageError(what + " (" + shown + ") is too large: " + n + " " + unit + ", more than the limit of " +
+                     limit_str(limit) + " " + unit);
   }
   return int64_t(p);
 }
