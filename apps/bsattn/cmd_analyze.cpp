@@ -182,8 +182,9 @@ void run_analyze(const AnalyzeOptions& o) {
     std::vector<float> ref_out(ref.out.begin(), ref.out.end());
     double rtol = o.rtol > 0 ? o.rtol : default_rtol(in.q.dtype);
     nlohmann::json checks;
-    auto load_like = [&](const std::string& path, const char* what, const Tensor& like) {
-      Tensor t = load_tensor(path, what, in.layout, "auto");
+    auto load_like = [&](const std::string& path, const char* what, const Tensor& like,
+                         const std::string& dtype = "auto") {
+      Tensor t = load_tensor(path, what, in.layout, dtype);
       if (t.batch != like.batch || t.seq != like.seq || t.heads != like.heads || t.dim != like.dim)
         throw UsageError(std::string(what) + " " + path + ": shape does not match (expected B=" + std::to_string(like.batch) +
                          " S=" + std::to_string(like.seq) + " H=" + std::to_string(like.heads) + " D=" + std::to_string(like.dim) + ")");
@@ -198,7 +199,8 @@ void run_analyze(const AnalyzeOptions& o) {
       auto files = split(o.check_grads, ',');
       if (files.size() != 3) throw UsageError("--check-grads takes three files DQ,DK,DV");
       if (o.dout.empty()) throw UsageError("--check-grads needs --do (the output gradient the grads were computed from)");
-      Tensor d_o = load_like(o.dout, "--do", in.q);
+      // dO is an input like Q/K/V: the same --dtype (as `run --do` reads it).
+      Tensor d_o = load_like(o.dout, "--do", in.q, o.inputs.src.dtype);
       auto g = cpu_backward<double>(p, m, ai, ref, d_o.data.data(), CpuAttentionOptions{o.threads});
       const char* names[3] = {"dQ", "dK", "dV"};
       const std::vector<double>* want[3] = {&g.dq, &g.dk, &g.dv};
@@ -236,7 +238,7 @@ void register_analyze(CLI::App& app) {
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_option("--check", o->check, "Output O (.npy, the layout of --q) of another kernel on the same inputs and mask: pass/fail")->group("Check");
   sub->add_option("--check-grads", o->check_grads, "DQ,DK,DV .npy files to check (needs --do)")->group("Check");
-  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q) the checked gradients come from")->group("Check");
+  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q, read with --dtype like Q/K/V) the checked gradients come from")->group("Check");
   sub->add_option("--rtol", o->rtol, "Pass bound on relative L2 error (0: 1e-4 f32, 5e-3 f16, 2e-2 bf16 inputs)")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group("Check");
   sub->add_flag("--sweep", o->sweep, "Sweep patterns over densities on the same inputs (frontier JSON with --json)")->group("Sweep");
   sub->add_option("--patterns", o->patterns, "Sweep: ';'-separated pattern specs (sweepable: local, random, streaming, energy, topk, xattn, vslash)")->capture_default_str()->group("Sweep");

@@ -1,7 +1,5 @@
 // bsattn run: block-sparse attention on given Q/K/V and a mask (file or pattern spec): writes O, LSE
 // and, with --do, the gradients (dQ, dK, dV), as .npy. CUDA when available, else the CPU reference.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 
 #include "apps/bsattn/attention_inputs.h"
@@ -13,9 +11,7 @@
 #include "lib/curves/order.h"
 #include "lib/error.h"
 #include "lib/mask_stats.h"
-#include "lib/reference/cpu_attention.h"
-#include "lib/reference/cpu_ceiling.h"
-#include "lib/reference/parallel.h"
+#include "lib/run/run.h"
 
 
 namespace bsattn::app {
@@ -26,8 +22,6 @@ using curves::SequenceLayout;
 using curves::parse_grid;
 using curves::parse_order;
 using curves::sequence_order;
-using curves::apply_token_order;
-using curves::unapply_token_order;
 
 struct RunOptions {
   MaskCli mask;
@@ -43,21 +37,6 @@ struct RunOptions {
   std::string reorder, grid;
   int64_t text = 0;
 };
-
-// The element type the CUDA backend gets: Q, K and V must share one 16-bit type (bf16 / f16 files,
-// or float32 files rounded by --dtype bf16 / f16).
-ElemType cuda_input_type(const Qkv& in) {
-  ElemType t = in.q.dtype;
-  if (t == ElemType::F32)
-    throw UsageError(in.q.name + " holds float32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16 or "
-                     "--dtype f16, which round float32 files to nearest even, or --backend cpu)");
-  for (const Tensor* x : {&in.k, &in.v})
-    if (x->dtype != t)
-      throw UsageError(std::string("the CUDA backend takes Q, K and V of one element type, but ") + in.q.name + " is " +
-                       elem_type_name(t) + " and " + x->name + " is " + elem_type_name(x->dtype) +
-                       " (give --dtype bf16 or f16 for all, or --backend cpu)");
-  return t;
-}
 
 void run_run(const RunOptions& o) {
   if (o.out.empty()) throw UsageError("--out O.npy is required");
@@ -94,14 +73,12 @@ void run_run(const RunOptions& o) {
 
   const MaskSource mask = parse_mask_cli(o.mask, o.seed);
   Qkv in = load_inputs(o.inputs, true, o.seed);
-  ElemType cuda_dtype = ElemType::BF16;
-  if (backend == Backend::Cuda) cuda_dtype = cuda_input_type(in);
-  Tensor d_o;
-  if (grads) {
-    d_o = load_tensor(o.dout, "--do", in.layout, "auto");
-    if (d_o.batch != in.q.batch || d_o.seq != in.q.seq || d_o.heads != in.q.heads || d_o.dim != in.q.dim)
-      throw UsageError("--do " + o.dout + ": must have the shape of Q");
-  }
+  if (backend == Backend::Cuda) cuda_input_type(in);
+  RunRequest req;
+  req.gradients = grads;
+  // dO is an input like Q/K/V: read with the same --dtype (bf16 files as uint16 bits with --dtype bf16);
+  // run_attention checks its shape.
+  if (grads) req.d_o = load_tensor(o.dout, "--do", in.layout, o.inputs.src.dtype);
   // Reordered sequences: attention runs on the reordered tokens; outputs are returned in the original order.
   std::vector<int64_t> perm;
   if (!o.reorder.empty()) {
@@ -114,7 +91,6 @@ void run_run(const RunOptions& o) {
                        std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq));
     perm = sequence_order(parse_order(o.reorder, lay.grid, mask.request.shape.block_q, "--reorder"), lay);
     reorder_tokens(in, perm);
-    if (grads) d_o.data = apply_token_order(d_o.data, d_o.batch, d_o.seq, d_o.heads * d_o.dim, perm);
   } else if (!o.grid.empty() || o.text) {
     throw UsageError("--grid/--text only apply with --reorder");
   }
@@ -124,88 +100,39 @@ void run_run(const RunOptions& o) {
   if (st.empty_rows > 0)
     std::fprintf(stderr, "bsattn run: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
                  (long long)st.empty_rows);
-  AttentionProblem p = problem_for(in.q, in.k);
-  p.scale = o.scale;
-  if (o.score == "silu") {
-    p.score = ScoreFn::Silu;
-    p.silu_n = o.silu_n > 0 ? o.silu_n : double(in.k.seq);
+  req.backend = backend;
+  req.cuda.kernel = o.kernel;
+  req.cuda.max_ctas = o.max_ctas;
+  req.cuda.deterministic = o.deterministic;
+  req.f64 = o.f64;
+  req.time = o.time;
+  req.threads = o.threads;
+  req.score = o.score == "silu" ? ScoreFn::Silu : ScoreFn::Softmax;
+  req.scale = o.scale;
+  req.silu_n = o.silu_n;
+  req.token_order = perm;
+  const nlohmann::json mask_spec = m.spec;
+  req.mask = std::move(m);
+  const nlohmann::json input_spec = in.spec;
+  const Layout layout = in.layout;
+  req.inputs = std::move(in);
+  RunResult r = run_attention(std::move(req));
+  const AttentionProblem& p = r.problem;
+  if (r.timing) {
+    const RunTiming& t = *r.timing;
+    std::printf("time: cpu float32 forward %.3f s, %.2f GFLOP/s (4*D*pairs, %lld pairs, %d threads); Eigen GEMM "
+                "%lldx%lldx%lld per thread: %.2f GFLOP/s\n",
+                t.seconds, t.gflops, (long long)t.pairs, t.threads, (long long)t.gemm.m, (long long)t.gemm.k,
+                (long long)t.gemm.n, t.gemm.gflops);
   }
-  AttentionInputs ai{in.q.data.data(), in.k.data.data(), in.v.data.data(), nullptr};
-  CpuAttentionOptions copt{o.threads};
-  std::vector<float> out, lse, dq, dk, dv;
-  if (backend == Backend::Cuda) {
-    // The loaded values are exact in cuda_dtype (16-bit files, or float32 files rounded by --dtype):
-    // these bit patterns are the files' own, or the nearest-even rounding of the float32 values.
-    // attention_forward checks the problem and what the kernel supports (usage errors, on any
-    // machine) before it looks for a GPU.
-    p.dtype = cuda_dtype;
-    std::vector<uint16_t> q16 = to_16bit(in.q.data, cuda_dtype), k16 = to_16bit(in.k.data, cuda_dtype),
-                          v16 = to_16bit(in.v.data, cuda_dtype);
-    in.q.data = {}, in.k.data = {}, in.v.data = {};
-    AttentionOptions run;
-    run.backend = Backend::Cuda;
-    run.kernel = o.kernel;
-    run.max_ctas = o.max_ctas;
-    run.deterministic = o.deterministic;
-    const AttentionInputs in16{q16.data(), k16.data(), v16.data(), nullptr};
-    AttentionResult r = attention_forward(p, m, in16, run);
-    if (grads) {
-      // The GPU backward on this forward's O and LSE; dO is rounded to the same 16-bit type.
-      AttentionGradients g = attention_backward(p, m, in16, r, d_o.data.data(), run);
-      dq = std::move(g.dq), dk = std::move(g.dk), dv = std::move(g.dv);
-    }
-    out = std::move(r.out);
-    lse = std::move(r.lse);
-  } else if (o.f64) {
-    auto f = cpu_forward<double>(p, m, ai, copt);
-    out = narrow_to_float32(f.out, "O");
-    lse = narrow_to_float32(f.lse, "LSE");
-    if (grads) {
-      auto g = cpu_backward<double>(p, m, ai, f, d_o.data.data(), copt);
-      dq = narrow_to_float32(g.dq, "dQ"), dk = narrow_to_float32(g.dk, "dK"), dv = narrow_to_float32(g.dv, "dV");
-    }
-  } else {
-    auto t0 = std::chrono::steady_clock::now();
-    auto f = cpu_forward<float>(p, m, ai, copt);
-    double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (o.time) {
-      // One timed forward (conversion of the inputs included); FLOPs = 4 * D * computed pairs.
-      int64_t pairs = st.computed_pairs * (m.shape.batch == 1 ? p.batch : 1);
-      auto gemm = eigen_gemm_ceiling(m.shape.block_q, m.shape.block_kv, p.head_dim, o.threads);
-      std::printf("time: cpu float32 forward %.3f s, %.2f GFLOP/s (4*D*pairs, %lld pairs, %d threads); Eigen GEMM "
-                  "%lldx%lldx%lld per thread: %.2f GFLOP/s\n",
-                  sec, forward_flops(pairs, p.head_dim) / sec / 1e9, (long long)pairs, resolve_threads(o.threads),
-                  (long long)gemm.m, (long long)gemm.k, (long long)gemm.n, gemm.gflops);
-    }
-    if (grads) {
-      auto g = cpu_backward<float>(p, m, ai, f, d_o.data.data(), copt);
-      dq = std::move(g.dq), dk = std::move(g.dk), dv = std::move(g.dv);
-    }
-    out = std::move(f.out);
-    lse = std::move(f.lse);
-  }
-  if (!perm.empty()) {
-    auto back = [&](std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner) {
-      x = unapply_token_order(x, batch, seq, inner, perm);
-    };
-    back(out, p.batch, p.q_len, p.heads_q * p.head_dim);
-    back(lse, p.batch * p.heads_q, p.q_len, 1);
-    if (grads) {
-      back(dq, p.batch, p.q_len, p.heads_q * p.head_dim);
-      back(dk, p.batch, p.kv_len, p.heads_kv * p.head_dim);
-      back(dv, p.batch, p.kv_len, p.heads_kv * p.head_dim);
-    }
-  }
-  save_tensor(o.out, out, p.batch, p.q_len, p.heads_q, p.head_dim, in.layout);
-  if (!o.lse.empty()) save_array(o.lse, lse, {p.batch, p.heads_q, p.q_len});
+  save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+  if (!o.lse.empty()) save_array(o.lse, r.lse, {p.batch, p.heads_q, p.q_len});
   if (grads) {
-    save_tensor(o.dq, dq, p.batch, p.q_len, p.heads_q, p.head_dim, in.layout);
-    save_tensor(o.dk, dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
-    save_tensor(o.dv, dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, in.layout);
+    save_tensor(o.dq, r.dq, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+    save_tensor(o.dk, r.dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
+    save_tensor(o.dv, r.dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
   }
-  std::string bname = backend == Backend::Cuda ? std::string("cuda (") + elem_type_name(cuda_dtype) +
-                                                      (o.kernel.empty() ? "" : ", kernel " + o.kernel) + ")"
-                                                : (o.f64 ? "cpu (float64)" : "cpu (float32)");
+  const std::string& bname = r.backend_name;
   if (!o.quiet)
     std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f (%lld computed pairs), "
                 "wrote %s%s%s\n",
@@ -213,7 +140,7 @@ void run_run(const RunOptions& o) {
                 (long long)p.heads_kv, (long long)p.head_dim, st.causal_density, (long long)st.computed_pairs,
                 o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(), grads ? ", dq/dk/dv" : "");
   if (!o.json_out.empty()) {
-    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", in.spec}, {"mask", m.spec},
+    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", input_spec}, {"mask", mask_spec},
                         {"mask_stats", to_json(st)}, {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder},
                         {"commit", bsattn::build_commit()}};
     write_text_file(o.json_out, j.dump(1) + "\n");
@@ -229,7 +156,7 @@ void register_run(CLI::App& app) {
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->required()->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
   add_input_options(*sub, o->inputs, true, false, "Input");
-  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q): also compute dQ, dK, dV (cuda: dO rounded to the inputs' 16-bit type)")->group("Input");
+  sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q, read with --dtype like Q/K/V): also compute dQ, dK, dV (cuda: dO rounded to the inputs' 16-bit type)")->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");

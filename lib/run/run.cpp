@@ -1,0 +1,130 @@
+#include "lib/run/run.h"
+
+#include <chrono>
+#include <utility>
+
+#include "lib/curves/order.h"
+#include "lib/error.h"
+#include "lib/reference/cpu_attention.h"
+#include "lib/reference/parallel.h"
+#include "lib/tensor/tensor_io.h"
+
+namespace bsattn {
+
+ElemType cuda_input_type(const Qkv& in) {
+  ElemType t = in.q.dtype;
+  if (t == ElemType::F32)
+    throw UsageError(in.q.name + " holds float32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16 or "
+                     "--dtype f16, which round float32 files to nearest even, or --backend cpu)");
+  for (const Tensor* x : {&in.k, &in.v})
+    if (x->dtype != t)
+      throw UsageError(std::string("the CUDA backend takes Q, K and V of one element type, but ") + in.q.name + " is " +
+                       elem_type_name(t) + " and " + x->name + " is " + elem_type_name(x->dtype) +
+                       " (give --dtype bf16 or f16 for all, or --backend cpu)");
+  return t;
+}
+
+namespace {
+
+// The CUDA backend on the inputs' 16-bit values: these bit patterns are the files' own, or the
+// nearest-even rounding of float32 values. attention_forward checks the problem and what the kernel
+// supports (usage errors, on any machine) before it looks for a GPU.
+void run_cuda(RunRequest& req, AttentionProblem& p, RunResult& r) {
+  const ElemType t = cuda_input_type(req.inputs);
+  p.dtype = t;
+  Qkv& in = req.inputs;
+  std::vector<uint16_t> q16 = to_16bit(in.q.data, t), k16 = to_16bit(in.k.data, t), v16 = to_16bit(in.v.data, t);
+  in.q.data = {}, in.k.data = {}, in.v.data = {};
+  AttentionOptions opt = req.cuda;
+  opt.backend = Backend::Cuda;
+  const AttentionInputs in16{q16.data(), k16.data(), v16.data(), nullptr};
+  AttentionResult f = attention_forward(p, req.mask, in16, opt);
+  if (req.gradients) {
+    // The GPU backward on this forward's O and LSE; dO is rounded to the same 16-bit type.
+    AttentionGradients g = attention_backward(p, req.mask, in16, f, req.d_o.data.data(), opt);
+    r.dq = std::move(g.dq), r.dk = std::move(g.dk), r.dv = std::move(g.dv);
+  }
+  r.out = std::move(f.out);
+  r.lse = std::move(f.lse);
+  r.backend_name = std::string("cuda (") + elem_type_name(t) + (opt.kernel.empty() ? "" : ", kernel " + opt.kernel) + ")";
+}
+
+void run_cpu_f64(const RunRequest& req, const AttentionProblem& p, RunResult& r) {
+  const AttentionInputs ai{req.inputs.q.data.data(), req.inputs.k.data.data(), req.inputs.v.data.data(), nullptr};
+  const CpuAttentionOptions copt{req.threads};
+  auto f = cpu_forward<double>(p, req.mask, ai, copt);
+  r.out = narrow_to_float32(f.out, "O");
+  r.lse = narrow_to_float32(f.lse, "LSE");
+  if (req.gradients) {
+    auto g = cpu_backward<double>(p, req.mask, ai, f, req.d_o.data.data(), copt);
+    r.dq = narrow_to_float32(g.dq, "dQ"), r.dk = narrow_to_float32(g.dk, "dK"), r.dv = narrow_to_float32(g.dv, "dV");
+  }
+  r.backend_name = "cpu (float64)";
+}
+
+void run_cpu_f32(const RunRequest& req, const AttentionProblem& p, RunResult& r) {
+  const AttentionInputs ai{req.inputs.q.data.data(), req.inputs.k.data.data(), req.inputs.v.data.data(), nullptr};
+  const CpuAttentionOptions copt{req.threads};
+  auto t0 = std::chrono::steady_clock::now();
+  auto f = cpu_forward<float>(p, req.mask, ai, copt);
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (req.time) {
+    RunTiming t;
+    t.seconds = sec;
+    t.pairs = mask_stats(req.mask).computed_pairs * (req.mask.shape.batch == 1 ? p.batch : 1);
+    t.gflops = forward_flops(t.pairs, p.head_dim) / sec / 1e9;
+    t.threads = resolve_threads(req.threads);
+    t.gemm = eigen_gemm_ceiling(req.mask.shape.block_q, req.mask.shape.block_kv, p.head_dim, req.threads);
+    r.timing = t;
+  }
+  if (req.gradients) {
+    auto g = cpu_backward<float>(p, req.mask, ai, f, req.d_o.data.data(), copt);
+    r.dq = std::move(g.dq), r.dk = std::move(g.dk), r.dv = std::move(g.dv);
+  }
+  r.out = std::move(f.out);
+  r.lse = std::move(f.lse);
+  r.backend_name = "cpu (float32)";
+}
+
+}  // namespace
+
+RunResult run_attention(RunRequest req) {
+  if (req.backend == Backend::Cuda && req.f64) throw UsageError("--f64 is computed by the CPU reference: add --backend cpu");
+  const Tensor& q = req.inputs.q;
+  if (req.gradients && (req.d_o.batch != q.batch || req.d_o.seq != q.seq || req.d_o.heads != q.heads || req.d_o.dim != q.dim))
+    throw UsageError(req.d_o.name + ": must have the shape of Q");
+  const std::vector<int64_t>& perm = req.token_order;
+  if (req.gradients && !perm.empty())
+    req.d_o.data = curves::apply_token_order(req.d_o.data, req.d_o.batch, req.d_o.seq, req.d_o.heads * req.d_o.dim, perm);
+
+  RunResult r;
+  AttentionProblem p = problem_for(req.inputs.q, req.inputs.k);
+  p.scale = req.scale;
+  if (req.score == ScoreFn::Silu) {
+    p.score = ScoreFn::Silu;
+    p.silu_n = req.silu_n > 0 ? req.silu_n : double(req.inputs.k.seq);
+  }
+  if (req.backend == Backend::Cuda)
+    run_cuda(req, p, r);
+  else if (req.f64)
+    run_cpu_f64(req, p, r);
+  else
+    run_cpu_f32(req, p, r);
+  r.problem = p;
+
+  if (!perm.empty()) {
+    auto back = [&](std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner) {
+      x = curves::unapply_token_order(x, batch, seq, inner, perm);
+    };
+    back(r.out, p.batch, p.q_len, p.heads_q * p.head_dim);
+    back(r.lse, p.batch * p.heads_q, p.q_len, 1);
+    if (req.gradients) {
+      back(r.dq, p.batch, p.q_len, p.heads_q * p.head_dim);
+      back(r.dk, p.batch, p.kv_len, p.heads_kv * p.head_dim);
+      back(r.dv, p.batch, p.kv_len, p.heads_kv * p.head_dim);
+    }
+  }
+  return r;
+}
+
+}  // namespace bsattn

@@ -1,0 +1,59 @@
+// One call computes what `bsattn run` writes: block-sparse attention on loaded Q/K/V and a resolved mask,
+// on the CUDA backend (16-bit inputs) or the CPU reference (float32, or float64 narrowed to float32),
+// with the gradients when dO is given, in the original token order when the inputs were reordered, and
+// the CPU float32 forward's time when asked.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/attention.h"
+#include "lib/mask.h"
+#include "lib/mask_stats.h"
+#include "lib/reference/cpu_ceiling.h"
+#include "lib/tensor/qkv_source.h"
+
+namespace bsattn {
+
+struct RunRequest {
+  Qkv inputs;          // values exact in their dtype; already in token_order when it is given
+  Tensor d_o;          // with gradients: dO in the original token order, the shape of Q (UsageError if not)
+  bool gradients = false;
+  BlockMask mask;      // resolved for the inputs as given (reordered ones included)
+  std::vector<int64_t> token_order;  // empty: none; else outputs are returned in the original order
+  Backend backend = Backend::Cpu;
+  AttentionOptions cuda;             // cuda: kernel, max_ctas, deterministic
+  bool f64 = false;                  // cpu: compute in float64
+  bool time = false;                 // cpu float32: time the forward and measure Eigen's GEMM
+  int threads = 0;                   // cpu threads (0: all)
+  ScoreFn score = ScoreFn::Softmax;
+  double scale = 0;                  // 0: 1/sqrt(D)
+  double silu_n = 0;                 // silu: 0 means kv_len
+};
+
+// --time: one timed CPU float32 forward (conversion of the inputs included), FLOPs = 4 * D * pairs.
+struct RunTiming {
+  double seconds = 0;
+  double gflops = 0;
+  int64_t pairs = 0;
+  int threads = 0;
+  GemmCeiling gemm;
+};
+
+struct RunResult {
+  AttentionProblem problem;
+  std::vector<float> out, lse, dq, dk, dv;  // BSHD float32 ([B,Hq,Sq] for lse), original token order
+  std::string backend_name;                 // "cuda (bf16[, kernel K])", "cpu (float32)", "cpu (float64)"
+  std::optional<RunTiming> timing;
+};
+
+// The element type the CUDA backend takes: Q, K and V share one 16-bit type (bf16 / f16 files, or
+// float32 files rounded by --dtype bf16 / f16); UsageError otherwise.
+ElemType cuda_input_type(const Qkv& in);
+
+// Usage errors (element types, shapes, what the kernel supports) before any work; then the backend's
+// runtime failures (no GPU, CUDA errors). The inputs are consumed.
+RunResult run_attention(RunRequest req);
+
+}  // namespace bsattn
