@@ -13,6 +13,7 @@
 #include "lib/bench/runner.h"
 #include "lib/error.h"
 #include "lib/spec.h"
+#include "patterns/adaptive/gpu_select.h"
 #include "patterns/registry.h"
 
 namespace bsattn::app {
@@ -30,6 +31,7 @@ struct BenchOptions {
   bool timing_given = false;
   uint64_t seed = 0;
   std::string json_out, csv_out, md_out, save_masks, from;
+  std::string synthetic;  // Q/K for patterns that select from them (energy, topk, xattn, vslash)
 };
 
 // --markdown: a file gets the table under the run's context; stdout ("-") the table alone.
@@ -131,7 +133,11 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   ro.seed = o.seed;
   ro.save_masks_dir = o.save_masks;
   if (progress) ro.progress = [](const std::string& line) { std::cerr << line << "\n"; };
-  auto make_mask = [](const bench::BenchConfig& c, uint64_t seed) { return generate_mask(c.mask_shape(), c.causal, seed, c.spec); };
+  // Patterns that select from Q/K take synthetic ones (--synthetic); on the GPU their selection is
+  // the timed mask build.
+  auto make_mask = [&o, use_cuda](const bench::BenchConfig& c, uint64_t seed) {
+    return adaptive::bench_mask(c, seed, o.synthetic, use_cuda);
+  };
   bench::BenchDoc doc = bench::run_bench(plan, *backend, make_mask, ro, context);
   if (doc.records.empty())
     throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());
@@ -219,6 +225,10 @@ void register_bench(CLI::App& app) {
   sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")
       ->group(gs)
       ->check(CLI::ExistingFile);
+  sub->add_option("--synthetic", o->synthetic,
+                  "Synthetic Q/K (KIND[:params], as analyze's) for patterns that select from Q/K (e.g. --pattern "
+                  "energy:pool=4); on a GPU the energy selection runs there and is the timed mask build")
+      ->group(gs);
   sub->add_option("--seed", o->seed, "Seed for masks and inputs (recorded in every output)")->group(gs)->check(seed_check())->capture_default_str();
 
   const char* gd = "Device";

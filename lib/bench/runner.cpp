@@ -250,9 +250,14 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
                         {"seed", opt.seed}};
     // The mask build share: the backend's own build when it has one (GPU: the row CSR the kernel reads,
     // timed like the attention), else the CPU pattern generation.
-    double build_ms = device_build ? device_build->stats.median_ms : mask_ms;
+    // A mask the factory built on the device and timed itself (bench --synthetic: adaptive selection
+    // from Q/K with CUDA events, the row CSR included) reports that build instead.
+    const nlohmann::json* own = mask.spec.is_object() && mask.spec.contains("mask_build") ? &mask.spec["mask_build"] : nullptr;
+    double build_ms = own ? (*own)["ms"].get<double>() : device_build ? device_build->stats.median_ms : mask_ms;
     r["mask_build_ms"] = build_ms;
-    r["mask_build_kind"] = device_build ? device_build->kind : std::string("cpu_generate_mask");
+    r["mask_build_kind"] = own ? (*own)["kind"].get<std::string>()
+                               : device_build ? device_build->kind : std::string("cpu_generate_mask");
+    if (own) r["mask_build_detail"] = *own;
     r["mask_build_share"] = st.median_ms > 0 ? build_ms / st.median_ms : 0.0;
     if (clock > 0) r["sm_clock_mhz"] = clock;
     if (ceil.measured && ceil.gemm_tflops > 0) r["gemm_fraction"] = tflops(w.flops_computed, st.median_ms) / ceil.gemm_tflops;

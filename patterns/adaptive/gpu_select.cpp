@@ -1,6 +1,9 @@
 #include "patterns/adaptive/gpu_select.h"
 
+#include <algorithm>
+
 #include "lib/error.h"
+#include "patterns/mask_source.h"
 
 namespace bsattn::adaptive {
 
@@ -54,6 +57,37 @@ BlockMask generate_mask_gpu(const MaskRequest& req, const Qkv& in, ElemType dtyp
   spec["backend"] = "cuda";
   spec["gpu_selection"] = m.spec;
   m.spec = spec;
+  return m;
+}
+
+BlockMask bench_mask(const bench::BenchConfig& c, uint64_t seed, const std::string& synthetic, bool gpu) {
+  MaskRequest req;
+  req.shape = c.mask_shape();
+  req.causal = c.causal;
+  req.seed = seed;
+  req.pattern = parse_pattern(c.spec, "--pattern");
+  if (!req.pattern.def->needs_inputs || synthetic.empty()) return generate_mask(req);
+  QkvSource src;
+  src.synthetic = synthetic;
+  src.sizes = SyntheticSizes{c.shape.batch, c.seq(), c.shape.heads_q, c.shape.heads_kv, c.shape.head_dim};
+  src.seed = seed;
+  Qkv in = load_qkv(src, false);
+  if (!gpu) {
+    PatternInputs pi = pattern_inputs(in);
+    return generate_mask(request_for_inputs(req, in, &pi));
+  }
+  req.shape.batch = c.shape.batch;
+  GpuAdaptiveTiming t;
+  BlockMask m = generate_mask_gpu(req, in, c.dtype, &t);  // the warm-up
+  std::vector<GpuAdaptiveTiming> runs;
+  for (int r = 0; r < 5; ++r) {
+    generate_mask_gpu(req, in, c.dtype, &t);
+    runs.push_back(t);
+  }
+  std::sort(runs.begin(), runs.end(), [](auto& a, auto& b) { return a.total_ms < b.total_ms; });
+  const GpuAdaptiveTiming& med = runs[runs.size() / 2];
+  m.spec["mask_build"] = {{"kind", "gpu_adaptive_select"}, {"ms", med.total_ms}, {"pool_ms", med.pool_ms},
+                          {"score_ms", med.score_ms}, {"select_ms", med.select_ms}, {"csr_ms", med.csr_ms}};
   return m;
 }
 

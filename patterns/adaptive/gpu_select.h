@@ -7,6 +7,7 @@
 #pragma once
 #include "lib/attention.h"
 #include "lib/backend.h"
+#include "lib/bench/sweep.h"
 #include "lib/tensor/qkv_source.h"
 #include "patterns/registry.h"
 
@@ -20,5 +21,12 @@ GpuAdaptiveConfig gpu_energy_config(const MaskRequest& req);
 // recorded as generate_mask does plus "backend": "cuda". UsageError for bad requests (checked before
 // any GPU work); RuntimeFailure without CUDA or a GPU.
 BlockMask generate_mask_gpu(const MaskRequest& req, const Qkv& in, ElemType dtype, GpuAdaptiveTiming* timing = nullptr);
+
+// The mask of a bench configuration (bench --synthetic KIND): for a pattern that selects from Q/K,
+// synthetic Q/K of the configuration's sizes (seeded), selected on the GPU when `gpu` (energy; timed
+// with CUDA events, the median of 5 runs after one warm-up, recorded as mask.spec["mask_build"] =
+// {"kind": "gpu_adaptive_select", "ms", "pool_ms", "score_ms", "select_ms", "csr_ms"}), else by the
+// CPU selector. Any other pattern is generated as bench always does.
+BlockMask bench_mask(const bench::BenchConfig& c, uint64_t seed, const std::string& synthetic, bool gpu);
 
 }  // namespace bsattn::adaptive

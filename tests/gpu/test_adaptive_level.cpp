@@ -1,6 +1,7 @@
 // GPU adaptive selection at the pooling level asked for (issue 23, case 11): the selection runs on units
 // of level x level blocks, checked against a float64 selection on the host computed plainly here, and
-// reached through the registry (lib/backend.h) as gen-mask --backend cuda does.
+// reached through the registry (lib/backend.h) as gen-mask --backend cuda does, and bench's timed mask
+// build from synthetic Q/K.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "kernels/mask_build.h"
 #include "lib/backend.h"
 #include "lib/error.h"
+#include "patterns/adaptive/gpu_select.h"
 #include "tests/gpu/gpu_test_util.h"
 
 using namespace bsattn;
@@ -125,4 +127,25 @@ TEST_CASE("mask build: adaptive selection refuses a level outside 1, 2, 4, 8 bef
   GpuAdaptiveConfig cfg;
   cfg.level = 3;
   CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, cfg), UsageError);
+}
+
+TEST_CASE("bench --synthetic on a GPU: the energy selection at its level is the timed mask build") {
+  bench::BenchConfig c;
+  c.shape.batch = 1;
+  c.shape.q_len = c.shape.kv_len = 4096;
+  c.shape.heads_q = c.shape.heads_kv = 2;
+  c.shape.head_dim = 64;
+  c.block = 64;
+  c.dtype = ElemType::BF16;
+  c.pattern = c.spec = "energy:tau=0.8,pool=2";
+  BlockMask m = adaptive::bench_mask(c, 3, "decay", true);
+  CHECK(m.spec["mask_build"]["kind"] == "gpu_adaptive_select");
+  CHECK(m.spec["mask_build"]["ms"].get<double>() > 0);
+  CHECK(m.spec["gpu_selection"]["level"] == 2);
+  // level 2: kept blocks come in whole 2x2 units
+  const int64_t M = m.shape.mq();
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < M; ++j)
+        if (m.at(0, h, i, j)) CHECK(m.at(0, h, i ^ 1, j ^ 1));
 }

@@ -539,6 +539,13 @@ case("bench: from wrong schema", b + ["--from", i("bench_schema.json")], "bench_
 case("bench: from 6 GiB", b + ["--from", i("sparse6g.npy")], "sparse6g.npy")
 case("bench: from, --csv folder missing (12)", b + ["--from", i("bench_bad.json"), "--csv",
                                                     os.path.join(NODIR, "b.csv")], "--csv")
+ADAPT = ["--backend", "cpu", "--seq", "128", "--heads", "1", "--head-dim", "16", "--block", "64", "--pattern", "energy",
+         "--max-time", "0.01", "--min-samples", "1", "--warmup", "0", "-q"]
+case("bench: adaptive pattern without --synthetic", b + ADAPT, "--synthetic")
+case("bench: --synthetic unknown kind (11)", b + ADAPT + ["--synthetic", "noise"], "noise")
+case("bench: --synthetic too large (1, 11)", b + ["--backend", "cpu", "--seq", "16777216", "--heads", "4096",
+                                                  "--head-dim", "1024", "--pattern", "energy", "--synthetic", "decay",
+                                                  "--block", str(2**20), "-q"], "limit")
 case("bench: backend bad", b + ["--backend", "tpu"], "--backend")
 case("bench: list-kernels without CUDA or GPU", b + ["--list-kernels"], "CUDA", rc=(1,))
 case("bench: unknown option", b + ["--colour", "red"], "--colour")
