@@ -210,11 +210,13 @@ def main():
         # The compiled backward runs again on a retained graph, which Inductor's donated buffers forbid;
         # and each (shape, mask_mod, pass) is a compiled entry of flex_attention: more than dynamo's
         # default of 8, past which it would fall back to the eager (dense-materializing) path.
-        if hasattr(torch._functorch.config, "donated_buffer"):
-            torch._functorch.config.donated_buffer = False
+        import torch._dynamo.config as dynamo_config
+        import torch._functorch.config as functorch_config
+        if hasattr(functorch_config, "donated_buffer"):
+            functorch_config.donated_buffer = False
         for knob in ("recompile_limit", "cache_size_limit"):
-            if hasattr(torch._dynamo.config, knob):
-                setattr(torch._dynamo.config, knob, 64)
+            if hasattr(dynamo_config, knob):
+                setattr(dynamo_config, knob, 64)
     flex = torch.compile(flex_attention, dynamic=False)
 
     min_seq = min(r["seq"] for r in ours)
