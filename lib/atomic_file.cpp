@@ -110,7 +110,7 @@ void OutputSet::commit() {
   }
   for (size_t k = 0; k < staged_.size(); ++k) {
     if (std::rename(staged_[k].tmp.c_str(), staged_[k].path.c_str()) == 0) continue;
-    const std::string why = std::strerror(errno);
+    const std::string why = std::strerror(errno), failed = staged_[k].path;
     for (size_t u = 0; u < k; ++u) {  // undo: restore the old file, or remove the new one
       if (!backup[u].empty()) std::rename(backup[u].c_str(), staged_[u].path.c_str());
       else std::remove(staged_[u].path.c_str());
@@ -119,7 +119,7 @@ void OutputSet::commit() {
     for (size_t u = k; u < staged_.size(); ++u)
       if (!backup[u].empty()) std::remove(backup[u].c_str());
     staged_.clear();  // nothing staged is left to remove; created folders go with the destructor
-    throw RuntimeFailure("cannot rename onto '" + staged_[k].path + "': " + why + " (no output of this run was written)");
+    throw RuntimeFailure("cannot rename onto '" + failed + "': " + why + " (no output of this run was written)");
   }
   for (auto& b : backup)
     if (!b.empty()) std::remove(b.c_str());
