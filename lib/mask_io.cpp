@@ -56,6 +56,18 @@ std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what
   return out;
 }
 
+// An integer field of a .json mask. nlohmann's get<int64_t> converts a floating-point number with a
+// cast (undefined past int64, silently truncated otherwise) and wraps unsigned values past INT64_MAX,
+// so anything but an int64-representable integer is refused, naming the field.
+int64_t json_int(const nlohmann::json& j, const char* key, const std::string& what) {
+  const nlohmann::json& v = j.at(key);
+  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
+    throw UsageError(what + ": \"" + key + "\" = " + v.dump() + " is out of range (at most 2^63-1)");
+  if (!v.is_number_integer())
+    throw UsageError(what + ": \"" + key + "\" must be an integer, got " + v.dump().substr(0, 40));
+  return v.get<int64_t>();
+}
+
 MaskShape shape_from_hint(int64_t B, int64_t H, int64_t mq, int64_t mk, const MaskSizesHint& h,
                           const std::string& what) {
   MaskShape s;
@@ -150,12 +162,12 @@ BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
     if (!j.is_object() || j.value("schema", "") != "bsattn.mask/v1")
       throw UsageError(what + ": not a bsattn mask (expected \"schema\": \"bsattn.mask/v1\")");
     MaskShape s;
-    s.batch = j.at("batch").get<int64_t>();
-    s.heads = j.at("heads").get<int64_t>();
-    s.q_len = j.at("q_len").get<int64_t>();
-    s.kv_len = j.at("kv_len").get<int64_t>();
-    s.block_q = j.at("block_q").get<int64_t>();
-    s.block_kv = j.at("block_kv").get<int64_t>();
+    s.batch = json_int(j, "batch", what);
+    s.heads = json_int(j, "heads", what);
+    s.q_len = json_int(j, "q_len", what);
+    s.kv_len = json_int(j, "kv_len", what);
+    s.block_q = json_int(j, "block_q", what);
+    s.block_kv = json_int(j, "block_kv", what);
     try {
       s.validate();
     } catch (const UsageError& e) {
@@ -172,8 +184,8 @@ BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
     for (int64_t h = 0; h < s.heads; ++h) {
       heads[h].type = parse_head_type(ht[h].at("type").get<std::string>());
       if (heads[h].type == HeadType::Streaming) {
-        heads[h].sink_blocks = ht[h].at("sink_blocks").get<int64_t>();
-        heads[h].local_blocks = ht[h].at("local_blocks").get<int64_t>();
+        heads[h].sink_blocks = json_int(ht[h], "sink_blocks", what);
+        heads[h].local_blocks = json_int(ht[h], "local_blocks", what);
       }
       check_head_info(heads[h], s, h, what);
     }

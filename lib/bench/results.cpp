@@ -211,11 +211,13 @@ std::string to_markdown_report(const BenchDoc& d) {
   if (!text("commit").empty()) out += ", commit " + text("commit") + (c.contains("dirty") && c["dirty"] == true ? " (dirty)" : "");
   out += "\n\n";
   std::vector<std::string> parts;
-  if (c.contains("sms") && c["sms"].is_number()) parts.push_back(std::to_string(c["sms"].get<int>()) + " SMs");
+  // Counts as the document has them: a value that is not an integer is shown as written (get<int> of
+  // a huge or fractional number would be undefined or wrong).
+  auto count = [&](const char* k) { return c[k].is_number_integer() ? c[k].dump() : std::string(); };
+  if (c.contains("sms") && !count("sms").empty()) parts.push_back(count("sms") + " SMs");
   if (!text("nvidia_smi").empty()) parts.push_back("nvidia-smi: " + text("nvidia_smi"));
   if (!text("cuda_runtime").empty()) parts.push_back("CUDA runtime " + text("cuda_runtime"));
-  if (c.contains("cpu_threads") && c["cpu_threads"].is_number())
-    parts.push_back(std::to_string(c["cpu_threads"].get<int>()) + " CPU threads");
+  if (c.contains("cpu_threads") && !count("cpu_threads").empty()) parts.push_back(count("cpu_threads") + " CPU threads");
   if (!text("host").empty()) parts.push_back("host " + text("host"));
   if (!text("compiler").empty()) parts.push_back(text("compiler"));
   if (!text("date_utc").empty()) parts.push_back(text("date_utc"));

@@ -260,3 +260,21 @@ TEST_CASE("OutputSet: a rename that fails at commit puts back every file already
   std::remove((dir_b + "/inside").c_str());
   ::rmdir(dir_b.c_str());
 }
+
+TEST_CASE(".json mask: integer fields must be int64 integers, not floats or values past 2^63-1 (found by fuzz_mask_json)") {
+  BlockMask m(MaskShape{1, 2, 256, 256, 64, 64});
+  nlohmann::json j = mask_to_json(m);
+  for (const char* key : {"q_len", "heads", "block_kv"}) {
+    for (nlohmann::json bad : {nlohmann::json(2.7777777777777778e+107), nlohmann::json(1.5), nlohmann::json(uint64_t(-1))}) {
+      nlohmann::json b = j;
+      b[key] = bad;
+      std::string msg = message_of([&] { mask_from_json(b, "f.json"); });
+      CHECK(msg.find(std::string("\"") + key + "\"") != std::string::npos);
+    }
+  }
+  m.heads[0] = HeadInfo{HeadType::Streaming, 1, 1};
+  fill_streaming(m.geometry(), 1, 1, m.head_bits(0, 0));
+  nlohmann::json s = mask_to_json(m);
+  s["head_types"][0]["local_blocks"] = 1e300;
+  CHECK(message_of([&] { mask_from_json(s, "f.json"); }).find("local_blocks") != std::string::npos);
+}

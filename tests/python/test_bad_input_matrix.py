@@ -112,6 +112,8 @@ mask_json("m_stream_neg.json", head_types=ht_stream)  # case 4
 mask_json("m_stream_big.json", head_types=[{"type": "streaming", "sink_blocks": 2**62, "local_blocks": 1}] * H)
 mask_json("m_headtype.json", head_types=[{"type": "diagonal"}] * H)
 mask_json("m_schema.json", schema="other/v9")
+mask_json("m_qlen_float.json", q_len=2.7777777777777778e+107)  # found by fuzz_mask_json: a cast past int64
+mask_json("m_heads_u64.json", heads=2**64 - 1)
 mask_json("m_nobatch.json", batch=None)
 mask_json("m_batch_str.json", batch="one")
 mask_json("m_dense_lie.json", head_types=[{"type": "dense"}] * H)  # local bitmap marked dense
@@ -289,6 +291,9 @@ case("vis mask: json streaming local -2^63 (4)", vm + [i("m_stream_neg.json"), "
 case("vis mask: json streaming sink 2^62 (4)", vm + [i("m_stream_big.json"), "-o", o("a.png")], "sink_blocks")
 case("vis mask: json head type", vm + [i("m_headtype.json"), "-o", o("a.png")], "diagonal")
 case("vis mask: json schema", vm + [i("m_schema.json"), "-o", o("a.png")], "schema")
+case("vis mask: json q_len a huge float", vm + [i("m_qlen_float.json"), "-o", o("a.png")], "q_len")
+case("vis mask: json heads 2^64-1", vm + [i("m_heads_u64.json"), "-o", o("a.png")], "heads")
+case("run: json heads 2^64-1", ["run", i("m_heads_u64.json")] + QKV + CPU + ["-o", o("o.npy")], "heads")
 case("vis mask: json missing batch", vm + [i("m_nobatch.json"), "-o", o("a.png")], "m_nobatch.json")
 case("vis mask: json batch a string", vm + [i("m_batch_str.json"), "-o", o("a.png")], "m_batch_str.json")
 case("vis mask: json dense head not full", vm + [i("m_dense_lie.json"), "-o", o("a.png")], "dense")
@@ -443,7 +448,7 @@ case("run: --dq without --do", rn + RUNQKV + ["-o", o("o.npy"), "--dq", o("dq.np
 case("run: --do wrong shape", rn + RUNQKV + ["-o", o("o.npy"), "--do", i("kshort.npy"), "--dq", o("dq.npy"), "--dk",
                                              o("dk.npy"), "--dv", o("dv.npy")], "--do")
 case("run: seed -1 (13)", rn + RUNQKV + ["-o", o("o.npy"), "--seed", "-1"], "--seed")
-case("run: synthetic refused", rn + [LOCAL, "--synthetic", "decay", "-o", o("o.npy")] + CPU, "--synthetic")
+case("run: files and synthetic both", rn + RUNQKV + ["--synthetic", "decay", "-o", o("o.npy")], "--synthetic")
 case("run: q missing", rn + [LOCAL, "--q", i("nosuch.npy"), "--k", i("k.npy"), "--v", i("v.npy"), "-o",
                              o("o.npy")] + CPU, "nosuch.npy")
 case("run: q not npy", rn + [LOCAL, "--q", i("notnpy.npy"), "--k", i("k.npy"), "--v", i("v.npy"), "-o",
