@@ -51,7 +51,7 @@ for corpus in tests/fuzz/corpus/*/; do
     failed+=("$reader")
     tail -40 "$build/findings/$reader.log" >&2
   fi
-  grep -E "stat::number_of_executed_units|stat::new_units_added" "$build/findings/$reader.log" | tr '\n' ' '
+  grep -a -E "stat::number_of_executed_units|stat::new_units_added" "$build/findings/$reader.log" | tr '\n' ' '
   echo
 done
 rm -f /tmp/bsattn-fuzz-*
