@@ -4,7 +4,7 @@
 //   curve                token orders on an image/video grid: path or block membership
 //   frontier FILE        quality frontier of `analyze --sweep` (bsattn.frontier/v1)
 //   bench FILE           effective TFLOP/s and speedup of `bench` (bsattn.bench/v1)
-// Options shared by the image kinds: -o, --format, --width/--height, --dpi, --title, --quiet.
+// Options shared by the image kinds: -o, --format, --width/--height, --dpi, --title, --no-title, --quiet.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -32,14 +32,14 @@ struct ImageOptions {
   int width = 0, height = 0;
   double dpi = 100;
   std::string title, json_out;
-  bool quiet = false;
+  bool no_title = false, quiet = false;
 };
 
 void add_image_options(CLI::App* sub, ImageOptions& o) {
   auto* g = "Output";
-  sub->add_option("-o,--output", o.output, "Image file to write (.png or .svg)")->group(g);
-  sub->add_option("--format", o.format, "png or svg (default: from the -o extension, else png)")
-      ->check(CLI::IsMember({"png", "svg"}))
+  sub->add_option("-o,--output", o.output, "Image file to write: .png, .svg or .pdf (the extension picks the format; SVG and PDF keep text as text)")->group(g);
+  sub->add_option("--format", o.format, "png, svg or pdf, whatever -o ends in (default: from the -o extension)")
+      ->check(CLI::IsMember({"png", "svg", "pdf"}))
       ->group(g);
   sub->add_option("--width", o.width, "Image width in pixels (default: the figure's natural size)")
       ->check(CLI::Range(16, 32768))
@@ -51,24 +51,28 @@ void add_image_options(CLI::App* sub, ImageOptions& o) {
       ->default_val(100)
       ->check(CLI::Range(25.0, 600.0))
       ->group(g);
-  sub->add_option("--title", o.title, "Title replacing the default one")->group(g);
+  auto* title = sub->add_option("--title", o.title, "Title replacing the default one")->group(g);
+  sub->add_flag("--no-title", o.no_title, "Draw no title and no subtitle line (for a caption of your own)")
+      ->excludes(title)
+      ->group(g);
   sub->add_option("--json", o.json_out, "Write the figure's layout (size, panel rectangles in pixels) as JSON to FILE ('-' for stdout)")->group(g);
   sub->add_flag("-q,--quiet", o.quiet, "Print nothing on success")->group(g);
 }
 
+// The image format: --format when given, else the -o extension; an unknown extension is bad usage.
+render::ImageFormat image_format(const ImageOptions& o) {
+  if (!o.format.empty()) return render::parse_image_format(o.format);
+  return render::image_format_for_path(o.output, "-o");
+}
+
 void fill_figure_options(const ImageOptions& o, render::FigureOptions& f) {
-  if (o.output.empty()) throw UsageError("give -o FILE.png (or FILE.svg) for the image");
-  if (!o.format.empty()) {
-    f.format = render::parse_image_format(o.format);
-  } else {
-    auto dot = o.output.find_last_of('.');
-    std::string ext = dot == std::string::npos ? "" : o.output.substr(dot + 1);
-    f.format = ext == "svg" ? render::ImageFormat::Svg : render::ImageFormat::Png;
-  }
+  if (o.output.empty()) throw UsageError("give -o FILE.png (or .svg, .pdf) for the image");
+  f.format = image_format(o);
   f.width = o.width;
   f.height = o.height;
   f.scale = o.dpi / 100.0;
   f.title = o.title;
+  f.show_title = !o.no_title;
   if (!render::cairo_available()) throw RuntimeFailure(render::no_cairo_message());
 }
 
@@ -85,13 +89,14 @@ void report(const ImageOptions& o, const render::FigureReport& r, const std::str
               r.downsampled ? " (max-pooled: a pixel covers several blocks)" : "", r.ms);
 }
 
-// Runs one figure with its outputs (-o, --json) checked before any work and written together at the
-// end (all or none).
+// Runs one figure with its outputs (-o and its format, --json) checked before any work and written
+// together at the end (all or none).
 template <class F>
 void with_outputs(const ImageOptions& o, F&& draw) {
   OutputSet outputs;
   outputs.add(o.output, "-o");
   outputs.add(o.json_out, "--json");
+  if (!o.output.empty()) image_format(o);
   draw();
   outputs.commit();
 }
@@ -269,7 +274,7 @@ void run_bench(JsonPlotOptions& o) {
 }  // namespace
 
 void register_visualize(CLI::App& app) {
-  auto* vis = app.add_subcommand("visualize", "Draw masks, attention maps, curve orders, frontiers and benchmarks (PNG/SVG)");
+  auto* vis = app.add_subcommand("visualize", "Draw masks, attention maps, curve orders, frontiers and benchmarks (PNG/SVG/PDF)");
   vis->require_subcommand(1);
   vis->footer(
       "Kinds (each has its own --help):\n"
@@ -278,14 +283,15 @@ void register_visualize(CLI::App& app) {
       "  curve              token orders on a grid: the path coloured by position, or block membership\n"
       "  frontier FILE      recall / error vs density per pattern from analyze --sweep --json (bsattn.frontier/v1)\n"
       "  bench FILE         effective TFLOP/s and speedup vs density or seq from bench --json (bsattn.bench/v1)\n"
-      "Images are PNG unless -o ends in .svg or --format svg is given. Bad input exits 2; a build without\n"
+      "-o FILE.png, FILE.svg or FILE.pdf: the extension picks the format (any other is refused); SVG and PDF\n"
+      "keep text as text. --no-title leaves out title and subtitle. Bad input exits 2; a build without\n"
       "Cairo draws nothing and exits 1 (mask --ascii still works).\n"
       "Examples:\n"
       "  bsattn visualize mask m.json -o mask.png --heads 0-3\n"
       "  bsattn visualize mask m.npy --ascii\n"
       "  bsattn visualize attention m.json --synthetic decay --head 0 -o attn.png\n"
       "  bsattn visualize curve --grid 4x16x24 --order raster,gilbert --view blocks --block 64 -o blocks.png\n"
-      "  bsattn visualize frontier frontier.json -o frontier.svg\n"
+      "  bsattn visualize frontier frontier.json -o frontier.pdf --no-title\n"
       "  bsattn visualize bench bench.json --x density -o bench.png");
 
   auto mo = std::make_shared<MaskOptions>();

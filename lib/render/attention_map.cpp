@@ -191,7 +191,7 @@ FigureReport render_attention_figure(const AttentionMaps& maps, const BlockMask&
                 maps.recall);
   std::string sub = mask.shape.str() + (mask.causal ? ", causal" : "") + (o.subtitle.empty() ? "" : "  \xc2\xb7  " + o.subtitle) +
                     "  \xc2\xb7  white: zero mass";
-  draw_title(c, title, W / 2.0, 10 * s, s, sub);
+  if (o.show_title) draw_title(c, title, W / 2.0, 10 * s, s, sub);
   c.save(path);
   rep.width = W;
   rep.height = H;

@@ -1,5 +1,7 @@
 #include "lib/render/canvas.h"
 
+#include <cctype>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 
@@ -7,18 +9,37 @@
 #include "lib/error.h"
 
 #ifdef BSATTN_HAVE_CAIRO
+#include <cairo-pdf.h>
 #include <cairo-svg.h>
 #include <cairo.h>
 #endif
 
 namespace bsattn::render {
 
-const char* image_format_name(ImageFormat f) { return f == ImageFormat::Svg ? "svg" : "png"; }
+const char* image_format_name(ImageFormat f) {
+  return f == ImageFormat::Svg ? "svg" : f == ImageFormat::Pdf ? "pdf" : "png";
+}
 
 ImageFormat parse_image_format(const std::string& s) {
   if (s == "png") return ImageFormat::Png;
   if (s == "svg") return ImageFormat::Svg;
-  throw UsageError("--format '" + s + "' is not known: use png or svg");
+  if (s == "pdf") return ImageFormat::Pdf;
+  throw UsageError("--format '" + s + "' is not known: use png, svg or pdf");
+}
+
+ImageFormat image_format_for_path(const std::string& path, const std::string& option) {
+  const auto slash = path.find_last_of('/');
+  const auto dot = path.find_last_of('.');
+  std::string ext;
+  if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) {
+    ext = path.substr(dot + 1);
+    for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  if (ext == "png" || ext == "svg" || ext == "pdf") return parse_image_format(ext);
+  throw UsageError(option + " " + path + ": " +
+                   (ext.empty() ? std::string("the file name has no extension")
+                                : "the extension ." + ext + " is not an image format") +
+                   " (allowed: .png, .svg, .pdf)");
 }
 
 std::string no_cairo_message() {
@@ -60,7 +81,10 @@ cairo_status_t append_bytes(void* closure, const unsigned char* data, unsigned i
 struct Canvas::Impl {
   cairo_surface_t* surface = nullptr;
   cairo_t* cr = nullptr;
-  std::string svg_bytes;  // the SVG surface streams here
+  std::string vector_bytes;  // the SVG or PDF surface streams here
+  // SVG: Cairo writes text as glyph outlines, so text goes in as <text> elements added at the end
+  // (selectable and searchable), placed where Cairo would have drawn it.
+  std::string svg_text;
   bool finished = false;
   ~Impl() {
     if (cr) cairo_destroy(cr);
@@ -81,8 +105,10 @@ Canvas::Canvas(int width, int height, ImageFormat format)
                      " is out of range: each side must be 16..32768 pixels");
   if (format == ImageFormat::Png)
     impl_->surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, width, height);
+  else if (format == ImageFormat::Svg)
+    impl_->surface = cairo_svg_surface_create_for_stream(append_bytes, &impl_->vector_bytes, width, height);
   else
-    impl_->surface = cairo_svg_surface_create_for_stream(append_bytes, &impl_->svg_bytes, width, height);
+    impl_->surface = cairo_pdf_surface_create_for_stream(append_bytes, &impl_->vector_bytes, width, height);
   if (cairo_surface_status(impl_->surface) != CAIRO_STATUS_SUCCESS)
     throw RuntimeFailure(std::string("cannot create a drawing surface: ") +
                          cairo_status_to_string(cairo_surface_status(impl_->surface)));
@@ -180,6 +206,25 @@ void Canvas::text(const std::string& s, double x, double y, double size, Rgb c, 
   if (v == VAlign::Top) dy = fe.ascent;
   else if (v == VAlign::Middle) dy = (fe.ascent - fe.descent) / 2;
   else if (v == VAlign::Bottom) dy = -fe.descent;
+  if (format_ == ImageFormat::Svg) {
+    char rotate[48] = "";
+    if (angle != 0) std::snprintf(rotate, sizeof rotate, " rotate(%.3f)", -angle);
+    char head[360];
+    std::snprintf(head, sizeof head,
+                  "<text transform=\"translate(%.3f %.3f)%s\" x=\"%.3f\" y=\"%.3f\" "
+                  "font-family=\"DejaVu Sans\" font-size=\"%.3f\"%s fill=\"rgb(%d,%d,%d)\">",
+                  x, y, rotate, dx, dy, size, bold ? " font-weight=\"bold\"" : "", int(std::lround(c.r * 255)),
+                  int(std::lround(c.g * 255)), int(std::lround(c.b * 255)));
+    impl_->svg_text += head;
+    for (char ch : s) {
+      if (ch == '&') impl_->svg_text += "&amp;";
+      else if (ch == '<') impl_->svg_text += "&lt;";
+      else if (ch == '>') impl_->svg_text += "&gt;";
+      else impl_->svg_text += ch;
+    }
+    impl_->svg_text += "</text>\n";
+    return;
+  }
   cairo_save(cr);
   cairo_translate(cr, x, y);
   if (angle != 0) cairo_rotate(cr, -angle * M_PI / 180.0);
@@ -212,7 +257,7 @@ void Canvas::image(const std::vector<uint32_t>& argb, int iw, int ih, double x, 
   cairo_rectangle(cr, 0, 0, iw, ih);
   cairo_fill(cr);
   cairo_restore(cr);
-  cairo_surface_destroy(img);  // the SVG surface has already taken a copy
+  cairo_surface_destroy(img);  // the SVG and PDF surfaces have already taken a copy
 }
 
 std::string Canvas::encode() {
@@ -230,10 +275,15 @@ std::string Canvas::encode() {
     cairo_surface_finish(impl_->surface);
     impl_->finished = true;
     if (cairo_surface_status(impl_->surface) != CAIRO_STATUS_SUCCESS)
-      throw RuntimeFailure(std::string("SVG output failed: ") +
+      throw RuntimeFailure(std::string(image_format_name(format_)) + " output failed: " +
                            cairo_status_to_string(cairo_surface_status(impl_->surface)));
+    if (format_ == ImageFormat::Svg) {
+      const auto end = impl_->vector_bytes.rfind("</svg>");
+      if (end == std::string::npos) throw RuntimeFailure("SVG output failed: Cairo wrote no closing </svg>");
+      impl_->vector_bytes.insert(end, impl_->svg_text);
+    }
   }
-  return impl_->svg_bytes;
+  return impl_->vector_bytes;
 }
 
 void Canvas::save(const std::string& path) {

@@ -1,6 +1,6 @@
-// A drawing surface for figures: Cairo underneath (image surface for PNG, SVG surface for SVG), real
-// text in DejaVu Sans through Cairo's text API, output written through AtomicFile (temporary name,
-// then rename). Coordinates are device pixels (SVG: user units of the same size), origin top left.
+// A drawing surface for figures: Cairo underneath (image surface for PNG, SVG and PDF surfaces for
+// SVG and PDF), real text in DejaVu Sans through Cairo's text API (selectable in SVG and PDF), output written through AtomicFile (temporary name,
+// then rename). Coordinates are device pixels (SVG: user units, PDF: points, of the same size), origin top left.
 //
 // Builds without Cairo (BSATTN_HAVE_CAIRO undefined) keep this interface; constructing a Canvas then
 // throws RuntimeFailure saying so, and cairo_available() is false.
@@ -14,9 +14,12 @@
 
 namespace bsattn::render {
 
-enum class ImageFormat { Png, Svg };
+enum class ImageFormat { Png, Svg, Pdf };
 const char* image_format_name(ImageFormat f);
-ImageFormat parse_image_format(const std::string& s);  // "png" | "svg", UsageError otherwise
+ImageFormat parse_image_format(const std::string& s);  // "png" | "svg" | "pdf", UsageError otherwise
+// The format an output path asks for by its extension (.png, .svg, .pdf, any case); UsageError naming
+// `option` and the path otherwise (no extension included).
+ImageFormat image_format_for_path(const std::string& path, const std::string& option);
 bool cairo_available();
 // The one-line message used wherever an image is asked of a build without Cairo.
 std::string no_cairo_message();
@@ -60,7 +63,8 @@ class Canvas {
   // sampling (block boundaries stay sharp).
   void image(const std::vector<uint32_t>& argb, int iw, int ih, double x, double y, double w, double h);
 
-  // Encoded file bytes (PNG or SVG). The canvas stays usable for PNG; SVG is finished by this call.
+  // Encoded file bytes (PNG, SVG or PDF). The canvas stays usable for PNG; SVG and PDF are finished by
+  // this call.
   std::string encode();
   // Writes to `path` atomically; UsageError when the folder is not writable.
   void save(const std::string& path);

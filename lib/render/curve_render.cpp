@@ -129,7 +129,7 @@ FigureReport render_curve_figure(const curves::Grid& g, const std::vector<NamedO
   char sub[200];
   std::snprintf(sub, sizeof sub, "grid %s (%lld tokens)%s", g.str().c_str(), (long long)n,
                 g.t > 1 && nf < g.t ? (", " + std::to_string(nf) + " of " + std::to_string(g.t) + " frames shown").c_str() : "");
-  draw_title(c, title, W / 2.0, 12 * s, s, sub);
+  if (o.show_title) draw_title(c, title, W / 2.0, 12 * s, s, sub);
   if (o.view == CurveView::Path) {
     const double by = H - B + 24 * s, bw = std::min(360.0 * s, W - 120.0 * s);
     std::vector<uint32_t> ramp(256);

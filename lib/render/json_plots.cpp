@@ -98,8 +98,9 @@ FigureReport render_frontier_figure(const nlohmann::json& doc, const std::string
     }
     if (ctx.contains("seed") && ctx["seed"].is_number()) sub += "  \xc2\xb7  seed " + ctx["seed"].dump();
   }
-  draw_title(c, o.title.empty() ? "quality frontier: what each pattern keeps at each density" : o.title, W / 2.0,
-             8 * s, s, sub);
+  if (o.show_title)
+    draw_title(c, o.title.empty() ? "quality frontier: what each pattern keeps at each density" : o.title, W / 2.0,
+               8 * s, s, sub);
   double top = 50 * s;
   int k = 0;
   auto panel = [&](std::map<std::string, Series>& m, const std::string& ylabel, bool ylog, double ylo, double yhi) {
@@ -174,7 +175,8 @@ FigureReport render_bench_figure(const nlohmann::json& doc, const std::string& w
       if (ctx.contains(k) && ctx[k].is_string()) sub += "  \xc2\xb7  " + ctx[k].get<std::string>();
   }
   if (!o.pass.empty()) sub += "  \xc2\xb7  pass " + o.pass;
-  draw_title(c, o.title.empty() ? "block-sparse attention benchmark" : o.title, W / 2.0, 8 * s, s, sub);
+  if (o.show_title)
+    draw_title(c, o.title.empty() ? "block-sparse attention benchmark" : o.title, W / 2.0, 8 * s, s, sub);
   double top = 50 * s;
   int k = 0;
   auto panel = [&](std::map<std::string, Series>& m, const std::string& ylabel, bool speedup) {

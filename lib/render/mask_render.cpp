@@ -314,7 +314,7 @@ FigureReport render_mask_figure(const BlockMask& m, const MaskFigureOptions& o, 
                 double(kept_total) / double(mq * mk * n), (long long)kept_total, (long long)(mq * mk * n),
                 n == 1 ? (", head " + std::to_string(heads[0]) + " " + head_type_name(m.heads[size_t(heads[0])].type)).c_str()
                        : (", " + std::to_string(n) + " heads").c_str());
-  draw_title(c, title, W / 2.0, 12 * s, s, sub);
+  if (o.show_title) draw_title(c, title, W / 2.0, 12 * s, s, sub);
   double grid_w = cols * pw + (cols - 1) * gap_x;
   double grid_bottom = T + rows * (label_h + ph) + (rows - 1) * gap_y;
   c.text("key block", L + grid_w / 2, grid_bottom + 24 * s, 13 * s, ink, HAlign::Center, VAlign::Top);

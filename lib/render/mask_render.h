@@ -38,6 +38,7 @@ struct FigureOptions {
   int width = 0, height = 0;  // 0: the figure's default (scaled by `scale`)
   double scale = 1.0;         // --dpi / 100: fonts, lines and default sizes
   std::string title;          // replaces the default title when set
+  bool show_title = true;     // false: no title and no subtitle line (--no-title)
 };
 
 struct MaskFigureOptions : FigureOptions {
