@@ -13,6 +13,7 @@
 #include "lib/bench/runner.h"
 #include "lib/error.h"
 #include "lib/spec.h"
+#include "lib/tensor/synthetic.h"
 #include "patterns/adaptive/gpu_select.h"
 #include "patterns/registry.h"
 
@@ -115,8 +116,11 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     std::string why = plan.skipped.empty() ? "the sweep is empty" : plan.skipped.front().reason;
     throw UsageError("no configuration of the sweep can run on the " + backend->name() + " backend (" + why + ")");
   }
-  // The fallback notice comes once every option has been checked, so a usage error is the only line.
-  if (o.backend == "auto" && !use_cuda)
+  // --synthetic's kind and parameters are checked here; its sizes come with each configuration.
+  if (!o.synthetic.empty()) synthetic_required_seq(o.synthetic);
+  // The fallback notice comes once every option has been checked, so a usage error is the only line;
+  // --quiet leaves only errors.
+  if (o.backend == "auto" && !use_cuda && !o.quiet)
     std::cerr << "bsattn bench: no usable GPU (or a build without CUDA): timing the CPU reference backend "
                  "on a small sweep; kernel numbers need a GPU\n";
 
@@ -267,7 +271,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("--from", o->from, "Export an existing bsattn.bench/v1 document instead of measuring")
       ->group(go)
       ->check(CLI::ExistingFile);
-  sub->add_flag("-q,--quiet", o->quiet, "No table on stdout, no progress")->group(go);
+  sub->add_flag("-q,--quiet", o->quiet, "Print nothing but errors: no table, no progress, no CPU-fallback notice")->group(go);
 
   sub->callback([o, sub]() {
     std::vector<std::string> argv{"bsattn", "bench"};
