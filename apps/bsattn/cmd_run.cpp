@@ -1,4 +1,4 @@
-// bsattn run: block-sparse attention on given Q/K/V and a mask (file or pattern spec): writes O, LSE
+// bsattn run: block-sparse attention on given (or synthetic) Q/K/V and a mask (file or pattern spec): writes O, LSE
 // and, with --do, the gradients (dQ, dK, dV), as .npy. CUDA when available, else the CPU reference.
 #include <cstdio>
 
@@ -61,7 +61,6 @@ void run_run(const RunOptions& o) {
   if (backend == Backend::Cuda && o.inputs.src.dtype == "f32")
     throw UsageError("--dtype f32: the CUDA backend takes bf16 or f16 inputs (allowed: --dtype bf16, f16, or auto with "
                      "16-bit files; float32 files are rounded to the --dtype); for float32 use --backend cpu");
-  if (!o.inputs.src.synthetic.empty()) throw UsageError("run takes Q/K/V files (--q, --k, --v); --synthetic is for analyze");
   if (backend != Backend::Cuda && !o.kernel.empty())
     throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
   if (backend != Backend::Cuda && o.max_ctas)
@@ -152,15 +151,15 @@ void run_run(const RunOptions& o) {
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files: O, LSE and (with --do) the gradients as .npy");
+  auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files or synthetic inputs: O, LSE and (with --do) the gradients as .npy");
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->required()->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
-  add_input_options(*sub, o->inputs, true, false, "Input");
+  add_input_options(*sub, o->inputs, true, true, "Input");
   sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q, read with --dtype like Q/K/V): also compute dQ, dK, dV (cuda: dO rounded to the inputs' 16-bit type)")->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
-  sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in --json)")->check(seed_check())->capture_default_str()->group("Input");
+  sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in --json)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--reorder", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
   sub->add_option("--grid", o->grid, "Grid of the reordered tokens, TxHxW or HxW")->group("Reorder");
   sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");
