@@ -170,9 +170,11 @@ std::shared_ptr<AnalyzeCurvesOptions> add_analyze_curves_options(CLI::App& analy
       ->capture_default_str();
   if (absent("--block")) g->add_option("--block", o->block, "Block size (default 128; --blocks for several)");
   g->add_option("--blocks", o->blocks, "Several block sizes, comma separated (e.g. 64,128); overrides --block");
-  g->add_option("--orders", o->orders,
+  g->add_option("--order", o->orders,
                 std::string("Orders to compare, comma separated (default ") + kDefaultOrders +
                     "; tiles:tile=TxHxW, residue:segment=N,rate=R)\n" + curves::orders_help());
+  // The older name, kept working but out of --help: --order is the name in every subcommand.
+  analyze.add_option("--orders", o->orders)->group("");
   g->add_option("--radius", o->radius,
                 "Window radii for coverage, comma separated: R, RTxRHxRW (or RHxRW on a 2D grid)")
       ->capture_default_str();
@@ -201,7 +203,7 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
   std::vector<int64_t> blocks = parse_int_axis(blocks_s, "--blocks");
   for (int64_t b : blocks)
     if (b < 1) throw UsageError("--block values must be >= 1 (got " + std::to_string(b) + ")");
-  std::string orders_s = given(o, "--orders", o.orders);
+  std::string orders_s = given(o, "--order", o.orders);
   if (orders_s.empty()) orders_s = kDefaultOrders;
   std::vector<std::string> order_texts = split_order_list(orders_s);
   std::vector<WindowRadius> radii;
@@ -220,13 +222,13 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
                         std::to_string(layout.text) + (layout.text_at_head ? "" : " --text-position tail") +
                         (blocks.size() == 1 ? " --block " : " --blocks ");
   for (size_t i = 0; i < blocks.size(); ++i) command += (i ? "," : "") + std::to_string(blocks[i]);
-  command += " --orders " + orders_s + " --radius ";
+  command += " --order " + orders_s + " --radius ";
   for (size_t i = 0; i < radius_names.size(); ++i) command += (i ? "," : "") + radius_names[i];
 
   nlohmann::json recs = nlohmann::json::array();
   for (int64_t block : blocks) {
     for (auto& text : order_texts) {
-      OrderSpec spec = parse_order(text, layout.grid, block, "--orders");
+      OrderSpec spec = parse_order(text, layout.grid, block, "--order");
       auto t0 = std::chrono::steady_clock::now();
       Perm perm = grid_order(spec, layout.grid);
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -81,17 +81,17 @@ void run_run(const RunOptions& o) {
   // Reordered sequences: attention runs on the reordered tokens; outputs are returned in the original order.
   std::vector<int64_t> perm;
   if (!o.reorder.empty()) {
-    if (o.grid.empty()) throw UsageError("--reorder needs --grid TxHxW (or HxW)");
+    if (o.grid.empty()) throw UsageError("--order needs --grid TxHxW (or HxW)");
     SequenceLayout lay;
     lay.grid = parse_grid(o.grid, "--grid");
     lay.text = o.text;
     if (lay.length() != in.q.seq || in.q.seq != in.k.seq)
-      throw UsageError("--reorder: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " +
+      throw UsageError("--order: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " +
                        std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq));
-    perm = sequence_order(parse_order(o.reorder, lay.grid, mask.request.shape.block_q, "--reorder"), lay);
+    perm = sequence_order(parse_order(o.reorder, lay.grid, mask.request.shape.block_q, "--order"), lay);
     reorder_tokens(in, perm);
   } else if (!o.grid.empty() || o.text) {
-    throw UsageError("--grid/--text only apply with --reorder");
+    throw UsageError("--grid/--text only apply with --order");
   }
 
   BlockMask m = resolve_mask(mask, in, perm.empty() ? nullptr : &perm);
@@ -160,7 +160,8 @@ void register_run(CLI::App& app) {
   sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in --json)")->check(seed_check())->capture_default_str()->group("Input");
-  sub->add_option("--reorder", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
+  sub->add_option("--order", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
+  sub->add_option("--reorder", o->reorder)->group("");  // the older name of --order, out of --help
   sub->add_option("--grid", o->grid, "Grid of the reordered tokens, TxHxW or HxW")->group("Reorder");
   sub->add_option("--text", o->text, "Text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Reorder");
   sub->add_option("--backend", o->backend, "auto: cuda when a GPU is available, else cpu. cuda takes bf16/f16 inputs (--dtype)")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str()->group("Device");

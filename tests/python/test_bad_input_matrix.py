@@ -483,8 +483,8 @@ case("run: max-ctas on cpu", rn + RUNQKV + ["-o", o("o.npy"), "--max-ctas", "4"]
 case("run: max-ctas negative", rn + RUNQKV + ["-o", o("o.npy"), "--max-ctas", "-4"], "--max-ctas")
 case("run: reorder without grid", rn + RUNQKV + ["-o", o("o.npy"), "--reorder", "gilbert"], "--grid")
 case("run: reorder grid mismatch", rn + RUNQKV + ["-o", o("o.npy"), "--reorder", "gilbert", "--grid", "4x4"],
-     "--reorder")
-case("run: grid without reorder", rn + RUNQKV + ["-o", o("o.npy"), "--grid", "16x16"], "--reorder")
+     "--order")
+case("run: grid without order", rn + RUNQKV + ["-o", o("o.npy"), "--grid", "16x16"], "--order")
 case("run: text negative", rn + RUNQKV + ["-o", o("o.npy"), "--text", "-1"], "--text")
 case("run: block 0", rn + [LOCAL, "--block", "0"] + QKV + CPU + ["-o", o("o.npy")], "--block")
 case("run: layout bad", rn + RUNQKV + ["-o", o("o.npy"), "--layout", "xyz"], "--layout")
