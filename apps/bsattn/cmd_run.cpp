@@ -119,10 +119,11 @@ void run_run(const RunOptions& o) {
   const AttentionProblem& p = r.problem;
   if (r.timing) {
     const RunTiming& t = *r.timing;
-    std::printf("time: cpu float32 forward %.3f s, %.2f GFLOP/s (4*D*pairs, %lld pairs, %d threads); Eigen GEMM "
-                "%lldx%lldx%lld per thread: %.2f GFLOP/s\n",
+    std::printf("time: cpu float32 forward %.3f s, %.2f GFLOP/s (4*D*pairs, %lld pairs, %d threads); ceiling: Eigen "
+                "GEMM %lldx%lldx%lld on each thread, %.2f GFLOP/s total over %d threads (best of %d rounds); "
+                "forward/ceiling %.2f\n",
                 t.seconds, t.gflops, (long long)t.pairs, t.threads, (long long)t.gemm.m, (long long)t.gemm.k,
-                (long long)t.gemm.n, t.gemm.gflops);
+                (long long)t.gemm.n, t.gemm.gflops, t.gemm.threads, t.gemm.rounds, t.gflops / t.gemm.gflops);
   }
   save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
   if (!o.lse.empty()) save_array(o.lse, r.lse, {p.batch, p.heads_q, p.q_len});
@@ -170,7 +171,7 @@ void register_run(CLI::App& app) {
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
   sub->add_flag("--deterministic", o->deterministic, "CUDA gradients: dQ by its own pass, bit-identical from run to run (instead of fp32 atomics)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
-  sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and Eigen's GEMM GFLOP/s on this machine")->group("Device");
+  sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and the ceiling: Eigen's GEMM GFLOP/s on this machine, total over the threads, best of 5 rounds")->group("Device");
   sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q)")->group("Output");
   sub->add_option("--lse", o->lse, "Output LSE .npy, float32 [B,Hq,Sq] (natural log; -inf for empty rows)")->group("Output");
   sub->add_option("--dq", o->dq, "Output dQ .npy (with --do)")->group("Output");

@@ -8,13 +8,13 @@
 
 namespace bsattn {
 
-GemmCeiling eigen_gemm_ceiling(int64_t m, int64_t n, int64_t k, int threads, double min_seconds) {
+GemmCeiling eigen_gemm_ceiling(int64_t m, int64_t n, int64_t k, int threads, double min_seconds, int rounds) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   GemmCeiling c;
   c.threads = resolve_threads(threads);
   c.m = m, c.n = n, c.k = k;
-  int64_t reps = 1;
-  for (;;) {
+  c.rounds = rounds < 1 ? 1 : rounds;
+  auto timed = [&](int64_t reps) {
     auto t0 = std::chrono::steady_clock::now();
     parallel_for(
         c.threads,
@@ -25,14 +25,19 @@ GemmCeiling eigen_gemm_ceiling(int64_t m, int64_t n, int64_t k, int threads, dou
           (void)sink;
         },
         c.threads);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (s >= min_seconds || reps > (int64_t(1) << 30)) {
-      c.seconds = s;
-      c.gflops = 2.0 * double(m * n * k) * double(reps) * c.threads / s / 1e9;
-      return c;
-    }
-    reps *= 2;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  // Calibration: double the repetitions until one round takes its share of min_seconds.
+  const double round_seconds = min_seconds / c.rounds;
+  int64_t reps = 1;
+  while (timed(reps) < round_seconds && reps <= (int64_t(1) << 30)) reps *= 2;
+  for (int r = 0; r < c.rounds; ++r) {
+    const double s = timed(reps);
+    const double gflops = 2.0 * double(m * n * k) * double(reps) * c.threads / s / 1e9;
+    c.round_gflops.push_back(gflops);
+    if (gflops > c.gflops) c.gflops = gflops, c.seconds = s;
   }
+  return c;
 }
 
 }  // namespace bsattn

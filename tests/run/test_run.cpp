@@ -132,6 +132,8 @@ TEST_CASE("run_attention: --time reports 4 * D * pairs over the measured time") 
   CHECK(r.timing->seconds > 0);
   CHECK(r.timing->gflops == doctest::Approx(4.0 * kD * double(pairs) / r.timing->seconds / 1e9));
   CHECK(r.timing->gemm.gflops > 0);
+  CHECK(r.timing->gemm.threads == 1);
+  CHECK(r.timing->gemm.rounds == 5);
   CHECK(r.dq.empty());
 }
 
