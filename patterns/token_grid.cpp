@@ -7,14 +7,20 @@
 
 namespace bsattn::pat {
 
-GridBlocks::GridBlocks(const GridLayout& layout, const PatternContext& ctx, const std::string& pattern) : g_(layout) {
+void check_layout_length(const GridLayout& g, const PatternContext& ctx, const std::string& pattern) {
   const auto& s = ctx.shape;
-  int64_t n = g_.tokens();
+  int64_t n = g.tokens();
   if (s.q_len != n || s.kv_len != n)
-    throw UsageError("pattern '" + pattern + "': its layout has " + std::to_string(g_.prefix) + " + " +
-                     std::to_string(g_.t) + "x" + std::to_string(g_.h) + "x" + std::to_string(g_.w) + " = " +
+    throw UsageError("pattern '" + pattern + "': its layout has " + std::to_string(g.prefix) + " + " +
+                     std::to_string(g.t) + "x" + std::to_string(g.h) + "x" + std::to_string(g.w) + " = " +
                      std::to_string(n) + " tokens, but q_len=" + std::to_string(s.q_len) +
                      ", kv_len=" + std::to_string(s.kv_len) + " (leave out --seq to use the layout's length)");
+}
+
+GridBlocks::GridBlocks(const GridLayout& layout, const PatternContext& ctx, const std::string& pattern) : g_(layout) {
+  check_layout_length(g_, ctx, pattern);
+  const auto& s = ctx.shape;
+  int64_t n = g_.tokens();
   const std::vector<int64_t>* order = ctx.token_order;
   if (order && int64_t(order->size()) != n)
     throw UsageError("pattern '" + pattern + "': the token order has " + std::to_string(order->size()) +

@@ -29,6 +29,10 @@ struct CellBox {
   int64_t t0, t1, y0, y1, x0, x1;  // inclusive; clipped by mark_box
 };
 
+// UsageError unless the layout's token count is the mask's q_len and kv_len: the first check of every
+// grid pattern, before anything sized by the layout is built.
+void check_layout_length(const GridLayout& g, const PatternContext& ctx, const std::string& pattern);
+
 class GridBlocks {
  public:
   // Checks that the mask's q_len and kv_len equal layout.tokens() and the order (if any) is a

@@ -87,6 +87,7 @@ BSATTN_REGISTER_PATTERN([] {
     auto l = video_layout(p);
     auto tile = pat::axis_radii(p.get_int_list("tile"), 3, "pattern 'video-sta' tile");
     auto win = pat::axis_radii(p.get_int_list("window"), 3, "pattern 'video-sta' window");
+    pat::check_layout_length(l, ctx, "video-sta");  // before the order: its size is the layout's
     std::vector<int64_t> order;
     PatternContext c = ctx;
     if (!ctx.token_order && p.get_string("layout") == "tiled") {
