@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets of tests/fuzz (clang, libFuzzer, AddressSanitizer + UBSan) in build-fuzz/ and
 # runs each for SECONDS (default 60) from its committed seed corpus, tests/fuzz/corpus/<reader>/.
-#   scripts/fuzz.sh [SECONDS] [--ci] [--jobs N]
+#   scripts/fuzz.sh [SECONDS] [--ci] [--jobs N] [--reader NAME]...
+# --reader (repeatable) runs only the named readers (the corpus folder names), e.g. to run two at a time.
 # New inputs go to build-fuzz/corpus/<reader>/ (kept across runs; the committed corpus is only read);
 # an input that crashes or trips a sanitizer is written to build-fuzz/findings/<reader>-* and the script
 # exits 1. --ci: exit 77 (ctest's skip) when clang's libFuzzer is not installed. BSATTN_FUZZ_BUILD
@@ -9,12 +10,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=60 ci=0 jobs=$(nproc)
+only=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --ci) ci=1 ;;
     --jobs) jobs="$2"; shift ;;
+    --reader) only+=("$2"); shift ;;
     [0-9]*) seconds="$1" ;;
-    *) echo "fuzz.sh: unknown argument $1 (allowed: SECONDS, --ci, --jobs N)" >&2; exit 2 ;;
+    *) echo "fuzz.sh: unknown argument $1 (allowed: SECONDS, --ci, --jobs N, --reader NAME)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -38,6 +41,7 @@ mkdir -p "$build/findings"
 failed=()
 for corpus in tests/fuzz/corpus/*/; do
   reader=$(basename "$corpus")
+  if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " == *" $reader "* ]]; then continue; fi
   target="$build/tests/fuzz/fuzz_$reader"
   [ -x "$target" ] || { echo "fuzz.sh: no target for corpus $corpus" >&2; failed+=("$reader"); continue; }
   mkdir -p "$build/corpus/$reader"
@@ -54,7 +58,8 @@ for corpus in tests/fuzz/corpus/*/; do
   grep -a -E "stat::number_of_executed_units|stat::new_units_added" "$build/findings/$reader.log" | tr '\n' ' '
   echo
 done
-rm -f /tmp/bsattn-fuzz-*
+# Temporary inputs of targets that died (each target removes its own otherwise); only dead pids.
+for f in /tmp/bsattn-fuzz-*; do [ -e "$f" ] || continue; pid=${f#/tmp/bsattn-fuzz-}; pid=${pid%%-*}; kill -0 "$pid" 2>/dev/null || rm -f "$f"; done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz.sh: findings in: ${failed[*]} (inputs and logs in $build/findings/)" >&2
   exit 1
