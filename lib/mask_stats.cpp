@@ -47,7 +47,8 @@ MaskStats mask_stats(const BlockMask& m) {
         if (n == 0) ++hs.empty_rows;
       }
     }
-    hs.density = double(hs.kept_blocks) / double(B * mq * mk);
+    hs.density = visible_blocks ? double(hs.kept_blocks) / double(B * visible_blocks) : 0.0;
+    hs.pair_density = dense_pairs_head ? double(hs.computed_pairs) / double(B * dense_pairs_head) : 0.0;
     hs.row_mean = double(hs.kept_blocks) / double(B * mq);
     hs.diag_coverage = diag_rows ? double(diag_kept) / double(diag_rows) : 0.0;
     st.kept_blocks += hs.kept_blocks;
@@ -55,8 +56,9 @@ MaskStats mask_stats(const BlockMask& m) {
     st.empty_rows += hs.empty_rows;
     st.heads.push_back(hs);
   }
-  st.density = double(st.kept_blocks) / double(B * H * mq * mk);
-  st.causal_density = visible_blocks ? double(st.kept_blocks) / double(B * H * visible_blocks) : 0.0;
+  st.visible_blocks = visible_blocks * B * H;
+  st.density = visible_blocks ? double(st.kept_blocks) / double(st.visible_blocks) : 0.0;
+  st.bitmap_fill = double(st.kept_blocks) / double(B * H * mq * mk);
   st.dense_pairs = dense_pairs_head * B * H;
   return st;
 }
@@ -64,8 +66,9 @@ MaskStats mask_stats(const BlockMask& m) {
 nlohmann::json to_json(const MaskStats& s) {
   nlohmann::json j;
   j["kept_blocks"] = s.kept_blocks;
+  j["visible_blocks"] = s.visible_blocks;
   j["density"] = s.density;
-  j["causal_density"] = s.causal_density;
+  j["bitmap_fill"] = s.bitmap_fill;
   j["computed_pairs"] = s.computed_pairs;
   j["dense_pairs"] = s.dense_pairs;
   j["pair_density"] = s.pair_density();
@@ -76,6 +79,7 @@ nlohmann::json to_json(const MaskStats& s) {
                   {"type", head_type_name(h.type)},
                   {"kept_blocks", h.kept_blocks},
                   {"density", h.density},
+                  {"pair_density", h.pair_density},
                   {"row_min", h.row_min},
                   {"row_mean", h.row_mean},
                   {"row_max", h.row_max},

@@ -1,4 +1,9 @@
 // Statistics of a block mask that every later part quotes (density, computed pairs, FLOPs).
+// One definition of density everywhere (docs/density.md): `density` = kept blocks / visible blocks,
+// where a block is visible when causal leaves at least one of its (q,k) pairs (every block when not
+// causal); dense attention, causal or not, has density 1. `pair_density` = computed (q,k) pairs / the
+// pairs dense attention computes (causal applied), the FLOP ratio to dense. `bitmap_fill` = kept / all
+// Mq*Mk blocks, the share of ones in the .npy bitmap.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -13,7 +18,8 @@ struct HeadStats {
   int64_t head = 0;
   HeadType type = HeadType::Sparse;
   int64_t kept_blocks = 0;     // over the batch
-  double density = 0;          // kept / (B * Mq * Mk)
+  double density = 0;          // kept / visible blocks (over the batch)
+  double pair_density = 0;     // computed / dense pairs
   int64_t row_min = 0, row_max = 0;  // kept blocks per row
   double row_mean = 0;
   int64_t empty_rows = 0;      // rows (over the batch) with no kept block
@@ -25,8 +31,9 @@ struct HeadStats {
 struct MaskStats {
   std::vector<HeadStats> heads;
   int64_t kept_blocks = 0;
-  double density = 0;              // kept / all blocks
-  double causal_density = 0;       // kept / blocks visible under causal (== density when not causal)
+  int64_t visible_blocks = 0;      // blocks with a pair causal allows (all when not causal), over batch and heads
+  double density = 0;              // kept / visible blocks
+  double bitmap_fill = 0;          // kept / all blocks
   int64_t computed_pairs = 0;      // summed over batch and heads (a batch-1 mask counts once)
   int64_t dense_pairs = 0;         // all pairs the same attention would compute densely (causal applied)
   int64_t empty_rows = 0;

@@ -217,8 +217,10 @@ static void check_data_length(const NpyHeader& h, uint64_t have, const std::stri
                      " bytes after the data of shape " + shape());
 }
 
-NpyArray read_npy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+namespace {
+// Opens `path` and reads its header, checked against the file's length; `in` is left open.
+NpyHeader open_npy(const std::string& path, std::ifstream& in) {
+  in.open(path, std::ios::binary);
   if (!in) throw UsageError("cannot read '" + path + "': no such file or not readable");
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -240,6 +242,18 @@ NpyArray read_npy(const std::string& path) {
   }
   NpyHeader h = parse_npy_header(head.data(), head.size(), path);
   check_data_length(h, file_bytes - h.data_offset, path);
+  return h;
+}
+}  // namespace
+
+NpyHeader read_npy_header(const std::string& path) {
+  std::ifstream in;
+  return open_npy(path, in);
+}
+
+NpyArray read_npy(const std::string& path) {
+  std::ifstream in;
+  NpyHeader h = open_npy(path, in);
   NpyArray a;
   a.dtype = h.dtype;
   a.shape = h.shape;

@@ -48,6 +48,8 @@ struct NpyHeader {
 // `name` for a missing magic, a bad dict or a shape past the limit; `need` reports how many bytes the
 // header needs when `bytes` is too short (then the result is not valid and `need` > bytes.size()).
 NpyHeader parse_npy_header(const uint8_t* bytes, size_t size, const std::string& name, size_t* need = nullptr);
+// The header of a .npy file alone (checked against the file's length; the data is not read).
+NpyHeader read_npy_header(const std::string& path);
 // Parses an in-memory .npy image; `name` is used in error messages.
 NpyArray parse_npy(const std::vector<uint8_t>& bytes, const std::string& name);
 

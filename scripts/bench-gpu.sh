@@ -72,17 +72,11 @@ fi
 cp "$doc" "$OUT/$name.json"
 $B bench --from "$OUT/$name.json" --csv "$OUT/$name.csv" --markdown "$OUT/$name.md" -q || exit 1
 if $B visualize --help 2>/dev/null | grep -q "bench"; then
-  # One figure that reads: D = 128, the random pattern (bsattn, FlexAttention) and dense SDPA, one line per
-  # implementation and S. The full set is in the JSON/CSV/table.
-  # With --bwd the figure shows the backward records.
-  python3 - "$OUT/$name.json" "$W/plot.json" "$([ $bwd = 1 ] && echo bwd || echo fwd)" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-d["records"] = [r for r in d["records"] if r["head_dim"] == 128 and not r["causal"] and r["pass"] == sys.argv[3]
-                and (r["pattern"] == "random" or r["impl"].startswith("sdpa"))]
-json.dump(d, open(sys.argv[2], "w"))
-PY
-  $B visualize bench "$W/plot.json" --x density --width 1600 --height 520 -o "$OUT/$name.png" || echo "bench-gpu.sh: visualize bench failed"
+  # One figure that reads: D = 128, the random pattern (bsattn, FlexAttention) and dense SDPA, one colour
+  # per implementation, S by marker. The full set is in the JSON/CSV/table. With --bwd, the backward records.
+  $B visualize bench "$OUT/$name.json" --pattern random,dense --head-dim 128 --no-causal \
+    --pass "$([ $bwd = 1 ] && echo bwd || echo fwd)" --x density --width 1600 --height 520 -o "$OUT/$name.png" \
+    || echo "bench-gpu.sh: visualize bench failed"
 else
   echo "bench-gpu.sh: this build has no 'bsattn visualize bench': no plot"
 fi

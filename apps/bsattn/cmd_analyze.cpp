@@ -64,9 +64,9 @@ void print_quality(const QualityReport& r, const BlockMask& m) {
     std::printf("%-5lld %-9s %8.4f %9.5f %9.5f %10.3e %9.6f\n", (long long)h.head,
                 head_type_name(m.heads[size_t(h.head)].type), h.density, h.recall_mean, h.recall_min, h.error.rel_l2,
                 h.error.cosine);
-  std::printf("summary: density %.4f (pairs %.4f), recall mean %.5f, worst row %.5f, rel_l2 %.3e, rel_l1 %.3e, "
+  std::printf("summary: density %.4f (kept / visible blocks), pair density %.4f, recall mean %.5f, worst row %.5f, rel_l2 %.3e, rel_l1 %.3e, "
               "rmse %.3e, max_abs %.3e, cosine %.6f\n",
-              r.mask.causal_density, r.mask.pair_density(), r.recall_mean, r.recall_min, r.error.rel_l2,
+              r.mask.density, r.mask.pair_density(), r.recall_mean, r.recall_min, r.error.rel_l2,
               r.error.rel_l1, r.error.rmse, r.error.max_abs, r.error.cosine);
 }
 
@@ -152,7 +152,7 @@ void run_analyze(const AnalyzeOptions& o) {
     auto recs = run_frontier(p, q, k, v, specs, dens, make, o.threads, [&](const FrontierRecord& r) {
       if (!o.quiet)
         std::printf("%-34s %8.3f %8.4f %9.5f %9.5f %10.3e %9.6f\n", r.spec.c_str(), r.target_density,
-                    r.quality.mask.causal_density, r.quality.recall_mean, r.quality.recall_min, r.quality.error.rel_l2,
+                    r.quality.mask.density, r.quality.recall_mean, r.quality.recall_min, r.quality.error.rel_l2,
                     r.quality.error.cosine);
       std::fflush(stdout);
     });

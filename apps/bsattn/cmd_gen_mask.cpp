@@ -34,6 +34,7 @@ struct GenMaskOptions {
   std::string backend = "cpu";
   std::shared_ptr<GenMaskOrderOptions> order;
   std::shared_ptr<GenMaskInputOptions> inputs;
+  CLI::Option* heads_option = nullptr;
 };
 
 // row_recall's summary as JSON: mean and worst row per head and overall.
@@ -60,10 +61,15 @@ void print_summary(const BlockMask& m, const MaskStats& st, double ms) {
   if (m.spec.contains("pattern")) std::printf("pattern: %s\n", m.spec["pattern"].get<std::string>().c_str());
   if (m.spec.contains("head_map")) std::printf("head map: %s\n", m.spec["head_map"].get<std::string>().c_str());
   std::printf("seed: %llu   generated in %.1f ms\n", (unsigned long long)m.spec.value("seed", uint64_t(0)), ms);
-  std::printf("density %.4f (%lld of %lld blocks%s), computed pairs %.4g (%.4f of dense%s), empty rows %lld\n",
-              st.density, (long long)st.kept_blocks, (long long)m.shape.cells(),
-              m.causal ? (", " + std::to_string(st.causal_density).substr(0, 6) + " of causal blocks").c_str() : "",
-              double(st.computed_pairs), st.pair_density(), m.causal ? " causal" : "", (long long)st.empty_rows);
+  // The names and definitions of docs/density.md, as analyze, run and the figures print them.
+  std::printf("density %.4f (kept / visible blocks: %lld of %lld%s), pair density %.4f (%.4g computed of %.4g "
+              "dense%s (q,k) pairs), empty rows %lld\n",
+              st.density, (long long)st.kept_blocks, (long long)st.visible_blocks,
+              m.causal ? (", " + std::to_string(st.visible_blocks) + " of " +
+                          std::to_string(m.shape.cells()) + " blocks visible under causal").c_str()
+                       : "",
+              st.pair_density(), double(st.computed_pairs), double(st.dense_pairs), m.causal ? " causal" : "",
+              (long long)st.empty_rows);
   std::printf("%5s %-9s %8s %8s %8s %8s %9s %9s\n", "head", "type", "density", "row_min", "row_mean", "row_max",
               "diag_cov", "bandwidth");
   size_t shown = std::min<size_t>(st.heads.size(), 32);
@@ -103,6 +109,7 @@ void run_gen_mask(GenMaskOptions& o) {
   req.seed = o.seed;
   if (!o.pattern.empty()) req.pattern = parse_pattern(o.pattern, "--pattern");
   if (!o.head_map.empty()) req.head_map = parse_head_map(o.head_map, o.heads);
+  sizes_from_gen_mask_inputs(*o.inputs, req, o.heads_option->count() > 0);
   // Image / video patterns know their lengths from their layout (grid, text, CLS, prompt tokens).
   if (!resolve_natural_lengths(req))
     throw UsageError("give --seq N (or --q-len and --kv-len) with N >= 1");
@@ -179,10 +186,10 @@ void register_gen_mask(CLI::App& app) {
   sub->add_flag("--causal", o->causal, "Causal attention (bottom-right aligned when q_len != kv_len)")->group(gp);
   sub->add_option("--seed", o->seed, "Seed for random patterns (recorded in the output)")->default_val(0)->check(seed_check())->group(gp);
   auto* gs = "Sizes";
-  sub->add_option("--seq", o->seq, "Sequence length (q_len = kv_len); ViT/SAM/video patterns default to their layout's")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
+  sub->add_option("--seq", o->seq, "Sequence length (q_len = kv_len); with --q/--k the tensors'; ViT/SAM/video patterns default to their layout's")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--q-len", o->q_len, "Query length (overrides --seq)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
   sub->add_option("--kv-len", o->kv_len, "Key/value length (overrides --seq)")->check(CLI::Range(int64_t(1), int64_t(1) << 40))->group(gs);
-  sub->add_option("--heads", o->heads, "Heads")->default_val(1)->check(CLI::Range(int64_t(1), int64_t(1) << 20))->group(gs);
+  o->heads_option = sub->add_option("--heads", o->heads, "Heads (with --q/--k: Q's unless given)")->default_val(1)->check(CLI::Range(int64_t(1), int64_t(1) << 20))->group(gs);
   sub->add_option("--batch", o->batch, "Batch (1 broadcasts)")->default_val(1)->check(CLI::Range(int64_t(1), int64_t(1) << 20))->group(gs);
   add_block_options(*sub, o->blocks, gs, "128");
   auto* go = "Output";

@@ -134,10 +134,10 @@ void run_run(const RunOptions& o) {
   }
   const std::string& bname = r.backend_name;
   if (!o.quiet)
-    std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f (%lld computed pairs), "
+    std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f, pair density %.4f (%lld computed pairs), "
                 "wrote %s%s%s\n",
                 bname.c_str(), (long long)p.batch, (long long)p.q_len, (long long)p.kv_len, (long long)p.heads_q,
-                (long long)p.heads_kv, (long long)p.head_dim, st.causal_density, (long long)st.computed_pairs,
+                (long long)p.heads_kv, (long long)p.head_dim, st.density, st.pair_density(), (long long)st.computed_pairs,
                 o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(), grads ? ", dq/dk/dv" : "");
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", input_spec}, {"mask", mask_spec},

@@ -86,7 +86,7 @@ void report(const ImageOptions& o, const render::FigureReport& r, const std::str
   }
   if (o.quiet || o.json_out == "-") return;
   std::printf("wrote %s: %s, %dx%d px%s, %.0f ms\n", o.output.c_str(), what.c_str(), r.width, r.height,
-              r.downsampled ? " (max-pooled: a pixel covers several blocks)" : "", r.ms);
+              r.downsampled ? " (downsampled: a pixel covers several blocks)" : "", r.ms);
 }
 
 // Runs one figure with its outputs (-o and its format, --json) checked before any work and written
@@ -123,7 +123,7 @@ struct MaskOptions {
   MaskSizeHints sizes;
 };
 
-BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o) {
+BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o, bool quiet, const char* kind) {
   MaskSizesHint hint;
   if (o.q_len) hint.q_len = o.q_len;
   if (o.kv_len) hint.kv_len = o.kv_len;
@@ -131,7 +131,16 @@ BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o) 
   if (blocks.q) hint.block_q = blocks.q;
   if (blocks.kv) hint.block_kv = blocks.kv;
   hint.causal = o.causal;
-  return load_mask(file, hint);
+  BlockMask m = load_mask(file, hint);
+  // A .npy or CSR mask holds blocks, not tokens: say which sizes it is drawn with when none were given.
+  const bool self_describing = file.size() > 5 && file.compare(file.size() - 5, 5, ".json") == 0;
+  if (!self_describing && !quiet && !hint.block_q && !hint.block_kv && !hint.q_len && !hint.kv_len)
+    std::fprintf(stderr,
+                 "bsattn visualize %s: note: %s stores no block size; drawn with block %lldx%lld (q_len %lld, kv_len "
+                 "%lld); give --block (or --block-q/--block-kv, --q-len/--kv-len) for other sizes\n",
+                 kind, base_name(file).c_str(), (long long)m.shape.block_q, (long long)m.shape.block_kv,
+                 (long long)m.shape.q_len, (long long)m.shape.kv_len);
+  return m;
 }
 
 void add_mask_size_hints(CLI::App* sub, MaskSizeHints& o) {
@@ -143,7 +152,7 @@ void add_mask_size_hints(CLI::App* sub, MaskSizeHints& o) {
 }
 
 void run_mask(MaskOptions& o) {
-  BlockMask m = load_visualized_mask(o.file, o.sizes);
+  BlockMask m = load_visualized_mask(o.file, o.sizes, o.img.quiet, "mask");
   auto heads = render::parse_head_list(o.heads, m.shape.heads);
   if (o.batch_index < 0 || o.batch_index >= m.shape.batch)
     throw UsageError("--batch-index " + std::to_string(o.batch_index) + " is out of range: the mask has batch " +
@@ -173,7 +182,7 @@ struct AttentionOptions {
 };
 
 void run_attention(AttentionOptions& o) {
-  BlockMask m = load_visualized_mask(o.mask, o.sizes);
+  BlockMask m = load_visualized_mask(o.mask, o.sizes, o.img.quiet, "attention");
   if (o.head < 0 || o.head >= m.shape.heads)
     throw UsageError("--head " + std::to_string(o.head) + " is out of range: the mask has heads 0-" +
                      std::to_string(m.shape.heads - 1));
@@ -240,6 +249,8 @@ void run_curve(CurveOptions& o) {
 struct JsonPlotOptions {
   ImageOptions img;
   std::string file, metric = "both", x = "density", pass;
+  std::vector<std::string> patterns, impls, seqs, head_dims, dtypes;  // bench filters
+  bool causal_only = false, non_causal = false;
 };
 
 nlohmann::json read_json_file(const std::string& path) {
@@ -267,6 +278,12 @@ void run_bench(JsonPlotOptions& o) {
   f.metric = o.metric;
   f.x = o.x;
   f.pass = o.pass;
+  f.patterns = o.patterns;
+  f.impls = o.impls;
+  f.seqs = o.seqs;
+  f.head_dims = o.head_dims;
+  f.dtypes = o.dtypes;
+  f.causal = o.causal_only ? 1 : o.non_causal ? 0 : -1;
   auto r = render::render_bench_figure(doc, o.file, f, o.img.output);
   report(o.img, r, "benchmark plot");
 }
@@ -292,7 +309,8 @@ void register_visualize(CLI::App& app) {
       "  bsattn visualize attention m.json --synthetic decay --head 0 -o attn.png\n"
       "  bsattn visualize curve --grid 4x16x24 --order raster,gilbert --view blocks --block 64 -o blocks.png\n"
       "  bsattn visualize frontier frontier.json -o frontier.pdf --no-title\n"
-      "  bsattn visualize bench bench.json --x density -o bench.png");
+      "  bsattn visualize bench bench.json --x density -o bench.png\n"
+      "  bsattn visualize bench h200.json --pattern random,dense --head-dim 128 --no-causal --pass fwd -o bench.pdf");
 
   auto mo = std::make_shared<MaskOptions>();
   auto* ms = vis->add_subcommand("mask", "Draw a block mask: kept / partial / empty / outside-causal blocks per head");
@@ -365,7 +383,17 @@ void register_visualize(CLI::App& app) {
   bs->add_option("--x", bo->x, "Horizontal axis: density or seq")->default_val("density")->check(CLI::IsMember({"density", "seq"}))->group("View");
   bs->add_option("--metric", bo->metric, "tflops (effective TFLOP/s), speedup (over dense) or both")->default_val("both")
       ->check(CLI::IsMember({"tflops", "speedup", "both"}))->group("View");
-  bs->add_option("--pass", bo->pass, "Only records of this pass (e.g. fwd, bwd); default all")->group("View");
+  auto* gf = "Filter (lists are comma separated; a record is drawn when it matches every filter given)";
+  bs->add_option("--pass", bo->pass, "Only records of this pass (e.g. fwd, bwd); default all")->group(gf);
+  bs->add_option("--pattern", bo->patterns, "Only these patterns (e.g. random,dense: SDPA's dense records are pattern dense)")
+      ->delimiter(',')->type_name("LIST")->group(gf);
+  bs->add_option("--impl", bo->impls, "Only these implementations or kernels (bsattn, flex_attention, sdpa_cudnn, sdpa_flash, sm90-ws, ...)")
+      ->delimiter(',')->type_name("LIST")->group(gf);
+  bs->add_option("--seq", bo->seqs, "Only these sequence lengths")->delimiter(',')->type_name("LIST")->group(gf);
+  bs->add_option("--head-dim", bo->head_dims, "Only these head dimensions")->delimiter(',')->type_name("LIST")->group(gf);
+  bs->add_option("--dtype", bo->dtypes, "Only these element types (bf16, f16, f32)")->delimiter(',')->type_name("LIST")->group(gf);
+  auto* only_causal = bs->add_flag("--causal", bo->causal_only, "Only causal records")->group(gf);
+  bs->add_flag("--no-causal", bo->non_causal, "Only non-causal records")->excludes(only_causal)->group(gf);
   add_image_options(bs, bo->img);
   bs->callback([bo]() { with_outputs(bo->img, [&] { run_bench(*bo); }); });
 }

@@ -33,6 +33,9 @@ std::shared_ptr<GenMaskOrderOptions> add_gen_mask_order_options(CLI::App& sub);
 std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App& sub);
 // Validate against the request's sizes, set req.token_order / req.inputs, fill `prep`.
 void prepare_gen_mask_order(const GenMaskOrderOptions& o, MaskRequest& req, GenMaskPrepared& prep);
+// --q/--k given: the lengths not set by --seq/--q-len/--kv-len, and the heads unless --heads was
+// given, taken from the tensors' shapes.
+void sizes_from_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, bool heads_given);
 void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, GenMaskPrepared& prep);
 // Declares --emit-permutation / --emit-inverse in the run's output set (checked before any work).
 void add_gen_mask_order_outputs(const GenMaskOrderOptions& o, OutputSet& outputs);

@@ -4,6 +4,7 @@
 #include "apps/bsattn/common_options.h"
 #include "apps/bsattn/gen_mask_extras.h"
 #include "lib/error.h"
+#include "lib/npy.h"
 
 namespace bsattn::app {
 
@@ -19,6 +20,19 @@ std::shared_ptr<GenMaskInputOptions> add_gen_mask_input_options(CLI::App& sub) {
   sub.add_option("--kv-heads", o->in.kv_heads, "Synthetic: key/value heads (0: as --heads)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 16))->capture_default_str()->group(g);
   return o;
+}
+
+void sizes_from_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, bool heads_given) {
+  const QkvSource& s = o.in.src;
+  if (s.q.empty() || s.k.empty()) return;
+  // Only the headers: load_inputs reads and checks the whole files later.
+  const NpyHeader q = read_npy_header(s.q), k = read_npy_header(s.k);
+  if (q.shape.size() != 4 || k.shape.size() != 4) return;  // load_inputs names the bad shape
+  const bool bshd = s.layout != "bhsd";
+  const size_t seq = bshd ? 1 : 2, heads = bshd ? 2 : 1;
+  if (!req.shape.q_len) req.shape.q_len = q.shape[seq];
+  if (!req.shape.kv_len) req.shape.kv_len = k.shape[seq];
+  if (!heads_given) req.shape.heads = q.shape[heads];
 }
 
 void prepare_gen_mask_inputs(const GenMaskInputOptions& o, MaskRequest& req, GenMaskPrepared& prep) {

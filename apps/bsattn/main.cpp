@@ -27,6 +27,13 @@ int main(int argc, char** argv) {
     for (auto* sub : app.get_subcommands()) name += " " + sub->get_name();
     return name;
   };
+  // "[--json -]" copied from a usage line: the brackets mark an optional part, they are not typed.
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] == '[' && argv[i][1] == '-') {
+      std::cerr << "bsattn: error: '" << argv[i] << "': square brackets in usage text mark optional parts; type the "
+                << "option without them (e.g. --json -, not [--json -])\n";
+      return 2;
+    }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

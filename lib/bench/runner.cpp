@@ -230,7 +230,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
                         {"dtype", elem_type_name(c.dtype)},
                         {"pass", pass_name(c.pass)},
                         {"density_target", c.density_target > 0 ? nlohmann::json(c.density_target) : nlohmann::json()},
-                        {"density", c.causal ? ms.causal_density : ms.density},
+                        {"density", ms.density},
                         {"pair_density", w.pair_density()},
                         {"kept_blocks", ms.kept_blocks},
                         {"flops_computed", w.flops_computed},

@@ -58,7 +58,7 @@ std::vector<FrontierRecord> run_frontier(const AttentionProblem& p, const float*
     };
     auto density_at = [&](double x, BlockMask* keep) {
       BlockMask m = make(spec_at(x));
-      double d = mask_stats(m).causal_density;
+      double d = mask_stats(m).density;
       if (keep) *keep = std::move(m);
       return d;
     };
@@ -76,7 +76,7 @@ std::vector<FrontierRecord> run_frontier(const AttentionProblem& p, const float*
       for (int it = 0; it < (knob.integer ? 40 : 18) && (knob.integer ? hi - lo > 1 : hi - lo > 1e-6); ++it) {
         double mid = knob.integer ? std::floor((lo + hi) / 2) : (lo + hi) / 2;
         BlockMask m = make(spec_at(mid));
-        double d = mask_stats(m).causal_density;
+        double d = mask_stats(m).density;
         if (std::fabs(d - target) < best_gap) {
           best_gap = std::fabs(d - target);
           best = mid;
@@ -110,7 +110,7 @@ nlohmann::json frontier_json(const nlohmann::json& context, const std::vector<Fr
                     {"params", r.params},
                     {"knob", r.knob},
                     {"target_density", r.target_density},
-                    {"density", q.mask.causal_density},
+                    {"density", q.mask.density},
                     {"pair_density", q.mask.pair_density()},
                     {"recall_mean", q.recall_mean},
                     {"recall_min", q.recall_min},

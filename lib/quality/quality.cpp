@@ -101,21 +101,11 @@ QualityReport quality_report(const AttentionProblem& p, const BlockMask& mask, c
   rep.mask = mask_stats(mask);
   ErrorReport err = compare_tensors(sparse, dense, p.total_q(), p.heads_q, p.head_dim);
   const int64_t H = p.heads_q;
-  // Per-head density relative to the causally visible blocks.
-  auto g = mask.geometry();
   const RecallSummary rs = summarize_recall(recall, p.batch, H, p.q_len);
   for (int64_t h = 0; h < H; ++h) {
     HeadQuality hq;
     hq.head = h;
-    int64_t kept = 0, visible = 0;
-    for (int64_t b = 0; b < mask.shape.batch; ++b)
-      for (int64_t i = 0; i < mask.shape.mq(); ++i)
-        for (int64_t j = 0; j < mask.shape.mk(); ++j)
-          if (!mask.causal || g.causal_visible(i, j)) {
-            ++visible;
-            kept += mask.at(b, h, i, j);
-          }
-    hq.density = visible ? double(kept) / double(visible) : 0;
+    hq.density = rep.mask.heads[size_t(h)].density;  // kept / visible blocks (lib/mask_stats.h)
     hq.recall_mean = rs.heads[size_t(h)].mean;
     hq.recall_min = rs.heads[size_t(h)].min;
     hq.error = err.heads[size_t(h)];

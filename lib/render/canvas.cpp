@@ -60,6 +60,8 @@ void Canvas::line(double, double, double, double, Rgb, double, bool) {}
 void Canvas::segments(const std::vector<std::pair<Point, Point>>&, Rgb, double, double) {}
 void Canvas::polyline(const std::vector<Point>&, Rgb, double) {}
 void Canvas::circle(double, double, double, Rgb) {}
+void Canvas::marker(int, double, double, double, Rgb, Rgb) {}
+void Canvas::ring(double, double, double, Rgb, double) {}
 void Canvas::hatch_rect(double, double, double, double, Rgb, double, double) {}
 void Canvas::text(const std::string&, double, double, double, Rgb, HAlign, VAlign, bool, double) {}
 double Canvas::text_width(const std::string&, double, bool) { return 0; }
@@ -176,6 +178,39 @@ void Canvas::circle(double x, double y, double r, Rgb fill) {
   impl_->color(fill);
   cairo_arc(impl_->cr, x, y, r, 0, 2 * M_PI);
   cairo_fill(impl_->cr);
+}
+
+void Canvas::ring(double x, double y, double r, Rgb c, double lw) {
+  impl_->color(c);
+  cairo_new_sub_path(impl_->cr);
+  cairo_arc(impl_->cr, x, y, r, 0, 2 * M_PI);
+  cairo_set_line_width(impl_->cr, lw);
+  cairo_stroke(impl_->cr);
+}
+
+void Canvas::marker(int shape, double x, double y, double r, Rgb fill, Rgb edge) {
+  auto* cr = impl_->cr;
+  switch (((shape % 4) + 4) % 4) {
+    case 0: cairo_arc(cr, x, y, r, 0, 2 * M_PI); break;
+    case 1: cairo_rectangle(cr, x - r * 0.9, y - r * 0.9, r * 1.8, r * 1.8); break;
+    case 2:  // triangle, pointing up
+      cairo_move_to(cr, x, y - r * 1.2);
+      cairo_line_to(cr, x + r * 1.1, y + r * 0.75);
+      cairo_line_to(cr, x - r * 1.1, y + r * 0.75);
+      cairo_close_path(cr);
+      break;
+    default:  // diamond
+      cairo_move_to(cr, x, y - r * 1.25);
+      cairo_line_to(cr, x + r * 1.1, y);
+      cairo_line_to(cr, x, y + r * 1.25);
+      cairo_line_to(cr, x - r * 1.1, y);
+      cairo_close_path(cr);
+  }
+  impl_->color(fill);
+  cairo_fill_preserve(cr);
+  impl_->color(edge);
+  cairo_set_line_width(cr, std::max(0.8, r * 0.3));
+  cairo_stroke(cr);
 }
 
 void Canvas::hatch_rect(double x, double y, double w, double h, Rgb c, double spacing, double lw) {

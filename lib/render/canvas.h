@@ -50,6 +50,10 @@ class Canvas {
   void segments(const std::vector<std::pair<Point, Point>>& segs, Rgb c, double line_width, double alpha = 1.0);
   void polyline(const std::vector<Point>& pts, Rgb c, double line_width);
   void circle(double x, double y, double radius, Rgb fill);
+  // A plot marker centred at (x, y): shape 0 circle, 1 square, 2 triangle, 3 diamond (modulo 4),
+  // filled and outlined (the outline keeps overlapping markers apart).
+  void marker(int shape, double x, double y, double radius, Rgb fill, Rgb edge);
+  void ring(double x, double y, double radius, Rgb c, double line_width);
   // Diagonal hatching inside a rectangle.
   void hatch_rect(double x, double y, double w, double h, Rgb c, double spacing, double line_width);
 

@@ -1,11 +1,13 @@
 #include "lib/render/json_plots.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
 #include <set>
 
 #include "lib/error.h"
+#include "lib/render/colormap.h"
 #include "lib/render/plot.h"
 
 namespace bsattn::render {
@@ -106,7 +108,7 @@ FigureReport render_frontier_figure(const nlohmann::json& doc, const std::string
   auto panel = [&](std::map<std::string, Series>& m, const std::string& ylabel, bool ylog, double ylo, double yhi) {
     LinePlot p;
     for (auto& name : order) p.series.push_back(m[name]);
-    p.xa.label = "density (kept / causally visible blocks)";
+    p.xa.label = "density (kept / visible blocks)";
     p.ya.label = ylabel;
     p.ya.log = ylog;
     p.ya.lo = ylo;
@@ -120,6 +122,22 @@ FigureReport render_frontier_figure(const nlohmann::json& doc, const std::string
   return finish(c, path, t0);
 }
 
+namespace {
+bool listed(const std::vector<std::string>& allowed, const std::string& v) {
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), v) != allowed.end();
+}
+// How an implementation is called in a figure.
+std::string impl_display(const std::string& impl) {
+  if (impl == "flex_attention") return "FlexAttention";
+  if (impl == "sdpa_cudnn") return "SDPA cuDNN";
+  if (impl == "sdpa_flash") return "SDPA flash";
+  if (impl == "sdpa_efficient") return "SDPA mem-efficient";
+  if (impl == "sdpa_math") return "SDPA math";
+  return impl;
+}
+Rgb lighten(Rgb c, double t) { return {c.r + (1 - c.r) * t, c.g + (1 - c.g) * t, c.b + (1 - c.b) * t}; }
+}  // namespace
+
 FigureReport render_bench_figure(const nlohmann::json& doc, const std::string& what, const BenchFigureOptions& o,
                                  const std::string& path) {
   auto t0 = std::chrono::steady_clock::now();
@@ -130,38 +148,107 @@ FigureReport render_bench_figure(const nlohmann::json& doc, const std::string& w
   const char* xkey = o.x == "density" ? "density" : "seq";
   const char* other = o.x == "density" ? "seq" : "density";
   // Which labels vary decides what a line's name needs.
-  std::set<std::string> passes, others, kernels;
+  std::set<std::string> passes, others;
+  std::map<std::string, std::set<std::string>> present;  // filtered field -> values in the file
   std::vector<const nlohmann::json*> recs;
   for (auto& r : doc["records"]) {
     if (!r.is_object()) throw UsageError(what + ": every record must be an object");
+    for (const char* key : {"pattern", "impl", "seq", "head_dim", "dtype", "pass"}) present[key].insert(str(r, key));
     if (!o.pass.empty() && str(r, "pass") != o.pass) continue;
+    if (!listed(o.patterns, str(r, "pattern")) || !listed(o.seqs, str(r, "seq")) ||
+        !listed(o.head_dims, str(r, "head_dim")) || !listed(o.dtypes, str(r, "dtype")))
+      continue;
+    if (!o.impls.empty() && !listed(o.impls, str(r, "impl")) && !listed(o.impls, str(r, "kernel"))) continue;
+    if (o.causal >= 0 && (!r.contains("causal") || !r["causal"].is_boolean() || r["causal"].get<bool>() != (o.causal == 1)))
+      continue;
     if (std::isnan(num(r, xkey))) continue;
     recs.push_back(&r);
     passes.insert(str(r, "pass"));
     others.insert(str(r, other));
   }
-  if (recs.empty())
-    throw UsageError(what + " has no records with a numeric \"" + std::string(xkey) + "\"" +
-                     (o.pass.empty() ? "" : " and pass '" + o.pass + "'"));
-  std::map<std::string, Series> tf, sp;
-  std::vector<std::string> order;
+  if (recs.empty()) {
+    std::string have;
+    for (auto& [key, values] : present) {
+      have += (have.empty() ? "" : "; ") + key + ":";
+      for (auto& v : values) have += " " + (v.empty() ? std::string("(none)") : v);
+    }
+    throw UsageError(what + " has no records left by the filters with a numeric \"" + std::string(xkey) +
+                     "\" (the file has " + have + ")");
+  }
+  // Effective throughput in GFLOP/s when every record is under 0.5 TFLOP/s (CPU runs).
+  double top_tf = 0;
+  for (auto* rp : recs) top_tf = std::max(top_tf, std::isnan(num(*rp, "tflops_effective")) ? 0.0 : num(*rp, "tflops_effective"));
+  const bool giga = top_tf < 0.5;
+  // One colour family per implementation (impl, and its kernel when it names one), bsattn first; the
+  // variants of a family (S, or density, and the pass when several) by marker shape and lighter shades.
+  struct Line {
+    Series tf, sp;
+    size_t family = 0, variant = 0;
+  };
+  std::vector<std::string> families, variants;
+  std::map<std::pair<size_t, size_t>, Line> lines;
+  auto index_of = [](std::vector<std::string>& v, const std::string& x) {
+    auto it = std::find(v.begin(), v.end(), x);
+    if (it != v.end()) return size_t(it - v.begin());
+    v.push_back(x);
+    return v.size() - 1;
+  };
   for (auto* rp : recs) {
     const auto& r = *rp;
     std::string impl = str(r, "impl");
     if (impl.empty()) impl = str(r, "name");
     if (impl.empty()) impl = "?";
     std::string kernel = str(r, "kernel");
-    std::string label = impl + (kernel.empty() || kernel == impl ? "" : " " + kernel);
-    if (passes.size() > 1) label += " " + str(r, "pass");
-    if (others.size() > 1) label += std::string(" (") + (o.x == "density" ? "S=" : "density ") + str(r, other) + ")";
-    if (!tf.count(label)) order.push_back(label);
-    tf[label].label = sp[label].label = label;
+    std::string family = impl_display(impl) + (kernel.empty() || kernel == impl ? "" : " " + kernel);
+    std::string variant;
+    if (others.size() > 1) variant = (o.x == "density" ? "S=" : "density ") + str(r, other);
+    if (passes.size() > 1) variant += (variant.empty() ? "" : " ") + str(r, "pass");
+    Line& l = lines[{index_of(families, family), index_of(variants, variant)}];
     double x = num(r, xkey);
-    tf[label].x.push_back(x);
-    tf[label].y.push_back(num(r, "tflops_effective"));
-    sp[label].x.push_back(x);
-    sp[label].y.push_back(num(r, "speedup_vs_dense"));
+    l.tf.x.push_back(x);
+    l.tf.y.push_back(num(r, "tflops_effective") * (giga ? 1000.0 : 1.0));
+    l.sp.x.push_back(x);
+    l.sp.y.push_back(num(r, "speedup_vs_dense"));
   }
+  // bsattn's family first in colours and legend, drawn last (on top).
+  std::vector<size_t> fam_order(families.size());
+  for (size_t f = 0; f < families.size(); ++f) fam_order[f] = f;
+  std::stable_sort(fam_order.begin(), fam_order.end(), [&](size_t a, size_t b) {
+    return (families[a].rfind("bsattn", 0) == 0) > (families[b].rfind("bsattn", 0) == 0);
+  });
+  std::vector<size_t> rank(families.size());
+  for (size_t k = 0; k < fam_order.size(); ++k) rank[fam_order[k]] = k;
+  // A family with one point per line (SDPA's dense reference) is drawn as rings over the others.
+  std::vector<bool> single(families.size(), true);
+  for (auto& [key, l] : lines) single[key.first] = single[key.first] && l.tf.x.size() == 1;
+  std::vector<Series> tf, sp;
+  for (auto& [key, l] : lines) {
+    const size_t f = key.first, v = key.second;
+    const Rgb base = line_color(int(rank[f]));
+    for (Series* se : {&l.tf, &l.sp}) {
+      se->label = families[f] + (variants[v].empty() ? "" : " " + variants[v]);
+      se->has_color = true;
+      se->color = variants.size() > 1 ? lighten(base, 0.45 * double(v) / double(variants.size())) : base;
+      se->marker = int(v);
+      se->hollow = single[f];
+    }
+    tf.push_back(l.tf);
+    sp.push_back(l.sp);
+  }
+  // Draw order: the last family in rank first, bsattn last.
+  std::vector<size_t> draw(tf.size());
+  for (size_t k = 0; k < draw.size(); ++k) draw[k] = k;
+  {
+    std::vector<size_t> fam_of;
+    for (auto& [key, l] : lines) fam_of.push_back(rank[key.first]);
+    std::stable_sort(draw.begin(), draw.end(), [&](size_t a, size_t b) { return fam_of[a] > fam_of[b]; });
+  }
+  std::vector<LegendItem> legend;
+  for (size_t f : fam_order) legend.push_back({families[f], line_color(int(rank[f])), LegendItem::Line, 0, single[f]});
+  if (variants.size() > 1)
+    for (size_t v = 0; v < variants.size(); ++v)
+      legend.push_back({variants[v], Rgb{0.35, 0.35, 0.35}, LegendItem::Marker, int(v)});
+
   const int panels = o.metric == "both" ? 2 : 1;
   int W, H;
   layout(o, panels, W, H);
@@ -174,15 +261,26 @@ FigureReport render_bench_figure(const nlohmann::json& doc, const std::string& w
     for (const char* k : {"gpu", "device", "commit"})
       if (ctx.contains(k) && ctx[k].is_string()) sub += "  \xc2\xb7  " + ctx[k].get<std::string>();
   }
+  auto list = [](const std::vector<std::string>& v) {
+    std::string t;
+    for (auto& x : v) t += (t.empty() ? "" : ",") + x;
+    return t;
+  };
   if (!o.pass.empty()) sub += "  \xc2\xb7  pass " + o.pass;
+  if (!o.patterns.empty()) sub += "  \xc2\xb7  pattern " + list(o.patterns);
+  if (!o.head_dims.empty()) sub += "  \xc2\xb7  D=" + list(o.head_dims);
+  if (!o.seqs.empty()) sub += "  \xc2\xb7  S=" + list(o.seqs);
+  if (!o.dtypes.empty()) sub += "  \xc2\xb7  " + list(o.dtypes);
+  if (o.causal >= 0) sub += o.causal ? "  \xc2\xb7  causal" : "  \xc2\xb7  not causal";
   if (o.show_title)
     draw_title(c, o.title.empty() ? "block-sparse attention benchmark" : o.title, W / 2.0, 8 * s, s, sub);
   double top = 50 * s;
   int k = 0;
-  auto panel = [&](std::map<std::string, Series>& m, const std::string& ylabel, bool speedup) {
+  auto panel = [&](std::vector<Series>& m, const std::string& ylabel, bool speedup) {
     LinePlot p;
-    for (auto& name : order) p.series.push_back(m[name]);
-    p.xa.label = o.x == "density" ? "density (kept / causally visible blocks)" : "sequence length";
+    for (size_t i : draw) p.series.push_back(m[i]);
+    p.legend = legend;
+    p.xa.label = o.x == "density" ? "density (kept / visible blocks)" : "sequence length";
     p.xa.log = o.x == "seq";
     p.ya.label = ylabel;
     if (speedup) p.hlines.push_back({1.0, "dense = 1"});
@@ -190,7 +288,7 @@ FigureReport render_bench_figure(const nlohmann::json& doc, const std::string& w
     draw_line_plot(c, p, k * pw, top, pw, H - top, s);
     ++k;
   };
-  if (o.metric != "speedup") panel(tf, "effective TFLOP/s", false);
+  if (o.metric != "speedup") panel(tf, giga ? "effective GFLOP/s" : "effective TFLOP/s", false);
   if (o.metric != "tflops") panel(sp, "speedup over dense", true);
   return finish(c, path, t0);
 }

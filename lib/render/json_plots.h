@@ -3,6 +3,7 @@
 // per pattern / implementation (peers merged into the bench document included).
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,9 @@ struct BenchFigureOptions : FigureOptions {
   std::string x = "density";  // density | seq
   std::string metric = "both";  // tflops | speedup | both
   std::string pass;             // keep only records of this pass (fwd, bwd, ...); empty: all
+  // Record filters (empty: all): a record is drawn when its field is one of the listed values.
+  std::vector<std::string> patterns, impls, seqs, head_dims, dtypes;  // impls match "impl" or "kernel"
+  int causal = -1;                                                     // -1 all, 0 non-causal, 1 causal
 };
 FigureReport render_bench_figure(const nlohmann::json& doc, const std::string& what, const BenchFigureOptions& o,
                                  const std::string& path);

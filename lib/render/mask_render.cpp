@@ -125,6 +125,66 @@ std::vector<uint8_t> pool_head_classes(const BlockMask& m, int64_t b, int64_t h,
   return out;
 }
 
+HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h) {
+  const int64_t mq = m.shape.mq(), mk = m.shape.mk();
+  HeadRaster r;
+  r.argb.assign(size_t(out_w) * size_t(out_h), 0);
+  // Per cell: blocks of each class that fall in it. A block covers cells [c0, c1) along each axis
+  // (exactly one when blocks outnumber cells), as in pool_head_classes.
+  std::vector<uint32_t> counts(size_t(out_w) * size_t(out_h) * 4, 0);
+  auto range = [](int64_t j, int64_t blocks, int64_t cells, int64_t& c0, int64_t& c1) {
+    c0 = j * cells / blocks;
+    c1 = std::max(c0 + 1, (j + 1) * cells / blocks);
+  };
+  std::vector<int32_t> x0(static_cast<size_t>(mk)), x1(static_cast<size_t>(mk));
+  for (int64_t j = 0; j < mk; ++j) {
+    int64_t a, e;
+    range(j, mk, out_w, a, e);
+    x0[size_t(j)] = int32_t(a);
+    x1[size_t(j)] = int32_t(e);
+  }
+  std::vector<uint8_t> row(static_cast<size_t>(mk));
+  std::vector<uint32_t> row_counts(size_t(out_w) * 4);
+  for (int64_t i = 0; i < mq; ++i) {
+    int64_t y0, y1;
+    range(i, mq, out_h, y0, y1);
+    classify_row(m, b, h, i, row.data());
+    std::fill(row_counts.begin(), row_counts.end(), 0);
+    for (int64_t j = 0; j < mk; ++j) {
+      const uint8_t c = row[size_t(j)];
+      r.kept += c >= uint8_t(BlockClass::Kept);
+      r.visible += c != uint8_t(BlockClass::Hidden);
+      for (int32_t x = x0[size_t(j)]; x < x1[size_t(j)]; ++x) ++row_counts[size_t(x) * 4 + c];
+    }
+    for (int64_t y = y0; y < y1; ++y) {
+      uint32_t* dst = counts.data() + size_t(y) * size_t(out_w) * 4;
+      for (size_t q = 0; q < row_counts.size(); ++q) dst[q] += row_counts[q];
+    }
+  }
+  Rgb col[4];
+  for (int c = 0; c < 4; ++c) col[c] = block_class_color(BlockClass(c));
+  // Coverage shading: a cell is its blocks' classes mixed by count, so that a 1% mask looks 1% kept.
+  // A cell holding any kept block is at least kKeptFloor of the way to the kept colour, so that a
+  // lone kept block stays visible at any size.
+  constexpr double kKeptFloor = 0.35;
+  for (size_t q = 0; q < r.argb.size(); ++q) {
+    const uint32_t* n = counts.data() + q * 4;
+    const double rest = double(n[0]) + double(n[1]), kept = double(n[2]) + double(n[3]);
+    if (rest + kept == 0) continue;
+    Rgb base = rest > 0 ? Rgb{(n[0] * col[0].r + n[1] * col[1].r) / rest, (n[0] * col[0].g + n[1] * col[1].g) / rest,
+                              (n[0] * col[0].b + n[1] * col[1].b) / rest}
+                        : col[1];
+    Rgb ink = kept > 0 ? Rgb{(n[2] * col[2].r + n[3] * col[3].r) / kept, (n[2] * col[2].g + n[3] * col[3].g) / kept,
+                             (n[2] * col[2].b + n[3] * col[3].b) / kept}
+                       : col[2];
+    double share = kept / (rest + kept);
+    if (kept > 0 && share < 1) share = kKeptFloor + (1 - kKeptFloor) * share;
+    Rgb mix{base.r + (ink.r - base.r) * share, base.g + (ink.g - base.g) * share, base.b + (ink.b - base.b) * share};
+    r.argb[q] = mix.argb();
+  }
+  return r;
+}
+
 std::vector<int64_t> parse_head_list(const std::string& text, int64_t heads, const std::string& what) {
   std::vector<int64_t> out;
   if (text.empty() || text == "all") {
@@ -162,10 +222,45 @@ void check_mask_selection(const BlockMask& m, int64_t batch_index, const std::ve
                        std::to_string(m.shape.heads - 1));
 }
 
+namespace {
+// A spec as a title: parameters without a value ("grid=") left out, and "seed=-1" (the run's seed)
+// replaced by the seed the mask was made with. Head maps are cleaned part by part.
+std::string readable_spec(const std::string& spec, const std::string& run_seed) {
+  std::string out;
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    size_t end = spec.find_first_of(",;", pos);
+    if (end == std::string::npos) end = spec.size();
+    std::string tok = spec.substr(pos, end - pos);
+    const char sep = end < spec.size() ? spec[end] : '\0';
+    const bool empty_value = !tok.empty() && tok.back() == '=';
+    if (tok == "seed=-1" || (tok.size() > 8 && tok.compare(tok.size() - 8, 8, ":seed=-1") == 0))
+      tok.replace(tok.size() - 2, 2, run_seed);
+    if (!empty_value) {
+      if (!out.empty() && out.back() != ';' && out.back() != ':') out += ',';
+      out += tok;
+    } else if (tok.find(':') != std::string::npos) {  // "name:key=": keep the name
+      out += tok.substr(0, tok.find(':') + 1);
+    }
+    if (sep == ';') {
+      while (!out.empty() && (out.back() == ',' || out.back() == ':')) out.pop_back();
+      out += ';';
+    }
+    pos = end + 1;
+  }
+  while (!out.empty() && (out.back() == ',' || out.back() == ':' || out.back() == ';')) out.pop_back();
+  return out;
+}
+}  // namespace
+
 std::string mask_pattern_label(const BlockMask& m) {
   if (m.spec.is_object()) {
-    if (m.spec.contains("pattern") && m.spec["pattern"].is_string()) return m.spec["pattern"].get<std::string>();
-    if (m.spec.contains("head_map") && m.spec["head_map"].is_string()) return m.spec["head_map"].get<std::string>();
+    const std::string seed = m.spec.contains("seed") && m.spec["seed"].is_number_integer() ? m.spec["seed"].dump()
+                                                                                          : std::string("-1");
+    if (m.spec.contains("pattern") && m.spec["pattern"].is_string())
+      return readable_spec(m.spec["pattern"].get<std::string>(), seed);
+    if (m.spec.contains("head_map") && m.spec["head_map"].is_string())
+      return readable_spec(m.spec["head_map"].get<std::string>(), seed);
   }
   return "";
 }
@@ -185,8 +280,9 @@ std::string mask_ascii(const BlockMask& m, int64_t batch_index, const std::vecto
     int64_t kept = 0;
     auto cls = pool_head_classes(m, batch_index, h, w, hgt, &kept);
     char buf[160];
+    const HeadRaster counts = pool_head_coverage(m, batch_index, h, 1, 1);  // kept and visible blocks
     std::snprintf(buf, sizeof buf, "head %lld (%s) density %.4f%s\n", (long long)h, head_type_name(m.heads[size_t(h)].type),
-                  double(kept) / double(mq * mk),
+                  counts.visible ? double(counts.kept) / double(counts.visible) : 0.0,
                   (w < mk || hgt < mq) ? "  [max-pooled]" : "");
     os << buf;
     for (int y = 0; y < hgt; ++y) {
@@ -234,8 +330,7 @@ FigureReport render_mask_figure(const BlockMask& m, const MaskFigureOptions& o, 
   const int H = o.height > 0 ? o.height : int(std::ceil(T + B + rows * (label_h + ph) + (rows - 1) * gap_y));
 
   // Classify every selected head in parallel (the expensive part for large masks).
-  std::vector<std::vector<uint8_t>> rasters(static_cast<size_t>(n));
-  std::vector<int64_t> kept(size_t(n), 0);
+  std::vector<HeadRaster> rasters(static_cast<size_t>(n));
   {
     std::atomic<int> next{0};
     int threads = std::max(1, std::min<int>(n, int(std::thread::hardware_concurrency())));
@@ -243,33 +338,26 @@ FigureReport render_mask_figure(const BlockMask& m, const MaskFigureOptions& o, 
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([&]() {
         for (int k = next++; k < n; k = next++)
-          rasters[size_t(k)] = pool_head_classes(m, o.batch_index, heads[size_t(k)], pw, ph, &kept[size_t(k)]);
+          rasters[size_t(k)] = pool_head_coverage(m, o.batch_index, heads[size_t(k)], pw, ph);
       });
     for (auto& th : pool) th.join();
   }
-  uint32_t palette[4];
-  for (int c = 0; c < 4; ++c) palette[c] = block_class_color(BlockClass(c)).argb();
-  bool any_partial = false;
 
   FigureReport rep;
   Canvas c(W, H, o.format);
   c.fill(Rgb{1, 1, 1});
   const Rgb ink{0.13, 0.13, 0.13};
-  int64_t kept_total = 0;
+  int64_t kept_total = 0, visible_total = 0;
   for (int k = 0; k < n; ++k) {
     const int64_t h = heads[size_t(k)];
     const int col = k % cols, row = k / cols;
     const double px = std::round(L + col * (pw + gap_x));
     const double py = std::round(T + row * (label_h + ph + gap_y) + label_h);
-    std::vector<uint32_t> argb(rasters[size_t(k)].size());
-    for (size_t q = 0; q < argb.size(); ++q) {
-      uint8_t cl = rasters[size_t(k)][q];
-      any_partial |= cl == uint8_t(BlockClass::Partial);
-      argb[q] = palette[cl];
-    }
+    const std::vector<uint32_t>& argb = rasters[size_t(k)].argb;
     c.image(argb, pw, ph, px, py, pw, ph);
     rep.panels.push_back({"head " + std::to_string(h), px, py, double(pw), double(ph), mq, mk});
-    kept_total += kept[size_t(k)];
+    kept_total += rasters[size_t(k)].kept;
+    visible_total += rasters[size_t(k)].visible;
     // Block grid lines when a block is at least 6 pixels on both sides.
     if (double(pw) / double(mk) >= 6 && double(ph) / double(mq) >= 6) {
       std::vector<std::pair<Point, Point>> segs;
@@ -298,22 +386,30 @@ FigureReport render_mask_figure(const BlockMask& m, const MaskFigureOptions& o, 
     }
     if (n > 1) {
       char buf[96];
-      std::snprintf(buf, sizeof buf, "head %lld \xc2\xb7 %s \xc2\xb7 %.3f", (long long)h,
-                    head_type_name(m.heads[size_t(h)].type), double(kept[size_t(k)]) / double(mq * mk));
+      const HeadRaster& hr = rasters[size_t(k)];
+      std::snprintf(buf, sizeof buf, "head %lld \xc2\xb7 %s \xc2\xb7 density %.3f", (long long)h,
+                    head_type_name(m.heads[size_t(h)].type), hr.visible ? double(hr.kept) / double(hr.visible) : 0.0);
       c.text(buf, px + pw / 2.0, py - 5 * s, 11.5 * s, ink, HAlign::Center, VAlign::Bottom, true);
     }
   }
   // Title: pattern, sizes, density.
   std::string label = mask_pattern_label(m);
   std::string title = !o.title.empty() ? o.title : !label.empty() ? label : o.name.empty() ? "block mask" : o.name;
-  if (title.size() > 110) title = title.substr(0, 107) + "...";
-  char sub[320];
-  std::snprintf(sub, sizeof sub, "%s%s%s  \xc2\xb7  density %.4f (%lld of %lld blocks%s)", m.shape.str().c_str(),
-                m.causal ? ", causal" : "",
-                m.shape.batch > 1 ? (", batch " + std::to_string(o.batch_index)).c_str() : "",
-                double(kept_total) / double(mq * mk * n), (long long)kept_total, (long long)(mq * mk * n),
-                n == 1 ? (", head " + std::to_string(heads[0]) + " " + head_type_name(m.heads[size_t(heads[0])].type)).c_str()
-                       : (", " + std::to_string(n) + " heads").c_str());
+  if (title.size() > 160) title = title.substr(0, 157) + "...";
+  const MaskShape& sh = m.shape;
+  std::string sub = sh.q_len == sh.kv_len ? "S=" + std::to_string(sh.q_len)
+                                          : "q_len=" + std::to_string(sh.q_len) + " kv_len=" + std::to_string(sh.kv_len);
+  sub += ", block " + (sh.block_q == sh.block_kv ? std::to_string(sh.block_q)
+                                                 : std::to_string(sh.block_q) + "x" + std::to_string(sh.block_kv));
+  sub += " (" + std::to_string(mq) + "x" + std::to_string(mk) + " blocks)";
+  if (m.causal) sub += ", causal";
+  if (sh.batch > 1) sub += ", batch " + std::to_string(o.batch_index) + " of " + std::to_string(sh.batch);
+  sub += n == 1 ? ", head " + std::to_string(heads[0]) + " (" + head_type_name(m.heads[size_t(heads[0])].type) + ")"
+                : ", " + std::to_string(n) + " of " + std::to_string(sh.heads) + " heads";
+  char dens[96];
+  std::snprintf(dens, sizeof dens, "  \xc2\xb7  density %.4f (kept / visible blocks)",
+                visible_total ? double(kept_total) / double(visible_total) : 0.0);
+  sub += dens;
   if (o.show_title) draw_title(c, title, W / 2.0, 12 * s, s, sub);
   double grid_w = cols * pw + (cols - 1) * gap_x;
   double grid_bottom = T + rows * (label_h + ph) + (rows - 1) * gap_y;
@@ -323,7 +419,6 @@ FigureReport render_mask_figure(const BlockMask& m, const MaskFigureOptions& o, 
                                     {block_class_name(BlockClass::Partial), block_class_color(BlockClass::Partial)},
                                     {block_class_name(BlockClass::Empty), block_class_color(BlockClass::Empty)}};
   if (m.causal) legend.push_back({block_class_name(BlockClass::Hidden), block_class_color(BlockClass::Hidden)});
-  (void)any_partial;
   Point ls = legend_size(c, legend, s, true);
   draw_legend(c, legend, std::max(4.0, (W - ls.x) / 2), grid_bottom + 48 * s, s, true);
   c.save(path);

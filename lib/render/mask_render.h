@@ -26,6 +26,15 @@ void classify_row(const BlockMask& m, int64_t b, int64_t h, int64_t i, uint8_t* 
 std::vector<uint8_t> pool_head_classes(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h,
                                        int64_t* kept = nullptr);
 
+// The [out_h, out_w] image of one head with coverage shading: each cell mixes the colours of the
+// blocks in it by count (a cell with any kept block at least 35% of the way to the kept colour), so a
+// downsampled sparse mask looks as sparse as it is. Counts kept and visible (not outside causal) blocks.
+struct HeadRaster {
+  std::vector<uint32_t> argb;
+  int64_t kept = 0, visible = 0;
+};
+HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h);
+
 // "all", "3", "0-3,8,12-15" -> sorted unique head indices; UsageError when out of [0, heads).
 std::vector<int64_t> parse_head_list(const std::string& text, int64_t heads, const std::string& what = "--heads");
 

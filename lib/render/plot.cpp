@@ -122,9 +122,15 @@ void draw_axes(Canvas& c, const PlotArea& a, double s) {
 }
 
 void draw_title(Canvas& c, const std::string& title, double cx, double y, double s, const std::string& subtitle) {
-  c.text(title, cx, y, 16 * s, kInk, HAlign::Center, VAlign::Top, true);
+  // Centred on cx: a line wider than the room on both sides shrinks to fit (never cut at the edges).
+  const double room = 2 * std::min(cx, c.width() - cx) - 12 * s;
+  auto fit = [&](const std::string& t, double size, bool bold) {
+    const double w = c.text_width(t, size, bold);
+    return w > room && w > 0 ? size * room / w : size;
+  };
+  c.text(title, cx, y, fit(title, 16 * s, true), kInk, HAlign::Center, VAlign::Top, true);
   if (!subtitle.empty())
-    c.text(subtitle, cx, y + 22 * s, 12 * s, Rgb{0.3, 0.3, 0.3}, HAlign::Center, VAlign::Top);
+    c.text(subtitle, cx, y + 22 * s, fit(subtitle, 12 * s, false), Rgb{0.3, 0.3, 0.3}, HAlign::Center, VAlign::Top);
 }
 
 namespace {
@@ -135,8 +141,15 @@ void legend_marker(Canvas& c, const LegendItem& it, double x, double y, double s
       c.stroke_rect(x, y, sw, sw, kFrame, 0.8 * s);
       break;
     case LegendItem::Line:
+      if (it.hollow) {
+        c.ring(x + sw * 0.9, y + sw / 2, 5 * s, it.color, 2 * s);
+        break;
+      }
       c.line(x, y + sw / 2, x + sw * 1.8, y + sw / 2, it.color, 2.5 * s);
-      c.circle(x + sw * 0.9, y + sw / 2, 3.2 * s, it.color);
+      c.marker(it.marker, x + sw * 0.9, y + sw / 2, 3.2 * s, it.color, Rgb{1, 1, 1});
+      break;
+    case LegendItem::Marker:
+      c.marker(it.marker, x + sw / 2, y + sw / 2, 3.6 * s, it.color, Rgb{1, 1, 1});
       break;
     case LegendItem::Hatch:
       c.fill_rect(x, y, sw, sw, Rgb{1, 1, 1});
@@ -241,8 +254,11 @@ void draw_line_plot(Canvas& c, const LinePlot& p, double x, double y, double w, 
   // fewest markers (top right, top left, bottom right, bottom left on ties); when every corner covers
   // one, the legend goes outside the axes, to their right (the axes narrow to make room), so that no
   // data point hides under it.
-  std::vector<LegendItem> legend;
-  for (size_t k = 0; k < p.series.size(); ++k) legend.push_back({p.series[k].label, line_color(int(k)), LegendItem::Line});
+  auto color_of = [&](size_t k) { return p.series[k].has_color ? p.series[k].color : line_color(int(k)); };
+  std::vector<LegendItem> legend = p.legend;
+  if (legend.empty())
+    for (size_t k = 0; k < p.series.size(); ++k)
+      legend.push_back({p.series[k].label, color_of(k), LegendItem::Line, p.series[k].marker});
   auto series_points = [&](const PlotArea& ar, const Series& se) {
     std::vector<size_t> order(se.x.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -290,15 +306,19 @@ void draw_line_plot(Canvas& c, const LinePlot& p, double x, double y, double w, 
   }
   for (size_t k = 0; k < p.series.size(); ++k) {
     auto& se = p.series[k];
-    const Rgb col = line_color(int(k));
+    if (se.hollow) continue;  // drawn last, around whatever they overlap
+    const Rgb col = color_of(k);
     std::vector<Point> pts = series_points(a, se);
     if (se.dashed) {
       for (size_t i = 1; i < pts.size(); ++i) c.line(pts[i - 1].x, pts[i - 1].y, pts[i].x, pts[i].y, col, 2.2 * s, true);
     } else {
       c.polyline(pts, col, 2.2 * s);
     }
-    for (auto& pt : pts) c.circle(pt.x, pt.y, 3.5 * s, col);
+    for (auto& pt : pts) c.marker(se.marker, pt.x, pt.y, 3.5 * s, col, Rgb{1, 1, 1});
   }
+  for (size_t k = 0; k < p.series.size(); ++k)
+    if (p.series[k].hollow)
+      for (auto& pt : series_points(a, p.series[k])) c.ring(pt.x, pt.y, 6.5 * s, color_of(k), 2.2 * s);
   if (!legend.empty()) {
     const Point q = outside ? Point{a.x + a.w + 12 * s, a.y} : corner(a, best);
     draw_legend(c, legend, q.x, q.y, s);

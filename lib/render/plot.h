@@ -38,7 +38,9 @@ void draw_title(Canvas& c, const std::string& title, double cx, double y, double
 struct LegendItem {
   std::string label;
   Rgb color;
-  enum Kind { Swatch, Line, Hatch, Outline } kind = Swatch;
+  enum Kind { Swatch, Line, Hatch, Outline, Marker } kind = Swatch;
+  int marker = 0;  // Line and Marker: the marker shape (Canvas::marker)
+  bool hollow = false;  // Line: a ring, as hollow series are drawn
 };
 // Draws the legend box with its top-left corner at (x, y); returns its {width, height}.
 Point draw_legend(Canvas& c, const std::vector<LegendItem>& items, double x, double y, double s,
@@ -53,12 +55,18 @@ struct Series {
   std::string label;
   std::vector<double> x, y;
   bool dashed = false;
+  bool has_color = false;  // color set by the caller; else the series' index picks line_color
+  Rgb color;
+  int marker = 0;          // Canvas::marker shape
+  bool hollow = false;     // rings, no line, drawn after every other series (reference points stay visible)
 };
 struct LinePlot {
   std::string title, subtitle;
   Axis xa, ya;  // lo/hi taken from the data when lo >= hi
   std::vector<Series> series;
   std::vector<std::pair<double, std::string>> hlines;  // reference lines (e.g. speedup 1 = dense)
+  // The legend; empty: one Line entry per series. Series are drawn in order (the last on top).
+  std::vector<LegendItem> legend;
 };
 // Draws the plot (title, axes, lines with markers, legend) inside [x, x+w] x [y, y+h].
 void draw_line_plot(Canvas& c, const LinePlot& p, double x, double y, double w, double h, double s);

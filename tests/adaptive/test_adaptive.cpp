@@ -156,7 +156,7 @@ TEST_CASE("frontier orderings on the structured synthetic inputs") {
   auto d = frontier("decay", "local;random");
   REQUIRE(d.size() == 4);
   for (int t = 0; t < 2; ++t) {
-    CHECK(std::fabs(d[t].quality.mask.causal_density - d[2 + t].quality.mask.causal_density) < 0.03);
+    CHECK(std::fabs(d[t].quality.mask.density - d[2 + t].quality.mask.density) < 0.03);
     CHECK(d[t].quality.recall_mean > d[2 + t].quality.recall_mean);
     CHECK(d[t].quality.error.rel_l2 < d[2 + t].quality.error.rel_l2);
   }
@@ -164,7 +164,7 @@ TEST_CASE("frontier orderings on the structured synthetic inputs") {
   auto c = frontier("clustered:run=256", "local;energy");
   REQUIRE(c.size() == 4);
   for (int t = 0; t < 2; ++t) {
-    CHECK(c[2 + t].quality.mask.causal_density <= c[t].quality.mask.causal_density + 0.03);
+    CHECK(c[2 + t].quality.mask.density <= c[t].quality.mask.density + 0.03);
     CHECK(c[2 + t].quality.recall_mean > c[t].quality.recall_mean);
   }
 }

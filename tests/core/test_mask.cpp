@@ -47,8 +47,12 @@ TEST_CASE("stats: hand-computed causal case with tails") {
   CHECK(st.computed_pairs == 6);
   CHECK(st.dense_pairs == 15);  // 5*6/2
   CHECK(st.kept_blocks == 3);
-  CHECK(st.density == doctest::Approx(3.0 / 9));
-  CHECK(st.causal_density == doctest::Approx(3.0 / 6));
+  // Density: kept / visible blocks; the visible ones are (0,0), (1,0..1), (2,0..2): 6 of 9.
+  CHECK(st.visible_blocks == 6);
+  CHECK(st.density == doctest::Approx(3.0 / 6));
+  CHECK(st.bitmap_fill == doctest::Approx(3.0 / 9));
+  CHECK(st.heads[0].density == doctest::Approx(3.0 / 6));
+  CHECK(st.heads[0].pair_density == doctest::Approx(6.0 / 15));
   CHECK(st.pair_density() == doctest::Approx(6.0 / 15));
   auto& h = st.heads[0];
   CHECK(h.row_min == 0);

@@ -67,7 +67,7 @@ run("gen-mask", "--pattern", "local:window=1", "--seq", "256", "--block", "32", 
 
 # kind: (arguments, default title, a subtitle fragment)
 KINDS = {
-    "mask": (["mask", t.path("m.npy"), "--block", "16"], "m.npy", "density"),
+    "mask": (["mask", t.path("m.npy"), "--block", "16"], "m.npy", "visible blocks"),
     "attention": (["attention", t.path("loc.json"), "--synthetic", "decay", "--head-dim", "16"], "recall",
                   "white: zero mass"),
     "curve": (["curve", "--grid", "8x8", "--order", "raster"], "token orders on the grid", "grid 8x8 (64 tokens)"),

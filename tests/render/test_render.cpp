@@ -233,3 +233,46 @@ TEST_CASE("JSON plots reject documents of the wrong kind") {
     CHECK(std::string(e.what()).find("use visualize bench") != std::string::npos);
   }
 }
+
+TEST_CASE("mask titles: no empty parameters, the run's seed instead of -1 (issue 25)") {
+  MaskShape s;
+  s.q_len = s.kv_len = 256;
+  BlockMask m(s);
+  m.spec = {{"pattern", "video-3d:grid=,radius=1,3,3,seed=-1,text=226"}, {"seed", 7}};
+  CHECK(mask_pattern_label(m) == "video-3d:radius=1,3,3,seed=7,text=226");
+  m.spec = {{"pattern", "random:seed=-1"}, {"seed", 0}};
+  CHECK(mask_pattern_label(m) == "random:seed=0");
+  m.spec = {{"head_map", "0-3=dense;4-7=bigbird:global=1,grid=,seed=-1"}, {"seed", 3}};
+  CHECK(mask_pattern_label(m) == "0-3=dense;4-7=bigbird:global=1,seed=3");
+  m.spec = {{"pattern", "dilated:rates=1,2,4"}};
+  CHECK(mask_pattern_label(m) == "dilated:rates=1,2,4");
+}
+
+TEST_CASE("coverage shading: a 1% random mask looks about 1% kept after downsampling (issue 25)") {
+  MaskShape s;
+  s.q_len = s.kv_len = 2048 * 4;
+  s.block_q = s.block_kv = 4;
+  BlockMask m(s);
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < 2048; ++i)
+    for (int64_t j = 0; j < 2048; ++j)
+      if (u(rng) < 0.01) m.set(0, 0, i, j), ++kept;
+  const int w = 256, h = 256;  // 8x8 blocks per pixel
+  HeadRaster r = pool_head_coverage(m, 0, 0, w, h);
+  CHECK(r.kept == kept);
+  CHECK(r.visible == 2048 * 2048);
+  // Mean "ink" per pixel: how far each pixel is from the empty colour toward the kept colour.
+  const Rgb e = block_class_color(BlockClass::Empty), k = block_class_color(BlockClass::Kept);
+  double ink = 0;
+  for (uint32_t px : r.argb) {
+    double red = double((px >> 16) & 0xff) / 255.0;
+    ink += (e.r - red) / (e.r - k.r);
+  }
+  ink /= double(w * h);
+  // Max-pooling would give 1 - 0.99^64 = 0.47; each pixel with kept blocks is at least 0.35 of the way
+  // (the floor that keeps a lone block visible), so the mean lies near 0.47 * 0.35 + 0.01 and below 0.25.
+  CHECK(ink < 0.25);
+  CHECK(ink > 0.01);
+}
