@@ -123,7 +123,9 @@ struct MaskOptions {
   MaskSizeHints sizes;
 };
 
-BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o, bool quiet, const char* kind) {
+// `note` receives, for a .npy or CSR mask read without sizes, the line saying which it was drawn with
+// (printed once the figure is made, so that bad usage still gets one line).
+BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o, const char* kind, std::string& note) {
   MaskSizesHint hint;
   if (o.q_len) hint.q_len = o.q_len;
   if (o.kv_len) hint.kv_len = o.kv_len;
@@ -134,12 +136,15 @@ BlockMask load_visualized_mask(const std::string& file, const MaskSizeHints& o, 
   BlockMask m = load_mask(file, hint);
   // A .npy or CSR mask holds blocks, not tokens: say which sizes it is drawn with when none were given.
   const bool self_describing = file.size() > 5 && file.compare(file.size() - 5, 5, ".json") == 0;
-  if (!self_describing && !quiet && !hint.block_q && !hint.block_kv && !hint.q_len && !hint.kv_len)
-    std::fprintf(stderr,
-                 "bsattn visualize %s: note: %s stores no block size; drawn with block %lldx%lld (q_len %lld, kv_len "
-                 "%lld); give --block (or --block-q/--block-kv, --q-len/--kv-len) for other sizes\n",
-                 kind, base_name(file).c_str(), (long long)m.shape.block_q, (long long)m.shape.block_kv,
-                 (long long)m.shape.q_len, (long long)m.shape.kv_len);
+  if (!self_describing && !hint.block_q && !hint.block_kv && !hint.q_len && !hint.kv_len) {
+    char buf[400];
+    std::snprintf(buf, sizeof buf,
+                  "bsattn visualize %s: note: %s stores no block size; drawn with block %lldx%lld (q_len %lld, kv_len "
+                  "%lld); give --block (or --block-q/--block-kv, --q-len/--kv-len) for other sizes\n",
+                  kind, base_name(file).c_str(), (long long)m.shape.block_q, (long long)m.shape.block_kv,
+                  (long long)m.shape.q_len, (long long)m.shape.kv_len);
+    note = buf;
+  }
   return m;
 }
 
@@ -152,14 +157,18 @@ void add_mask_size_hints(CLI::App* sub, MaskSizeHints& o) {
 }
 
 void run_mask(MaskOptions& o) {
-  BlockMask m = load_visualized_mask(o.file, o.sizes, o.img.quiet, "mask");
+  std::string note;
+  BlockMask m = load_visualized_mask(o.file, o.sizes, "mask", note);
   auto heads = render::parse_head_list(o.heads, m.shape.heads);
   if (o.batch_index < 0 || o.batch_index >= m.shape.batch)
     throw UsageError("--batch-index " + std::to_string(o.batch_index) + " is out of range: the mask has batch " +
                      std::to_string(m.shape.batch));
   if (o.ascii) {
     std::cout << render::mask_ascii(m, o.batch_index, heads, o.ascii_width, base_name(o.file));
-    if (o.img.output.empty()) return;
+    if (o.img.output.empty()) {
+      if (!o.img.quiet) std::fputs(note.c_str(), stderr);
+      return;
+    }
   }
   render::MaskFigureOptions f;
   fill_figure_options(o.img, f);
@@ -167,6 +176,7 @@ void run_mask(MaskOptions& o) {
   f.batch_index = o.batch_index;
   f.name = base_name(o.file);
   auto r = render::render_mask_figure(m, f, o.img.output);
+  if (!o.img.quiet) std::fputs(note.c_str(), stderr);
   report(o.img, r, "mask " + m.shape.str() + ", " + std::to_string(heads.size()) + " head(s)");
 }
 
@@ -182,7 +192,8 @@ struct AttentionOptions {
 };
 
 void run_attention(AttentionOptions& o) {
-  BlockMask m = load_visualized_mask(o.mask, o.sizes, o.img.quiet, "attention");
+  std::string note;
+  BlockMask m = load_visualized_mask(o.mask, o.sizes, "attention", note);
   if (o.head < 0 || o.head >= m.shape.heads)
     throw UsageError("--head " + std::to_string(o.head) + " is out of range: the mask has heads 0-" +
                      std::to_string(m.shape.heads - 1));
@@ -214,6 +225,7 @@ void run_attention(AttentionOptions& o) {
                                    : "synthetic " + o.synthetic + ", seed " + std::to_string(o.seed);
   auto maps = render::attention_maps(p, in.q.data.data(), in.k.data.data(), m, o.batch_index, o.head);
   auto r = render::render_attention_figure(maps, m, o.head, f, o.img.output);
+  if (!o.img.quiet) std::fputs(note.c_str(), stderr);
   char what[160];
   std::snprintf(what, sizeof what, "attention map of head %lld, recall %.4f", (long long)o.head, maps.recall);
   report(o.img, r, what);
