@@ -10,6 +10,7 @@
 #include "lib/atomic_file.h"
 #include "lib/block_sizes.h"
 #include "lib/error.h"
+#include "lib/mask_export.h"
 #include "lib/mask_io.h"
 #include "lib/mask_stats.h"
 #include "lib/quality/block_mass.h"
@@ -29,7 +30,7 @@ struct GenMaskOptions {
   uint64_t seed = 0;
   int64_t seq = 0, q_len = 0, kv_len = 0, heads = 1, batch = 1;
   BlockOptions blocks;
-  std::string output, csr_prefix, json_out;
+  std::string output, csr_prefix, json_out, flex_dir, bsa_dir;
   bool quiet = false, recall = false;
   std::string backend = "cpu";
   std::shared_ptr<GenMaskOrderOptions> order;
@@ -96,6 +97,14 @@ void run_gen_mask(GenMaskOptions& o) {
   if (!o.csr_prefix.empty())
     for (const std::string& f : mask_csr_paths(o.csr_prefix)) outputs.add(f, "--csr");
   outputs.add(o.json_out, "--json");
+  if (!o.flex_dir.empty()) {
+    outputs.add_folder(o.flex_dir, "--flex");
+    for (const std::string& f : mask_flex_paths(o.flex_dir)) outputs.add(f, "--flex");
+  }
+  if (!o.bsa_dir.empty()) {
+    outputs.add_folder(o.bsa_dir, "--bsa");
+    for (const std::string& f : mask_bsa_paths(o.bsa_dir)) outputs.add(f, "--bsa");
+  }
   add_gen_mask_order_outputs(*o.order, outputs);
   MaskRequest req;
   req.shape.q_len = o.q_len ? o.q_len : o.seq;
@@ -105,6 +114,9 @@ void run_gen_mask(GenMaskOptions& o) {
   const BlockSizes blocks = resolve_block_sizes(o.blocks, kDefaultBlockSize);
   req.shape.block_q = blocks.q;
   req.shape.block_kv = blocks.kv;
+  if (!o.bsa_dir.empty() && (blocks.q != 128 || blocks.kv != 128))
+    throw UsageError("--bsa: Block-Sparse-Attention uses blocks of 128 tokens; this mask has blocks " +
+                     std::to_string(blocks.q) + "x" + std::to_string(blocks.kv) + " (allowed: --block 128)");
   req.causal = o.causal;
   req.seed = o.seed;
   if (!o.pattern.empty()) req.pattern = parse_pattern(o.pattern, "--pattern");
@@ -113,8 +125,9 @@ void run_gen_mask(GenMaskOptions& o) {
   // Image / video patterns know their lengths from their layout (grid, text, CLS, prompt tokens).
   if (!resolve_natural_lengths(req))
     throw UsageError("give --seq N (or --q-len and --kv-len) with N >= 1");
-  if (o.output.empty() && o.csr_prefix.empty() && o.json_out.empty() && o.quiet)
-    throw UsageError("nothing to do: give -o FILE, --csr PREFIX or --json FILE (or drop --quiet)");
+  if (o.output.empty() && o.csr_prefix.empty() && o.json_out.empty() && o.flex_dir.empty() && o.bsa_dir.empty() &&
+      o.quiet)
+    throw UsageError("nothing to do: give -o FILE, --csr PREFIX, --flex DIR, --bsa DIR or --json FILE (or drop --quiet)");
   if (!o.output.empty() && o.output.size() < 5)
     throw UsageError("-o '" + o.output + "' must end in .npy or .json");
   auto ext_ok = [](const std::string& p) {
@@ -153,6 +166,8 @@ void run_gen_mask(GenMaskOptions& o) {
   }
   if (!o.output.empty()) save_mask(o.output, m);
   if (!o.csr_prefix.empty()) save_mask_csr(o.csr_prefix, m);
+  if (!o.flex_dir.empty()) save_mask_flex(o.flex_dir, m);
+  if (!o.bsa_dir.empty()) save_mask_bsa(o.bsa_dir, m);
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"schema", "bsattn.mask-stats/v1"}, {"spec", m.spec}, {"stats", to_json(st)}};
     j["shape"] = {{"batch", m.shape.batch}, {"heads", m.shape.heads}, {"q_len", m.shape.q_len},
@@ -195,6 +210,14 @@ void register_gen_mask(CLI::App& app) {
   auto* go = "Output";
   sub->add_option("-o,--output", o->output, "Mask file: .npy (bool [B,H,Mq,Mk]) or .json (bsattn.mask/v1)")->group(go);
   sub->add_option("--csr", o->csr_prefix, "Also write PREFIX_{kv,q}_{num_blocks,indices}.npy (int32)")->group(go);
+  sub->add_option("--flex", o->flex_dir,
+                  "Also write FlexAttention's BlockMask tensors into DIR: {,full_}{kv,q}_{num_blocks,indices}.npy "
+                  "(partial blocks need mask_mod, full ones not) and flex.json (docs/mask-exports.md)")
+      ->type_name("DIR")->group(go);
+  sub->add_option("--bsa", o->bsa_dir,
+                  "Also write Block-Sparse-Attention's head_mask_type.npy, streaming_info.npy, base_blockmask.npy "
+                  "and bsa.json into DIR (block 128)")
+      ->type_name("DIR")->group(go);
   sub->add_option("--json", o->json_out, "Write statistics as JSON to FILE ('-' for stdout)")->group(go);
   sub->add_flag("-q,--quiet", o->quiet, "Print no summary")->group(go);
   sub->add_flag("--recall", o->recall,
