@@ -14,6 +14,7 @@
 #include "lib/atomic_file.h"
 #include "lib/backend.h"
 #include "lib/error.h"
+#include "lib/progress.h"
 #include "lib/reference/cpu_attention.h"
 #include "lib/quality/frontier.h"
 #include "lib/reference/parallel.h"
@@ -34,7 +35,7 @@ struct AnalyzeOptions {
   bool sweep = false;
   std::string patterns = "local;random;energy;topk", densities = "0.05,0.1,0.2,0.3,0.5";
   std::string json_out;
-  bool quiet = false;
+  bool quiet = false, progress = false;
   int threads = 0;
   std::shared_ptr<AnalyzeCurvesOptions> curves;
 };
@@ -149,13 +150,20 @@ void run_analyze(const AnalyzeOptions& o) {
       return generate_mask(request_for_inputs(req, in, &pi));
     };
     if (!o.quiet) std::printf("%-34s %8s %8s %9s %9s %10s %9s\n", "spec", "target", "density", "recall", "rec_min", "rel_l2", "cosine");
+    std::fflush(stdout);
+    // One unit per record (the first also computes the dense reference).
+    ProgressMeter meter("bsattn analyze --sweep:", o.progress || (!o.quiet && stderr_is_terminal()));
+    meter.add_work(int64_t(specs.size() * dens.size()));
     auto recs = run_frontier(p, q, k, v, specs, dens, make, o.threads, [&](const FrontierRecord& r) {
+      meter.clear();
       if (!o.quiet)
         std::printf("%-34s %8.3f %8.4f %9.5f %9.5f %10.3e %9.6f\n", r.spec.c_str(), r.target_density,
                     r.quality.mask.density, r.quality.recall_mean, r.quality.recall_min, r.quality.error.rel_l2,
                     r.quality.error.cosine);
       std::fflush(stdout);
+      meter.step();
     });
+    meter.finish();
     nlohmann::json ctx = context_json(o, in);
     ctx["block_q"] = blocks.q;
     ctx["block_kv"] = blocks.kv;
@@ -244,7 +252,8 @@ void register_analyze(CLI::App& app) {
   sub->add_option("--patterns", o->patterns, "Sweep: ';'-separated pattern specs (sweepable: local, random, streaming, energy, topk, xattn, vslash)")->capture_default_str()->group("Sweep");
   sub->add_option("--densities", o->densities, "Sweep: target densities, list or start:stop:step")->capture_default_str()->group("Sweep");
   sub->add_option("--json", o->json_out, "Write the results as JSON to FILE ('-' for stdout); with --sweep the frontier (bsattn.frontier/v1)")->group("Output");
-  sub->add_flag("-q,--quiet", o->quiet, "Print no table")->group("Output");
+  sub->add_flag("-q,--quiet", o->quiet, "Print no table (and no progress unless --progress)")->group("Output");
+  sub->add_flag("--progress", o->progress, "--sweep: progress with ETA on stderr even when it is not a terminal (default: on a terminal)")->group("Output");
   o->curves = add_analyze_curves_options(*sub);
   sub->callback([o]() {
     if (analyze_curves_requested(*o->curves)) return run_analyze_curves(*o->curves);

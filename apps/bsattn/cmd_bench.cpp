@@ -12,6 +12,7 @@
 #include "lib/bench/results.h"
 #include "lib/bench/runner.h"
 #include "lib/error.h"
+#include "lib/progress.h"
 #include "lib/spec.h"
 #include "lib/tensor/synthetic.h"
 #include "patterns/adaptive/gpu_select.h"
@@ -26,7 +27,7 @@ struct BenchOptions {
   BlockOptions blocks;                       // the block axis (--block)
   std::string config_file;
   std::string backend = "auto", kernel;
-  bool list_kernels = false, no_ceilings = false, quiet = false, deterministic = false;
+  bool list_kernels = false, no_ceilings = false, quiet = false, deterministic = false, progress = false;
   int max_ctas = 0;
   bench::TimingOptions timing;
   bool timing_given = false;
@@ -131,18 +132,21 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   context["command"] = joined;
   context["config"] = axes.to_json();
 
-  bool progress = !o.quiet && stderr_is_terminal();
+  bool progress = o.progress || (!o.quiet && stderr_is_terminal());
+  ProgressMeter meter("bsattn bench:", progress);
   bench::BenchRunOptions ro;
+  ro.meter = &meter;
   ro.timing = o.timing;
   ro.seed = o.seed;
   ro.save_masks_dir = o.save_masks;
-  if (progress) ro.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  if (progress) ro.progress = [&meter](const std::string& line) { meter.message(line); };
   // Patterns that select from Q/K take synthetic ones (--synthetic); on the GPU their selection is
   // the timed mask build.
   auto make_mask = [&o, use_cuda](const bench::BenchConfig& c, uint64_t seed) {
     return adaptive::bench_mask(c, seed, o.synthetic, use_cuda);
   };
   bench::BenchDoc doc = bench::run_bench(plan, *backend, make_mask, ro, context);
+  meter.finish();
   if (doc.records.empty())
     throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());
 
@@ -271,7 +275,8 @@ void register_bench(CLI::App& app) {
   sub->add_option("--from", o->from, "Export an existing bsattn.bench/v1 document instead of measuring")
       ->group(go)
       ->check(CLI::ExistingFile);
-  sub->add_flag("-q,--quiet", o->quiet, "Print nothing but errors: no table, no progress, no CPU-fallback notice")->group(go);
+  sub->add_flag("-q,--quiet", o->quiet, "Print nothing but errors: no table, no progress (unless --progress), no CPU-fallback notice")->group(go);
+  sub->add_flag("--progress", o->progress, "One line per configuration with the ETA on stderr even when it is not a terminal (default: on a terminal)")->group(go);
 
   sub->callback([o, sub]() {
     std::vector<std::string> argv{"bsattn", "bench"};

@@ -31,7 +31,7 @@ struct RunOptions {
   std::string backend = "auto", score = "softmax", kernel;
   int max_ctas = 0;
   double scale = 0, silu_n = 0;
-  bool f64 = false, quiet = false, time = false, deterministic = false;
+  bool f64 = false, quiet = false, time = false, deterministic = false, progress = false;
   int threads = 0;
   uint64_t seed = 0;
   std::string reorder, grid;
@@ -110,12 +110,17 @@ void run_run(const RunOptions& o) {
   req.scale = o.scale;
   req.silu_n = o.silu_n;
   req.token_order = perm;
+  // Progress on stderr for the CPU reference (long at large S): on a terminal unless --quiet, or --progress.
+  ProgressMeter meter("bsattn run: cpu attention",
+                      backend == Backend::Cpu && (o.progress || (!o.quiet && stderr_is_terminal())));
+  req.progress = &meter;
   const nlohmann::json mask_spec = m.spec;
   req.mask = std::move(m);
   const nlohmann::json input_spec = in.spec;
   const Layout layout = in.layout;
   req.inputs = std::move(in);
   RunResult r = run_attention(std::move(req));
+  meter.finish();
   const AttentionProblem& p = r.problem;
   if (r.timing) {
     const RunTiming& t = *r.timing;
@@ -178,7 +183,8 @@ void register_run(CLI::App& app) {
   sub->add_option("--dk", o->dk, "Output dK .npy (with --do)")->group("Output");
   sub->add_option("--dv", o->dv, "Output dV .npy (with --do)")->group("Output");
   sub->add_option("--json", o->json_out, "Write a summary (inputs, mask spec, seed, statistics) as JSON ('-' for stdout)")->group("Output");
-  sub->add_flag("-q,--quiet", o->quiet, "Print nothing on success")->group("Output");
+  sub->add_flag("-q,--quiet", o->quiet, "Print nothing on success (and no progress unless --progress)")->group("Output");
+  sub->add_flag("--progress", o->progress, "CPU backend: progress with ETA on stderr even when it is not a terminal (default: on a terminal)")->group("Output");
   sub->callback([o]() { run_run(*o); });
 }
 

@@ -147,7 +147,15 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
   };
   std::map<std::string, Measured> measured;  // dense_key|spec -> stats (a mask measured once)
   size_t index = 0;
+  if (opt.meter) opt.meter->add_work(int64_t(plan.configs.size()));
+  struct StepWhenDone {  // a configuration counts as done however its iteration ends
+    ProgressMeter* meter;
+    ~StepWhenDone() {
+      if (meter) meter->step();
+    }
+  };
   for (const auto& c : plan.configs) {
+    StepWhenDone step_when_done{opt.meter};
     ++index;
     if (opt.progress) opt.progress("[" + std::to_string(index) + "/" + std::to_string(plan.configs.size()) + "] " + c.label());
     uint64_t seed = mix_seed(opt.seed, 0x62656e6368);  // one mask seed for the run: comparable masks

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "lib/progress.h"
+
 #include <nlohmann/json.hpp>
 
 #include "lib/attention.h"
@@ -81,6 +83,7 @@ struct BenchRunOptions {
   uint64_t seed = 0;
   std::string save_masks_dir;  // non-empty: every mask saved as DIR/<name>.npy + CSR (for peers.py)
   std::function<void(const std::string&)> progress;  // one line per configuration (may be empty)
+  ProgressMeter* meter = nullptr;                     // counts the configurations done (may be null)
 };
 
 // Runs the plan; `context` is the caller's context block (argv, config, ...), completed with the

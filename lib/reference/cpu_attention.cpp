@@ -213,6 +213,19 @@ inline void silu_terms(T x, T inv_n, T& f, T& df) {
 
 }  // namespace
 
+// parallel_for over a pass's tasks, announced to and stepped on the progress meter when there is one.
+template <class F>
+void run_tasks(int64_t n, F&& fn, const CpuAttentionOptions& opt) {
+  if (opt.progress) opt.progress->add_work(n);
+  parallel_for(
+      n,
+      [&](int64_t task) {
+        fn(task);
+        if (opt.progress) opt.progress->step();
+      },
+      opt.threads);
+}
+
 template <class T>
 CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                           const CpuAttentionOptions& opt) {
@@ -226,7 +239,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
   // The first row (task * bq + row in block) whose running maximum score left the range of T, so that
   // an overflow is reported instead of being taken for a row with no visible key (O = 0, LSE = -inf).
   std::atomic<int64_t> overflow_row{-1};
-  parallel_for(
+  run_tasks(
       p.batch * H * P.mq,
       [&](int64_t task) {
         int64_t i = task % P.mq, bh = task / P.mq, h = bh % H, b = bh / H;
@@ -300,7 +313,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           }
         }
       },
-      opt.threads);
+      opt);
   if (int64_t code = overflow_row.load(); code >= 0) {
     const int64_t task = code / P.bq, r = code % P.bq, i = task % P.mq, bh = task / P.mq;
     throw UsageError("attention scores overflow " + std::string(precision_name<T>()) + " for the query at [b=" +
@@ -366,7 +379,7 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
   };
 
   // dQ: by (batch, head, row block).
-  parallel_for(
+  run_tasks(
       p.batch * H * P.mq,
       [&](int64_t task) {
         int64_t i = task % P.mq, bh = task / P.mq, h = bh % H, b = bh / H;
@@ -385,10 +398,10 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
         }
         StridedMut<T>(g.dq.data() + ((s.q0 + r0) * H + h) * D, rows, D, Eigen::OuterStride<>(H * D)) = dq * P.scale;
       },
-      opt.threads);
+      opt);
 
   // dK, dV: by (batch, kv head, column block), summing the query heads of the group.
-  parallel_for(
+  run_tasks(
       p.batch * Hkv * P.mk,
       [&](int64_t task) {
         int64_t j = task % P.mk, bh = task / P.mk, hk = bh % Hkv, b = bh / Hkv;
@@ -414,7 +427,7 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
         StridedMut<T>(g.dk.data() + ((s.k0 + c0) * Hkv + hk) * D, cols, D, Eigen::OuterStride<>(Hkv * D)) = dk;
         StridedMut<T>(g.dv.data() + ((s.k0 + c0) * Hkv + hk) * D, cols, D, Eigen::OuterStride<>(Hkv * D)) = dv;
       },
-      opt.threads);
+      opt);
   const int64_t rq = p.varlen() ? 0 : p.q_len, rk = p.varlen() ? 0 : p.kv_len;
   check_finite_result(g.dq, H, D, rq, "dQ");
   check_finite_result(g.dk, Hkv, D, rk, "dK");

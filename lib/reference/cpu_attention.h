@@ -11,12 +11,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "lib/progress.h"
+
 #include "lib/attention.h"
 
 namespace bsattn {
 
 struct CpuAttentionOptions {
   int threads = 0;  // <= 0: all hardware threads
+  ProgressMeter* progress = nullptr;  // each pass adds its tasks (row or column blocks) and steps them
 };
 
 template <class T>

@@ -51,7 +51,7 @@ void run_cuda(RunRequest& req, AttentionProblem& p, RunResult& r) {
 
 void run_cpu_f64(const RunRequest& req, const AttentionProblem& p, RunResult& r) {
   const AttentionInputs ai{req.inputs.q.data.data(), req.inputs.k.data.data(), req.inputs.v.data.data(), nullptr};
-  const CpuAttentionOptions copt{req.threads};
+  const CpuAttentionOptions copt{req.threads, req.progress};
   auto f = cpu_forward<double>(p, req.mask, ai, copt);
   r.out = narrow_to_float32(f.out, "O");
   r.lse = narrow_to_float32(f.lse, "LSE");
@@ -64,7 +64,7 @@ void run_cpu_f64(const RunRequest& req, const AttentionProblem& p, RunResult& r)
 
 void run_cpu_f32(const RunRequest& req, const AttentionProblem& p, RunResult& r) {
   const AttentionInputs ai{req.inputs.q.data.data(), req.inputs.k.data.data(), req.inputs.v.data.data(), nullptr};
-  const CpuAttentionOptions copt{req.threads};
+  const CpuAttentionOptions copt{req.threads, req.progress};
   auto t0 = std::chrono::steady_clock::now();
   auto f = cpu_forward<float>(p, req.mask, ai, copt);
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

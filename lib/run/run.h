@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "lib/progress.h"
+
 #include "lib/attention.h"
 #include "lib/mask.h"
 #include "lib/mask_stats.h"
@@ -27,6 +29,7 @@ struct RunRequest {
   bool f64 = false;                  // cpu: compute in float64
   bool time = false;                 // cpu float32: time the forward and measure Eigen's GEMM
   int threads = 0;                   // cpu threads (0: all)
+  ProgressMeter* progress = nullptr;  // cpu: the passes' row/column blocks as they finish (may be null)
   ScoreFn score = ScoreFn::Softmax;
   double scale = 0;                  // 0: 1/sqrt(D)
   double silu_n = 0;                 // silu: 0 means kv_len
