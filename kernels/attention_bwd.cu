@@ -7,19 +7,21 @@
 
 namespace bsattn::cuda {
 
-void check_bwd_supported(const BwdParams& p) {
+void check_bwd_supported(const BwdParams& p, const std::string& kernel) {
   int count = 0;
   const bool gpu = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
   if (!gpu) cudaGetLastError();  // clear the error left by a machine without a GPU
-  select_bwd_config(p, gpu ? device_cc() : 0);
+  select_bwd_config(p, gpu ? device_cc() : 0, kernel);
 }
 
-BwdConfig resolve_bwd_config(const BwdParams& p) { return select_bwd_config(p, device_cc()); }
+BwdConfig resolve_bwd_config(const BwdParams& p, const std::string& kernel) {
+  return select_bwd_config(p, device_cc(), kernel);
+}
 
-void launch_attention_bwd(const BwdParams& p, ElemType t, cudaStream_t s) {
+void launch_attention_bwd(const BwdParams& p, ElemType t, cudaStream_t s, const std::string& kernel) {
   if (t == ElemType::F32)
     throw UsageError("the CUDA kernels take bf16 or f16 inputs, got f32 (convert, or use --backend cpu)");
-  const BwdConfig c = select_bwd_config(p, device_cc());
+  const BwdConfig c = select_bwd_config(p, device_cc(), kernel);
   const bool bf16 = t == ElemType::BF16;
   if (p.head_dim == 64) return bf16 ? bwd::launch_bf16_d64(p, c, s) : bwd::launch_f16_d64(p, c, s);
   return bf16 ? bwd::launch_bf16_d128(p, c, s) : bwd::launch_f16_d128(p, c, s);

@@ -15,12 +15,13 @@ namespace bsattn::cuda {
 
 // UsageError when the backward cannot run p: select_bwd_config with the current GPU's compute
 // capability when there is a GPU, without an architecture check otherwise.
-void check_bwd_supported(const BwdParams& p);
+// `kernel`: "" (the default), "sm90" or "sm80" (select_bwd_config).
+void check_bwd_supported(const BwdParams& p, const std::string& kernel = "");
 // The configuration that runs p on the current GPU.
-BwdConfig resolve_bwd_config(const BwdParams& p);
+BwdConfig resolve_bwd_config(const BwdParams& p, const std::string& kernel = "");
 // Enqueues one backward pass on `stream`: p's O, LSE and dO are on the device, delta, dq_accum (atomic
 // mode) and the outputs allocated; every element of dQ, dK, dV is written.
-void launch_attention_bwd(const BwdParams& p, ElemType dtype, cudaStream_t stream);
+void launch_attention_bwd(const BwdParams& p, ElemType dtype, cudaStream_t stream, const std::string& kernel = "");
 
 namespace bwd {
 // One per dtype x head dim (kernels/bwd/bwd_<dtype>_d<D>.cu).

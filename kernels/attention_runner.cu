@@ -51,6 +51,7 @@ GpuDeviceInfo device_info() {
 struct AttentionRunner::Impl {
   AttentionProblem p;
   std::string variant;
+  std::string bwd_kernel;  // AttentionOptions::bwd_kernel
   cudaStream_t stream = nullptr;
   DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx;
   FwdParams fp;
@@ -103,7 +104,7 @@ void AttentionRunner::check_backward_supported(const AttentionProblem& p, const 
   BwdParams b;
   static_cast<FwdParams&>(b) = fwd_params(p, mask, opt);
   b.deterministic = opt.deterministic;
-  check_bwd_supported(b);
+  check_bwd_supported(b, opt.bwd_kernel);
 }
 
 AttentionRunner::AttentionRunner(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
@@ -131,6 +132,7 @@ void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, con
   auto& I = *impl_;
   I.p = p;
   I.variant = opt.kernel;
+  I.bwd_kernel = opt.bwd_kernel;
   I.fp = fwd_params(p, mask, opt);
   FwdParams& f = I.fp;
   CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
@@ -242,7 +244,7 @@ void AttentionRunner::prepare_backward(const float* dout, bool deterministic) {
   BwdParams& b = I.bp;
   static_cast<FwdParams&>(b) = I.fp;
   b.deterministic = deterministic;
-  check_bwd_supported(b);
+  check_bwd_supported(b, I.bwd_kernel);
   cudaStream_t s = I.stream;
   const size_t qn = size_t(p.total_q() * p.heads_q * p.head_dim), kn = size_t(p.total_k() * p.heads_kv * p.head_dim);
   const size_t rows = I.lse.bytes() / 4;
@@ -275,7 +277,7 @@ void AttentionRunner::prepare_backward(const float* dout, bool deterministic) {
 
 void AttentionRunner::launch_backward() {
   if (!impl_->backward_ready) throw RuntimeFailure("AttentionRunner::launch_backward before prepare_backward");
-  launch_attention_bwd(impl_->bp, impl_->p.dtype, impl_->stream);
+  launch_attention_bwd(impl_->bp, impl_->p.dtype, impl_->stream, impl_->bwd_kernel);
 }
 
 AttentionGradients AttentionRunner::gradients() {
@@ -294,7 +296,7 @@ AttentionGradients AttentionRunner::gradients() {
 }
 
 std::string AttentionRunner::backward_name() const {
-  const BwdConfig c = resolve_bwd_config(impl_->bp);
+  const BwdConfig c = resolve_bwd_config(impl_->bp, impl_->bwd_kernel);
   return "bwd-" + c.name + (c.dq_separate ? "-deterministic" : "");
 }
 

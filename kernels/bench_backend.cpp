@@ -105,6 +105,7 @@ class CudaBackend : public bench::BenchBackend {
     run_.kernel = o.kernel;
     run_.max_ctas = o.max_ctas;
     run_.deterministic = o.deterministic;
+    run_.bwd_kernel = o.bwd_kernel;
     // The kernel name and max_ctas are checked with each configuration, by the one support check
     // (AttentionRunner::check_supported): what it refuses is skipped with its message. An empty
     // kernel: each configuration runs the default for its shape on this GPU; the records name the
@@ -135,6 +136,7 @@ class CudaBackend : public bench::BenchBackend {
             {"cuda_driver_api", v.driver},
             {"max_ctas", opt_.max_ctas},
             {"deterministic", opt_.deterministic},
+            {"bwd_kernel", opt_.bwd_kernel},
             {"kernel_variants", AttentionRunner::kernel_variants()}};
   }
   bench::Ceilings ceilings(const bench::TimingOptions& opt) override {

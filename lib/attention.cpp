@@ -90,6 +90,8 @@ AttentionGradients attention_backward(const AttentionProblem& p, const BlockMask
                        "] (inputs must be finite)");
   if (opt.backend == Backend::Cpu) {
     if (!opt.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
+    if (!opt.bwd_kernel.empty())
+      throw UsageError("--bwd-kernel selects a CUDA backward kernel; it needs --backend cuda");
     return cpu_attention_backward(p, mask, in, fwd, dout);
   }
   GpuBackend& gpu = require_gpu_backend();

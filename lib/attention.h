@@ -77,6 +77,9 @@ struct AttentionOptions {
   // cuda backward: dQ by a separate pass over the mask's rows instead of fp32 atomics, so that dQ, dK
   // and dV are bit-identical from run to run (the CPU reference always is).
   bool deterministic = false;
+  // cuda backward: "sm90" or "sm80" ("" = the default for the problem and GPU: sm90 on sm_90 when
+  // block_kv is a multiple of 128).
+  std::string bwd_kernel;
 };
 
 // The attention entry point. Checks everything once, before any work: the problem against the mask

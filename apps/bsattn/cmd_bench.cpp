@@ -26,7 +26,7 @@ struct BenchOptions {
   std::map<std::string, std::string> axes;  // axis name -> text, only those given
   BlockOptions blocks;                       // the block axis (--block)
   std::string config_file;
-  std::string backend = "auto", kernel;
+  std::string backend = "auto", kernel, bwd_kernel;
   bool list_kernels = false, no_ceilings = false, quiet = false, deterministic = false, progress = false;
   int max_ctas = 0;
   bench::TimingOptions timing;
@@ -76,6 +76,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   }
   if (!use_cuda && !o.kernel.empty()) throw UsageError("--kernel selects a CUDA kernel; it needs --backend cuda");
   if (!use_cuda && o.max_ctas) throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
+  if (!use_cuda && !o.bwd_kernel.empty()) throw UsageError("--bwd-kernel selects a CUDA backward kernel; it needs --backend cuda");
   if (!use_cuda && o.deterministic) throw UsageError("--deterministic selects the CUDA backward's dQ pass; it needs --backend cuda");
 
   // The embedded default sweep: small and meaningful, under a minute on either backend.
@@ -108,7 +109,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   o.timing.validate();
 
   std::unique_ptr<bench::BenchBackend> backend =
-      use_cuda ? bench::make_cuda_backend({o.kernel, o.max_ctas, !o.no_ceilings, o.deterministic}) : bench::make_cpu_backend();
+      use_cuda ? bench::make_cuda_backend({o.kernel, o.max_ctas, !o.no_ceilings, o.deterministic, o.bwd_kernel}) : bench::make_cpu_backend();
 
   for (auto& p : axes.pattern)
     if (!bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
@@ -247,6 +248,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("--kernel", o->kernel, "CUDA kernel variant (see --list-kernels; default: the fastest)")->group(gd);
   sub->add_flag("--list-kernels", o->list_kernels, "List the CUDA kernel variants and exit")->group(gd);
   sub->add_flag("--no-ceilings", o->no_ceilings, "Skip the cuBLAS GEMM and copy ceilings")->group(gd);
+  sub->add_option("--bwd-kernel", o->bwd_kernel, "CUDA backward kernel: sm90 or sm80 (default: sm90 where it runs)")->check(CLI::IsMember({"sm90", "sm80"}))->group(gd);
   sub->add_flag("--deterministic", o->deterministic, "CUDA backward: dQ by its own pass (bit-identical runs) instead of fp32 atomics")->group(gd);
   sub->add_option("--max-ctas", o->max_ctas, "CUDA: the most CTAs the persistent Hopper kernel starts (0: one per SM)")
       ->group(gd)

@@ -28,7 +28,7 @@ struct RunOptions {
   InputCli inputs;
   std::string dout;
   std::string out, lse, dq, dk, dv, json_out;
-  std::string backend = "auto", score = "softmax", kernel;
+  std::string backend = "auto", score = "softmax", kernel, bwd_kernel;
   int max_ctas = 0;
   double scale = 0, silu_n = 0;
   bool f64 = false, quiet = false, time = false, deterministic = false, progress = false;
@@ -66,6 +66,9 @@ void run_run(const RunOptions& o) {
   if (backend != Backend::Cuda && o.max_ctas)
     throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
   if (o.deterministic && !grads) throw UsageError("--deterministic applies to the gradients; it needs --do");
+  if (!o.bwd_kernel.empty() && !grads) throw UsageError("--bwd-kernel selects the backward kernel; it needs --do");
+  if (backend != Backend::Cuda && !o.bwd_kernel.empty())
+    throw UsageError("--bwd-kernel selects a CUDA backward kernel; it needs --backend cuda");
   if (backend != Backend::Cuda && o.deterministic)
     throw UsageError("--deterministic selects the CUDA backward's dQ pass (the CPU reference always is); it needs "
                      "--backend cuda");
@@ -103,6 +106,7 @@ void run_run(const RunOptions& o) {
   req.cuda.kernel = o.kernel;
   req.cuda.max_ctas = o.max_ctas;
   req.cuda.deterministic = o.deterministic;
+  req.cuda.bwd_kernel = o.bwd_kernel;
   req.f64 = o.f64;
   req.time = o.time;
   req.threads = o.threads;
@@ -174,6 +178,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--kernel", o->kernel, "CUDA kernel variant (bsattn bench --list-kernels; default: the default kernel)")->group("Device");
   sub->add_option("--max-ctas", o->max_ctas, "CUDA: the most CTAs the persistent Hopper kernel starts (0: one per SM)")->check(CLI::NonNegativeNumber)->capture_default_str()->group("Device");
   sub->add_flag("--f64", o->f64, "CPU: compute in float64 (outputs are still float32)")->group("Device");
+  sub->add_option("--bwd-kernel", o->bwd_kernel, "CUDA backward kernel: sm90 (Hopper, block_kv a multiple of 128) or sm80 (default: sm90 where it runs)")->check(CLI::IsMember({"sm90", "sm80"}))->group("Device");
   sub->add_flag("--deterministic", o->deterministic, "CUDA gradients: dQ by its own pass, bit-identical from run to run (instead of fp32 atomics)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and the ceiling: Eigen's GEMM GFLOP/s on this machine, total over the threads, best of 5 rounds")->group("Device");

@@ -4,7 +4,11 @@
 
 namespace bsattn::cuda {
 
-BwdConfig select_bwd_config(const BwdParams& p, int cc) {
+std::vector<std::string> bwd_kernel_names() { return {"sm90", "sm80"}; }
+
+BwdConfig select_bwd_config(const BwdParams& p, int cc, const std::string& kernel) {
+  if (!kernel.empty() && kernel != "sm90" && kernel != "sm80")
+    throw UsageError("--bwd-kernel must be sm90 or sm80, got '" + kernel + "'");
   if (p.head_dim != 64 && p.head_dim != 128)
     throw UsageError("the CUDA backward supports head_dim 64 and 128, got " + std::to_string(p.head_dim) +
                      " (use --backend cpu)");
@@ -17,8 +21,21 @@ BwdConfig select_bwd_config(const BwdParams& p, int cc) {
                      std::to_string(p.block_kv));
   if (cc != 0 && cc < 80)
     throw UsageError("the CUDA backward needs an sm_80 or newer GPU; this one is sm_" + std::to_string(cc));
-  // The tile shape of kernels/bwd/mainloop_sm80.cuh (BwdSm80Config; tests/kernels checks they agree).
-  return {BwdLoop::Sm80, "sm80", 64, 64, 128, 2, p.deterministic};
+  // The tile shapes of kernels/bwd/mainloop_sm90.cuh (BwdSm90Config: 128 keys per CTA, so block_kv a
+  // multiple of 128) and mainloop_sm80.cuh (BwdSm80Config); tests/kernels checks they agree.
+  const BwdConfig sm90{BwdLoop::Sm90, "sm90", 64, 128, 384, 2, p.deterministic};
+  const BwdConfig sm80{BwdLoop::Sm80, "sm80", 64, 64, 128, 2, p.deterministic};
+  const bool hopper = cc == 90, fits = p.block_kv % 128 == 0;
+  if (kernel == "sm90") {
+    if (cc != 0 && !hopper)
+      throw UsageError("--bwd-kernel sm90 needs an sm_90 GPU (H100/H200); this one is sm_" + std::to_string(cc));
+    if (!fits)
+      throw UsageError("--bwd-kernel sm90 takes 128 keys per CTA: block_kv must be a multiple of 128, got " +
+                       std::to_string(p.block_kv) + " (sm80 takes multiples of 64)");
+    return sm90;
+  }
+  if (kernel == "sm80") return sm80;
+  return hopper && fits ? sm90 : sm80;
 }
 
 }  // namespace bsattn::cuda

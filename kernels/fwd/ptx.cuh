@@ -131,6 +131,25 @@ BSATTN_WGMMA_FOR(__nv_bfloat16, "bf16")
 BSATTN_WGMMA_FOR(__half, "f16")
 #undef BSATTN_WGMMA_FOR
 
+// D[64 x 64] (+)= A[64 x 16] . B[16 x 64], both from shared memory MN-major (stored [K rows][64 elements]):
+// the backward's dQ = dS K, with dS^T and K kept as their K/V-side tiles.
+template <typename Elem>
+struct WgmmaMn64;
+#define BSATTN_WGMMA_MN_FOR(ELEM, TYPE) \
+template <> \
+struct WgmmaMn64<ELEM> { \
+  __device__ __forceinline__ static void ss(float (&d)[8][4], uint64_t da, uint64_t db, int accumulate) { \
+    asm volatile( \
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" \
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 1, 1;\n}\n" \
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]) \
+        : "l"(da), "l"(db), "r"(accumulate)); \
+  } \
+};
+BSATTN_WGMMA_MN_FOR(__nv_bfloat16, "bf16")
+BSATTN_WGMMA_MN_FOR(__half, "f16")
+#undef BSATTN_WGMMA_MN_FOR
+
 // Shared-memory matrix descriptor: start address, leading / stride byte offsets (16-byte units),
 // layout 1 = 128-byte swizzle (bits 62-63). Tiles are 1024-byte aligned, so the base offset is 0.
 __device__ __forceinline__ uint64_t wg_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
@@ -208,6 +227,11 @@ __device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, uint32_t sr
 __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 __device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
+// dst[0..1] += (x, y) in global memory, one vector reduction (sm_90): the backward's fp32 dQ sums.
+__device__ __forceinline__ void red_add_v2(float* dst, float x, float y) {
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(dst), "f"(x), "f"(y) : "memory");
+}
 
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in sm90-ws (ping-pong): a
 // warpgroup waits on its own barrier before issuing, and arrives on the other's after.

@@ -69,6 +69,7 @@ struct CudaBenchOptions {
   int max_ctas = 0;      // the persistent Hopper kernel's CTA cap (0 = one per SM)
   bool ceilings = true;  // measure the cuBLAS GEMM and device copy ceilings
   bool deterministic = false;  // backward: dQ by its own pass instead of fp32 atomics
+  std::string bwd_kernel;      // backward kernel ("" = the default for each configuration)
 };
 // The registered GPU backend's bench backend; RuntimeFailure in a build without CUDA ("use --backend
 // cpu") or without a GPU. A kernel or max_ctas the kernels refuse skips each configuration with the
