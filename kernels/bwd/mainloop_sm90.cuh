@@ -13,11 +13,14 @@
 //              dV += P^T dO and dK += dS^T Q (A from registers, B = dO / Q read MN-major by the
 //              descriptor). Atomic mode: dS^T also goes to shared memory (16-bit, [keys][queries], two
 //              buffers by step parity) and dQ[64 x D] = dS K is computed by wgmma with both operands
-//              MN-major, then added to the fp32 accumulator by vector reductions. At D = 128 the two
-//              warpgroups exchange dS^T (named barrier 1) and each takes 64 of dQ's columns over all 128
-//              keys; at D = 64 each takes all columns over its own 64 keys (no exchange).
+//              MN-major into a 64 x 64 fp32 block per warpgroup, staged in shared memory. At D = 128 the
+//              two warpgroups exchange dS^T (named barrier 1) and each takes 64 of dQ's columns over all
+//              128 keys; at D = 64 each takes all columns over its own 64 keys (no exchange).
+//   dQ writer  one lane of warp 9 (atomic mode): adds each staged dQ block to the fp32 accumulator by one
+//              TMA reduction, off the consumers' path.
 //   The GQA group's heads are summed in registers, so dK and dV need no atomics.
-// The roles meet at mbarriers: kv_full (K and V landed), full / empty per ring stage. Shared-memory tiles
+// The roles meet at mbarriers: kv_full (K and V landed), full / empty per ring stage, dq_full / dq_empty
+// per consumer warpgroup. Shared-memory tiles
 // are D/64 column blocks of [rows][64 elements] in the canonical 128B-swizzle layout, 1024-byte aligned,
 // as the forward's sm90-ws. Deterministic mode runs this loop without dQ, then the sm80 dQ pass.
 #pragma once
@@ -50,8 +53,9 @@ struct BwdSm90Config {
   static constexpr uint32_t QT_BYTES = BM * D * 2;  // Q or dO of one stage
   static constexpr uint32_t DS_BYTES = BN * BM * 2; // dS^T of one step
   static constexpr uint32_t ROW_BYTES = 2 * BM * 4; // a stage's LSE (log2) and D_i
-  static constexpr int SMEM_LAUNCH =
-      int(2 * KV_BYTES + STAGES * 2 * QT_BYTES + 2 * DS_BYTES + STAGES * ROW_BYTES) + 1024 + 8 * (1 + 2 * STAGES);
+  static constexpr uint32_t DQ_BYTES = BM * 64 * 4; // one consumer warpgroup's fp32 dQ block [64][64]
+  static constexpr int SMEM_LAUNCH = int(2 * KV_BYTES + STAGES * 2 * QT_BYTES + 2 * DS_BYTES + 2 * DQ_BYTES +
+                                         STAGES * ROW_BYTES) + 1024 + 8 * (1 + 2 * STAGES + 4);
   static_assert(D == 64 || D == 128, "wgmma N = D for dV and dK");
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
 };
@@ -67,17 +71,21 @@ struct BwdSm90Smem {
   __device__ __forceinline__ uint32_t ds(int b) const {
     return base + 2 * T::KV_BYTES + 2 * T::STAGES * T::QT_BYTES + b * T::DS_BYTES;
   }
-  __device__ __forceinline__ uint32_t rows(int s) const { return ds(2) + s * T::ROW_BYTES; }
+  __device__ __forceinline__ uint32_t dq(int wg) const { return ds(2) + wg * T::DQ_BYTES; }
+  __device__ __forceinline__ uint32_t rows(int s) const { return dq(2) + s * T::ROW_BYTES; }
   __device__ __forceinline__ uint32_t bars() const { return rows(T::STAGES); }
   __device__ __forceinline__ uint32_t kv_full() const { return bars(); }
   __device__ __forceinline__ uint32_t full(int s) const { return bars() + 8 + 8 * s; }
   __device__ __forceinline__ uint32_t empty(int s) const { return bars() + 8 + 8 * T::STAGES + 8 * s; }
+  __device__ __forceinline__ uint32_t dq_full(int wg) const { return bars() + 8 + 16 * T::STAGES + 8 * wg; }
+  __device__ __forceinline__ uint32_t dq_empty(int wg) const { return bars() + 24 + 16 * T::STAGES + 8 * wg; }
 };
 
 // The launch's parameters: tensor maps over [rows][heads * D] (128B swizzle; boxes of 64 elements x 128
-// rows for K and V, x 64 rows for Q and dO) and the plain parameters.
+// rows for K and V, x 64 rows for Q and dO; the fp32 dQ accumulator unswizzled in boxes of 64 x 64) and
+// the plain parameters.
 struct BwdSm90Params {
-  CUtensorMap q, k, v, dout;
+  CUtensorMap q, k, v, dout, dq;
   BwdParams p;
 };
 
@@ -125,6 +133,36 @@ __device__ __forceinline__ void bwd_produce(const BwdSm90Params& tp, const BwdSm
       }
     }
   }
+}
+
+// dQ writer (one lane of warp 9, atomic mode): per step, each consumer warpgroup's fp32 dQ block is added
+// to the accumulator by one TMA reduction (at D = 128 the two blocks are the tile's two column halves, at
+// D = 64 two partial sums of the same columns); the block's buffer is free again once the reduction has
+// read it.
+template <class T>
+__device__ __forceinline__ void bwd_write_dq(const BwdSm90Params& tp, const BwdSm90Smem<T>& L, const KvTile& kv) {
+  const BwdParams& p = tp.p;
+  constexpr int BM = T::BM, D = T::D;
+  const int group = p.heads_q / p.heads_kv;
+  int n = 0;
+  for (int h = kv.hk * group; h < (kv.hk + 1) * group; ++h) {
+    const QTileList ql = make_q_tile_list<BM>(p, kv.b, h, kv.j, kv.t_lo, kv.t_hi);
+    for (int t = 0; t < ql.count; ++t, ++n) {
+      const int q0 = ql.tile(t) * BM;
+#pragma unroll
+      for (int wg = 0; wg < 2; ++wg) {
+        fwd::mbar_wait(L.dq_full(wg), n & 1);
+        fwd::tma_reduce_add_2d(&tp.dq, L.dq(wg), h * D + (D == 128 ? wg * 64 : 0), kv.q_start + q0);
+        fwd::bulk_commit();
+      }
+#pragma unroll
+      for (int wg = 0; wg < 2; ++wg) {
+        fwd::bulk_wait_read();  // (both: wait_group.read 0)
+        fwd::mbar_arrive(L.dq_empty(wg));
+      }
+    }
+  }
+  fwd::bulk_wait_all();  // the reductions are done before the CTA ends
 }
 
 // P^T or dS^T (a warp's S^T-shaped accumulator, 16 rows x 64 query columns) as four 16-bit A fragments
@@ -253,16 +291,20 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
         fwd::fence_regs(da);
         __syncwarp();
         if (lane == 0) fwd::mbar_arrive(L.empty(s));
-        // dQ rows of this warp: q0 + wrow + lane / 4 (+ 8); columns j * 8 + 2 (lane % 4) (+ 64 wg at D = 128).
-        const int c0 = (D == 128 ? wg * 64 : 0) + ((lane & 3) << 1);
+        // The dQ block to this warpgroup's buffer ([64 rows][64 fp32], row-major: the reduction's box) once
+        // the writer has sent the previous one; rows past the sequence hold zeros (dS is 0 there).
+        if (n > 0) fwd::mbar_wait(L.dq_empty(wg), (n - 1) & 1);
+        float* sdq = reinterpret_cast<float*>(const_cast<unsigned char*>(smem_generic) + (L.dq(wg) - smem_base));
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-          const int row = q0 + wrow + (lane >> 2) + r * 8;
-          if (row >= kv.len_q) continue;
-          float* dst = p.dq_accum + ((int64_t(kv.q_start) + row) * p.heads_q + h) * D + c0;
+          const int row = wrow + (lane >> 2) + r * 8;
 #pragma unroll
-          for (int j = 0; j < 8; ++j) fwd::red_add_v2(dst + j * 8, dq[j][2 * r], dq[j][2 * r + 1]);
+          for (int j = 0; j < 8; ++j)
+            *reinterpret_cast<float2*>(sdq + row * 64 + j * 8 + ((lane & 3) << 1)) = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
         }
+        fwd::fence_proxy_async_smem();  // visible to the reduction (the async proxy)
+        __syncwarp();
+        if (lane == 0) fwd::mbar_arrive(L.dq_full(wg));
       } else {
         fwd::wg_wait<0>();
         fwd::fence_regs(dv);
@@ -304,6 +346,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) bwd_sm90_kernel(const __grid_co
   if (tid == 0) {
     fwd::mbar_init(L.kv_full(), 1);
     for (int s = 0; s < T::STAGES; ++s) fwd::mbar_init(L.full(s), 1), fwd::mbar_init(L.empty(s), T::NWARPS);
+    for (int wg = 0; wg < 2; ++wg) fwd::mbar_init(L.dq_full(wg), 4), fwd::mbar_init(L.dq_empty(wg), 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fwd::fence_proxy_async_smem();
   }
@@ -311,6 +354,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) bwd_sm90_kernel(const __grid_co
   if (wg == T::WARPGROUPS) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n" ::: "memory");
     if (warp == T::NWARPS) bwd_produce<T>(tp, L, kv, gen, base, lane);
+    if (DQ_ATOMIC && warp == T::NWARPS + 1 && lane == 0) bwd_write_dq<T>(tp, L, kv);
     return;
   }
   // consumers: 128 x 24 + 256 x 240 = 64512 of the SM's 65536 registers
@@ -331,6 +375,9 @@ BwdSm90Params make_bwd_sm90_params(const BwdParams& p) {
   fwd::encode_map(&tp.dout, bf16, p.dout, tq, int64_t(p.heads_q) * T::D, T::BM);
   fwd::encode_map(&tp.k, bf16, p.k, tk, int64_t(p.heads_kv) * T::D, T::BN);
   fwd::encode_map(&tp.v, bf16, p.v, tk, int64_t(p.heads_kv) * T::D, T::BN);
+  if (p.dq_accum)
+    fwd::encode_map_2d(&tp.dq, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, p.dq_accum, tq, int64_t(p.heads_q) * T::D, 64, 64,
+                       CU_TENSOR_MAP_SWIZZLE_NONE);
   tp.p = p;
   return tp;
 }

@@ -374,27 +374,33 @@ __global__ void __launch_bounds__(T::THREADS, 1) fwd_sm90_ws_kernel(const __grid
 #endif
 }
 
-// Host: the three tensor maps of one launch (cuTensorMapEncodeTiled through the runtime's driver entry
-// point, so the build needs no libcuda at link time).
-inline void encode_map(CUtensorMap* map, bool bf16, const void* ptr, int64_t rows, int64_t cols, int box_rows) {
+// Host: the tensor maps of one launch (cuTensorMapEncodeTiled through the runtime's driver entry point,
+// so the build needs no libcuda at link time). A 2D map over [rows][cols] row-major elements with boxes
+// of box_cols x box_rows.
+inline void encode_map_2d(CUtensorMap* map, CUtensorMapDataType type, int elem_bytes, const void* ptr, int64_t rows,
+                          int64_t cols, int box_cols, int box_rows, CUtensorMapSwizzle swizzle) {
   using Fn = PFN_cuTensorMapEncodeTiled_v12000;
   static Fn fn = [] {
     void* f = nullptr;
     cudaDriverEntryPointQueryResult q{};
     CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q));
     if (!f || q != cudaDriverEntryPointSuccess)
-      throw RuntimeFailure("CUDA driver has no cuTensorMapEncodeTiled (needed by the sm90-ws kernel)");
+      throw RuntimeFailure("CUDA driver has no cuTensorMapEncodeTiled (needed by the sm90 kernels)");
     return reinterpret_cast<Fn>(f);
   }();
   cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
-  cuuint64_t strides[1] = {cuuint64_t(cols) * 2};
-  cuuint32_t box[2] = {64, cuuint32_t(box_rows)};
+  cuuint64_t strides[1] = {cuuint64_t(cols) * elem_bytes};
+  cuuint32_t box[2] = {cuuint32_t(box_cols), cuuint32_t(box_rows)};
   cuuint32_t estr[2] = {1, 1};
-  CUresult r = fn(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
-                  const_cast<void*>(ptr), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                  CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  CUresult r = fn(map, type, 2, const_cast<void*>(ptr), dims, strides, box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                  swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS)
     throw RuntimeFailure("cuTensorMapEncodeTiled failed (error " + std::to_string(int(r)) + ")");
+}
+// 16-bit Q/K/V/O: boxes of 64 elements (128 bytes, the 128B swizzle's span) x box_rows.
+inline void encode_map(CUtensorMap* map, bool bf16, const void* ptr, int64_t rows, int64_t cols, int box_rows) {
+  encode_map_2d(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, ptr, rows, cols, 64,
+                box_rows, CU_TENSOR_MAP_SWIZZLE_128B);
 }
 
 template <class T>

@@ -224,14 +224,17 @@ __device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, uint32_t sr
                "r"(c0), "r"(c1), "r"(src)
                : "memory");
 }
+// Adds a box from shared memory into the 2D map at (inner element c0, row c1) (fp32 add), in this
+// thread's bulk group, as tma_store_2d.
+__device__ __forceinline__ void tma_reduce_add_2d(const CUtensorMap* map, uint32_t src, int c0, int c1) {
+  asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(src)
+               : "memory");
+}
 __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 __device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
-
-// dst[0..1] += (x, y) in global memory, one vector reduction (sm_90): the backward's fp32 dQ sums.
-__device__ __forceinline__ void red_add_v2(float* dst, float x, float y) {
-  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(dst), "f"(x), "f"(y) : "memory");
-}
 
 // Named barriers 1 and 2 order the two consumer warpgroups' wgmma issues in sm90-ws (ping-pong): a
 // warpgroup waits on its own barrier before issuing, and arrives on the other's after.
