@@ -113,6 +113,15 @@ if [ $sanitizer = 1 ]; then
   $CS --tool memcheck --error-exitcode 9 "$T" -tc="forward small: causal*,forward small: varlen,forward small: head types*,forward small: SiLU*,mask build: GPU*" \
     >"$OUT/memcheck.log" 2>&1
   rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+  # The backward's small cases: each runs the default backward (sm90 on sm_90) and sm80, atomic and
+  # deterministic dQ.
+  step "compute-sanitizer memcheck + racecheck (backward small cases)"
+  timeout -k 5 300 $CS --tool memcheck --error-exitcode 9 "$T" -tc="backward small: causal*,backward small: varlen,backward small: SiLU*" \
+    >>"$OUT/memcheck.log" 2>&1
+  rc=$?; tail -4 "$OUT/memcheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
+  timeout -k 5 300 $CS --tool racecheck --error-exitcode 9 "$T" -tc="backward small: head types*,backward small: varlen" \
+    >>"$OUT/racecheck.log" 2>&1
+  rc=$?; tail -4 "$OUT/racecheck.log" | tee -a "$LOG"; [ $rc = 0 ] || status=1
   # The default on this GPU by name (BSATTN_SANITIZE_KERNELS: others); the small cases above run the
   # default of each problem, sm80-general among them.
   for k in ${BSATTN_SANITIZE_KERNELS:-$(build-gpu/bsattn bench --list-kernels 2>/dev/null | head -1)}; do
