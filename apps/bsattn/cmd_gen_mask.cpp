@@ -63,11 +63,11 @@ void print_summary(const BlockMask& m, const MaskStats& st, double ms) {
   if (m.spec.contains("head_map")) std::printf("head map: %s\n", m.spec["head_map"].get<std::string>().c_str());
   std::printf("seed: %llu   generated in %.1f ms\n", (unsigned long long)m.spec.value("seed", uint64_t(0)), ms);
   // The names and definitions of docs/density.md, as analyze, run and the figures print them.
-  std::printf("density %.4f (kept / visible blocks: %lld of %lld%s), pair density %.4f (%.4g computed of %.4g "
+  std::printf("density %.4f (kept / visible blocks: %lld / %lld%s), pair density %.4f (%.4g computed of %.4g "
               "dense%s (q,k) pairs), empty rows %lld\n",
               st.density, (long long)st.kept_blocks, (long long)st.visible_blocks,
-              m.causal ? (", " + std::to_string(st.visible_blocks) + " of " +
-                          std::to_string(m.shape.cells()) + " blocks visible under causal").c_str()
+              m.causal ? ("; causal leaves " + std::to_string(st.visible_blocks) + " of " +
+                          std::to_string(m.shape.cells()) + " blocks visible").c_str()
                        : "",
               st.pair_density(), double(st.computed_pairs), double(st.dense_pairs), m.causal ? " causal" : "",
               (long long)st.empty_rows);

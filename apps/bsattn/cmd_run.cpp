@@ -39,7 +39,8 @@ struct RunOptions {
 };
 
 void run_run(const RunOptions& o) {
-  if (o.out.empty()) throw UsageError("--out O.npy is required");
+  if (o.out.empty() && !o.time)
+    throw UsageError("--out O.npy is required (or --time alone: time the CPU forward and write nothing)");
   bool grads = !o.dout.empty();
   if (grads && (o.dq.empty() || o.dk.empty() || o.dv.empty()))
     throw UsageError("--do needs --dq, --dk and --dv output files");
@@ -65,6 +66,9 @@ void run_run(const RunOptions& o) {
     throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
   if (backend != Backend::Cuda && o.max_ctas)
     throw UsageError("--max-ctas caps the CUDA kernel's CTAs; it needs --backend cuda");
+  if (o.time && (backend == Backend::Cuda || o.f64))
+    throw UsageError("--time times the CPU float32 forward: use it with --backend cpu and without --f64 (GPU timing: "
+                     "bsattn bench)");
   if (o.deterministic && !grads) throw UsageError("--deterministic applies to the gradients; it needs --do");
   if (!o.bwd_kernel.empty() && !grads) throw UsageError("--bwd-kernel selects the backward kernel; it needs --do");
   if (backend != Backend::Cuda && !o.bwd_kernel.empty())
@@ -134,7 +138,7 @@ void run_run(const RunOptions& o) {
                 t.seconds, t.gflops, (long long)t.pairs, t.threads, (long long)t.gemm.m, (long long)t.gemm.k,
                 (long long)t.gemm.n, t.gemm.gflops, t.gemm.threads, t.gemm.rounds, t.gflops / t.gemm.gflops);
   }
-  save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+  if (!o.out.empty()) save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
   if (!o.lse.empty()) save_array(o.lse, r.lse, {p.batch, p.heads_q, p.q_len});
   if (grads) {
     save_tensor(o.dq, r.dq, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
@@ -147,7 +151,8 @@ void run_run(const RunOptions& o) {
                 "wrote %s%s%s\n",
                 bname.c_str(), (long long)p.batch, (long long)p.q_len, (long long)p.kv_len, (long long)p.heads_q,
                 (long long)p.heads_kv, (long long)p.head_dim, st.density, st.pair_density(), (long long)st.computed_pairs,
-                o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(), grads ? ", dq/dk/dv" : "");
+                o.out.empty() ? "no O (--time)" : o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(),
+                grads ? ", dq/dk/dv" : "");
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", input_spec}, {"mask", mask_spec},
                         {"mask_stats", to_json(st)}, {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder},
@@ -182,7 +187,7 @@ void register_run(CLI::App& app) {
   sub->add_flag("--deterministic", o->deterministic, "CUDA gradients: dQ by its own pass, bit-identical from run to run (instead of fp32 atomics)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and the ceiling: Eigen's GEMM GFLOP/s on this machine, total over the threads, best of 5 rounds")->group("Device");
-  sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q)")->group("Output");
+  sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q); required unless --time")->group("Output");
   sub->add_option("--lse", o->lse, "Output LSE .npy, float32 [B,Hq,Sq] (natural log; -inf for empty rows)")->group("Output");
   sub->add_option("--dq", o->dq, "Output dQ .npy (with --do)")->group("Output");
   sub->add_option("--dk", o->dk, "Output dK .npy (with --do)")->group("Output");

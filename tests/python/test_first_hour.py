@@ -10,6 +10,7 @@ Usage: test_first_hour.py BSATTN_BINARY SCRATCH_DIR. Checks:
   (xml.etree) names only the implementations and sizes left, a filter that leaves nothing exits 2 naming
   what the file has; CPU-sized records are drawn in GFLOP/s; a legend entry per implementation plus one
   per sequence length (not one per pair);
+- run --time writes nothing and needs no -o; --time with --f64 is refused, and so is run without -o or --time;
 - bash completion (scripts/bsattn-completion.bash, sourced in bash) completes subcommands, options from
   --help, and pattern names.
 """
@@ -123,6 +124,19 @@ texts = svg_text(svg)
 t.check(any("GFLOP/s" in x for x in texts) and not any("TFLOP/s" in x for x in texts),
         f"CPU records in GFLOP/s: {texts}")
 t.check(any(x in texts for x in ("1", "2", "3", "4")), f"the axis ticks are in GFLOP/s (0.4 to 4): {texts}")
+
+# run --time needs no -o (the issue: "run --time requires -o"); it times the CPU float32 forward only.
+before = set(os.listdir(t.scratch))
+p = run("run", "dense", "--synthetic", "decay", "--seq", "512", "--heads", "2", "--head-dim", "16", "--backend", "cpu",
+        "--time", "--threads", "1")
+t.check("time: cpu float32 forward" in p.stdout and "no O (--time)" in p.stdout, f"run --time alone: {p.stdout!r}")
+t.check(set(os.listdir(t.scratch)) == before, "run --time alone writes no file")
+p = run("run", "dense", "--synthetic", "decay", "--seq", "512", "--heads", "2", "--head-dim", "16", "--backend", "cpu",
+        "--time", "--f64", expect=2)
+one_line(p, "--time", "run --time --f64")
+p = run("run", "dense", "--synthetic", "decay", "--seq", "512", "--heads", "2", "--head-dim", "16", "--backend", "cpu",
+        expect=2)
+one_line(p, "--out", "run without -o or --time")
 
 # Bash completion: source the script, complete a few words.
 comp = os.path.join(SRC, "scripts", "bsattn-completion.bash")
