@@ -65,7 +65,6 @@ struct AttentionRunner::Impl {
   }
 };
 
-namespace {
 FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) {
   FwdParams f;
   f.batch = int(p.batch);
@@ -88,7 +87,6 @@ FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask, const Att
   f.max_ctas = opt.max_ctas;
   return f;
 }
-}  // namespace
 
 void AttentionRunner::check_supported(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) {
   if (p.dtype == ElemType::F32)

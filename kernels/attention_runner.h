@@ -10,10 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "kernels/fwd_params.h"
 #include "lib/attention.h"
 #include "lib/backend.h"
 
 namespace bsattn::cuda {
+
+// The launch parameters of a problem that passed validate (sizes, mask geometry, score, max_ctas); the
+// pointers are left null for the caller. Reads only the mask's shape and causal flag.
+FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt);
 
 bool gpu_present();
 GpuDeviceInfo device_info();  // RuntimeFailure without a GPU

@@ -1,5 +1,6 @@
 // The CUDA implementation of lib/backend.h's GpuBackend, registered when this object is linked
 // (CMakeLists.txt links it as an OBJECT library, so no linker drops it for want of a reference).
+#include "kernels/attention_device.h"
 #include "kernels/attention_runner.h"
 #include "kernels/bench_backend.h"
 #include "kernels/mask_build.h"
@@ -35,6 +36,21 @@ class CudaGpuBackend : public GpuBackend {
     r.prepare_backward(dout, opt.deterministic);
     r.launch_backward();
     return r.gradients();
+  }
+  size_t device_workspace_bytes(const DeviceAttention& a, bool backward) const override {
+    return cuda::device_workspace_bytes(a, backward);
+  }
+  void forward_device(const DeviceAttention& a) override {
+    if (!gpu_present()) throw RuntimeFailure("the CUDA backend: no CUDA GPU is available here; use the CPU backend");
+    cuda::forward_device(a);
+  }
+  void backward_device(const DeviceAttention& a) override {
+    BlockMask shape_only;  // the checks read the mask's sizes only
+    shape_only.shape = a.mask_shape;
+    shape_only.causal = a.causal;
+    AttentionRunner::check_backward_supported(a.problem, shape_only, a.options);
+    if (!gpu_present()) throw RuntimeFailure("the CUDA backend: no CUDA GPU is available here; use the CPU backend");
+    cuda::backward_device(a);
   }
   std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) override {
     return cuda::make_bench_backend(opt);

@@ -57,6 +57,38 @@ struct GpuAdaptiveTiming {
   double pool_ms = 0, score_ms = 0, select_ms = 0, csr_ms = 0, total_ms = 0;  // CUDA events
 };
 
+// One pass on memory that already lives on the current CUDA device (the C ABI, apps/capi/): enqueued on
+// `stream` without synchronizing, nothing allocated (scratch and the mask's CSR forms built here go
+// into `workspace`), so that a caller such as PyTorch owns every buffer. The mask arrives as device
+// arrays: its row CSR (and, for the backward of sparse heads, column CSR), or else the bitmap they are
+// built from. `problem` holds the sizes, dtype and score; its cu_seqlens stay empty and the varlen
+// offsets are the device arrays cu_q / cu_k with the packed row counts total_q / total_k.
+struct DeviceAttention {
+  AttentionProblem problem;
+  MaskShape mask_shape;
+  bool causal = false;
+  const int32_t* cu_q = nullptr;  // [batch+1] or null (fixed length)
+  const int32_t* cu_k = nullptr;
+  int64_t total_q = 0, total_k = 0;  // rows of the packed Q and K/V (varlen); batch*len otherwise
+  const uint8_t* head_type = nullptr;  // [heads]: 0 dense, 1 sparse, 2 streaming
+  const int32_t* head_sink = nullptr;  // [heads]
+  const int32_t* head_local = nullptr; // [heads]
+  const uint8_t* bits = nullptr;           // [mask_batch, heads, Mq, Mk] 0/1, or null
+  const int32_t* kv_num_blocks = nullptr;  // row CSR, or null: built from bits
+  const int32_t* kv_indices = nullptr;
+  const int32_t* q_num_blocks = nullptr;   // column CSR, or null: built from bits (backward)
+  const int32_t* q_indices = nullptr;
+  const void *q = nullptr, *k = nullptr, *v = nullptr;  // BSHD (packed when varlen), problem.dtype
+  void* o = nullptr;                       // forward output; the backward reads it
+  float* lse = nullptr;                    // [B, Hq, q_len] or varlen [Hq, total_q]
+  const void* dout = nullptr;              // backward: dO, problem.dtype
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr;  // backward outputs, f32
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  void* stream = nullptr;  // cudaStream_t
+  AttentionOptions options;
+};
+
 class GpuBackend {
  public:
   virtual ~GpuBackend() = default;
@@ -74,6 +106,13 @@ class GpuBackend {
   // any GPU work; then RuntimeFailure without a GPU or for CUDA errors.
   virtual AttentionGradients backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                                       const AttentionResult& fwd, const float* dout, const AttentionOptions& opt) = 0;
+  // Passes on device memory (DeviceAttention). Each checks the problem (UsageError, as forward and
+  // backward do, plus null pointers and a too small workspace) before it enqueues anything;
+  // RuntimeFailure for CUDA errors. The workspace a pass needs depends only on the sizes, the options
+  // and which CSR forms are given.
+  virtual size_t device_workspace_bytes(const DeviceAttention& a, bool backward) const = 0;
+  virtual void forward_device(const DeviceAttention& a) = 0;
+  virtual void backward_device(const DeviceAttention& a) = 0;
   virtual std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions& opt) = 0;
   // Checks its own arguments (softmax, 16-bit dtype, fixed-length, what both passes need) before any
   // GPU work: UsageError; RuntimeFailure without a GPU.
@@ -84,6 +123,16 @@ class GpuBackend {
   virtual BlockMask adaptive_mask(const AttentionProblem& p, const AttentionInputs& in, const GpuAdaptiveConfig& c,
                                   GpuAdaptiveTiming* timing) = 0;
 };
+
+// The passes on device memory through the registered backend, for the C ABI. Each checks, before any
+// GPU call and on any machine (UsageError naming what is wrong): the problem against the mask's sizes
+// (AttentionProblem::validate), the varlen row counts against batch x the maximum lengths, the pointers
+// the pass reads and writes, a mask given as bitmap or CSR, what the kernels support, and the workspace
+// against device_attention_workspace; RuntimeFailure in a build without CUDA. The backend's pass then
+// checks the backward kernels' own limits (UsageError) and that a GPU is present (RuntimeFailure).
+size_t device_attention_workspace(const DeviceAttention& a, bool backward);
+void device_attention_forward(const DeviceAttention& a);
+void device_attention_backward(const DeviceAttention& a);
 
 // kernels/ registers its one instance, which must outlive every use (a static object).
 void register_gpu_backend(GpuBackend* backend);

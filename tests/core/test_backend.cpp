@@ -48,6 +48,11 @@ class FakeGpu : public GpuBackend {
     g.dv = g.dk;
     return g;
   }
+  size_t workspace = 0;
+  int device_forwards = 0, device_backwards = 0;
+  size_t device_workspace_bytes(const DeviceAttention&, bool) const override { return workspace; }
+  void forward_device(const DeviceAttention&) override { ++device_forwards; }
+  void backward_device(const DeviceAttention&) override { ++device_backwards; }
   std::unique_ptr<bench::BenchBackend> make_bench_backend(const bench::CudaBenchOptions&) override {
     return bench::make_cpu_backend();
   }
@@ -206,4 +211,65 @@ TEST_CASE("gpu_adaptive_mask: arguments checked before the backend; the level re
   CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), RuntimeFailure);
   Installed none(nullptr);
   CHECK_THROWS_AS(gpu_adaptive_mask(p, AttentionInputs{}, c), RuntimeFailure);
+}
+
+TEST_CASE("device passes (the C ABI's): pointers, mask forms, varlen rows and workspace checked before the backend") {
+  FakeGpu gpu;
+  Installed scope(&gpu);
+  Problem ok(64);
+  DeviceAttention a;
+  a.problem = ok.p;
+  a.mask_shape = ok.m.shape;
+  uint16_t buf[4] = {};
+  float lse[4] = {}, grad[4] = {};
+  a.q = a.k = a.v = a.dout = buf;
+  a.o = buf;
+  a.lse = lse;
+  a.dq = a.dk = a.dv = grad;
+  a.bits = ok.m.bits.data();
+  device_attention_forward(a);
+  device_attention_backward(a);
+  CHECK(gpu.device_forwards == 1);
+  CHECK(gpu.device_backwards == 1);
+  CHECK(gpu.checks == 2);
+
+  auto refused = [&](DeviceAttention bad, bool backward, const char* what) {
+    CHECK_THROWS_WITH_AS(backward ? device_attention_backward(bad) : device_attention_forward(bad),
+                         doctest::Contains(what), UsageError);
+  };
+  DeviceAttention b = a;
+  b.q = nullptr;
+  refused(b, false, "q is a null pointer");
+  b = a;
+  b.dk = nullptr;
+  refused(b, true, "dk is a null pointer");
+  device_attention_forward(b);  // the forward does not read dK
+  b = a;
+  b.bits = nullptr;
+  refused(b, false, "the bitmap or the row CSR");
+  int32_t num[4] = {}, idx[4] = {};
+  b.kv_num_blocks = num;
+  refused(b, false, "both kv_num_blocks and kv_indices");
+  b.kv_indices = idx;
+  device_attention_forward(b);
+  refused(b, true, "the column CSR");
+  b = a;
+  b.cu_q = num;
+  refused(b, false, "give both or neither");
+  b.cu_k = idx;
+  b.total_q = 129;  // batch 1 x q_len 128
+  refused(b, false, "total_q=129");
+  b = a;
+  b.problem.heads_q = 4;
+  refused(b, false, "mask has 2 heads");
+  gpu.workspace = 1000;
+  refused(a, false, "workspace: 0 bytes given, this pass needs 1000");
+  b = a;
+  std::vector<char> ws(1000);
+  b.workspace = ws.data();
+  b.workspace_bytes = ws.size();
+  device_attention_forward(b);
+  CHECK(device_attention_workspace(a, true) == 1000);
+  CHECK(gpu.device_forwards == 4);
+  CHECK(gpu.device_backwards == 1);
 }
