@@ -15,6 +15,7 @@ done
 PACKAGES=(build-essential cmake ninja-build pkg-config git
           libcli11-dev nlohmann-json3-dev libeigen3-dev doctest-dev
           libcairo2-dev fonts-dejavu-core python3 python3-numpy python3-pil
+          python3-pip  # tests/python/test_python_package.py checks `pip install ./python` (into a folder)
           poppler-utils  # pdftotext: tests/python/test_render_pdf_svg.py reads the text of our PDFs
           clang libclang-rt-14-dev)  # clang's libFuzzer for the fuzz targets ctest runs (scripts/fuzz.sh)
 if [ "$install" = 1 ]; then
