@@ -29,7 +29,10 @@ try:  # the torch op is registered when torch is importable, so that torch.compi
 except ImportError:
     _torch = None
 if _torch is not None:
-    from . import _torch_op  # noqa: F401
+    from . import _attention as _attention_module
+    from . import _torch_op
+
+    _attention_module.torch_forward = _torch_op.forward
 
 __all__ = ["Mask", "BsattnError", "attention", "attention_backward", "gen_mask", "load_mask", "from_blockmask",
            "from_flex", "as_mask", "cuda_available", "library_path"]

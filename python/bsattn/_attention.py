@@ -6,6 +6,10 @@ import numpy as np
 from . import _capi
 from ._mask import Mask, as_mask
 
+# _torch_op.forward, set when PyTorch is importable (bsattn/__init__.py): attention() imports nothing
+# while torch.compile traces it.
+torch_forward = None
+
 _NP_DTYPES = {np.dtype(np.float32): _capi.F32, np.dtype(np.float16): _capi.F16}
 _SCORES = {"softmax": _capi.SCORE_SOFTMAX, "silu": _capi.SCORE_SILU}
 
@@ -137,8 +141,10 @@ def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, 
             raise ValueError("bsattn: kernel= selects a CUDA kernel; NumPy arrays run the CPU reference")
         o, lse = _numpy_forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k)
     else:
-        from . import _torch_op
-        o, lse = _torch_op.forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k, deterministic, kernel)
+        if torch_forward is None:
+            raise TypeError("bsattn: q is %s; give torch tensors (with PyTorch installed) or NumPy arrays"
+                            % type(q).__name__)
+        o, lse = torch_forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k, deterministic, kernel)
     if layout == "bhsd":
         o = o.transpose(1, 2) if not isinstance(o, np.ndarray) else np.swapaxes(o, 1, 2)
     return (o, lse) if return_lse else o

@@ -165,7 +165,8 @@ def forward(q, k, v, m, score, scale, silu_n, cu_q, cu_k, deterministic, kernel)
         cu_q = cu_q.to(device=q.device, dtype=torch.int32)
         cu_k = cu_k.to(device=q.device, dtype=torch.int32)
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-    o, lse = torch.ops.bsattn.fwd(q, k, v, *(getattr(m, n) for n in _HEAD_ARRAYS), cu_q, cu_k, m.batch, m.heads,
+    o, lse = torch.ops.bsattn.fwd(q, k, v, m.bitmap, m.kv_num_blocks, m.kv_indices, m.q_num_blocks, m.q_indices,
+                                  m.head_type, m.head_sink, m.head_local, cu_q, cu_k, m.batch, m.heads,
                                   m.q_len, m.kv_len, m.block_q, m.block_kv, m.causal, score == "silu",
                                   float(scale or 0.0), float(silu_n or 0.0), kernel or "", bool(deterministic))
     return o, lse.detach()
