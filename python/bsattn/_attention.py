@@ -110,6 +110,10 @@ def _numpy_forward(q, k, v, m, score, scale, silu_n, cu_q, cu_k):
     return o, lse
 
 
+def _swap12(x):
+    return np.swapaxes(x, 1, 2) if isinstance(x, np.ndarray) else x.transpose(1, 2)
+
+
 def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, cu_seqlens_k=None,
               max_seqlen_q=None, max_seqlen_k=None, scale=None, silu_n=None, block_size=None, layout="bshd",
               return_lse=False, deterministic=False, kernel=None):
@@ -131,8 +135,7 @@ def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, 
     if layout == "bhsd":
         if cu_seqlens is not None:
             raise ValueError("bsattn: varlen (cu_seqlens) takes packed [total, H, D] tensors; layout must be 'bshd'")
-        q, k, v = (x.transpose(1, 2) if hasattr(x, "transpose") and not isinstance(x, np.ndarray)
-                   else np.swapaxes(x, 1, 2) for x in (q, k, v))
+        q, k, v = _swap12(q), _swap12(k), _swap12(v)
     cu_k = cu_seqlens_k if cu_seqlens_k is not None else cu_seqlens
     m = with_causal(resolve_mask(mask, q, k, causal, block_size, cu_seqlens, cu_k, max_seqlen_q, max_seqlen_k),
                     causal)
@@ -146,7 +149,7 @@ def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, 
                             % type(q).__name__)
         o, lse = torch_forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k, deterministic, kernel)
     if layout == "bhsd":
-        o = o.transpose(1, 2) if not isinstance(o, np.ndarray) else np.swapaxes(o, 1, 2)
+        o = _swap12(o)
     return (o, lse) if return_lse else o
 
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 import bsattn
 
 FAILURES = []
+DEV = torch.device("cuda")  # --device cpu runs sections 1-4 on the CPU reference (a check of this script)
 
 
 def check(cond, what):
@@ -120,7 +121,7 @@ def max_err(a, b):
 # ---------------------------------------------------------------------------------------------------
 
 def correctness():
-    dev = torch.device("cuda")
+    dev = DEV
     gen = torch.Generator().manual_seed(0)
     cases = [
         # name, B, Sq, Sk, Hq, Hkv, D, block, density, causal, dtype, varlen lengths
@@ -157,7 +158,8 @@ def correctness():
         o, lse = bsattn.attention(q, k, v, mask, cu_seqlens=cu, return_lse=True)
         dout = torch.randn_like(o)
         dq, dk, dv = torch.autograd.grad(o, (q, k, v), dout)
-        torch.cuda.synchronize()
+        if DEV.type == "cuda":
+            torch.cuda.synchronize()
 
         # float64 reference and the same computation in the inputs' precision, both through autograd.
         refs = {}
@@ -181,14 +183,14 @@ def correctness():
 # ---------------------------------------------------------------------------------------------------
 
 def opcheck():
-    dev = torch.device("cuda")
+    dev = DEV
     m = bsattn.gen_mask("random:density=0.5", seq_len=512, heads=2, causal=True, seed=3).to(dev)
     q = torch.randn(1, 512, 2, 64, device=dev, dtype=torch.bfloat16, requires_grad=True)
     k = torch.randn(1, 512, 2, 64, device=dev, dtype=torch.bfloat16, requires_grad=True)
     v = torch.randn(1, 512, 2, 64, device=dev, dtype=torch.bfloat16, requires_grad=True)
     args = (q, k, v, m.bitmap, m.kv_num_blocks, m.kv_indices, m.q_num_blocks, m.q_indices, m.head_type, m.head_sink,
             m.head_local, None, None, m.batch, m.heads, m.q_len, m.kv_len, m.block_q, m.block_kv, m.causal, False,
-            0.0, 0.0, "", False)
+            0.0, 0.0, "", True)
     result = torch.library.opcheck(torch.ops.bsattn.fwd.default, args)
     print(result)
     check(all(v == "SUCCESS" for v in result.values()), "torch.library.opcheck(bsattn::fwd)")
@@ -208,7 +210,7 @@ class TinyModel(torch.nn.Module):
 
 
 def compile_check():
-    dev = torch.device("cuda")
+    dev = DEV
     torch.manual_seed(2)
     mask = bsattn.gen_mask("local:window=2", seq_len=1024, heads=4, causal=True).to(dev)
     model = TinyModel(256, 4, mask).to(dev, torch.bfloat16)
@@ -224,7 +226,7 @@ def compile_check():
     worst = max(max_err(p.grad, g) / (g.abs().max().item() + 1e-6) for p, g in zip(model.parameters(), grads))
     check(worst <= 2e-2, "torch.compile: gradients equal eager's (worst relative %.3g)" % worst)
     try:  # the whole model as one graph: the mask is already on the device, so attention only reads it
-        torch._dynamo.reset()
+        torch.compiler.reset()
         full = torch.compile(model, fullgraph=True)(x)
         print("     torch.compile(fullgraph=True) traced the model in one graph (max diff %.3g)" % max_err(full, eager))
     except Exception as e:  # reported, not a failure: graph breaks are allowed
@@ -265,7 +267,7 @@ def train_step(layer, x, target, lr=1e-2):
 
 
 def training():
-    dev = torch.device("cuda")
+    dev = DEV
     S, dim, heads, blk = 2048, 512, 8, 128
     torch.manual_seed(3)
     x = torch.randn(2, S, dim, device=dev, dtype=torch.bfloat16)
@@ -400,14 +402,21 @@ def main():
     ap.add_argument("--quick", action="store_true", help="time S=8192 only")
     ap.add_argument("--markdown", help="also write the timing table to this file")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda", help="cuda, or cpu: sections 1-4 on the CPU reference, no timing")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
+    global DEV
+    DEV = torch.device(args.device)
+    if DEV.type == "cpu":
+        args.no_bench = True
+        print("torch %s on the CPU; bsattn %s from %s" % (torch.__version__, bsattn.__version__, bsattn.library_path()))
+    elif not torch.cuda.is_available():
         print("no CUDA device visible to PyTorch", file=sys.stderr)
         return 2
-    print("torch %s (CUDA %s), %s; bsattn %s from %s; bsattn CUDA: %s"
-          % (torch.__version__, torch.version.cuda, torch.cuda.get_device_name(), bsattn.__version__,
-             bsattn.library_path(), bsattn.cuda_available()))
-    if not bsattn.cuda_available():
+    else:
+        print("torch %s (CUDA %s), %s; bsattn %s from %s; bsattn CUDA: %s"
+              % (torch.__version__, torch.version.cuda, torch.cuda.get_device_name(), bsattn.__version__,
+                 bsattn.library_path(), bsattn.cuda_available()))
+    if DEV.type == "cuda" and not bsattn.cuda_available():
         print("libbsattn has no CUDA kernels or sees no GPU: build it with CUDA (scripts/torch-check.sh does)",
               file=sys.stderr)
         return 1
