@@ -19,7 +19,8 @@
 #include "lib/error.h"
 #include "lib/mask.h"
 #include "lib/mask_io.h"
-#include "lib/npy.h"
+#include "lib/reference/cpu_attention.h"
+#include "lib/tensor/tensor_io.h"
 #include "patterns/registry.h"
 
 struct bsattn_mask {
@@ -226,25 +227,14 @@ BlockMask host_mask(const bsattn_mask_desc* d) {
   return m;
 }
 
-// Elements of a 16-bit or f32 tensor as f32 (what the library's backward takes for O and dO).
-std::vector<float> to_f32(const void* data, ElemType t, size_t n) {
-  std::vector<float> r(n);
-  if (t == ElemType::F32) {
-    std::memcpy(r.data(), data, n * 4);
-  } else {
-    const uint16_t* x = static_cast<const uint16_t*>(data);
-    for (size_t i = 0; i < n; ++i) r[i] = t == ElemType::BF16 ? bf16_to_float(x[i]) : half_to_float(x[i]);
-  }
-  return r;
-}
-
-void from_f32(const std::vector<float>& x, ElemType t, void* out) {
+// O as the caller's dtype (the library computes f32).
+void write_out(const std::vector<float>& x, ElemType t, void* out) {
   if (t == ElemType::F32) {
     std::memcpy(out, x.data(), x.size() * 4);
     return;
   }
-  uint16_t* o = static_cast<uint16_t*>(out);
-  for (size_t i = 0; i < x.size(); ++i) o[i] = t == ElemType::BF16 ? float_to_bf16(x[i]) : float_to_half(x[i]);
+  const std::vector<uint16_t> r = to_16bit(x, t);
+  std::memcpy(out, r.data(), r.size() * 2);
 }
 
 size_t count(const std::vector<int64_t>& shape) {
@@ -367,7 +357,7 @@ int bsattn_attention_forward(const bsattn_tensor* q, const bsattn_tensor* k, con
     check_totals(c, q, k);
     AttentionInputs in{q->data, k->data, v->data, nullptr};
     AttentionResult r = attention_forward(c.p, m, in, AttentionOptions{});
-    from_f32(r.out, c.dtype, o->data);
+    write_out(r.out, c.dtype, o->data);
     std::memcpy(lse->data, r.lse.data(), r.lse.size() * 4);
   });
 }
@@ -402,10 +392,12 @@ int bsattn_attention_backward(const bsattn_tensor* q, const bsattn_tensor* k, co
     check_totals(c, q, k);
     AttentionInputs in{q->data, k->data, v->data, nullptr};
     AttentionResult fwd;
-    fwd.out = to_f32(o->data, c.dtype, count(c.q_shape));
+    // O and dO as f32, the first NaN/Inf a usage error naming its position (as the reference's inputs).
+    const int64_t rows = c.varlen ? 0 : c.p.q_len, n = int64_t(count(c.q_shape));
+    fwd.out = convert_checked<float>(o->data, c.dtype, n, c.p.heads_q, c.p.head_dim, rows, "O");
     const float* l = static_cast<const float*>(lse->data);
     fwd.lse.assign(l, l + count(c.lse_shape));
-    const std::vector<float> d = to_f32(dout->data, c.dtype, count(c.q_shape));
+    const std::vector<float> d = convert_checked<float>(dout->data, c.dtype, n, c.p.heads_q, c.p.head_dim, rows, "dO");
     AttentionGradients g = attention_backward(c.p, m, in, fwd, d.data(), AttentionOptions{});
     std::memcpy(dq->data, g.dq.data(), g.dq.size() * 4);
     std::memcpy(dk->data, g.dk.data(), g.dk.size() * 4);

@@ -55,7 +55,9 @@ def _workspace(q, tq, tk, tv, d, opt, backward):
     n = ctypes.c_size_t()
     _capi.check(_capi.lib.bsattn_workspace_size(ctypes.byref(tq), ctypes.byref(tk), ctypes.byref(tv), ctypes.byref(d),
                                                 ctypes.byref(opt), int(backward), ctypes.byref(n)))
-    ws = torch.empty(max(n.value, 1), dtype=torch.uint8, device=q.device)
+    if n.value == 0:  # the forward with every mask form given
+        return None
+    ws = torch.empty(n.value, dtype=torch.uint8, device=q.device)
     opt.workspace, opt.workspace_bytes = ws.data_ptr(), n.value
     return ws
 

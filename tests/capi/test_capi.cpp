@@ -448,6 +448,8 @@ TEST_CASE("C ABI errors: codes and one line naming what is wrong, nothing writte
     c.mask.bitmap = nullptr;
     refused(BSATTN_ERROR_USAGE, "give the bitmap or the row CSR");
     c.mask = ok.mask;
+    CHECK(c.backward() == BSATTN_ERROR_USAGE);  // O still holds the NaN poison: refused, naming it
+    CHECK(std::string(bsattn_last_error()).find("O has NaN at [b=0, s=0, h=0, d=0]") != std::string::npos);
     c.tdk.data = nullptr;
     CHECK(c.backward() == BSATTN_ERROR_USAGE);
     CHECK(std::string(bsattn_last_error()) == "dk.data is a null pointer");
