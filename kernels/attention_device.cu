@@ -130,7 +130,7 @@ void backward_device(const DeviceAttention& a) {
   BwdParams b;
   static_cast<FwdParams&>(b) = L.f;
   b.deterministic = a.options.deterministic;
-  check_bwd_supported(b);  // the backward's own limits, before anything is enqueued
+  check_bwd_supported(b, a.options.bwd_kernel);  // the backward's own limits, before anything is enqueued
   cudaStream_t s = static_cast<cudaStream_t>(a.stream);
   b.dout = a.dout;
   b.delta = L.delta;
@@ -145,7 +145,7 @@ void backward_device(const DeviceAttention& a) {
     launch_column_csr(a.bits, a.mask_shape.batch * a.mask_shape.heads, b.mq, b.mk, L.ws_q_num, L.ws_q_idx, s);
   b.q_num_blocks = L.build_col ? L.ws_q_num : a.q_num_blocks;
   b.q_indices = L.build_col ? L.ws_q_idx : a.q_indices;
-  launch_attention_bwd(b, a.problem.dtype, s);
+  launch_attention_bwd(b, a.problem.dtype, s, a.options.bwd_kernel);
 }
 
 }  // namespace bsattn::cuda

@@ -72,6 +72,7 @@ typedef struct bsattn_options {
   const int32_t* cu_seqlens_k;
   void* stream;              /* CUDA: the cudaStream_t the pass is enqueued on (NULL: the default stream) */
   const char* kernel;        /* CUDA: a forward kernel by name, or NULL/"" for the default */
+  const char* bwd_kernel;    /* CUDA: the backward's kernel, "sm90" or "sm80", or NULL/"" for the default */
   int32_t deterministic;     /* CUDA backward: dQ without atomics, bit-identical from run to run */
   void* workspace;           /* CUDA: scratch of at least bsattn_workspace_size bytes on the device */
   size_t workspace_bytes;

@@ -288,6 +288,7 @@ DeviceAttention device_call(const Call& c, const bsattn_tensor* q, const bsattn_
   a.stream = opt->stream;
   a.options.backend = Backend::Cuda;
   a.options.kernel = opt->kernel ? opt->kernel : "";
+  a.options.bwd_kernel = opt->bwd_kernel ? opt->bwd_kernel : "";
   a.options.deterministic = opt->deterministic != 0;
   return a;
 }
@@ -296,8 +297,8 @@ void check_backend(const bsattn_options* opt) {
   if (opt->backend != BSATTN_BACKEND_CPU && opt->backend != BSATTN_BACKEND_CUDA)
     throw UsageError("options.backend: " + std::to_string(opt->backend) +
                      " (allowed: BSATTN_BACKEND_CPU=0, BSATTN_BACKEND_CUDA=1)");
-  if (opt->backend == BSATTN_BACKEND_CPU && opt->kernel && *opt->kernel)
-    throw UsageError("options.kernel names a CUDA kernel; it needs BSATTN_BACKEND_CUDA");
+  if (opt->backend == BSATTN_BACKEND_CPU && ((opt->kernel && *opt->kernel) || (opt->bwd_kernel && *opt->bwd_kernel)))
+    throw UsageError("options.kernel / bwd_kernel name a CUDA kernel; they need BSATTN_BACKEND_CUDA");
 }
 
 }  // namespace

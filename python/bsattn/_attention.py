@@ -116,7 +116,7 @@ def _swap12(x):
 
 def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, cu_seqlens_k=None,
               max_seqlen_q=None, max_seqlen_k=None, scale=None, silu_n=None, block_size=None, layout="bshd",
-              return_lse=False, deterministic=False, kernel=None):
+              return_lse=False, deterministic=False, kernel=None, bwd_kernel=None):
     """Block-sparse attention: softmax(scale * Q K^T) V over the mask's kept blocks (or, score="silu", HSTU's
     SiLU(scale * Q K^T) / silu_n V).
 
@@ -129,6 +129,8 @@ def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, 
     mask: a bsattn.Mask (gen_mask, load_mask), a mask file (.npy/.json), a bool block mask [B, H, Mq, Mk]
     (Block-Sparse-Attention's base_blockmask; blocks of `block_size`, default 128) or a FlexAttention
     BlockMask. causal=True applies the causal rule (bottom-right aligned) on top of the mask.
+    CUDA: kernel= / bwd_kernel= force a forward / backward kernel by name (bsattn bench --list-kernels;
+    "sm90", "sm80"); deterministic=True computes dQ without atomics.
     Returns O (q's dtype and layout), and LSE [B, Hq, Sq] (float32, natural log) when return_lse."""
     if layout not in ("bshd", "bhsd"):
         raise ValueError("bsattn: layout=%r (allowed: 'bshd', 'bhsd')" % (layout,))
@@ -140,14 +142,14 @@ def attention(q, k, v, mask, causal=False, score="softmax", cu_seqlens=None, *, 
     m = with_causal(resolve_mask(mask, q, k, causal, block_size, cu_seqlens, cu_k, max_seqlen_q, max_seqlen_k),
                     causal)
     if isinstance(q, np.ndarray):
-        if kernel:
-            raise ValueError("bsattn: kernel= selects a CUDA kernel; NumPy arrays run the CPU reference")
+        if kernel or bwd_kernel:
+            raise ValueError("bsattn: kernel= / bwd_kernel= select CUDA kernels; NumPy arrays run the CPU reference")
         o, lse = _numpy_forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k)
     else:
         if torch_forward is None:
             raise TypeError("bsattn: q is %s; give torch tensors (with PyTorch installed) or NumPy arrays"
                             % type(q).__name__)
-        o, lse = torch_forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k, deterministic, kernel)
+        o, lse = torch_forward(q, k, v, m, score, scale, silu_n, cu_seqlens, cu_k, deterministic, kernel, bwd_kernel)
     if layout == "bhsd":
         o = _swap12(o)
     return (o, lse) if return_lse else o

@@ -35,7 +35,7 @@ class MaskDesc(ctypes.Structure):
 class Options(ctypes.Structure):
     _fields_ = [("backend", ctypes.c_int32), ("score", ctypes.c_int32), ("scale", ctypes.c_double),
                 ("silu_n", ctypes.c_double), ("varlen_batch", ctypes.c_int64), ("cu_seqlens_q", ctypes.c_void_p),
-                ("cu_seqlens_k", ctypes.c_void_p), ("stream", ctypes.c_void_p), ("kernel", ctypes.c_char_p),
+                ("cu_seqlens_k", ctypes.c_void_p), ("stream", ctypes.c_void_p), ("kernel", ctypes.c_char_p), ("bwd_kernel", ctypes.c_char_p),
                 ("deterministic", ctypes.c_int32), ("workspace", ctypes.c_void_p), ("workspace_bytes", ctypes.c_size_t)]
 
 

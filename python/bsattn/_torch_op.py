@@ -34,7 +34,7 @@ class _MaskView:
         self.causal = causal
 
 
-def _prepare(q, k, v, arrays, geom, causal, silu, scale, silu_n, cu_q, cu_k, kernel, deterministic):
+def _prepare(q, k, v, arrays, geom, causal, silu, scale, silu_n, cu_q, cu_k, kernel, deterministic, bwd_kernel=""):
     m = _MaskView(arrays, geom, causal)
     d = mask_desc(m, _ptr)
     opt = options("silu" if silu else "softmax", scale, silu_n, cu_q, cu_k,
@@ -43,8 +43,9 @@ def _prepare(q, k, v, arrays, geom, causal, silu, scale, silu_n, cu_q, cu_k, ker
         opt.backend = _capi.BACKEND_CUDA
         opt.stream = torch.cuda.current_stream(q.device).cuda_stream
         opt.kernel = kernel.encode() if kernel else None
+        opt.bwd_kernel = bwd_kernel.encode() if bwd_kernel else None
         opt.deterministic = int(deterministic)
-    elif kernel:
+    elif kernel or bwd_kernel:
         raise ValueError("bsattn: kernel= selects a CUDA kernel; these tensors are on the CPU")
     return d, opt
 
@@ -72,7 +73,7 @@ def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bitmap: torch.Tensor
          head_sink: torch.Tensor, head_local: torch.Tensor, cu_q: Optional[torch.Tensor],
          cu_k: Optional[torch.Tensor], mask_batch: int, heads: int, q_len: int, kv_len: int, block_q: int,
          block_kv: int, causal: bool, silu: bool, scale: float, silu_n: float, kernel: str,
-         deterministic: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+         deterministic: bool, bwd_kernel: str) -> Tuple[torch.Tensor, torch.Tensor]:
     arrays = (bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type, head_sink, head_local)
     geom = (mask_batch, heads, q_len, kv_len, block_q, block_kv)
     o = torch.empty_like(q, memory_format=torch.contiguous_format)
@@ -91,7 +92,7 @@ def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bitmap: torch.Tensor
 @_fwd.register_fake
 def _fwd_fake(q, k, v, bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type, head_sink, head_local,
               cu_q, cu_k, mask_batch, heads, q_len, kv_len, block_q, block_kv, causal, silu, scale, silu_n, kernel,
-              deterministic):
+              deterministic, bwd_kernel):
     return (torch.empty_like(q, memory_format=torch.contiguous_format),
             q.new_empty(_lse_shape(q, cu_q), dtype=torch.float32))
 
@@ -102,7 +103,7 @@ def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
          q_indices: torch.Tensor, head_type: torch.Tensor, head_sink: torch.Tensor, head_local: torch.Tensor,
          cu_q: Optional[torch.Tensor], cu_k: Optional[torch.Tensor], mask_batch: int, heads: int, q_len: int,
          kv_len: int, block_q: int, block_kv: int, causal: bool, silu: bool, scale: float, silu_n: float,
-         deterministic: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+         deterministic: bool, bwd_kernel: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     arrays = (bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type, head_sink, head_local)
     geom = (mask_batch, heads, q_len, kv_len, block_q, block_kv)
     dout = dout.to(q.dtype).contiguous()
@@ -110,7 +111,8 @@ def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     dk = torch.empty(k.shape, dtype=torch.float32, device=q.device)
     dv = torch.empty(v.shape, dtype=torch.float32, device=q.device)
     with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
-        d, opt = _prepare(q, k, v, arrays, geom, causal, silu, scale, silu_n, cu_q, cu_k, "", deterministic)
+        d, opt = _prepare(q, k, v, arrays, geom, causal, silu, scale, silu_n, cu_q, cu_k, "", deterministic,
+                          bwd_kernel)
         t = [_t(x, n) for x, n in ((q, "q"), (k, "k"), (v, "v"), (o, "o"), (lse, "lse"), (dout, "dout"),
                                     (dq, "dq"), (dk, "dk"), (dv, "dv"))]
         ws = _workspace(q, t[0], t[1], t[2], d, opt, True)
@@ -123,17 +125,19 @@ def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 @_bwd.register_fake
 def _bwd_fake(dout, q, k, v, o, lse, bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type, head_sink,
               head_local, cu_q, cu_k, mask_batch, heads, q_len, kv_len, block_q, block_kv, causal, silu, scale, silu_n,
-              deterministic):
+              deterministic, bwd_kernel):
     return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
 
 
 def _setup_context(ctx, inputs, output):
     (q, k, v, bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type, head_sink, head_local, cu_q, cu_k,
-     mask_batch, heads, q_len, kv_len, block_q, block_kv, causal, silu, scale, silu_n, kernel, deterministic) = inputs
+     mask_batch, heads, q_len, kv_len, block_q, block_kv, causal, silu, scale, silu_n, kernel, deterministic,
+     bwd_kernel) = inputs
     o, lse = output
     ctx.save_for_backward(q, k, v, o, lse, bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type,
                           head_sink, head_local, cu_q, cu_k)
-    ctx.args = (mask_batch, heads, q_len, kv_len, block_q, block_kv, causal, silu, scale, silu_n, deterministic)
+    ctx.args = (mask_batch, heads, q_len, kv_len, block_q, block_kv, causal, silu, scale, silu_n, deterministic,
+                bwd_kernel)
 
 
 def _backward(ctx, grad_o, grad_lse):
@@ -142,7 +146,7 @@ def _backward(ctx, grad_o, grad_lse):
     if grad_o is None:
         grad_o = torch.zeros_like(o)
     dq, dk, dv = torch.ops.bsattn.bwd(grad_o, q, k, v, o, lse, *mask_and_cu, *ctx.args)
-    return (dq, dk, dv) + (None,) * 22
+    return (dq, dk, dv) + (None,) * 23
 
 
 _fwd.register_autograd(_backward, setup_context=_setup_context)
@@ -156,7 +160,7 @@ class _nullcontext:
         return False
 
 
-def forward(q, k, v, m, score, scale, silu_n, cu_q, cu_k, deterministic, kernel):
+def forward(q, k, v, m, score, scale, silu_n, cu_q, cu_k, deterministic, kernel, bwd_kernel):
     """attention() on torch tensors: the mask's arrays moved to q's device (kept on the mask), inputs
     contiguous, then the op. Returns O and LSE (detached)."""
     if score not in ("softmax", "silu"):
@@ -170,5 +174,6 @@ def forward(q, k, v, m, score, scale, silu_n, cu_q, cu_k, deterministic, kernel)
     o, lse = torch.ops.bsattn.fwd(q, k, v, m.bitmap, m.kv_num_blocks, m.kv_indices, m.q_num_blocks, m.q_indices,
                                   m.head_type, m.head_sink, m.head_local, cu_q, cu_k, m.batch, m.heads,
                                   m.q_len, m.kv_len, m.block_q, m.block_kv, m.causal, score == "silu",
-                                  float(scale or 0.0), float(silu_n or 0.0), kernel or "", bool(deterministic))
+                                  float(scale or 0.0), float(silu_n or 0.0), kernel or "", bool(deterministic),
+                                  bwd_kernel or "")
     return o, lse.detach()

@@ -301,6 +301,7 @@ TEST_CASE("C ABI: version and defaults") {
   CHECK(o.scale == 0);
   CHECK(o.cu_seqlens_q == nullptr);
   CHECK(o.workspace == nullptr);
+  CHECK(o.bwd_kernel == nullptr);
   size_t bytes = 1;
   Case c(gqa_problem(false, 1), 2);
   CHECK(bsattn_workspace_size(&c.tq, &c.tk, &c.tv, &c.mask, &c.opt, 1, &bytes) == BSATTN_OK);
@@ -465,7 +466,7 @@ TEST_CASE("C ABI errors: codes and one line naming what is wrong, nothing writte
     refused(BSATTN_ERROR_USAGE, "options.score: 5");
     c.opt = ok.opt;
     c.opt.kernel = "sm90-ws";
-    refused(BSATTN_ERROR_USAGE, "needs BSATTN_BACKEND_CUDA");
+    refused(BSATTN_ERROR_USAGE, "need BSATTN_BACKEND_CUDA");
     c.opt = ok.opt;
     uint8_t types[4] = {1, 1, 9, 1};
     c.mask.head_type = types;

@@ -190,7 +190,7 @@ def opcheck():
     v = torch.randn(1, 512, 2, 64, device=dev, dtype=torch.bfloat16, requires_grad=True)
     args = (q, k, v, m.bitmap, m.kv_num_blocks, m.kv_indices, m.q_num_blocks, m.q_indices, m.head_type, m.head_sink,
             m.head_local, None, None, m.batch, m.heads, m.q_len, m.kv_len, m.block_q, m.block_kv, m.causal, False,
-            0.0, 0.0, "", True)
+            0.0, 0.0, "", True, "")
     result = torch.library.opcheck(torch.ops.bsattn.fwd.default, args)
     print(result)
     check(all(v == "SUCCESS" for v in result.values()), "torch.library.opcheck(bsattn::fwd)")
