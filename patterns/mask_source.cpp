@@ -5,6 +5,7 @@
 #include "lib/curves/order.h"
 #include "lib/error.h"
 #include "lib/mask_io.h"
+#include "lib/varlen/varlen.h"
 
 namespace bsattn {
 
@@ -68,6 +69,49 @@ BlockMask resolve_mask(const MaskSource& src, const Qkv& in, const std::vector<i
     m = generate_mask(req);
   }
   problem_for(in.q, in.k).validate(m);
+  return m;
+}
+
+namespace {
+
+// Rows [r0, r0+n) of a packed tensor (sizes only when `with_data` is false).
+Tensor slice_rows(const Tensor& t, int64_t r0, int64_t n, bool with_data) {
+  Tensor s;
+  s.batch = 1, s.seq = n, s.heads = t.heads, s.dim = t.dim, s.dtype = t.dtype, s.file_dtype = t.file_dtype;
+  s.name = t.name;
+  const int64_t row = t.heads * t.dim;
+  if (with_data && !t.data.empty()) s.data.assign(t.data.begin() + r0 * row, t.data.begin() + (r0 + n) * row);
+  return s;
+}
+
+}  // namespace
+
+BlockMask resolve_varlen_mask(const MaskSource& src, const Qkv& in, const std::vector<int32_t>& cu) {
+  check_packed(in.q, cu, "the offsets (--seqlens/--cu-seqlens)");
+  check_packed(in.k, cu, "the offsets (--seqlens/--cu-seqlens)");
+  const int64_t max_len = max_seqlen(cu);
+  const AttentionProblem p = varlen_problem(in.q, in.k, cu);
+  BlockMask m;
+  if (!src.file.empty()) {
+    MaskSizesHint hint;
+    hint.q_len = hint.kv_len = max_len;
+    hint.block_q = src.request.shape.block_q;
+    hint.block_kv = src.request.shape.block_kv;
+    hint.causal = src.request.causal;
+    m = load_mask(src.file, hint);
+  } else {
+    bool needs_inputs = false;
+    for (const HeadMapEntry& g : src.request.groups()) needs_inputs |= g.pattern.def && g.pattern.def->needs_inputs;
+    m = build_varlen_mask(cu, [&](int64_t b, int64_t len) {
+      Qkv one;
+      one.layout = in.layout;
+      one.q = slice_rows(in.q, cu[size_t(b)], len, needs_inputs);
+      one.k = slice_rows(in.k, cu[size_t(b)], len, needs_inputs);
+      PatternInputs pi = pattern_inputs(one);
+      return generate_mask(request_for_inputs(src.request, one, &pi));
+    });
+  }
+  p.validate(m);
   return m;
 }
 

@@ -38,4 +38,11 @@ MaskRequest request_for_inputs(MaskRequest request, const Qkv& in, const Pattern
 // one. UsageError when the mask does not fit the inputs.
 BlockMask resolve_mask(const MaskSource& src, const Qkv& in, const std::vector<int64_t>* token_order = nullptr);
 
+// The mask of a varlen batch (packed Q/K/V, offsets `cu`, lib/varlen/varlen.h): a file is loaded for the
+// longest sequence (batch 1 or one entry per sequence; rows relative to each sequence's start); a pattern is
+// generated for each sequence alone (its length, its own Q/K for adaptive selectors, the same seed), so that
+// each sequence gets exactly the mask a run on it alone gets, and the masks are embedded into one
+// [B,H,Mq,Mk]. UsageError when the mask does not fit.
+BlockMask resolve_varlen_mask(const MaskSource& src, const Qkv& in, const std::vector<int32_t>& cu);
+
 }  // namespace bsattn

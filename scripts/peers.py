@@ -26,6 +26,15 @@ The parts that need no PyTorch live in scripts/peer_records.py.
 
   python3 scripts/peers.py --bench bench.json --masks DIR --bsattn build/bsattn --out merged.json
   (then `bsattn bench --from merged.json --csv merged.csv --markdown merged.md` for the exports)
+
+NSA (issue 21, docs/nsa.md): `--nsa SPEC` times NSA's forward in PyTorch, bf16: mean-pooled K/V, the
+compressed branch and its scores as dense matmuls (the scores feed the selection), the top-n selection
+shared across each GQA group (forced initial and local blocks), then FlexAttention for the selected and
+the window branch (mask_mod reading the per-token selection bitmap), and the 1/3 gate sum. One record per
+--seq in the bsattn.bench/v1 columns (impl "flex_nsa"):
+
+  python3 scripts/peers.py --nsa block=64,stride=32,select=64,topn=16,window=512 --seq 32768 --heads 16 \
+      --kv-heads 4 --head-dim 128 --out nsa-peers.json
 """
 import argparse
 import json
@@ -40,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.attention.flex_attention import BlockMask, flex_attention
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peer_records as pr  # noqa: E402  (the part without PyTorch, beside this script)
@@ -179,7 +188,97 @@ def grad_errors(got, ours):
     return {g: rel_err(a, b) for g, a, b in zip(pr.GRAD_NAMES, got, ours)}
 
 
+def nsa_spec(text):
+    p = dict(block=64, stride=32, select=64, topn=16, window=512, init=1, local=2)
+    for item in filter(None, text.split(",")):
+        key, _, val = item.partition("=")
+        if key not in p:
+            sys.exit("peers.py: --nsa: unknown key %r (allowed: %s)" % (key, ", ".join(p)))
+        p[key] = int(val)
+    return p
+
+
+def nsa_torch(q, k, v, p, flex):
+    """NSA forward (docs/nsa.md, qblock=1): q [B,Hq,S,D], k/v [B,Hkv,S,D] bf16 -> O [B,Hq,S,D]."""
+    B, H, S, D = q.shape
+    Hkv = k.shape[1]
+    G = H // Hkv
+    l, d, ls = p["block"], p["stride"], p["select"]
+    scale = D ** -0.5
+    kc = k.unfold(2, l, d).mean(-1)  # [B,Hkv,Nc,D]
+    vc = v.unfold(2, l, d).mean(-1)
+    nc, ms = kc.shape[2], (S + ls - 1) // ls
+    t = torch.arange(S, device=q.device)
+    vis = (torch.arange(nc, device=q.device)[None, :] * d + l - 1) <= t[:, None]  # [S,Nc]
+    s = torch.matmul(q.float(), kc.float().repeat_interleave(G, 1).transpose(-1, -2)) * scale
+    s = s.masked_fill(~vis, float("-inf"))
+    pc = torch.softmax(s, -1).nan_to_num(0.0)  # rows that see no block: 0
+    o_cmp = torch.matmul(pc, vc.float().repeat_interleave(G, 1))
+    i = torch.arange(nc, device=q.device)
+    j = torch.arange(ms, device=q.device)
+    overlap = ((i[:, None] * d) < (j[None, :] + 1) * ls) & ((i[:, None] * d + l) > j[None, :] * ls)  # [Nc,Ms]
+    imp = torch.matmul(pc, overlap.float()).view(B, Hkv, G, S, ms).sum(2)  # [B,Hkv,S,Ms]
+    c = (t // ls)[:, None]
+    forced = (j[None, :] < p["init"]) | ((j[None, :] > c - p["local"]) & (j[None, :] <= c))
+    imp = imp.masked_fill(j[None, :] > c, float("-inf")).masked_fill(forced, float("inf"))
+    top = imp.topk(min(p["topn"], ms), -1).indices
+    sel = torch.zeros(B, Hkv, S, ms, dtype=torch.bool, device=q.device)
+    sel.scatter_(-1, top, True)
+    sel &= j[None, None, None, :] <= c  # a row with fewer candidates than topn took invisible blocks
+    w = (p["window"] + ls - 1) // ls
+
+    def sel_mod(b, h, q_idx, kv_idx):
+        return sel[b, h // G, q_idx, kv_idx // ls] & (kv_idx <= q_idx)
+
+    def win_mod(b, h, q_idx, kv_idx):
+        return (kv_idx // ls > q_idx // ls - w) & (kv_idx <= q_idx)
+
+    bm_sel = create_block_mask(sel_mod, B, H, S, S, device=q.device)
+    bm_win = create_block_mask(win_mod, B, H, S, S, device=q.device)
+    o_slc = flex(q, k, v, block_mask=bm_sel, enable_gqa=True)
+    o_win = flex(q, k, v, block_mask=bm_win, enable_gqa=True)
+    return ((o_cmp + o_slc.float() + o_win.float()) / 3).to(q.dtype)
+
+
+def nsa_main():
+    ap = argparse.ArgumentParser(description="NSA forward in PyTorch (FlexAttention per branch + the gate sum)")
+    ap.add_argument("--nsa", required=True)
+    ap.add_argument("--seq", default="32768")
+    ap.add_argument("--heads", type=int, default=16)
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--head-dim", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("peers.py: no CUDA GPU visible to PyTorch")
+    dev = torch.device("cuda")
+    p = nsa_spec(a.nsa)
+    flex = torch.compile(flex_attention, dynamic=False)
+    opt = {"warmup": 2, "min_samples": 5, "max_samples": 1000, "noise_target": 0.02, "max_time_s": 2.0}
+    flush = torch.empty(max(2 * torch.cuda.get_device_properties(dev).L2_cache_size, 1 << 20), dtype=torch.uint8, device=dev)
+    records = []
+    for seq in (int(x) for x in a.seq.split(",")):
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(a.seed)
+        q, k, v = (torch.randn((1, h, seq, a.head_dim), generator=gen, device=dev).to(torch.bfloat16)
+                   for h in (a.heads, a.kv_heads, a.kv_heads))
+        st = measure(lambda: nsa_torch(q, k, v, p, flex), opt, flush)
+        records.append(dict(st, impl="flex_nsa", backend="cuda", pattern="nsa", spec="nsa:" + a.nsa, causal=True,
+                            batch=1, heads=a.heads, heads_kv=a.kv_heads, seq=seq, head_dim=a.head_dim,
+                            block=p["select"], dtype="bf16", **{"pass": "fwd"}, seed=a.seed))
+        print("flex_nsa S=%d: %.3f ms" % (seq, st["median_ms"]))
+    doc = {"schema": "bsattn.bench/v1", "context": {"tool": "scripts/peers.py --nsa", "gpu": torch.cuda.get_device_name(dev),
+                                                    "torch": torch.__version__, "nsa": p, "timing": opt},
+           "records": records, "skipped": []}
+    with open(a.out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(a.out + ".tmp", a.out)
+
+
 def main():
+    if "--nsa" in sys.argv:
+        return nsa_main()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench", required=True, help="bsattn bench --json output (bsattn.bench/v1)")
     ap.add_argument("--masks", required=True, help="the --save-masks folder of that run")

@@ -1,6 +1,8 @@
 #include "apps/bsattn/attention_inputs.h"
 
 #include "apps/bsattn/common_options.h"
+#include "lib/error.h"
+#include "lib/varlen/varlen.h"
 
 namespace bsattn::app {
 
@@ -35,6 +37,24 @@ void add_mask_size_options(CLI::App& sub, MaskCli& o, const std::string& g) {
 
 MaskSource parse_mask_cli(const MaskCli& o, uint64_t seed) {
   return parse_mask_source(o.mask, resolve_block_sizes(o.blocks, kDefaultBlockSize), o.causal, seed);
+}
+
+void add_varlen_options(CLI::App& sub, VarlenCli& o, const std::string& g) {
+  sub.add_option("--seqlens", o.seqlens, "Varlen: lengths of the sequences packed in Q/K/V ([total,H,D]), e.g. 1000,517,3000; "
+                 "attention stays within each sequence, each with its own mask")->group(g);
+  sub.add_option("--cu-seqlens", o.cu_seqlens, "Varlen: offsets .npy, 1-D int32 (or int64) [0, L1, L1+L2, ..., total] "
+                 "(HSTU x_offsets, FlashAttention/Block-Sparse-Attention cu_seqlens)")->group(g);
+}
+
+std::vector<int32_t> resolve_varlen(const VarlenCli& o, InputCli& inputs) {
+  std::vector<int32_t> cu = varlen_offsets(o.seqlens, o.cu_seqlens);
+  if (!cu.empty() && !inputs.src.synthetic.empty()) {
+    if (inputs.src.sizes.batch != 1)
+      throw UsageError("--batch " + std::to_string(inputs.src.sizes.batch) +
+                       " with varlen offsets: the sequences are packed into one (allowed: --batch 1)");
+    inputs.src.sizes.seq = cu.back();
+  }
+  return cu;
 }
 
 }  // namespace bsattn::app

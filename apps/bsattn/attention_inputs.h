@@ -20,6 +20,15 @@ struct InputCli {
 void add_input_options(CLI::App& sub, InputCli& o, bool with_v, bool with_sizes, const std::string& group);
 Qkv load_inputs(InputCli o, bool need_v, uint64_t seed);
 
+// Varlen batches (lib/varlen/varlen.h): --seqlens L1,L2,... or --cu-seqlens FILE.npy.
+struct VarlenCli {
+  std::string seqlens, cu_seqlens;
+};
+void add_varlen_options(CLI::App& sub, VarlenCli& o, const std::string& group);
+// The offsets (empty without varlen options). Synthetic inputs become one packed sequence of the offsets'
+// total (--seq is replaced by it; --batch must stay 1).
+std::vector<int32_t> resolve_varlen(const VarlenCli& o, InputCli& inputs);
+
 struct MaskCli {
   std::string mask;  // file (.npy / .json / CSR prefix) or pattern spec
   BlockOptions blocks;

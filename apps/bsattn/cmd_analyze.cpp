@@ -9,6 +9,7 @@
 #include "apps/bsattn/analyze_curves.h"
 #include "lib/build_info.h"
 #include "apps/bsattn/attention_inputs.h"
+#include "apps/bsattn/nsa_cli.h"
 #include "apps/bsattn/commands.h"
 #include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
@@ -19,6 +20,7 @@
 #include "lib/quality/frontier.h"
 #include "lib/reference/parallel.h"
 #include "lib/quality/quality.h"
+#include "lib/varlen/varlen.h"
 
 namespace bsattn::app {
 
@@ -27,6 +29,8 @@ namespace {
 struct AnalyzeOptions {
   MaskCli mask;
   InputCli inputs;
+  VarlenCli varlen;
+  NsaCli nsa;
   std::string backend = "cpu", score = "softmax", kernel;
   double silu_n = 0;
   uint64_t seed = 0;
@@ -113,8 +117,37 @@ void run_analyze_cuda(const AnalyzeOptions& o, const Qkv& in, AttentionProblem p
   if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
 }
 
+// analyze --nsa: NSA's output (and each branch) against dense causal attention (lib/nsa/nsa.h).
+void analyze_nsa(const AnalyzeOptions& o, const AttentionProblem& p, const Qkv& in, nlohmann::json& result) {
+  const NsaParams np = nsa_params(o.nsa);
+  const std::vector<float> gates = nsa_gates(o.nsa, p.total_q(), p.heads_q);
+  NsaQuality r = nsa_quality(p, in.q.data.data(), in.k.data.data(), in.v.data.data(), np,
+                             gates.empty() ? nullptr : gates.data(), o.threads);
+  if (!o.quiet) {
+    std::printf("nsa against dense causal attention (cpu float32)\n%-5s %10s %9s %10s %10s %10s\n", "head", "rel_l2",
+                "cosine", "cmp_l2", "slc_l2", "win_l2");
+    for (size_t h = 0; h < r.out.heads.size(); ++h)
+      std::printf("%-5zu %10.3e %9.6f %10.3e %10.3e %10.3e\n", h, r.out.heads[h].rel_l2, r.out.heads[h].cosine,
+                  r.cmp.heads[h].rel_l2, r.slc.heads[h].rel_l2, r.win.heads[h].rel_l2);
+    std::printf("summary: nsa rel_l2 %.3e, cosine %.6f, max_abs %.3e; branches alone rel_l2: compressed %.3e, selected "
+                "%.3e, window %.3e; %lld compressed blocks; pair density: selected %.4f, window %.4f\n",
+                r.out.overall.rel_l2, r.out.overall.cosine, r.out.overall.max_abs, r.cmp.overall.rel_l2,
+                r.slc.overall.rel_l2, r.win.overall.rel_l2, (long long)r.compressed_blocks,
+                r.select_stats.pair_density(), r.window_stats.pair_density());
+  }
+  result["nsa"] = np.to_json();
+  result["quality"] = to_json(r);
+  if (p.varlen()) result["cu_seqlens"] = p.cu_seqlens_q;
+  if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
+}
+
 void run_analyze(const AnalyzeOptions& o) {
   const bool cuda = o.backend == "cuda";
+  nsa_params(o.nsa);  // the spec and files checked first (and --nsa-* without --nsa refused)
+  if (o.nsa.requested() && (cuda || o.sweep || !o.check.empty() || !o.check_grads.empty() || o.score != "softmax" ||
+                            !o.mask.mask.empty()))
+    throw UsageError("--nsa: analyze compares NSA with dense attention on the CPU, softmax, without MASK, --sweep, "
+                     "--check or --backend cuda");
   if (cuda) {
     if (o.sweep) throw UsageError("--sweep runs on the CPU reference; drop --backend cuda");
     if (!o.check.empty() || !o.check_grads.empty())
@@ -124,14 +157,21 @@ void run_analyze(const AnalyzeOptions& o) {
   } else if (!o.kernel.empty()) {
     throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
   }
-  Qkv in = load_inputs(o.inputs, true, o.seed);
-  AttentionProblem p = problem_for(in.q, in.k);
+  InputCli inputs = o.inputs;
+  const std::vector<int32_t> cu = resolve_varlen(o.varlen, inputs);
+  if (!cu.empty() && (cuda || o.sweep))
+    throw UsageError(std::string(cuda ? "--backend cuda" : "--sweep") + " takes fixed-length inputs; with --seqlens/--cu-seqlens "
+                     "analyze runs on the CPU reference without --sweep");
+  Qkv in = load_inputs(inputs, true, o.seed);
+  if (!cu.empty()) check_packed(in.q, cu, "the offsets (--seqlens/--cu-seqlens)"), check_packed(in.k, cu, "the offsets (--seqlens/--cu-seqlens)");
+  AttentionProblem p = cu.empty() ? problem_for(in.q, in.k) : varlen_problem(in.q, in.k, cu);
   if (o.score == "silu") {
     p.score = ScoreFn::Silu;
-    p.silu_n = o.silu_n > 0 ? o.silu_n : double(in.k.seq);
+    p.silu_n = o.silu_n > 0 ? o.silu_n : double(p.kv_len);
   }
   const float *q = in.q.data.data(), *k = in.k.data.data(), *v = in.v.data.data();
   nlohmann::json result = {{"schema", "bsattn.analyze/v1"}, {"context", context_json(o, in)}};
+  if (o.nsa.requested()) return analyze_nsa(o, p, in, result);
   if (cuda) return run_analyze_cuda(o, in, p, result);
 
   if (o.sweep) {
@@ -173,9 +213,15 @@ void run_analyze(const AnalyzeOptions& o) {
     return;
   }
 
-  BlockMask m = resolve_mask(parse_mask_cli(o.mask, o.seed), in);
+  BlockMask m = cu.empty() ? resolve_mask(parse_mask_cli(o.mask, o.seed), in)
+                           : resolve_varlen_mask(parse_mask_cli(o.mask, o.seed), in, cu);
   result["mask"] = m.spec;
   QualityReport rep = evaluate_mask(p, m, q, k, v, nullptr, o.threads);
+  if (!cu.empty()) {  // blocks and pairs counted within each sequence
+    rep.mask = varlen_mask_stats(m, cu);
+    for (auto& h : rep.heads) h.density = rep.mask.heads[size_t(h.head)].density;
+    result["cu_seqlens"] = cu;
+  }
   if (rep.mask.empty_rows > 0)
     std::fprintf(stderr, "bsattn analyze: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
                  (long long)rep.mask.empty_rows);
@@ -238,6 +284,8 @@ void register_analyze(CLI::App& app) {
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
   add_input_options(*sub, o->inputs, true, true, "Input");
+  add_varlen_options(*sub, o->varlen, "Input");
+  add_nsa_options(*sub, o->nsa, true, "Mask");
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");

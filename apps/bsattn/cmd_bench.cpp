@@ -7,6 +7,8 @@
 
 #include "apps/bsattn/commands.h"
 #include "apps/bsattn/common_options.h"
+#include "apps/bsattn/nsa_cli.h"
+#include "lib/nsa/nsa_bench.h"
 #include "lib/atomic_file.h"
 #include "lib/backend.h"
 #include "lib/bench/results.h"
@@ -15,6 +17,7 @@
 #include "lib/progress.h"
 #include "lib/spec.h"
 #include "lib/tensor/synthetic.h"
+#include "lib/varlen/varlen.h"
 #include "patterns/adaptive/gpu_select.h"
 #include "patterns/registry.h"
 
@@ -34,6 +37,10 @@ struct BenchOptions {
   uint64_t seed = 0;
   std::string json_out, csv_out, md_out, save_masks, from;
   std::string synthetic;  // Q/K for patterns that select from them (energy, topk, xattn, vslash)
+  struct {
+    std::string seqlens, cu_seqlens;
+  } varlen;  // one packed batch of these sequences instead of the seq and batch axes
+  NsaCli nsa;
 };
 
 // --markdown: a file gets the table under the run's context; stdout ("-") the table alone.
@@ -69,6 +76,14 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   outputs.add(o.md_out, "--markdown");
   outputs.add_folder(o.save_masks, "--save-masks");
   bool use_cuda;
+  if (o.nsa.requested()) {
+    if (o.backend == "cuda")
+      throw UsageError("bench --nsa times NSA's CPU computation (its compressed branch and selection run on the CPU); "
+                       "use --backend cpu (or auto)");
+    o.backend = "cpu";
+  } else {
+    nsa_params(o.nsa);  // refuses --nsa-pool without --nsa
+  }
   if (o.backend == "auto") {
     use_cuda = gpu_available();
   } else {
@@ -97,6 +112,9 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.config_file.empty())
     axes.merge_json(nlohmann::json::parse(read_text_file(o.config_file), nullptr, false), "--config " + o.config_file);
   for (auto& [axis, text] : o.axes) axes.set(axis, text);
+  axes.cu_seqlens = varlen_offsets(o.varlen.seqlens, o.varlen.cu_seqlens);
+  if (!axes.cu_seqlens.empty() && !o.save_masks.empty())
+    throw UsageError("--save-masks keeps fixed-length masks for scripts/peers.py; drop it with --seqlens/--cu-seqlens");
   if (!o.blocks.block.empty()) axes.set("block", o.blocks.block);
 
   if (!o.timing_given && !use_cuda) {
@@ -111,6 +129,31 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   std::unique_ptr<bench::BenchBackend> backend =
       use_cuda ? bench::make_cuda_backend({o.kernel, o.max_ctas, !o.no_ceilings, o.deterministic, o.bwd_kernel}) : bench::make_cpu_backend();
 
+  if (o.nsa.requested()) {
+    const NsaParams np = nsa_params(o.nsa);
+    nlohmann::json context = bench::host_context();
+    context["argv"] = argv;
+    context["config"] = axes.to_json();
+    ProgressMeter meter("bsattn bench --nsa:", o.progress || (!o.quiet && stderr_is_terminal()));
+    bench::BenchDoc doc = bench::run_nsa_bench(axes, np, "nsa:" + o.nsa.spec, o.timing, o.seed, context, &meter);
+    meter.finish();
+    if (doc.records.empty()) throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());
+    if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
+    if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
+    std::string table = bench::to_markdown(doc);
+    write_markdown(o.md_out, doc, table);
+    outputs.commit();
+    if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") {
+      std::printf("bsattn bench --nsa: cpu, NSA forward (all three branches, selection and gate sum) against dense causal "
+                  "attention; seed %llu\n\n%s", (unsigned long long)o.seed, table.c_str());
+      for (auto& r : doc.records)
+        std::printf("nsa S=%lld H=%lld/%lld D=%lld: %.3f ms, dense causal %.3f ms, speedup %.2fx\n",
+                    (long long)r["seq"].get<int64_t>(), (long long)r["heads"].get<int64_t>(),
+                    (long long)r["heads_kv"].get<int64_t>(), (long long)r["head_dim"].get<int64_t>(),
+                    r["median_ms"].get<double>(), r["dense_median_ms"].get<double>(), r["speedup_vs_dense"].get<double>());
+    }
+    return;
+  }
   for (auto& p : axes.pattern)
     if (!bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
   bench::SweepPlan plan = bench::expand_sweep(axes, backend->caps());
@@ -144,7 +187,14 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   // Patterns that select from Q/K take synthetic ones (--synthetic); on the GPU their selection is
   // the timed mask build.
   auto make_mask = [&o, use_cuda](const bench::BenchConfig& c, uint64_t seed) {
-    return adaptive::bench_mask(c, seed, o.synthetic, use_cuda);
+    if (c.cu_seqlens.empty()) return adaptive::bench_mask(c, seed, o.synthetic, use_cuda);
+    return build_varlen_mask(c.cu_seqlens, [&](int64_t, int64_t len) {  // each sequence's own mask
+      bench::BenchConfig one = c;
+      one.cu_seqlens.clear();
+      one.shape.batch = 1;
+      one.shape.q_len = one.shape.kv_len = len;
+      return adaptive::bench_mask(one, seed, o.synthetic, use_cuda);
+    });
   };
   bench::BenchDoc doc = bench::run_bench(plan, *backend, make_mask, ro, context);
   meter.finish();
@@ -226,6 +276,10 @@ void register_bench(CLI::App& app) {
   axis("kv-heads", "KV heads (one value; 0 = --heads)");
   axis("heads-kv", "KV heads (the older name of --kv-heads)", "", "");
   axis("batch", "Batch sizes");
+  sub->add_option("--seqlens", o->varlen.seqlens, "Varlen: one packed batch of these sequence lengths (e.g. 1000,517,3000) "
+                  "instead of --seq and --batch; each sequence gets its own mask")->group(gs);
+  add_nsa_options(*sub, o->nsa, false, gs);
+  sub->add_option("--cu-seqlens", o->varlen.cu_seqlens, "Varlen: the offsets .npy (1-D int32 [0, L1, L1+L2, ...]) instead of --seqlens")->group(gs);
   axis("density", "Block densities in (0,1], list or start:stop:step");
   axis("pattern", "Patterns: random, local, causal, dense, or specs separated by ';'");
   axis("dtype", "Element types: bf16, f16, f32");

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "apps/bsattn/attention_inputs.h"
+#include "apps/bsattn/nsa_cli.h"
+#include "apps/bsattn/hstu_cli.h"
 #include "lib/build_info.h"
 #include "apps/bsattn/commands.h"
 #include "apps/bsattn/common_options.h"
@@ -12,6 +14,7 @@
 #include "lib/error.h"
 #include "lib/mask_stats.h"
 #include "lib/run/run.h"
+#include "lib/varlen/varlen.h"
 
 
 namespace bsattn::app {
@@ -26,6 +29,9 @@ using curves::sequence_order;
 struct RunOptions {
   MaskCli mask;
   InputCli inputs;
+  VarlenCli varlen;
+  NsaCli nsa;
+  HstuCli hstu;
   std::string dout;
   std::string out, lse, dq, dk, dv, json_out;
   std::string backend = "auto", score = "softmax", kernel, bwd_kernel;
@@ -37,6 +43,92 @@ struct RunOptions {
   std::string reorder, grid;
   int64_t text = 0;
 };
+
+// run --nsa: NSA's three branches and their gated sum (lib/nsa/nsa.h) instead of one mask.
+void run_nsa(const RunOptions& o, Qkv in, const std::vector<int32_t>& cu, Backend backend, OutputSet& outputs) {
+  const NsaParams np = nsa_params(o.nsa);
+  AttentionProblem p = cu.empty() ? problem_for(in.q, in.k) : varlen_problem(in.q, in.k, cu);
+  p.scale = o.scale;
+  if (!cu.empty()) check_packed(in.q, cu, "the offsets (--seqlens/--cu-seqlens)");
+  const std::vector<float> gates = nsa_gates(o.nsa, p.total_q(), p.heads_q);
+  NsaOptions opt;
+  opt.backend.backend = backend;
+  opt.backend.kernel = o.kernel;
+  opt.threads = o.threads;
+  if (backend == Backend::Cuda) opt.cuda_dtype = cuda_input_type(in);
+  NsaBranches r = nsa_forward(p, in.q.data.data(), in.k.data.data(), in.v.data.data(), np,
+                              gates.empty() ? nullptr : gates.data(), opt);
+  const bool packed = p.varlen();
+  save_tensor(o.out, r.out, packed ? 1 : p.batch, packed ? p.total_q() : p.q_len, p.heads_q, p.head_dim, in.layout, packed);
+  const MaskStats ss = packed ? varlen_mask_stats(r.select_mask, cu) : mask_stats(r.select_mask);
+  const MaskStats ws = packed ? varlen_mask_stats(r.window_mask, cu) : mask_stats(r.window_mask);
+  const std::string bname = backend == Backend::Cuda ? std::string("cuda (") + elem_type_name(opt.cuda_dtype) + ")" : "cpu (float32)";
+  if (!o.quiet)
+    std::printf("run: nsa on %s (compressed branch: cpu float64), %lld sequence(s), %lld tokens, Hq=%lld Hkv=%lld D=%lld; "
+                "%lld compressed blocks; selected: pair density %.4f, window: pair density %.4f; gates %s; wrote %s\n",
+                bname.c_str(), (long long)p.batch, (long long)p.total_q(), (long long)p.heads_q, (long long)p.heads_kv,
+                (long long)p.head_dim, (long long)r.compressed_blocks, ss.pair_density(), ws.pair_density(),
+                !o.nsa.gates.empty() ? o.nsa.gates.c_str() : !o.nsa.gate_logits.empty() ? "sigmoid(logits)" : "1/3 each",
+                o.out.c_str());
+  if (!o.json_out.empty()) {
+    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", in.spec}, {"nsa", np.to_json()},
+                        {"select_mask_stats", to_json(ss)}, {"window_mask_stats", to_json(ws)},
+                        {"compressed_blocks", r.compressed_blocks}, {"seed", o.seed}, {"cu_seqlens", cu},
+                        {"out", o.out}, {"commit", bsattn::build_commit()}};
+    write_text_file(o.json_out, j.dump(1) + "\n");
+  }
+  outputs.commit();
+}
+
+// run --score silu with HSTU's relative bias and/or u-gating (lib/hstu/hstu.h). The bias runs on the CPU
+// reference; u-gating alone also after the CUDA forward.
+void run_hstu(const RunOptions& o, RunRequest req, const MaskStats& st, OutputSet& outputs) {
+  Qkv& in = req.inputs;
+  const AttentionProblem p = req.cu_seqlens.empty() ? problem_for(in.q, in.k) : varlen_problem(in.q, in.k, req.cu_seqlens);
+  HstuBias bias = load_hstu_bias(o.hstu, p.total_q(), p.heads_q, p.q_len, p.kv_len);
+  std::vector<float> u;
+  if (!o.hstu.gate_u.empty()) {
+    Tensor ut = load_tensor(o.hstu.gate_u, "--gate-u", in.layout, "auto");
+    if (ut.batch != in.q.batch || ut.seq != in.q.seq || ut.heads != in.q.heads || ut.dim != in.q.dim)
+      throw UsageError("--gate-u " + o.hstu.gate_u + ": U must have the shape of O (that of Q)");
+    u = std::move(ut.data);
+  }
+  if (req.backend == Backend::Cuda && bias.any())
+    throw UsageError("the CUDA backend has no SiLU bias yet (--rab-pos/--rab-ts/--rab); use --backend cpu");
+  const Layout layout = in.layout;
+  const nlohmann::json input_spec = in.spec;
+  RunResult r;
+  if (req.backend == Backend::Cuda) {
+    r = run_attention(std::move(req));
+    for (size_t e = 0; e < u.size(); ++e) r.out[e] *= u[e];
+  } else {
+    AttentionProblem ps = p;
+    ps.score = ScoreFn::Silu;
+    ps.scale = req.scale;
+    ps.silu_n = req.silu_n > 0 ? req.silu_n : double(p.kv_len);
+    r.problem = ps;
+    r.out = hstu_forward(ps, req.mask, in.q.data.data(), in.k.data.data(), in.v.data.data(), bias,
+                         u.empty() ? nullptr : u.data(), req.f64, req.threads);
+    r.backend_name = req.f64 ? "cpu (float64)" : "cpu (float32)";
+  }
+  const bool packed = r.problem.varlen();
+  save_tensor(o.out, r.out, packed ? 1 : p.batch, packed ? p.total_q() : p.q_len, p.heads_q, p.head_dim, layout, packed);
+  if (!o.quiet)
+    std::printf("run: hstu (silu, n=%g%s%s%s%s) on %s, %lld sequence(s), %lld tokens, Hq=%lld Hkv=%lld D=%lld, pair density "
+                "%.4f, wrote %s\n", r.problem.silu_n, bias.pos.empty() ? "" : ", rab-pos", bias.ts.empty() ? "" : ", rab-ts",
+                bias.dense.empty() ? "" : ", rab", u.empty() ? "" : ", u-gating", r.backend_name.c_str(),
+                (long long)p.batch, (long long)p.total_q(), (long long)p.heads_q, (long long)p.heads_kv,
+                (long long)p.head_dim, st.pair_density(), o.out.c_str());
+  if (!o.json_out.empty()) {
+    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", r.backend_name}, {"inputs", input_spec},
+                        {"hstu", {{"rab_pos", o.hstu.rab_pos}, {"rab_ts", o.hstu.rab_ts}, {"timestamps", o.hstu.timestamps},
+                                  {"rab", o.hstu.rab}, {"gate_u", o.hstu.gate_u}, {"silu_n", r.problem.silu_n}}},
+                        {"mask_stats", to_json(st)}, {"seed", o.seed}, {"cu_seqlens", req.cu_seqlens}, {"out", o.out},
+                        {"commit", bsattn::build_commit()}};
+    write_text_file(o.json_out, j.dump(1) + "\n");
+  }
+  outputs.commit();
+}
 
 void run_run(const RunOptions& o) {
   if (o.out.empty() && !o.time)
@@ -77,9 +169,32 @@ void run_run(const RunOptions& o) {
     throw UsageError("--deterministic selects the CUDA backward's dQ pass (the CPU reference always is); it needs "
                      "--backend cuda");
 
-  const MaskSource mask = parse_mask_cli(o.mask, o.seed);
-  Qkv in = load_inputs(o.inputs, true, o.seed);
+  if (o.nsa.requested()) {
+    nsa_params(o.nsa);  // the spec and files checked before any input is read
+    if (!o.mask.mask.empty()) throw UsageError("MASK and --nsa: NSA builds its own masks; give one of them");
+    if (o.time) throw UsageError("--time times one block-sparse forward; NSA's is timed by bench --nsa");
+    if (grads) throw UsageError("--do: NSA runs the forward pass only");
+    if (!o.lse.empty()) throw UsageError("--lse: NSA's output is a gated sum of three attentions, with no single LSE");
+    if (o.score != "softmax") throw UsageError("--score silu: NSA takes softmax scores");
+    if (!o.reorder.empty()) throw UsageError("--order: NSA runs on the tokens as given");
+  } else {
+    nsa_params(o.nsa);  // refuses --nsa-* files without --nsa
+  }
+  if (o.hstu.requested()) {
+    if (o.score != "silu") throw UsageError("--rab-pos/--rab-ts/--rab/--gate-u are HSTU's: they need --score silu");
+    if (o.nsa.requested()) throw UsageError("--nsa takes softmax scores; HSTU's options need --score silu");
+    if (grads) throw UsageError("--do: HSTU's bias and u-gating run the forward pass only");
+    if (!o.lse.empty()) throw UsageError("--lse: SiLU attention has no log-sum-exp");
+    if (!o.reorder.empty()) throw UsageError("--order: HSTU's bias is defined on the tokens as given");
+    if (o.time) throw UsageError("--time times the forward without HSTU's bias and u-gating; drop --time");
+  }
+  const MaskSource mask = o.nsa.requested() ? MaskSource{} : parse_mask_cli(o.mask, o.seed);
+  InputCli inputs = o.inputs;
+  const std::vector<int32_t> cu = resolve_varlen(o.varlen, inputs);
+  if (!cu.empty() && !o.reorder.empty()) throw UsageError("--order applies to one sequence; drop it with --seqlens/--cu-seqlens");
+  Qkv in = load_inputs(inputs, true, o.seed);
   if (backend == Backend::Cuda) cuda_input_type(in);
+  if (o.nsa.requested()) return run_nsa(o, std::move(in), cu, backend, outputs);
   RunRequest req;
   req.gradients = grads;
   // dO is an input like Q/K/V: read with the same --dtype (bf16 files as uint16 bits with --dtype bf16);
@@ -101,8 +216,8 @@ void run_run(const RunOptions& o) {
     throw UsageError("--grid/--text only apply with --order");
   }
 
-  BlockMask m = resolve_mask(mask, in, perm.empty() ? nullptr : &perm);
-  MaskStats st = mask_stats(m);
+  BlockMask m = cu.empty() ? resolve_mask(mask, in, perm.empty() ? nullptr : &perm) : resolve_varlen_mask(mask, in, cu);
+  MaskStats st = cu.empty() ? mask_stats(m) : varlen_mask_stats(m, cu);
   if (st.empty_rows > 0)
     std::fprintf(stderr, "bsattn run: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
                  (long long)st.empty_rows);
@@ -118,6 +233,7 @@ void run_run(const RunOptions& o) {
   req.scale = o.scale;
   req.silu_n = o.silu_n;
   req.token_order = perm;
+  req.cu_seqlens = cu;
   // Progress on stderr for the CPU reference (long at large S): on a terminal unless --quiet, or --progress.
   ProgressMeter meter("bsattn run: cpu attention",
                       backend == Backend::Cpu && (o.progress || (!o.quiet && stderr_is_terminal())));
@@ -127,6 +243,7 @@ void run_run(const RunOptions& o) {
   const nlohmann::json input_spec = in.spec;
   const Layout layout = in.layout;
   req.inputs = std::move(in);
+  if (o.hstu.requested()) return run_hstu(o, std::move(req), st, outputs);
   RunResult r = run_attention(std::move(req));
   meter.finish();
   const AttentionProblem& p = r.problem;
@@ -138,14 +255,21 @@ void run_run(const RunOptions& o) {
                 t.seconds, t.gflops, (long long)t.pairs, t.threads, (long long)t.gemm.m, (long long)t.gemm.k,
                 (long long)t.gemm.n, t.gemm.gflops, t.gemm.threads, t.gemm.rounds, t.gflops / t.gemm.gflops);
   }
-  if (!o.out.empty()) save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
-  if (!o.lse.empty()) save_array(o.lse, r.lse, {p.batch, p.heads_q, p.q_len});
+  // Varlen outputs are packed like the inputs: O [total,Hq,D], LSE [Hq,total].
+  const bool packed = p.varlen();
+  const int64_t ob = packed ? 1 : p.batch, oq = packed ? p.total_q() : p.q_len, ok = packed ? p.total_k() : p.kv_len;
+  if (!o.out.empty()) save_tensor(o.out, r.out, ob, oq, p.heads_q, p.head_dim, layout, packed);
+  if (!o.lse.empty())
+    save_array(o.lse, r.lse, packed ? std::vector<int64_t>{p.heads_q, oq} : std::vector<int64_t>{p.batch, p.heads_q, p.q_len});
   if (grads) {
-    save_tensor(o.dq, r.dq, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
-    save_tensor(o.dk, r.dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
-    save_tensor(o.dv, r.dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
+    save_tensor(o.dq, r.dq, ob, oq, p.heads_q, p.head_dim, layout, packed);
+    save_tensor(o.dk, r.dk, ob, ok, p.heads_kv, p.head_dim, layout, packed);
+    save_tensor(o.dv, r.dv, ob, ok, p.heads_kv, p.head_dim, layout, packed);
   }
   const std::string& bname = r.backend_name;
+  if (!o.quiet && packed)
+    std::printf("run: varlen, %lld sequences (%lld tokens, longest %lld)\n", (long long)p.batch, (long long)p.total_q(),
+                (long long)p.q_len);
   if (!o.quiet)
     std::printf("run: backend %s, B=%lld Sq=%lld Sk=%lld Hq=%lld Hkv=%lld D=%lld, mask density %.4f, pair density %.4f (%lld computed pairs), "
                 "wrote %s%s%s\n",
@@ -155,7 +279,7 @@ void run_run(const RunOptions& o) {
                 grads ? ", dq/dk/dv" : "");
   if (!o.json_out.empty()) {
     nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", input_spec}, {"mask", mask_spec},
-                        {"mask_stats", to_json(st)}, {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder},
+                        {"mask_stats", to_json(st)}, {"seed", o.seed}, {"cu_seqlens", cu}, {"out", o.out}, {"reorder", o.reorder},
                         {"commit", bsattn::build_commit()}};
     write_text_file(o.json_out, j.dump(1) + "\n");
   }
@@ -167,9 +291,12 @@ void run_run(const RunOptions& o) {
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files or synthetic inputs: O, LSE and (with --do) the gradients as .npy");
-  sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->required()->group("Mask");
+  sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...] (required unless --nsa)")->group("Mask");
+  add_nsa_options(*sub, o->nsa, true, "Mask");
+  add_hstu_options(*sub, o->hstu, "HSTU");
   add_mask_size_options(*sub, o->mask, "Mask");
   add_input_options(*sub, o->inputs, true, true, "Input");
+  add_varlen_options(*sub, o->varlen, "Input");
   sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q, read with --dtype like Q/K/V): also compute dQ, dK, dV (cuda: dO rounded to the inputs' 16-bit type)")->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");

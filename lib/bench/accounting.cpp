@@ -1,5 +1,7 @@
 #include "lib/bench/accounting.h"
 
+#include "lib/varlen/varlen.h"
+
 #include "lib/error.h"
 #include "lib/mask_stats.h"
 
@@ -22,8 +24,21 @@ Pass parse_pass(const std::string& s) {
 }
 
 WorkCount attention_work(const AttentionProblem& p, const BlockMask& mask, Pass pass) {
-  if (p.varlen()) throw UsageError("work accounting: varlen problems are not supported (give fixed lengths)");
   p.validate(mask);
+  if (p.varlen()) {  // each sequence on its own: its length, its blocks (lib/varlen/varlen.h)
+    WorkCount w;
+    for (int64_t b = 0; b < p.batch; ++b) {
+      AttentionProblem one = p;
+      one.cu_seqlens_q.clear(), one.cu_seqlens_k.clear();
+      one.batch = 1;
+      one.q_len = p.cu_seqlens_q[size_t(b) + 1] - p.cu_seqlens_q[size_t(b)];
+      one.kv_len = p.cu_seqlens_k[size_t(b) + 1] - p.cu_seqlens_k[size_t(b)];
+      WorkCount x = attention_work(one, crop_sequence_mask(mask, b, one.q_len), pass);
+      w.computed_pairs += x.computed_pairs, w.dense_pairs += x.dense_pairs;
+      w.flops_computed += x.flops_computed, w.flops_dense_equiv += x.flops_dense_equiv, w.bytes_min += x.bytes_min;
+    }
+    return w;
+  }
   MaskStats st = mask_stats(mask);
   // A batch-1 mask broadcasts: its pairs count once per batch entry.
   int64_t reps = mask.shape.batch == 1 ? p.batch : 1;

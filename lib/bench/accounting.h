@@ -33,7 +33,8 @@ struct WorkCount {
   double pair_density() const { return dense_pairs ? double(computed_pairs) / double(dense_pairs) : 0; }
 };
 
-// Fixed-length problems only (varlen: UsageError). The mask must match the problem (validate()).
+// Varlen problems (q and k offsets equal) count each sequence with its own length and blocks. The mask
+// must match the problem (validate()).
 WorkCount attention_work(const AttentionProblem& p, const BlockMask& mask, Pass pass);
 
 // TFLOP/s of `flops` done in `ms` milliseconds (0 when ms <= 0).

@@ -1,4 +1,6 @@
 #include "lib/bench/runner.h"
+
+#include "lib/varlen/varlen.h"
 #include "lib/build_info.h"
 
 #include <chrono>
@@ -89,10 +91,10 @@ void fill_random(std::vector<uint8_t>& buf, int64_t n, ElemType t, uint64_t seed
 void make_inputs(InputSet& s, const AttentionProblem& p, uint64_t seed) {
   std::string key = std::to_string(p.batch) + "/" + std::to_string(p.q_len) + "/" + std::to_string(p.kv_len) + "/" +
                     std::to_string(p.heads_q) + "/" + std::to_string(p.heads_kv) + "/" + std::to_string(p.head_dim) +
-                    "/" + elem_type_name(p.dtype);
+                    "/" + elem_type_name(p.dtype) + "/" + std::to_string(p.total_q());
   if (s.key == key) return;  // same shape: reuse (drawn once per shape; the mask changes, not the data)
   s.key = key;
-  int64_t nq = p.batch * p.q_len * p.heads_q * p.head_dim, nk = p.batch * p.kv_len * p.heads_kv * p.head_dim;
+  int64_t nq = p.total_q() * p.heads_q * p.head_dim, nk = p.total_k() * p.heads_kv * p.head_dim;
   std::thread tq([&] { fill_random(s.q, nq, p.dtype, mix_seed(seed, 1)); });
   std::thread tk([&] { fill_random(s.k, nk, p.dtype, mix_seed(seed, 2)); });
   fill_random(s.v, nk, p.dtype, mix_seed(seed, 3));
@@ -222,7 +224,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     }
 
     WorkCount w = attention_work(p, mask, c.pass);
-    MaskStats ms = mask_stats(mask);
+    MaskStats ms = p.varlen() ? varlen_mask_stats(mask, p.cu_seqlens_q) : mask_stats(mask);
     nlohmann::json r = {{"impl", "bsattn"},
                         {"backend", backend.name()},
                         {"kernel", kernel},

@@ -130,7 +130,8 @@ void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
 
 nlohmann::json SweepAxes::to_json() const {
   return {{"seq", seq},     {"head_dim", head_dim}, {"heads", heads},     {"kv_heads", kv_heads}, {"batch", batch},
-          {"block", block}, {"density", density},   {"pattern", pattern}, {"dtype", dtype},       {"pass", pass}};
+          {"block", block}, {"density", density},   {"pattern", pattern}, {"dtype", dtype},       {"pass", pass},
+          {"cu_seqlens", cu_seqlens}};
 }
 
 MaskShape BenchConfig::mask_shape() const {
@@ -147,6 +148,7 @@ AttentionProblem BenchConfig::problem() const {
   AttentionProblem p;
   static_cast<AttentionShape&>(p) = shape;
   p.dtype = dtype;
+  p.cu_seqlens_q = p.cu_seqlens_k = cu_seqlens;
   return p;
 }
 
@@ -155,7 +157,8 @@ std::string BenchConfig::label() const {
   if (density_target > 0) s += "@" + fmt_density(density_target);
   s += " B=" + std::to_string(shape.batch) + " H=" + std::to_string(shape.heads_q);
   if (shape.heads_kv != shape.heads_q) s += "/" + std::to_string(shape.heads_kv);
-  s += " S=" + std::to_string(seq()) + " D=" + std::to_string(shape.head_dim) + " block=" + std::to_string(block) +
+  s += (cu_seqlens.empty() ? " S=" : " varlen total=" + std::to_string(cu_seqlens.back()) + " longest=") +
+       std::to_string(seq()) + " D=" + std::to_string(shape.head_dim) + " block=" + std::to_string(block) +
        " " + elem_type_name(dtype) + " " + pass_name(pass);
   return s;
 }
@@ -172,13 +175,15 @@ nlohmann::json BenchConfig::to_json() const {
           {"head_dim", shape.head_dim},
           {"block", block},
           {"dtype", elem_type_name(dtype)},
-          {"pass", pass_name(pass)}};
+          {"pass", pass_name(pass)},
+          {"cu_seqlens", cu_seqlens.empty() ? nlohmann::json() : nlohmann::json(cu_seqlens)}};
 }
 
 std::string BenchConfig::dense_key() const {
   return std::to_string(shape.batch) + "/" + std::to_string(shape.heads_q) + "/" + std::to_string(shape.heads_kv) +
          "/" + std::to_string(seq()) + "/" + std::to_string(shape.head_dim) + "/" + std::to_string(block) + "/" +
-         elem_type_name(dtype) + "/" + pass_name(pass) + (causal ? "/causal" : "");
+         elem_type_name(dtype) + "/" + pass_name(pass) + (causal ? "/causal" : "") +
+         (cu_seqlens.empty() ? "" : "/varlen" + std::to_string(cu_seqlens.back()));
 }
 
 BenchConfig BenchConfig::dense_baseline() const {
@@ -216,11 +221,16 @@ bool mask_spec_for(const std::string& pattern, double density, int64_t mk, std::
 SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
   SweepPlan plan;
   std::set<std::string> seen;  // config label + spec: a repeated mask is measured once
+  int64_t longest = 0;
+  for (size_t i = 1; i < a.cu_seqlens.size(); ++i) longest = std::max<int64_t>(longest, a.cu_seqlens[i] - a.cu_seqlens[i - 1]);
+  const bool varlen = !a.cu_seqlens.empty();
+  const std::vector<int64_t> batches = varlen ? std::vector<int64_t>{int64_t(a.cu_seqlens.size()) - 1} : a.batch;
+  const std::vector<int64_t> seqs = varlen ? std::vector<int64_t>{longest} : a.seq;
   for (const auto& pass_s : a.pass)
     for (const auto& dtype_s : a.dtype)
-      for (int64_t B : a.batch)
+      for (int64_t B : batches)
         for (int64_t H : a.heads)
-          for (int64_t S : a.seq)
+          for (int64_t S : seqs)
             for (int64_t D : a.head_dim)
               for (int64_t blk : a.block)
                 for (const auto& pat : a.pattern) {
@@ -232,6 +242,7 @@ SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
                     c.shape.heads_kv = a.kv_heads ? a.kv_heads : H;
                     c.shape.q_len = c.shape.kv_len = S;
                     c.shape.head_dim = D;
+                    c.cu_seqlens = a.cu_seqlens;
                     c.block = blk;
                     c.dtype = parse_dtype(dtype_s);
                     c.pass = parse_pass(pass_s);

@@ -26,6 +26,9 @@ struct SweepAxes {
   std::vector<std::string> pattern{"random", "local", "causal"};
   std::vector<std::string> dtype{"bf16"};
   std::vector<std::string> pass{"fwd"};
+  // Varlen (bench --seqlens / --cu-seqlens): the offsets of one packed batch, which replace the seq and
+  // batch axes (batch = the number of sequences, seq = the longest). Empty: fixed lengths.
+  std::vector<int32_t> cu_seqlens;
 
   // Sets one axis from its command-line text ("4096,8192", "0.05:0.5:0.05"); `axis` is the option's
   // name without dashes (seq, head-dim, heads, kv-heads, batch, block, density, pattern, dtype, pass),
@@ -55,6 +58,7 @@ struct BenchConfig {
   double density_target = -1; // the density axis value; -1 when the pattern takes no density
   std::string spec;           // the mask spec given to the pattern registry
   bool causal = false;
+  std::vector<int32_t> cu_seqlens;  // varlen: the sequences' offsets (shape.batch sequences, q_len the longest)
   int64_t seq() const { return shape.q_len; }
   MaskShape mask_shape() const;        // batch 1 (broadcast), heads, seq x seq, block x block
   AttentionProblem problem() const;

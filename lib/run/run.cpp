@@ -8,6 +8,7 @@
 #include "lib/reference/cpu_attention.h"
 #include "lib/reference/parallel.h"
 #include "lib/tensor/tensor_io.h"
+#include "lib/varlen/varlen.h"
 
 namespace bsattn {
 
@@ -71,7 +72,8 @@ void run_cpu_f32(const RunRequest& req, const AttentionProblem& p, RunResult& r)
   if (req.time) {
     RunTiming t;
     t.seconds = sec;
-    t.pairs = mask_stats(req.mask).computed_pairs * (req.mask.shape.batch == 1 ? p.batch : 1);
+    t.pairs = p.varlen() ? varlen_mask_stats(req.mask, p.cu_seqlens_q).computed_pairs
+                         : mask_stats(req.mask).computed_pairs * (req.mask.shape.batch == 1 ? p.batch : 1);
     t.gflops = forward_flops(t.pairs, p.head_dim) / sec / 1e9;
     t.threads = resolve_threads(req.threads);
     t.gemm = eigen_gemm_ceiling(req.mask.shape.block_q, req.mask.shape.block_kv, p.head_dim, req.threads);
@@ -98,11 +100,13 @@ RunResult run_attention(RunRequest req) {
     req.d_o.data = curves::apply_token_order(req.d_o.data, req.d_o.batch, req.d_o.seq, req.d_o.heads * req.d_o.dim, perm);
 
   RunResult r;
-  AttentionProblem p = problem_for(req.inputs.q, req.inputs.k);
+  if (!req.cu_seqlens.empty() && !perm.empty()) throw UsageError("--order applies to one sequence; drop it with varlen offsets");
+  AttentionProblem p = req.cu_seqlens.empty() ? problem_for(req.inputs.q, req.inputs.k)
+                                              : varlen_problem(req.inputs.q, req.inputs.k, req.cu_seqlens);
   p.scale = req.scale;
   if (req.score == ScoreFn::Silu) {
     p.score = ScoreFn::Silu;
-    p.silu_n = req.silu_n > 0 ? req.silu_n : double(req.inputs.k.seq);
+    p.silu_n = req.silu_n > 0 ? req.silu_n : double(p.kv_len);
   }
   if (req.backend == Backend::Cuda)
     run_cuda(req, p, r);

@@ -32,7 +32,10 @@ struct RunRequest {
   ProgressMeter* progress = nullptr;  // cpu: the passes' row/column blocks as they finish (may be null)
   ScoreFn score = ScoreFn::Softmax;
   double scale = 0;                  // 0: 1/sqrt(D)
-  double silu_n = 0;                 // silu: 0 means kv_len
+  double silu_n = 0;                 // silu: 0 means kv_len (varlen: the longest sequence)
+  // Varlen: offsets of the sequences packed in Q/K/V (lib/varlen/varlen.h; one set for Q and K); the mask
+  // is resolve_varlen_mask's. Outputs are then packed: O [total,Hq,D], LSE [Hq,total].
+  std::vector<int32_t> cu_seqlens;
 };
 
 // --time: one timed CPU float32 forward (conversion of the inputs included), FLOPs = 4 * D * pairs.

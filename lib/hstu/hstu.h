@@ -1,0 +1,50 @@
+// HSTU attention (Zhai et al. 2024, generative recommenders) on jagged batches: for each sequence alone,
+//   O = (SiLU(alpha * Q K^T + rab) / n) V, then optionally O * U (u-gating),
+// causal (and any block mask), with rab the relative attention bias of HSTU (docs/hstu.md):
+//   rab[h,i,j] = pos[h, min(|i-j|, Np-1)] + ts[h, bucket(i,j)] (+ a dense bias[h,i,j] when given), where
+//   bucket(i,j) = clamp(floor(ln(max(|t[min(i+1, L-1)] - t[j]|, 1)) / 0.301), 0, Nb-1)
+// (HSTU's bucketization: query i is scored with the timestamp of the item it predicts, i+1), i and j
+// positions within the sequence, t its timestamps. Computed by the CPU reference (lib/reference) with the
+// bias materialized per sequence ([H, L, L]); the CUDA kernels have no SiLU bias.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/attention.h"
+#include "lib/mask.h"
+
+namespace bsattn {
+
+struct HstuBias {
+  std::vector<float> pos;   // [H, Np] (a [Np] file is repeated for every head); empty: none
+  int64_t pos_len = 0;      // Np
+  std::vector<float> ts;    // [H, Nb]; empty: none
+  int64_t ts_buckets = 0;   // Nb
+  std::vector<double> timestamps;  // [total tokens] (packed like Q); needed with ts
+  std::vector<float> dense;        // [H, q_len, kv_len] shared by every sequence (positions within it); empty: none
+  bool any() const { return !pos.empty() || !ts.empty() || !dense.empty(); }
+};
+
+// A per-head table .npy: float32 [heads, N] or [N] (then the same for every head). UsageError naming `what`.
+std::vector<float> load_bias_table(const std::string& path, int64_t heads, int64_t& n, const std::string& what);
+// Timestamps .npy: 1-D [total] or 2-D [B,S], int32/int64/float32/float64, `total` values.
+std::vector<double> load_timestamps(const std::string& path, int64_t total, const std::string& what);
+// A dense bias .npy: float32 [heads, q_len, kv_len].
+std::vector<float> load_dense_bias(const std::string& path, int64_t heads, int64_t q_len, int64_t kv_len,
+                                   const std::string& what);
+
+// HSTU's timestamp bucket of a difference dt.
+int64_t hstu_ts_bucket(double dt, int64_t buckets);
+// rab of one sequence: [H, L, L] (positions within the sequence; `t0` its first row in the packed timestamps).
+std::vector<float> hstu_rab(const HstuBias& b, int64_t heads, int64_t t0, int64_t len, int64_t dense_q_len,
+                            int64_t dense_kv_len);
+
+// p: SiLU (p.score), fixed-length or varlen with equal q/k offsets, q_len == kv_len per sequence; q, k, v
+// f32 BSHD (packed when varlen); u: [total, Hq, D] or null. f64: compute in float64. Returns O [total, Hq, D].
+std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
+                                const float* v, const HstuBias& bias, const float* u, bool f64 = false, int threads = 0);
+
+}  // namespace bsattn
