@@ -112,7 +112,8 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.config_file.empty())
     axes.merge_json(nlohmann::json::parse(read_text_file(o.config_file), nullptr, false), "--config " + o.config_file);
   for (auto& [axis, text] : o.axes) axes.set(axis, text);
-  axes.cu_seqlens = varlen_offsets(o.varlen.seqlens, o.varlen.cu_seqlens);
+  if (!o.varlen.seqlens.empty() || !o.varlen.cu_seqlens.empty())  // else those of --config, if any
+    axes.cu_seqlens = varlen_offsets(o.varlen.seqlens, o.varlen.cu_seqlens);
   if (!axes.cu_seqlens.empty() && !o.save_masks.empty())
     throw UsageError("--save-masks keeps fixed-length masks for scripts/peers.py; drop it with --seqlens/--cu-seqlens");
   if (!o.blocks.block.empty()) axes.set("block", o.blocks.block);

@@ -1,5 +1,7 @@
 #include "lib/bench/sweep.h"
 
+#include "lib/varlen/varlen.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -106,6 +108,17 @@ void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
                                            "batch", "block",    "density", "pattern", "dtype",  "pass"};
   for (auto& [key, value] : j.items()) {
     if (key == "schema" || key == "comment") continue;
+    if (key == "cu_seqlens") {  // varlen offsets (bench --seqlens / --cu-seqlens); [] for none
+      if (!value.is_array()) throw UsageError(what + ": cu_seqlens must be an array of offsets [0, L1, L1+L2, ...]");
+      std::vector<int64_t> cu;
+      for (auto& x : value) {
+        if (!x.is_number_integer()) throw UsageError(what + ": cu_seqlens must hold integers");
+        cu.push_back(x.get<int64_t>());
+      }
+      if (!cu.empty()) check_cu_seqlens(cu, what + ": cu_seqlens");
+      cu_seqlens.assign(cu.begin(), cu.end());
+      continue;
+    }
     if (!known.count(key))
       throw UsageError(what + ": unknown key '" + key +
                        "' (allowed: seq, head_dim, heads, kv_heads, batch, block, density, pattern, dtype, pass)");

@@ -102,13 +102,17 @@ TEST_CASE("element sizes the byte accounting uses") {
   CHECK(std::string(elem_type_name(ElemType::BF16)) == "bf16");
 }
 
-TEST_CASE("attention_work rejects mismatched shapes and varlen") {
+TEST_CASE("attention_work rejects mismatched shapes; varlen counts each sequence") {
   BlockMask m = two_head_mask();
   CHECK_THROWS_AS(attention_work(problem(1, 512, 2, 2, 64), m, Pass::Fwd), UsageError);
+  // One sequence of 256 tokens as a varlen batch: the same work as the fixed-length problem.
   AttentionProblem p = problem(1, 256, 2, 2, 64);
   p.cu_seqlens_q = {0, 256};
   p.cu_seqlens_k = {0, 256};
-  CHECK_THROWS_AS(attention_work(p, m, Pass::Fwd), UsageError);
+  const WorkCount wv = attention_work(p, m, Pass::Fwd), wf = attention_work(problem(1, 256, 2, 2, 64), m, Pass::Fwd);
+  CHECK(wv.computed_pairs == wf.computed_pairs);
+  CHECK(wv.dense_pairs == wf.dense_pairs);
+  CHECK(wv.flops_computed == wf.flops_computed);
   CHECK_THROWS_AS(parse_pass("backward"), UsageError);
   CHECK(parse_pass("fwd+bwd") == Pass::FwdBwd);
 }

@@ -6,6 +6,7 @@ sequence lengths 37, 100, 5, 64 (none a multiple of the block, 16). Checks:
   level: no key of another sequence leaks in), O and LSE, 1e-5 relative (float32 accumulation, <= 100 keys);
 - local and random masks: the varlen output equals `bsattn run` on each sequence alone (the same mask spec and
   seed), and local also equals a NumPy float64 block-local mask built per sequence;
+- gradients (--do): varlen dQ, dK, dV equal each sequence's own backward pass;
 - --cu-seqlens FILE.npy (int32 and int64) gives the same bytes as --seqlens;
 - analyze: dense gives density 1 and rel_l2 0; local reports density over each sequence's own blocks;
 - bench: the FLOPs of dense attention are 4*D*Hq*sum(L^2) (non-causal), counted per sequence;
@@ -102,6 +103,21 @@ for causal in (False, True):
             one = ["--q", t.path("one_q.npy"), "--k", t.path("one_k.npy"), "--v", t.path("one_v.npy")]
             o_one, _ = run("one", spec, *flag, "--seed", "3", qkv=one)
             close(o_var[a:e], o_one[0], f"{spec} {tag}: sequence {b} (length {L}) varlen vs alone", tol=1e-6)
+
+# Gradients: varlen dQ, dK, dV equal each sequence's own backward pass.
+dout = rng.standard_normal((TOTAL, HQ, D)).astype(np.float32)
+np.save(t.path("do.npy"), dout)
+grads = ["--dq", t.path("dq.npy"), "--dk", t.path("dk.npy"), "--dv", t.path("dv.npy")]
+run("g", "local:window=1", "--seqlens", SEQLENS, "--causal", "--do", t.path("do.npy"), *grads)
+got = [np.load(t.path(n + ".npy")) for n in ("dq", "dk", "dv")]
+for b, L in enumerate(LENS):
+    a, e = CU[b], CU[b + 1]
+    for name, x in (("q", q), ("k", k), ("v", v), ("do", dout)):
+        np.save(t.path(f"one_{name}.npy"), x[a:e])
+    one = ["--q", t.path("one_q.npy"), "--k", t.path("one_k.npy"), "--v", t.path("one_v.npy")]
+    run("g1", "local:window=1", "--causal", "--do", t.path("one_do.npy"), *grads, qkv=one)
+    for name, x in zip(("dq", "dk", "dv"), got):
+        close(x[a:e], np.load(t.path(name + ".npy"))[0], f"{name} of sequence {b}: varlen vs alone", tol=1e-6)
 
 # --cu-seqlens: int32 and int64 files give what --seqlens gives.
 o_ref, _ = run("ref", "local:window=1", "--seqlens", SEQLENS, "--causal")
