@@ -47,6 +47,7 @@ std::string ProgressMeter::status_text(int64_t done, int64_t total, double elaps
 void ProgressMeter::add_work(int64_t units) {
   if (!enabled_) return;
   std::lock_guard<std::mutex> lk(mu_);
+  if (total_ == 0) start_ = std::chrono::steady_clock::now();  // the clock starts with the work
   total_ += units;
   draw_locked(!drawn_);
 }
@@ -65,6 +66,7 @@ void ProgressMeter::draw_locked(bool force) {
   if (!force && since < (terminal_ ? 0.1 : 2.0)) return;
   last_draw_ = now;
   drawn_ = true;
+  drawn_done_ = done_;
   const std::string line = label_ + " " + status_text(done_, total_, elapsed());
   if (terminal_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
   else std::fprintf(stderr, "%s\n", line.c_str());
@@ -93,7 +95,8 @@ void ProgressMeter::clear() {
 void ProgressMeter::finish() {
   if (!enabled_) return;
   std::lock_guard<std::mutex> lk(mu_);
-  if (finished_ || !drawn_) {
+  // Nothing drawn, or (in a file) the last line already says the same: nothing more to print.
+  if (finished_ || !drawn_ || (!terminal_ && drawn_done_ == done_)) {
     finished_ = true;
     return;
   }

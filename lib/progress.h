@@ -18,6 +18,7 @@ class ProgressMeter {
   ProgressMeter& operator=(const ProgressMeter&) = delete;
 
   bool enabled() const { return enabled_; }
+  bool started() const { return total_ > 0; }
   // More units of work to come (a pass announces its tasks before running them).
   void add_work(int64_t units);
   // `units` more done; redraws when due.
@@ -42,7 +43,7 @@ class ProgressMeter {
 
   std::string label_;
   bool enabled_ = false, terminal_ = false, finished_ = false, drawn_ = false;
-  int64_t total_ = 0, done_ = 0;
+  int64_t total_ = 0, done_ = 0, drawn_done_ = -1;
   std::chrono::steady_clock::time_point start_, last_draw_;
   std::mutex mu_;
 };

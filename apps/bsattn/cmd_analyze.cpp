@@ -191,10 +191,12 @@ void run_analyze(const AnalyzeOptions& o) {
     };
     if (!o.quiet) std::printf("%-34s %8s %8s %9s %9s %10s %9s\n", "spec", "target", "density", "recall", "rec_min", "rel_l2", "cosine");
     std::fflush(stdout);
-    // One unit per record (the first also computes the dense reference).
-    ProgressMeter meter("bsattn analyze --sweep:", o.progress || (!o.quiet && stderr_is_terminal()));
-    meter.add_work(int64_t(specs.size() * dens.size()));
+    // The dense reference pass (row blocks), then one unit per record.
+    const bool show = o.progress || (!o.quiet && stderr_is_terminal());
+    ProgressMeter dense_meter("bsattn analyze --sweep: dense reference", show);
+    ProgressMeter meter("bsattn analyze --sweep:", show);
     auto recs = run_frontier(p, q, k, v, specs, dens, make, o.threads, [&](const FrontierRecord& r) {
+      if (!meter.started()) meter.add_work(int64_t(specs.size() * dens.size()));
       meter.clear();
       if (!o.quiet)
         std::printf("%-34s %8.3f %8.4f %9.5f %9.5f %10.3e %9.6f\n", r.spec.c_str(), r.target_density,
@@ -202,7 +204,7 @@ void run_analyze(const AnalyzeOptions& o) {
                     r.quality.error.cosine);
       std::fflush(stdout);
       meter.step();
-    });
+    }, &dense_meter);
     meter.finish();
     nlohmann::json ctx = context_json(o, in);
     ctx["block_q"] = blocks.q;

@@ -36,7 +36,8 @@ const SweepKnob& sweep_knob(const std::string& pattern) {
 std::vector<FrontierRecord> run_frontier(const AttentionProblem& p, const float* q, const float* k, const float* v,
                                          const std::vector<std::string>& specs, const std::vector<double>& densities,
                                          const MaskMaker& make, int threads,
-                                         const std::function<void(const FrontierRecord&)>& progress) {
+                                         const std::function<void(const FrontierRecord&)>& progress,
+                                         ProgressMeter* dense_progress) {
   for (double d : densities)
     if (!(d > 0 && d <= 1)) throw UsageError("--densities: each density must be in (0, 1], got " + std::to_string(d));
   std::vector<FrontierRecord> out;
@@ -92,7 +93,10 @@ std::vector<FrontierRecord> run_frontier(const AttentionProblem& p, const float*
       r.knob = knob.integer ? double(std::llround(best)) : best;
       BlockMask m = make(r.spec);
       r.params = m.spec.is_null() ? nlohmann::json() : m.spec;
-      if (dense.empty()) dense = dense_output(p, m.shape, m.causal, q, k, v, threads);
+      if (dense.empty()) {
+        dense = dense_output(p, m.shape, m.causal, q, k, v, threads, dense_progress);
+        if (dense_progress) dense_progress->finish();
+      }
       r.quality = evaluate_mask(p, m, q, k, v, &dense, threads);
       if (progress) progress(r);
       out.push_back(std::move(r));

@@ -37,11 +37,13 @@ using MaskMaker = std::function<BlockMask(const std::string& spec)>;
 
 // For every base spec ("energy", "energy:pool=2", ...) and target density, searches the knob for the
 // mask whose density (kept / causally visible blocks) is closest to the target, then evaluates it.
-// `progress` (optional) is called after each record.
+// `progress` (optional) is called after each record; `dense_progress` (optional) counts the row blocks of
+// the dense reference pass, which runs once before the first record is evaluated.
 std::vector<FrontierRecord> run_frontier(const AttentionProblem& p, const float* q, const float* k, const float* v,
                                          const std::vector<std::string>& specs, const std::vector<double>& densities,
                                          const MaskMaker& make, int threads = 0,
-                                         const std::function<void(const FrontierRecord&)>& progress = nullptr);
+                                         const std::function<void(const FrontierRecord&)>& progress = nullptr,
+                                         ProgressMeter* dense_progress = nullptr);
 
 nlohmann::json frontier_json(const nlohmann::json& context, const std::vector<FrontierRecord>& records);
 

@@ -75,11 +75,11 @@ BlockMask dense_mask_like(const MaskShape& shape, bool causal) {
 }
 
 std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shape, bool causal, const float* q,
-                                const float* k, const float* v, int threads) {
+                                const float* k, const float* v, int threads, ProgressMeter* progress) {
   BlockMask dense = dense_mask_like(shape, causal);
   AttentionProblem pf = p;
   pf.dtype = ElemType::F32;
-  return cpu_forward<float>(pf, dense, AttentionInputs{q, k, v, nullptr}, CpuAttentionOptions{threads}).out;
+  return cpu_forward<float>(pf, dense, AttentionInputs{q, k, v, nullptr}, CpuAttentionOptions{threads, progress}).out;
 }
 
 QualityReport evaluate_mask(const AttentionProblem& p0, const BlockMask& mask, const float* q, const float* k,

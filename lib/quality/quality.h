@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/attention.h"
+#include "lib/progress.h"
 #include "lib/mask_stats.h"
 
 namespace bsattn {
@@ -45,7 +46,7 @@ struct QualityReport {
 
 // The dense attention output with the same causal flag (the reference every mask is compared to).
 std::vector<float> dense_output(const AttentionProblem& p, const MaskShape& shape, bool causal, const float* q,
-                                const float* k, const float* v, int threads = 0);
+                                const float* k, const float* v, int threads = 0, ProgressMeter* progress = nullptr);
 // q, k, v: f32 BSHD. `dense` (optional) is dense_output for the same inputs (sweeps reuse it).
 QualityReport evaluate_mask(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
                             const float* v, const std::vector<float>* dense = nullptr, int threads = 0);

@@ -2,8 +2,8 @@
 
 Usage: test_progress.py BSATTN_BINARY SCRATCH_DIR. stderr is a pipe here, so progress appears only with
 --progress; without it (and with -q) stderr stays empty. With it, the last progress line says 100% of
-the work the command had, counted independently: run's CPU forward has one task per (batch, head, query
-block), and the backward adds one per (batch, head, query block) for dQ and one per (batch, kv head, key
+the work the command had, counted independently: run's CPU forward (and the sweep's dense reference) has
+one task per (batch, head, query block), and the backward adds one per (batch, head, query block) for dQ and one per (batch, kv head, key
 block) for dK/dV; the sweep one per (pattern, density); bench one per configuration, and bench prints
 one "[i/n] label" line per configuration.
 """
@@ -53,7 +53,10 @@ t.check(f"100% ({total}/{total})" in line, f"run forward + backward: {total} tas
 
 p = run("analyze", "--sweep", "--synthetic", "decay", "--seq", "512", "--heads", "2", "--head-dim", "16", "--block", "64",
         "--patterns", "local;random", "--densities", "0.2,0.5,1", "-q", "--progress")
-line = last_progress(p.stderr, "bsattn analyze --sweep:")
+line = last_progress(p.stderr, "bsattn analyze --sweep: dense reference")
+t.check("100% (16/16)" in line, f"sweep's dense reference: 2 heads x 8 query blocks, got {line!r}")
+records = [ln for ln in p.stderr.splitlines() if ln.startswith("bsattn analyze --sweep:") and "dense reference" not in ln]
+line = records[-1] if records else ""
 t.check("100% (6/6)" in line, f"sweep: 2 patterns x 3 densities, got {line!r}")
 p = run("analyze", "--sweep", "--synthetic", "decay", "--seq", "512", "--heads", "2", "--head-dim", "16", "--block", "64",
         "--patterns", "local", "--densities", "0.5", "-q")
