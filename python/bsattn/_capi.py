@@ -108,14 +108,12 @@ def check(rc):
         raise BsattnError(rc, lib.bsattn_last_error().decode("utf-8", "replace"))
 
 
+_I64x4 = ctypes.c_int64 * 4
+
+
 def tensor(data_ptr, dtype, shape, strides):
-    t = Tensor()
-    t.data = data_ptr
-    t.dtype = dtype
-    t.ndim = len(shape)
-    if len(shape) > 4:
+    n = len(shape)
+    if n > 4:
         raise ValueError("bsattn: tensors have at most 4 dimensions, got shape %s" % (tuple(shape),))
-    for i, (n, s) in enumerate(zip(shape, strides)):
-        t.shape[i] = int(n)
-        t.strides[i] = int(s)
-    return t
+    pad = (0,) * (4 - n)
+    return Tensor(data_ptr, dtype, n, _I64x4(*shape, *pad), _I64x4(*strides, *pad))
