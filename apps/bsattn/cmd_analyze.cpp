@@ -10,6 +10,7 @@
 #include "lib/build_info.h"
 #include "apps/bsattn/attention_inputs.h"
 #include "apps/bsattn/nsa_cli.h"
+#include "apps/bsattn/hstu_cli.h"
 #include "apps/bsattn/commands.h"
 #include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
@@ -31,6 +32,7 @@ struct AnalyzeOptions {
   InputCli inputs;
   VarlenCli varlen;
   NsaCli nsa;
+  HstuCli hstu;
   std::string backend = "cpu", score = "softmax", kernel;
   double silu_n = 0;
   uint64_t seed = 0;
@@ -141,6 +143,42 @@ void analyze_nsa(const AnalyzeOptions& o, const AttentionProblem& p, const Qkv& 
   if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
 }
 
+// analyze --score silu with HSTU's bias / u-gating: the masked HSTU output against the one with every
+// visible block kept (lib/hstu/hstu.h).
+void analyze_hstu(const AnalyzeOptions& o, const AttentionProblem& p, const Qkv& in, const std::vector<int32_t>& cu,
+                  nlohmann::json& result) {
+  HstuBias bias = load_hstu_bias(o.hstu, p.total_q(), p.heads_q, p.q_len, p.kv_len);
+  std::vector<float> u;
+  if (!o.hstu.gate_u.empty()) {
+    Tensor ut = load_tensor(o.hstu.gate_u, "--gate-u", in.layout, "auto");
+    if (ut.batch != in.q.batch || ut.seq != in.q.seq || ut.heads != in.q.heads || ut.dim != in.q.dim)
+      throw UsageError("--gate-u " + o.hstu.gate_u + ": U must have the shape of O (that of Q)");
+    u = std::move(ut.data);
+  }
+  BlockMask m = cu.empty() ? resolve_mask(parse_mask_cli(o.mask, o.seed), in)
+                           : resolve_varlen_mask(parse_mask_cli(o.mask, o.seed), in, cu);
+  const MaskStats st = cu.empty() ? mask_stats(m) : varlen_mask_stats(m, cu);
+  ErrorReport e = hstu_quality(p, m, in.q.data.data(), in.k.data.data(), in.v.data.data(), bias,
+                               u.empty() ? nullptr : u.data(), o.threads);
+  if (!o.quiet) {
+    std::printf("hstu (silu, n=%g) with the mask against every visible block kept (cpu float32)\n%-5s %10s %9s\n",
+                p.silu_n, "head", "rel_l2", "cosine");
+    for (size_t h = 0; h < e.heads.size(); ++h)
+      std::printf("%-5zu %10.3e %9.6f\n", h, e.heads[h].rel_l2, e.heads[h].cosine);
+    std::printf("summary: density %.4f, pair density %.4f, rel_l2 %.3e, cosine %.6f, max_abs %.3e\n", st.density,
+                st.pair_density(), e.overall.rel_l2, e.overall.cosine, e.overall.max_abs);
+  }
+  result["mask"] = m.spec;
+  result["hstu"] = {{"rab_pos", o.hstu.rab_pos}, {"rab_ts", o.hstu.rab_ts}, {"timestamps", o.hstu.timestamps},
+                    {"rab", o.hstu.rab}, {"gate_u", o.hstu.gate_u}, {"silu_n", p.silu_n}};
+  nlohmann::json heads = nlohmann::json::array();
+  for (auto& h : e.heads) heads.push_back(to_json(h));
+  result["quality"] = {{"reference", "the same HSTU attention with every visible block kept"},
+                       {"mask", to_json(st)}, {"error", to_json(e.overall)}, {"heads", heads}};
+  if (!cu.empty()) result["cu_seqlens"] = cu;
+  if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
+}
+
 void run_analyze(const AnalyzeOptions& o) {
   const bool cuda = o.backend == "cuda";
   nsa_params(o.nsa);  // the spec and files checked first (and --nsa-* without --nsa refused)
@@ -148,6 +186,9 @@ void run_analyze(const AnalyzeOptions& o) {
                             !o.mask.mask.empty()))
     throw UsageError("--nsa: analyze compares NSA with dense attention on the CPU, softmax, without MASK, --sweep, "
                      "--check or --backend cuda");
+  if (o.hstu.requested() && (cuda || o.sweep || !o.check.empty() || !o.check_grads.empty() || o.score != "silu"))
+    throw UsageError("--rab-pos/--rab-ts/--rab/--gate-u: analyze compares HSTU attention (--score silu) under MASK with "
+                     "every block kept, on the CPU, without --sweep, --check or --backend cuda");
   if (cuda) {
     if (o.sweep) throw UsageError("--sweep runs on the CPU reference; drop --backend cuda");
     if (!o.check.empty() || !o.check_grads.empty())
@@ -172,6 +213,7 @@ void run_analyze(const AnalyzeOptions& o) {
   const float *q = in.q.data.data(), *k = in.k.data.data(), *v = in.v.data.data();
   nlohmann::json result = {{"schema", "bsattn.analyze/v1"}, {"context", context_json(o, in)}};
   if (o.nsa.requested()) return analyze_nsa(o, p, in, result);
+  if (o.hstu.requested()) return analyze_hstu(o, p, in, cu, result);
   if (cuda) return run_analyze_cuda(o, in, p, result);
 
   if (o.sweep) {
@@ -288,6 +330,7 @@ void register_analyze(CLI::App& app) {
   add_input_options(*sub, o->inputs, true, true, "Input");
   add_varlen_options(*sub, o->varlen, "Input");
   add_nsa_options(*sub, o->nsa, true, "Mask");
+  add_hstu_options(*sub, o->hstu, "HSTU");
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");

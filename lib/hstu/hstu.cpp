@@ -123,4 +123,11 @@ std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask
   return out;
 }
 
+ErrorReport hstu_quality(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k, const float* v,
+                         const HstuBias& bias, const float* u, int threads) {
+  const std::vector<float> sparse = hstu_forward(p, mask, q, k, v, bias, u, false, threads);
+  const std::vector<float> dense = hstu_forward(p, dense_mask_like(mask.shape, mask.causal), q, k, v, bias, u, false, threads);
+  return compare_tensors(sparse.data(), dense.data(), p.total_q(), p.heads_q, p.head_dim);
+}
+
 }  // namespace bsattn

@@ -15,6 +15,7 @@
 
 #include "lib/attention.h"
 #include "lib/mask.h"
+#include "lib/quality/quality.h"
 
 namespace bsattn {
 
@@ -46,5 +47,10 @@ std::vector<float> hstu_rab(const HstuBias& b, int64_t heads, int64_t t0, int64_
 // f32 BSHD (packed when varlen); u: [total, Hq, D] or null. f64: compute in float64. Returns O [total, Hq, D].
 std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
                                 const float* v, const HstuBias& bias, const float* u, bool f64 = false, int threads = 0);
+
+// HSTU attention with a mask (a selection such as topk) against the same attention with every (causally
+// visible) block kept, both through hstu_forward in float32: what `analyze --score silu --rab-...` reports.
+ErrorReport hstu_quality(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k, const float* v,
+                         const HstuBias& bias, const float* u, int threads = 0);
 
 }  // namespace bsattn

@@ -8,6 +8,7 @@ reference builds rab from the definition in docs/hstu.md: pos[h, min(|i-j|, N-1)
 bucket = clamp(floor(ln(max(|t[min(i+1,L-1)] - t[j]|, 1)) / 0.301), 0, Nb-1), then
 O = (SiLU(alpha*QK^T + rab) / n) V over the visible pairs, times U. Tolerance 1e-5 relative (float32
 against float64, at most 90 keys); --f64 at 2e-7 (the float32 output file).
+analyze with the same options (alpha 1/sqrt(D): analyze has no --scale): the masked output's rel_l2 against every visible block kept, as NumPy's.
 Bad input exits 2 with one line: --rab-ts without --timestamps, timestamps of the wrong length, a table
 of the wrong shape, --backend cuda with a bias ("no SiLU bias"), --gate-u with softmax.
 """
@@ -43,7 +44,7 @@ def bucket(dt, nb):
     return np.clip(np.floor(np.log(np.maximum(np.abs(dt), 1.0)) / 0.301), 0, nb - 1).astype(int)
 
 
-def hstu64(a, e, use_pos=True, use_ts=True, use_dense=False, use_u=True, block_local=None, n=NMAX):
+def hstu64(a, e, use_pos=True, use_ts=True, use_dense=False, use_u=True, block_local=None, n=NMAX, alpha=ALPHA):
     L = e - a
     i, j = np.arange(L)[:, None], np.arange(L)[None, :]
     keep = j <= i
@@ -53,7 +54,7 @@ def hstu64(a, e, use_pos=True, use_ts=True, use_dense=False, use_u=True, block_l
     ts = stamps[a:e].astype(np.float64)
     inext = np.minimum(np.arange(L) + 1, L - 1)
     for h in range(HQ):
-        s = ALPHA * (q[a:e, h].astype(np.float64) @ k[a:e, h // 2].astype(np.float64).T)
+        s = alpha * (q[a:e, h].astype(np.float64) @ k[a:e, h // 2].astype(np.float64).T)
         if use_pos:
             s += pos[h][np.minimum(np.abs(i - j), pos.shape[1] - 1)]
         if use_ts:
@@ -115,6 +116,18 @@ if o is not None:
     want = np.stack([hstu64(0, 50, use_dense=True, n=50), hstu64(50, 100, use_dense=True, n=50)])
     t.check(o.shape == (2, 50, HQ, D), f"fixed-length O shape {o.shape}")
     close(o, want, "fixed-length batch of 2, all biases, u-gating")
+
+# analyze: HSTU under a block-local mask against the same HSTU with every visible block kept.
+js = t.path("analyze.json")
+bsattn("analyze", "local:window=1", *QKV, *SEQ, *BIAS, "--gate-u", F["u"], "--score", "silu", "--block", str(BLOCK),
+       "--causal", "--json", js, "-q")
+if os.path.exists(js):
+    import json
+    got = json.load(open(js))["quality"]["error"]["rel_l2"]
+    sparse = np.concatenate([hstu64(CU[b], CU[b + 1], block_local=1, alpha=D ** -0.5) for b in range(len(LENS))])
+    dense = np.concatenate([hstu64(CU[b], CU[b + 1], alpha=D ** -0.5) for b in range(len(LENS))])
+    want = np.linalg.norm(sparse - dense) / np.linalg.norm(dense)
+    t.check(want > 0.01 and abs(got - want) <= 1e-4 * want, f"analyze hstu rel_l2 {got}, NumPy {want}")
 
 bad = [
     (["--rab-ts", F["ts"]], "--timestamps"),
