@@ -127,3 +127,45 @@ def grad_check_context(base, impl, errors):
     for g in GRAD_NAMES:
         e[g + "_rel_err"], e[g + "_max_abs_err"] = errors[g]
     return e
+
+
+# --- dilated attention (bench --dilated records: pattern "dilated-attn SPEC", spec "SEG:RATE,...;order=NAME") ---
+
+def is_dilated(r):
+    return (r.get("pattern") or "").startswith("dilated-attn")
+
+
+def parse_dilated_spec(spec):
+    """A dilated record's spec -> ([(segment, rate), ...], order)."""
+    branches, _, order = spec.partition(";order=")
+    pairs = []
+    for item in branches.split(","):
+        w, _, r = item.partition(":")
+        pairs.append((int(w), int(r)))
+    return pairs, order or "standard"
+
+
+def residue_perm(seq, segment, rate):
+    """lib/curves/residue.cpp's order: within each segment (the last may be shorter) the tokens class by class
+    (position mod rate), so each (segment, class) run of tokens that attend to each other is contiguous.
+    perm[j] = the original position of the token at position j."""
+    perm = []
+    for s0 in range(0, seq, segment):
+        n = min(segment, seq - s0)
+        for c in range(min(rate, n)):
+            perm.extend(range(s0 + c, s0 + n, rate))
+    return perm
+
+
+def dilated_pairs(seq, heads, batch, branches, causal):
+    """The (q, k) pairs dilated attention computes (lib/dilated's dilated_pairs): per branch, segment and head
+    h, the n tokens of class h mod rate attend to each other (n*n, or n*(n+1)/2 causal)."""
+    total = 0
+    for w, r in branches:
+        for s0 in range(0, seq, w):
+            length = min(w, seq - s0)
+            for h in range(heads):
+                c = h % r
+                n = (length - c + r - 1) // r if c < length else 0
+                total += n * (n + 1) // 2 if causal else n * n
+    return total * batch

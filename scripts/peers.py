@@ -24,6 +24,15 @@ records run with `--do dO.npy --dq --dk --dv` too: the peers' dQ, dK, dV are com
 worst of the three goes into the backward records and each one into context.peers.grad_checks.
 The parts that need no PyTorch live in scripts/peer_records.py.
 
+Dilated attention (records of `bsattn bench --dilated`, pattern "dilated-attn SPEC", forward, standard order): the same
+LongNet computation in PyTorch, FlexAttention with one mask_mod per branch, merged by the branches' LSE
+(flex_attention(..., return_lse=True), natural log). Each branch runs on its residue-permuted sequence (as
+bsattn's), where its BlockMask (create_block_mask of the mask_mod, which maps positions back through the
+permutation) is block-diagonal. Two records: `flex_dilated` times everything on the GPU (the gathers into each
+branch's order, the flex_attention calls, the scatter back and the merge), `flex_dilated_branches` only the
+flex_attention calls on inputs permuted beforehand (what bsattn's cuda record times). Its O is checked against
+`bsattn run --dilated --backend cuda` on the same bf16 inputs (smallest S of each spec).
+
   python3 scripts/peers.py --bench bench.json --masks DIR --bsattn build/bsattn --out merged.json
   (then `bsattn bench --from merged.json --csv merged.csv --markdown merged.md` for the exports)
 
@@ -168,6 +177,112 @@ def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp, d_o=None):
     return o, grads
 
 
+def dilated_branches(branches, heads, seq, block, causal, device):
+    """Per branch (segment w, rate r): its residue order, the inverse, and the BlockMask on the permuted
+    sequence. Head h selects the tokens whose position mod r is h mod r inside each segment (LongNet)."""
+    out = []
+    for w, r in branches:
+        perm = torch.tensor(pr.residue_perm(seq, w, r), dtype=torch.long, device=device)
+        inv = torch.empty_like(perm)
+        inv[perm] = torch.arange(seq, device=device)
+
+        def mask_mod(b, h, q_idx, kv_idx, perm=perm, w=w, r=r):
+            qi, ki = perm[q_idx], perm[kv_idx]
+            off = h % r
+            keep = ((qi // w) == (ki // w)) & ((qi % r) == off) & ((ki % r) == off)
+            if causal:
+                keep = keep & (ki <= qi)
+            return keep
+        bm = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=seq, KV_LEN=seq, device=device,
+                               BLOCK_SIZE=block)
+        out.append((perm, inv, bm))
+    return out
+
+
+def merge_by_lse(outs, lses):
+    """LongNet's merge: O = sum_b exp(L_b - L) O_b with L = logsumexp_b L_b; a row no branch selects (every
+    L_b = -inf) gets O = 0."""
+    lse = torch.stack([x.float() for x in lses])              # [nb, B, H, S]
+    total = torch.logsumexp(lse, dim=0)                          # -inf where no branch selects the row
+    w = torch.nan_to_num(torch.exp(lse - total), nan=0.0)      # -inf - -inf = nan -> weight 0
+    o = sum(wb.unsqueeze(-1) * ob.float() for wb, ob in zip(w, outs))
+    return o, total
+
+
+def flex_dilated_forward(flex, q, k, v, branch_masks, gqa):
+    """Dilated attention, BHSD: per branch, gather into its order, flex_attention with its LSE, scatter back;
+    then merge."""
+    outs, lses = [], []
+    for perm, inv, bm in branch_masks:
+        o, lse = flex(q.index_select(2, perm), k.index_select(2, perm), v.index_select(2, perm), block_mask=bm,
+                      enable_gqa=gqa, return_lse=True)
+        outs.append(o.index_select(2, inv))
+        lses.append(lse.index_select(2, inv))
+    o, _ = merge_by_lse(outs, lses)
+    return o.to(q.dtype)
+
+
+def bsattn_run_dilated(binary, spec, q, k, v, block, causal, tmp):
+    """bsattn's dilated O on the same bf16 inputs (`run --dilated --backend cuda`), layout bhsd."""
+    paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
+    for p, t in zip(paths, (q, k, v)):
+        write_bf16_npy(p, t)
+    cmd = [binary, "run", "--dilated", spec, "--q", paths[0], "--k", paths[1], "--v", paths[2], "--layout", "bhsd",
+           "--dtype", "bf16", "--block", str(block), "--backend", "cuda", "-o", paths[3], "-q"]
+    if causal:
+        cmd.append("--causal")
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("bsattn run --dilated failed: " + r.stderr.strip())
+    return torch.from_numpy(np.load(paths[3])).to(q.device)
+
+
+def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp):
+    """Peer records for bsattn's dilated forward records (standard order): flex_dilated (end to end on the GPU)
+    and flex_dilated_branches (the flex_attention calls alone, inputs permuted beforehand)."""
+    merged = []
+    checked = set()
+    todo = [r for r in records if r["pass"] == "fwd" and pr.parse_dilated_spec(r["spec"])[1] == "standard"]
+    todo.sort(key=lambda r: (r["seq"], r["head_dim"], r["spec"]))
+    for n, r in enumerate(todo):
+        branches, _ = pr.parse_dilated_spec(r["spec"])
+        print("[dilated %d/%d] %s%s S=%d D=%d" % (n + 1, len(todo), r["spec"], " causal" if r["causal"] else "",
+                                                  r["seq"], r["head_dim"]), file=sys.stderr, flush=True)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        shp = (r["batch"], r["heads"], r["seq"], r["head_dim"])
+        kvs = (r["batch"], r["heads_kv"], r["seq"], r["head_dim"])
+        q, k, v = (torch.randn(s, generator=gen, device=dev, dtype=torch.float32).to(torch.bfloat16)
+                   for s in (shp, kvs, kvs))
+        gqa = r["heads"] != r["heads_kv"]
+        masks = dilated_branches(branches, r["heads"], r["seq"], r["block"], r["causal"], dev)
+        flops = pr.peer_flops(r, False)
+        extra = {}
+        ckey = (r["spec"], r["causal"], r["head_dim"])
+        if binary and ckey not in checked:
+            checked.add(ckey)
+            try:
+                ours = bsattn_run_dilated(binary, r["spec"].partition(";order=")[0], q, k, v, r["block"], r["causal"], tmp)
+                extra = pr.output_check(*rel_err(flex_dilated_forward(flex, q, k, v, masks, gqa), ours))
+            except Exception as e:  # reported, and the peer is still timed
+                print("  check skipped: %s" % e, file=sys.stderr)
+
+        def end_to_end():
+            return flex_dilated_forward(flex, q, k, v, masks, gqa)
+        t = measure(end_to_end, opt, flush)
+        merged.append(pr.peer_record(list(r.keys()), r, "flex_dilated", t, flops, torch.__version__, gemm,
+                                     r.get("dense_median_ms"), extra))
+        permuted = [(q.index_select(2, p), k.index_select(2, p), v.index_select(2, p), bm) for p, _, bm in masks]
+
+        def branches_only():
+            for qq, kk, vv, bm in permuted:
+                flex(qq, kk, vv, block_mask=bm, enable_gqa=gqa, return_lse=True)
+        t = measure(branches_only, opt, flush)
+        merged.append(pr.peer_record(list(r.keys()), r, "flex_dilated_branches", t, flops, torch.__version__, gemm,
+                                     r.get("dense_median_ms")))
+    return merged
+
+
 def grad_timer(forward, leaves, d_o, pass_name):
     """The timed call of a backward pass and its first gradients. `bwd`: FORWARD runs once here, and each
     call replays the backward of that graph (retain_graph); `fwd+bwd`: each call runs both."""
@@ -301,9 +416,10 @@ def main():
     l2 = torch.cuda.get_device_properties(dev).L2_cache_size
     flush = torch.empty(max(2 * l2, 1 << 20), dtype=torch.uint8, device=dev)
     ours = [r for r in doc["records"] if r["impl"] == "bsattn" and r.get("mask_file")]
+    dilated = [r for r in doc["records"] if r["impl"] == "bsattn" and pr.is_dilated(r)]
     cols = list(ours[0].keys()) if ours else []
-    if not ours:
-        sys.exit("peers.py: no bsattn records with mask files (run bench with --save-masks)")
+    if not ours and not dilated:
+        sys.exit("peers.py: no bsattn records with mask files (run bench with --save-masks) and no dilated records")
     has_bwd = any(pr.needs_grads(r["pass"]) for r in ours)
     if has_bwd:
         # The compiled backward runs again on a retained graph, which Inductor's donated buffers forbid;
@@ -318,7 +434,7 @@ def main():
                 setattr(dynamo_config, knob, 64)
     flex = torch.compile(flex_attention, dynamic=False)
 
-    min_seq = min(r["seq"] for r in ours)
+    min_seq = min(r["seq"] for r in ours) if ours else 0
     gen = torch.Generator(device=dev)
     inputs = {}
     grad_inputs = {}
@@ -437,6 +553,9 @@ def main():
                     base = dict(r)
                     base["pattern"] = "causal" if r["causal"] else "dense"
                     merged.append(record(base, impl, t, True, t["median_ms"], extra))
+
+        if dilated and "flex" in impls:
+            merged += time_dilated(dilated, flex, opt, flush, gemm, a.bsattn, a.seed, dev, tmp)
 
     doc["records"] = doc["records"] + merged
     ctx["peers"] = {"torch": torch.__version__, "impls": sorted(impls), "seed": a.seed,

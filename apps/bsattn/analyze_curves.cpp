@@ -186,6 +186,11 @@ std::shared_ptr<AnalyzeCurvesOptions> add_analyze_curves_options(CLI::App& analy
 
 bool analyze_curves_requested(const AnalyzeCurvesOptions& o) { return given_flag(o, "--curves", o.curves); }
 
+CurveOrderSelection curve_order_selection(const AnalyzeCurvesOptions& o) {
+  return {given(o, "--grid", o.grid), given(o, "--text", o.text), given(o, "--text-position", o.text_position),
+          given(o, "--order", o.orders)};
+}
+
 void run_analyze_curves(const AnalyzeCurvesOptions& o) {
   using namespace curves;
   std::string grid_s = given(o, "--grid", o.grid);

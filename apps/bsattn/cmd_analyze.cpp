@@ -15,6 +15,8 @@
 #include "apps/bsattn/common_options.h"
 #include "lib/atomic_file.h"
 #include "lib/backend.h"
+#include "lib/curves/order.h"
+#include "lib/dilated/dilated_quality.h"
 #include "lib/error.h"
 #include "lib/progress.h"
 #include "lib/reference/cpu_attention.h"
@@ -44,6 +46,7 @@ struct AnalyzeOptions {
   bool quiet = false, progress = false;
   int threads = 0;
   std::shared_ptr<AnalyzeCurvesOptions> curves;
+  std::string dilated;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -179,7 +182,62 @@ void analyze_hstu(const AnalyzeOptions& o, const AttentionProblem& p, const Qkv&
   if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
 }
 
+// --dilated: LongNet dilated attention against dense attention, once per token order (--order with
+// --grid: a curve applied before the segments are cut; "standard" is the sequence as given).
+void run_analyze_dilated(const AnalyzeOptions& o) {
+  if (!o.mask.mask.empty()) throw UsageError("give either MASK or --dilated, not both");
+  if (o.backend != "cpu") throw UsageError("analyze --dilated runs on the CPU reference (drop --backend cuda)");
+  if (o.sweep || !o.check.empty() || !o.check_grads.empty())
+    throw UsageError("--dilated cannot be combined with --sweep or --check");
+  if (o.score != "softmax") throw UsageError("--dilated merges branches by their softmax denominators: it needs --score softmax");
+  const dilated::DilatedSpec spec = dilated::parse_dilated(o.dilated, o.mask.causal);
+  const CurveOrderSelection sel = curve_order_selection(*o.curves);
+  const BlockSizes blocks = resolve_block_sizes(o.mask.blocks, kDefaultBlockSize);
+  std::vector<std::string> orders{"standard"};
+  curves::SequenceLayout lay;
+  if (!sel.orders.empty()) {
+    if (sel.grid.empty()) throw UsageError("--order with --dilated needs --grid TxHxW (or HxW)");
+    lay.grid = curves::parse_grid(sel.grid, "--grid");
+    lay.text = sel.text.empty() ? 0 : parse_int(sel.text, "--text");
+    if (lay.text < 0) throw UsageError("--text must be >= 0");
+    lay.text_at_head = sel.text_position != "tail";
+    orders = curves::split_order_list(sel.orders);
+    for (auto& name : orders)  // every spec checked first; "standard" is the sequence as given
+      if (name != "standard") curves::parse_order(name, lay.grid, blocks.q, "--order");
+  }
+  Qkv in = load_inputs(o.inputs, true, o.seed);
+  if (!sel.orders.empty() && lay.length() != in.q.seq)
+    throw UsageError("--grid: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " + std::to_string(in.q.seq));
+  AttentionProblem p = problem_for(in.q, in.k);
+  dilated::DilatedOptions dopt;
+  dopt.block_q = blocks.q;
+  dopt.block_kv = blocks.kv;
+  dopt.threads = o.threads;
+  nlohmann::json result = {{"schema", "bsattn.analyze/v1"}, {"context", context_json(o, in)}, {"dilated", spec.to_json()}};
+  if (!sel.orders.empty()) result["layout"] = lay.to_json();
+  if (!o.quiet)
+    std::printf("dilated %s%s: %lld of %lld pairs computed\n%-22s %9s %9s %9s %10s %9s %10s\n", spec.str().c_str(),
+                spec.causal ? " causal" : "", (long long)dilated::dilated_pairs(p, spec),
+                (long long)(p.batch * p.heads_q * (spec.causal ? p.q_len * (p.q_len + 1) / 2 : p.q_len * p.q_len)),
+                "order", "coverage", "recall", "rec_min", "rel_l2", "cosine", "uncovered");
+  nlohmann::json records = nlohmann::json::array();
+  for (const std::string& name : orders) {
+    Qkv x = in;
+    if (name != "standard") reorder_tokens(x, curves::sequence_order(curves::parse_order(name, lay.grid, blocks.q, "--order"), lay));
+    dilated::DilatedQuality q = dilated::evaluate_dilated(p, spec, x.q.data.data(), x.k.data.data(), x.v.data.data(), dopt);
+    if (!o.quiet)
+      std::printf("%-22s %9.4f %9.5f %9.5f %10.3e %9.6f %10lld\n", name.c_str(), q.coverage(), q.recall_mean,
+                  q.recall_min, q.error.rel_l2, q.error.cosine, (long long)q.uncovered_rows);
+    nlohmann::json rec = to_json(q);
+    rec["order"] = name;
+    records.push_back(rec);
+  }
+  result["orders"] = records;
+  if (!o.json_out.empty()) write_text_file(o.json_out, result.dump(1) + "\n");
+}
+
 void run_analyze(const AnalyzeOptions& o) {
+  if (!o.dilated.empty()) return run_analyze_dilated(o);
   const bool cuda = o.backend == "cuda";
   nsa_params(o.nsa);  // the spec and files checked first (and --nsa-* without --nsa refused)
   if (o.nsa.requested() && (cuda || o.sweep || !o.check.empty() || !o.check_grads.empty() || o.score != "softmax" ||
@@ -327,6 +385,7 @@ void register_analyze(CLI::App& app) {
                  "--sweep the density frontier; --curves: curve locality");
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
+  sub->add_option("--dilated", o->dilated, "Dilated attention (LongNet) instead of a mask: SEGMENT:RATE pairs, e.g. 512:1,1024:2,2048:4 (as run --dilated); with --grid and --order, once per token order applied before the segments are cut")->group("Mask");
   add_input_options(*sub, o->inputs, true, true, "Input");
   add_varlen_options(*sub, o->varlen, "Input");
   add_nsa_options(*sub, o->nsa, true, "Mask");

@@ -13,6 +13,7 @@
 #include "lib/backend.h"
 #include "lib/bench/results.h"
 #include "lib/bench/runner.h"
+#include "lib/dilated/dilated_bench.h"
 #include "lib/error.h"
 #include "lib/progress.h"
 #include "lib/spec.h"
@@ -41,6 +42,9 @@ struct BenchOptions {
     std::string seqlens, cu_seqlens;
   } varlen;  // one packed batch of these sequences instead of the seq and batch axes
   NsaCli nsa;
+  std::string dilated, orders, grid;  // --dilated: LongNet configurations, token orders on a grid
+  int64_t text = 0;
+  bool causal = false;
 };
 
 // --markdown: a file gets the table under the run's context; stdout ("-") the table alone.
@@ -155,10 +159,25 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     }
     return;
   }
+  const bool dilated = !o.dilated.empty();
+  if (!dilated && (o.causal || !o.orders.empty() || !o.grid.empty() || o.text))
+    throw UsageError("--causal, --order, --grid and --text apply to --dilated");
+  dilated::DilatedBenchPlan dplan;
+  if (dilated) {
+    if (o.axes.count("pattern") || o.axes.count("density"))
+      throw UsageError("--dilated times LongNet configurations: --pattern and --density do not apply");
+    dplan.axes = axes;
+    dplan.specs = dilated::parse_dilated_list(o.dilated, o.causal, "--dilated");
+    dplan.orders = o.orders.empty() ? std::vector<std::string>{} : curves::split_order_list(o.orders);
+    for (auto& name : dplan.orders)
+      if (name != "standard" && o.grid.empty()) throw UsageError("--order " + name + " needs --grid TxHxW (or HxW)");
+    dplan.grid = o.grid;
+    dplan.text = o.text;
+  }
   for (auto& p : axes.pattern)
-    if (!bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
-  bench::SweepPlan plan = bench::expand_sweep(axes, backend->caps());
-  if (plan.configs.empty()) {
+    if (!dilated && !bench::pattern_takes_density(p)) find_pattern(parse_spec(p, "--pattern").name);  // UsageError listing names
+  bench::SweepPlan plan = dilated ? bench::SweepPlan{} : bench::expand_sweep(axes, backend->caps());
+  if (!dilated && plan.configs.empty()) {
     std::string why = plan.skipped.empty() ? "the sweep is empty" : plan.skipped.front().reason;
     throw UsageError("no configuration of the sweep can run on the " + backend->name() + " backend (" + why + ")");
   }
@@ -197,7 +216,16 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
       return adaptive::bench_mask(one, seed, o.synthetic, use_cuda);
     });
   };
-  bench::BenchDoc doc = bench::run_bench(plan, *backend, make_mask, ro, context);
+  bench::BenchDoc doc;
+  if (dilated) {
+    dilated::DilatedBenchOptions dro;
+    dro.timing = o.timing;
+    dro.seed = o.seed;
+    dro.progress = ro.progress;
+    doc = dilated::run_dilated_bench(dplan, *backend, dro, context);
+  } else {
+    doc = bench::run_bench(plan, *backend, make_mask, ro, context);
+  }
   meter.finish();
   if (doc.records.empty())
     throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());
@@ -293,6 +321,12 @@ void register_bench(CLI::App& app) {
                   "Synthetic Q/K (KIND[:params], as analyze's) for patterns that select from Q/K (e.g. --pattern "
                   "energy:pool=4); on a GPU the energy selection runs there and is the timed mask build")
       ->group(gs);
+  const char* gdil = "Dilated";
+  sub->add_option("--dilated", o->dilated, "Time dilated attention (LongNet) instead of masks: SEGMENT:RATE pairs, e.g. 2048:1,4096:2,8192:4; several configurations separated by ';' (the shape axes still sweep)")->group(gdil);
+  sub->add_flag("--causal", o->causal, "--dilated: causal within segments")->group(gdil);
+  sub->add_option("--order", o->orders, "--dilated: token orders applied before the segments are cut, compared side by side: standard (as given), raster, snake, hilbert, gilbert, ... (needs --grid)")->group(gdil);
+  sub->add_option("--grid", o->grid, "--dilated: the grid of the orders, TxHxW or HxW (text + grid = seq)")->group(gdil);
+  sub->add_option("--text", o->text, "--dilated: text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->group(gdil);
   sub->add_option("--seed", o->seed, "Seed for masks and inputs (recorded in every output)")->group(gs)->check(seed_check())->capture_default_str();
 
   const char* gd = "Device";

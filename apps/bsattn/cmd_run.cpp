@@ -11,6 +11,7 @@
 #include "lib/atomic_file.h"
 #include "lib/backend.h"
 #include "lib/curves/order.h"
+#include "lib/dilated/dilated_run.h"
 #include "lib/error.h"
 #include "lib/mask_stats.h"
 #include "lib/run/run.h"
@@ -42,6 +43,7 @@ struct RunOptions {
   uint64_t seed = 0;
   std::string reorder, grid;
   int64_t text = 0;
+  std::string dilated;
 };
 
 // run --nsa: NSA's three branches and their gated sum (lib/nsa/nsa.h) instead of one mask.
@@ -130,6 +132,60 @@ void run_hstu(const RunOptions& o, RunRequest req, const MaskStats& st, OutputSe
   outputs.commit();
 }
 
+// --dilated: LongNet dilated attention instead of a mask (lib/dilated); the same inputs, orders and outputs.
+void run_dilated_cmd(const RunOptions& o, Qkv in, std::vector<int64_t> perm, Backend backend, OutputSet& outputs) {
+  dilated::DilatedRunRequest req;
+  req.spec = dilated::parse_dilated(o.dilated, o.mask.causal);
+  req.gradients = !o.dout.empty();
+  if (req.gradients) req.d_o = load_tensor(o.dout, "--do", in.layout, o.inputs.src.dtype);
+  const BlockSizes blocks = resolve_block_sizes(o.mask.blocks, kDefaultBlockSize);
+  req.options.block_q = blocks.q;
+  req.options.block_kv = blocks.kv;
+  req.options.attention.backend = backend;
+  req.options.attention.kernel = o.kernel;
+  req.options.attention.max_ctas = o.max_ctas;
+  req.options.attention.deterministic = o.deterministic;
+  req.options.f64 = o.f64;
+  req.options.threads = o.threads;
+  req.scale = o.scale;
+  req.token_order = std::move(perm);
+  const nlohmann::json input_spec = in.spec;
+  const Layout layout = in.layout;
+  req.inputs = std::move(in);
+  const nlohmann::json spec_json = req.spec.to_json();
+  const bool grads = req.gradients;
+  dilated::DilatedRunResult r = dilated::run_dilated(std::move(req));
+  const AttentionProblem& p = r.problem;
+  if (o.time)
+    std::printf("time: %s dilated %s %.3f s (host clock: permutations, branches, merge), %.2f GFLOP/s (4*D*pairs, "
+                "%lld pairs%s)\n",
+                r.backend_name.c_str(), grads ? "forward+backward" : "forward", r.seconds,
+                4.0 * double(p.head_dim) * double(r.computed_pairs) / r.seconds / 1e9 * (grads ? 3.5 : 1.0),
+                (long long)r.computed_pairs, grads ? ", x3.5 with the backward" : "");
+  if (!o.out.empty()) save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+  if (!o.lse.empty()) save_array(o.lse, r.lse, {p.batch, p.heads_q, p.q_len});
+  if (grads) {
+    save_tensor(o.dq, r.dq, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+    save_tensor(o.dk, r.dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
+    save_tensor(o.dv, r.dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
+  }
+  const double share = r.dense_pairs ? double(r.computed_pairs) / double(r.dense_pairs) : 0;
+  if (!o.quiet)
+    std::printf("run: backend %s, dilated %s%s, B=%lld S=%lld Hq=%lld Hkv=%lld D=%lld, %lld computed pairs (%.4f of "
+                "dense), wrote %s%s%s\n",
+                r.backend_name.c_str(), o.dilated.c_str(), o.mask.causal ? " causal" : "", (long long)p.batch,
+                (long long)p.q_len, (long long)p.heads_q, (long long)p.heads_kv, (long long)p.head_dim,
+                (long long)r.computed_pairs, share, o.out.c_str(), o.lse.empty() ? "" : (", " + o.lse).c_str(),
+                grads ? ", dq/dk/dv" : "");
+  if (!o.json_out.empty()) {
+    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", r.backend_name}, {"inputs", input_spec},
+                        {"dilated", spec_json}, {"computed_pairs", r.computed_pairs}, {"dense_pairs", r.dense_pairs},
+                        {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder}, {"commit", bsattn::build_commit()}};
+    write_text_file(o.json_out, j.dump(1) + "\n");
+  }
+  outputs.commit();
+}
+
 void run_run(const RunOptions& o) {
   if (o.out.empty() && !o.time)
     throw UsageError("--out O.npy is required (or --time alone: time the CPU forward and write nothing)");
@@ -169,6 +225,14 @@ void run_run(const RunOptions& o) {
     throw UsageError("--deterministic selects the CUDA backward's dQ pass (the CPU reference always is); it needs "
                      "--backend cuda");
 
+  const bool dilated = !o.dilated.empty();
+  if (dilated) {
+    if (!o.mask.mask.empty()) throw UsageError("give either MASK or --dilated, not both");
+    if (o.nsa.requested()) throw UsageError("--nsa and --dilated: give one of them");
+    if (o.hstu.requested()) throw UsageError("--rab-pos/--rab-ts/--rab/--gate-u are HSTU's (--score silu); --dilated takes softmax scores");
+    dilated::parse_dilated(o.dilated, o.mask.causal);  // a bad spec is reported before any input is read
+    if (o.score != "softmax") throw UsageError("--dilated merges branches by their softmax denominators: it needs --score softmax");
+  }
   if (o.nsa.requested()) {
     nsa_params(o.nsa);  // the spec and files checked before any input is read
     if (!o.mask.mask.empty()) throw UsageError("MASK and --nsa: NSA builds its own masks; give one of them");
@@ -188,10 +252,12 @@ void run_run(const RunOptions& o) {
     if (!o.reorder.empty()) throw UsageError("--order: HSTU's bias is defined on the tokens as given");
     if (o.time) throw UsageError("--time times the forward without HSTU's bias and u-gating; drop --time");
   }
-  const MaskSource mask = o.nsa.requested() ? MaskSource{} : parse_mask_cli(o.mask, o.seed);
+  const MaskSource mask = o.nsa.requested() || dilated ? MaskSource{} : parse_mask_cli(o.mask, o.seed);
+  const int64_t order_block = dilated ? resolve_block_sizes(o.mask.blocks, kDefaultBlockSize).q : mask.request.shape.block_q;
   InputCli inputs = o.inputs;
   const std::vector<int32_t> cu = resolve_varlen(o.varlen, inputs);
   if (!cu.empty() && !o.reorder.empty()) throw UsageError("--order applies to one sequence; drop it with --seqlens/--cu-seqlens");
+  if (dilated && !cu.empty()) throw UsageError("--dilated takes fixed-length batches; drop --seqlens/--cu-seqlens");
   Qkv in = load_inputs(inputs, true, o.seed);
   if (backend == Backend::Cuda) cuda_input_type(in);
   if (o.nsa.requested()) return run_nsa(o, std::move(in), cu, backend, outputs);
@@ -199,7 +265,7 @@ void run_run(const RunOptions& o) {
   req.gradients = grads;
   // dO is an input like Q/K/V: read with the same --dtype (bf16 files as uint16 bits with --dtype bf16);
   // run_attention checks its shape.
-  if (grads) req.d_o = load_tensor(o.dout, "--do", in.layout, o.inputs.src.dtype);
+  if (grads && !dilated) req.d_o = load_tensor(o.dout, "--do", in.layout, o.inputs.src.dtype);
   // Reordered sequences: attention runs on the reordered tokens; outputs are returned in the original order.
   std::vector<int64_t> perm;
   if (!o.reorder.empty()) {
@@ -210,11 +276,12 @@ void run_run(const RunOptions& o) {
     if (lay.length() != in.q.seq || in.q.seq != in.k.seq)
       throw UsageError("--order: text + grid = " + std::to_string(lay.length()) + " tokens but Q has " +
                        std::to_string(in.q.seq) + " and K " + std::to_string(in.k.seq));
-    perm = sequence_order(parse_order(o.reorder, lay.grid, mask.request.shape.block_q, "--order"), lay);
+    perm = sequence_order(parse_order(o.reorder, lay.grid, order_block, "--order"), lay);
     reorder_tokens(in, perm);
   } else if (!o.grid.empty() || o.text) {
     throw UsageError("--grid/--text only apply with --order");
   }
+  if (dilated) return run_dilated_cmd(o, std::move(in), std::move(perm), backend, outputs);
 
   BlockMask m = cu.empty() ? resolve_mask(mask, in, perm.empty() ? nullptr : &perm) : resolve_varlen_mask(mask, in, cu);
   MaskStats st = cu.empty() ? mask_stats(m) : varlen_mask_stats(m, cu);
@@ -291,9 +358,10 @@ void run_run(const RunOptions& o) {
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   auto* sub = app.add_subcommand("run", "Compute block-sparse attention on Q/K/V files or synthetic inputs: O, LSE and (with --do) the gradients as .npy");
-  sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...] (required unless --nsa)")->group("Mask");
+  sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...] (required unless --nsa or --dilated)")->group("Mask");
   add_nsa_options(*sub, o->nsa, true, "Mask");
   add_hstu_options(*sub, o->hstu, "HSTU");
+  sub->add_option("--dilated", o->dilated, "Dilated attention (LongNet) instead of a mask: SEGMENT:RATE pairs, e.g. 2048:1,4096:2,8192:4; head h takes the offset h mod rate; branches merged by their softmax denominators; --causal is causal within segments; --block sizes the branches' blocks")->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
   add_input_options(*sub, o->inputs, true, true, "Input");
   add_varlen_options(*sub, o->varlen, "Input");

@@ -1,0 +1,119 @@
+#include "lib/dilated/dilated_quality.h"
+
+#include <cmath>
+#include <limits>
+
+#include "lib/reference/dense_scan.h"
+#include "lib/reference/parallel.h"
+
+namespace bsattn::dilated {
+
+DilatedQuality evaluate_dilated(const AttentionProblem& p_in, const DilatedSpec& spec, const float* q, const float* k,
+                                const float* v, const DilatedOptions& opt) {
+  AttentionProblem p = p_in;
+  p.dtype = ElemType::F32;
+  check_problem(p, spec);
+  const int64_t B = p.batch, S = p.q_len, H = p.heads_q, D = p.head_dim;
+  DilatedResult got = dilated_attention(p, spec, AttentionInputs{q, k, v, nullptr}, nullptr, opt);
+  MaskShape shape;
+  shape.heads = H;
+  shape.q_len = shape.kv_len = S;
+  shape.block_q = shape.block_kv = std::min<int64_t>(S, 128);
+  std::vector<float> dense = dense_output(p, shape, spec.causal, q, k, v, opt.threads);
+
+  // Per (batch, head, row block): the dense log-sum-exp and the one over the covered keys of each row,
+  // from one scan of the dense scores.
+  const int64_t bq = shape.block_q, mq = (S + bq - 1) / bq;
+  std::vector<double> recall(size_t(B * H * S), std::numeric_limits<double>::quiet_NaN());
+  std::vector<int64_t> covered(size_t(B * H * mq), 0);
+  const double ninf = -std::numeric_limits<double>::infinity();
+  parallel_for(
+      B * H * mq,
+      [&](int64_t task) {
+        const int64_t i = task % mq, h = task / mq % H, b = task / (mq * H);
+        const int64_t r0 = i * bq, rows = std::min(S, r0 + bq) - r0;
+        std::vector<double> m_all(size_t(rows), ninf), s_all(size_t(rows), 0), m_cov(size_t(rows), ninf),
+            s_cov(size_t(rows), 0);
+        auto add = [](double x, double& m, double& s) {
+          if (x > m) {
+            s = s * std::exp(m - x) + 1;
+            m = x;
+          } else {
+            s += std::exp(x - m);
+          }
+        };
+        int64_t cov = 0;
+        scan_row_block(p, q, k, spec.causal, bq, bq, b, h, i, [&](int64_t j, const RowMatrixF& Sc, int64_t nr, int64_t nc) {
+          for (int64_t r = 0; r < nr; ++r)
+            for (int64_t c = 0; c < nc; ++c) {
+              const double x = Sc(r, c);
+              if (x == ninf) continue;
+              add(x, m_all[size_t(r)], s_all[size_t(r)]);
+              const int64_t qi = r0 + r, ki = j * bq + c;
+              for (const Branch& br : spec.branches)
+                if (branch_covers(br, spec.causal, h, qi, ki)) {
+                  add(x, m_cov[size_t(r)], s_cov[size_t(r)]);
+                  ++cov;
+                  break;
+                }
+            }
+        });
+        covered[size_t(task)] = cov;
+        for (int64_t r = 0; r < rows; ++r)
+          if (m_all[size_t(r)] > ninf)
+            recall[size_t((b * H + h) * S + r0 + r)] =
+                m_cov[size_t(r)] > ninf ? std::exp(m_cov[size_t(r)] + std::log(s_cov[size_t(r)]) - m_all[size_t(r)] -
+                                                   std::log(s_all[size_t(r)]))
+                                        : 0.0;
+      },
+      opt.threads);
+
+  DilatedQuality rep;
+  ErrorReport err = compare_tensors(got.out.data(), dense.data(), B * S, H, D);
+  rep.error = err.overall;
+  const int64_t visible_per_head = B * (spec.causal ? S * (S + 1) / 2 : S * S);
+  double sum_all = 0, min_all = 1;
+  int64_t n_all = 0;
+  for (int64_t h = 0; h < H; ++h) {
+    HeadQuality hq;
+    hq.head = h;
+    int64_t cov = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < mq; ++i) cov += covered[size_t((b * H + h) * mq + i)];
+    rep.covered_pairs += cov;
+    hq.density = double(cov) / double(visible_per_head);
+    double sum = 0, mn = 1;
+    int64_t n = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < S; ++t) {
+        const double r = recall[size_t((b * H + h) * S + t)];
+        if (std::isnan(r)) continue;
+        sum += r, mn = std::min(mn, r), ++n;
+        if (std::isinf(got.lse[size_t((b * H + h) * S + t)])) ++rep.uncovered_rows;
+      }
+    hq.recall_mean = n ? sum / double(n) : 0;
+    hq.recall_min = n ? mn : 0;
+    hq.error = err.heads[size_t(h)];
+    sum_all += sum, min_all = std::min(min_all, mn), n_all += n;
+    rep.heads.push_back(hq);
+  }
+  rep.recall_mean = n_all ? sum_all / double(n_all) : 0;
+  rep.recall_min = n_all ? min_all : 0;
+  rep.computed_pairs = dilated_pairs(p, spec);
+  rep.visible_pairs = visible_per_head * H;
+  return rep;
+}
+
+nlohmann::json to_json(const DilatedQuality& r) {
+  nlohmann::json heads = nlohmann::json::array();
+  for (const auto& h : r.heads)
+    heads.push_back({{"head", h.head}, {"coverage", h.density}, {"recall_mean", h.recall_mean},
+                     {"recall_min", h.recall_min}, {"error", to_json(h.error)}});
+  return {{"heads", heads},
+          {"summary",
+           {{"recall_mean", r.recall_mean}, {"recall_min", r.recall_min}, {"error", to_json(r.error)},
+            {"coverage", r.coverage()}, {"covered_pairs", r.covered_pairs}, {"computed_pairs", r.computed_pairs},
+            {"visible_pairs", r.visible_pairs}, {"uncovered_rows", r.uncovered_rows}}}};
+}
+
+}  // namespace bsattn::dilated
