@@ -1,5 +1,6 @@
 // bsattn run: block-sparse attention on given (or synthetic) Q/K/V and a mask (file or pattern spec): writes O, LSE
 // and, with --do, the gradients (dQ, dK, dV), as .npy. CUDA when available, else the CPU reference.
+#include <cmath>
 #include <cstdio>
 
 #include "apps/bsattn/attention_inputs.h"
@@ -156,6 +157,11 @@ void run_dilated_cmd(const RunOptions& o, Qkv in, std::vector<int64_t> perm, Bac
   const bool grads = req.gradients;
   dilated::DilatedRunResult r = dilated::run_dilated(std::move(req));
   const AttentionProblem& p = r.problem;
+  int64_t uncovered = 0;
+  for (float l : r.lse) uncovered += std::isinf(l);
+  if (uncovered > 0)
+    std::fprintf(stderr, "bsattn run: warning: %lld (batch, head, token) rows are selected by no branch (head h takes "
+                 "the tokens at position h mod rate; their output is 0, LSE = -inf)\n", (long long)uncovered);
   if (o.time)
     std::printf("time: %s dilated %s %.3f s (host clock: permutations, branches, merge), %.2f GFLOP/s (4*D*pairs, "
                 "%lld pairs%s)\n",
