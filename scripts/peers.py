@@ -34,6 +34,7 @@ flex_attention calls on inputs permuted beforehand (what bsattn's cuda record ti
 `bsattn run --dilated --backend cuda` on the same bf16 inputs (smallest S of each spec).
 
   python3 scripts/peers.py --bench bench.json --masks DIR --bsattn build/bsattn --out merged.json
+  python3 scripts/peers.py --bench dilated.json --bsattn build/bsattn --out merged.json   (bench --dilated records)
   (then `bsattn bench --from merged.json --csv merged.csv --markdown merged.md` for the exports)
 
 NSA (issue 21, docs/nsa.md): `--nsa SPEC` times NSA's forward in PyTorch, bf16: mean-pooled K/V, the
@@ -193,8 +194,9 @@ def dilated_branches(branches, heads, seq, block, causal, device):
             if causal:
                 keep = keep & (ki <= qi)
             return keep
+        # _compile: evaluated block by block, never as an S x S tensor (S = 131072 would not fit).
         bm = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=seq, KV_LEN=seq, device=device,
-                               BLOCK_SIZE=block)
+                               BLOCK_SIZE=block, _compile=True)
         out.append((perm, inv, bm))
     return out
 
@@ -396,7 +398,7 @@ def main():
         return nsa_main()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench", required=True, help="bsattn bench --json output (bsattn.bench/v1)")
-    ap.add_argument("--masks", required=True, help="the --save-masks folder of that run")
+    ap.add_argument("--masks", default="", help="the --save-masks folder of that run (not needed for dilated records)")
     ap.add_argument("--bsattn", default="build/bsattn", help="bsattn binary for the output checks ('' to skip)")
     ap.add_argument("--out", required=True, help="merged bsattn.bench/v1 JSON")
     ap.add_argument("--impls", default="flex,sdpa_cudnn,sdpa_flash")
@@ -420,6 +422,8 @@ def main():
     cols = list(ours[0].keys()) if ours else []
     if not ours and not dilated:
         sys.exit("peers.py: no bsattn records with mask files (run bench with --save-masks) and no dilated records")
+    if ours and not a.masks:
+        sys.exit("peers.py: the records have mask files: give --masks, the --save-masks folder of that run")
     has_bwd = any(pr.needs_grads(r["pass"]) for r in ours)
     if has_bwd:
         # The compiled backward runs again on a retained graph, which Inductor's donated buffers forbid;

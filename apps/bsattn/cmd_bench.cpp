@@ -254,7 +254,11 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   std::printf("\ntime: median over samples (L2 flushed on the GPU); noise = stddev/mean%s. eff. TFLOP/s counts computed "
               "pairs only; dense-eq. counts the dense (causal) pairs.\n",
               noisy ? ("; '!' marks " + std::to_string(noisy) + " configurations over the noise target").c_str() : "");
-  if (!doc.records.empty() && doc.records.front()["mask_build_kind"] == "cpu_generate_mask")
+  if (dilated)
+    std::printf("dilated: %s\n", use_cuda ? "the branches' kernels summed (CUDA events, L2 flushed); the host-side "
+                                            "permutations and merge are not timed"
+                                          : "the whole computation on the host clock (order, permutations, branches, merge)");
+  else if (!doc.records.empty() && doc.records.front()["mask_build_kind"] == "cpu_generate_mask")
     std::printf("mask build: CPU pattern generation time as a share of the attention time.\n");
   else if (!doc.records.empty())
     std::printf("mask build: the GPU row-CSR build from the bitmap (gpu_row_csr; 'none' for dense/streaming heads), "

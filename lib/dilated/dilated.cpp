@@ -144,10 +144,7 @@ int64_t dilated_pairs(const AttentionShape& s, const DilatedSpec& spec) {
   return total * s.batch;
 }
 
-namespace {
-
-// dst row b*S + j = src row b*S + perm[j], rows of `row_bytes`.
-std::vector<uint8_t> permute_rows(const void* src, size_t row_bytes, int64_t batch, const curves::Perm& perm) {
+std::vector<uint8_t> permute_token_rows(const void* src, size_t row_bytes, int64_t batch, const curves::Perm& perm) {
   const int64_t S = int64_t(perm.size());
   std::vector<uint8_t> dst(size_t(batch * S) * row_bytes);
   const uint8_t* s = static_cast<const uint8_t*>(src);
@@ -156,6 +153,8 @@ std::vector<uint8_t> permute_rows(const void* src, size_t row_bytes, int64_t bat
       std::memcpy(dst.data() + size_t(b * S + j) * row_bytes, s + size_t(b * S + perm[size_t(j)]) * row_bytes, row_bytes);
   return dst;
 }
+
+namespace {
 
 // A branch's forward (varlen LSE layout [Hq, total]) and gradients, in the precision T of the merge.
 template <class T>
@@ -214,8 +213,8 @@ DilatedResult run_dilated(const AttentionProblem& p, const DilatedSpec& spec, co
     AttentionInputs in() const { return {q.data(), k.data(), v.data(), nullptr}; }
   };
   auto permute_inputs = [&](const BranchPlan& b) {
-    return Permuted{permute_rows(in.q, qrow, B, b.perm), permute_rows(in.k, krow, B, b.perm),
-                    permute_rows(in.v, krow, B, b.perm)};
+    return Permuted{permute_token_rows(in.q, qrow, B, b.perm), permute_token_rows(in.k, krow, B, b.perm),
+                    permute_token_rows(in.v, krow, B, b.perm)};
   };
 
   // Forward: each branch's rows merged into (out, lse) as they come: the running merge keeps one

@@ -76,6 +76,10 @@ inline bool branch_covers(const Branch& b, bool causal, int64_t h, int64_t i, in
   return i % b.rate == o && k % b.rate == o;
 }
 
+// Token rows of `row_bytes` (heads * head_dim elements), `batch` sequences of perm.size() tokens each:
+// dst row b*S + j = src row b*S + perm[j] (a residue order per branch, a curve order before dilation).
+std::vector<uint8_t> permute_token_rows(const void* src, size_t row_bytes, int64_t batch, const curves::Perm& perm);
+
 struct DilatedOptions {
   int64_t block_q = 128, block_kv = 128;
   AttentionOptions attention;  // backend (cpu / cuda) and the cuda kernel options

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <map>
 
 #include "lib/bench/results.h"
@@ -51,13 +50,7 @@ std::vector<uint8_t> random_elems(int64_t n, ElemType t, uint64_t seed) {
 
 std::vector<uint8_t> permute_rows(const std::vector<uint8_t>& src, size_t row_bytes, int64_t batch,
                                   const curves::Perm& perm) {
-  const int64_t S = int64_t(perm.size());
-  std::vector<uint8_t> dst(src.size());
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t j = 0; j < S; ++j)
-      std::memcpy(dst.data() + size_t(b * S + j) * row_bytes, src.data() + size_t(b * S + perm[size_t(j)]) * row_bytes,
-                  row_bytes);
-  return dst;
+  return permute_token_rows(src.data(), row_bytes, batch, perm);
 }
 
 }  // namespace
