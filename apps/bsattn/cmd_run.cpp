@@ -239,6 +239,9 @@ void run_run(const RunOptions& o) {
     dilated::parse_dilated(o.dilated, o.mask.causal);  // a bad spec is reported before any input is read
     if (o.score != "softmax") throw UsageError("--dilated merges branches by their softmax denominators: it needs --score softmax");
   }
+  if (!dilated && !o.nsa.requested() && o.mask.mask.empty())
+    throw UsageError("MASK missing: give a mask file (.npy/.json/CSR prefix) or a pattern spec, or --dilated "
+                     "SEGMENT:RATE,... (dilated attention), or --nsa (native sparse attention)");
   if (o.nsa.requested()) {
     nsa_params(o.nsa);  // the spec and files checked before any input is read
     if (!o.mask.mask.empty()) throw UsageError("MASK and --nsa: NSA builds its own masks; give one of them");
