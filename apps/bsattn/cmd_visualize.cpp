@@ -333,7 +333,7 @@ void register_visualize(CLI::App& app) {
   ms->add_option("--batch-index", mo->batch_index, "Batch entry to draw")->default_val(0)->group("Input");
   add_mask_size_hints(ms, mo->sizes);
   ms->add_flag("--ascii", mo->ascii, "Print a text rendering to stdout (no image unless -o is given too)")->group("Output");
-  ms->add_option("--ascii-width", mo->ascii_width, "Columns of the text rendering (larger masks are max-pooled)")
+  ms->add_option("--ascii-width", mo->ascii_width, "Columns of the text rendering (a character covering several blocks shows the share kept)")
       ->default_val(64)
       ->check(CLI::Range(4, 1000))
       ->group("Output");

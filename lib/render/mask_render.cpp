@@ -125,10 +125,10 @@ std::vector<uint8_t> pool_head_classes(const BlockMask& m, int64_t b, int64_t h,
   return out;
 }
 
-HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h) {
+std::vector<uint32_t> pool_head_counts(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h, int64_t* kept,
+                                       int64_t* visible) {
   const int64_t mq = m.shape.mq(), mk = m.shape.mk();
-  HeadRaster r;
-  r.argb.assign(size_t(out_w) * size_t(out_h), 0);
+  int64_t n_kept = 0, n_visible = 0;
   // Per cell: blocks of each class that fall in it. A block covers cells [c0, c1) along each axis
   // (exactly one when blocks outnumber cells), as in pool_head_classes.
   std::vector<uint32_t> counts(size_t(out_w) * size_t(out_h) * 4, 0);
@@ -152,8 +152,8 @@ HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_
     std::fill(row_counts.begin(), row_counts.end(), 0);
     for (int64_t j = 0; j < mk; ++j) {
       const uint8_t c = row[size_t(j)];
-      r.kept += c >= uint8_t(BlockClass::Kept);
-      r.visible += c != uint8_t(BlockClass::Hidden);
+      n_kept += c >= uint8_t(BlockClass::Kept);
+      n_visible += c != uint8_t(BlockClass::Hidden);
       for (int32_t x = x0[size_t(j)]; x < x1[size_t(j)]; ++x) ++row_counts[size_t(x) * 4 + c];
     }
     for (int64_t y = y0; y < y1; ++y) {
@@ -161,6 +161,15 @@ HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_
       for (size_t q = 0; q < row_counts.size(); ++q) dst[q] += row_counts[q];
     }
   }
+  if (kept) *kept = n_kept;
+  if (visible) *visible = n_visible;
+  return counts;
+}
+
+HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h) {
+  HeadRaster r;
+  r.argb.assign(size_t(out_w) * size_t(out_h), 0);
+  const std::vector<uint32_t> counts = pool_head_counts(m, b, h, out_w, out_h, &r.kept, &r.visible);
   Rgb col[4];
   for (int c = 0; c < 4; ++c) col[c] = block_class_color(BlockClass(c));
   // Coverage shading: a cell is its blocks' classes mixed by count, so that a 1% mask looks 1% kept.
@@ -265,6 +274,10 @@ std::string mask_pattern_label(const BlockMask& m) {
   return "";
 }
 
+namespace {
+bool any_pooled(const BlockMask& m, int w) { return w < m.shape.mk(); }
+}  // namespace
+
 std::string mask_ascii(const BlockMask& m, int64_t batch_index, const std::vector<int64_t>& heads, int max_width,
                        const std::string& name) {
   check_mask_selection(m, batch_index, heads);
@@ -277,21 +290,39 @@ std::string mask_ascii(const BlockMask& m, int64_t batch_index, const std::vecto
   std::string label = mask_pattern_label(m);
   os << (label.empty() ? name : label) << "  " << m.shape.str() << (m.causal ? " causal" : "") << "\n";
   for (int64_t h : heads) {
-    int64_t kept = 0;
-    auto cls = pool_head_classes(m, batch_index, h, w, hgt, &kept);
+    // One character per block column when the mask fits the width (block rows are paired for the
+    // aspect, showing the stronger class); otherwise a cell covers several blocks and shows the share of
+    // its visible blocks that are kept, so that a 1% mask reads as 1% kept.
+    const bool pooled = any_pooled(m, w);
+    int64_t kept = 0, visible = 0;
+    const std::vector<uint8_t> cls = pooled ? std::vector<uint8_t>() : pool_head_classes(m, batch_index, h, w, hgt, nullptr);
+    const std::vector<uint32_t> counts = pool_head_counts(m, batch_index, h, pooled ? w : 1, pooled ? hgt : 1, &kept, &visible);
     char buf[160];
-    const HeadRaster counts = pool_head_coverage(m, batch_index, h, 1, 1);  // kept and visible blocks
     std::snprintf(buf, sizeof buf, "head %lld (%s) density %.4f%s\n", (long long)h, head_type_name(m.heads[size_t(h)].type),
-                  counts.visible ? double(counts.kept) / double(counts.visible) : 0.0,
-                  (w < mk || hgt < mq) ? "  [max-pooled]" : "");
+                  visible ? double(kept) / double(visible) : 0.0, pooled ? "  [pooled: shares of kept blocks]" : "");
     os << buf;
     for (int y = 0; y < hgt; ++y) {
       os << '|';
-      for (int x = 0; x < w; ++x) os << block_class_char(BlockClass(cls[size_t(y) * size_t(w) + size_t(x)]));
+      for (int x = 0; x < w; ++x) {
+        const size_t q = size_t(y) * size_t(w) + size_t(x);
+        if (!pooled) {
+          os << block_class_char(BlockClass(cls[q]));
+          continue;
+        }
+        const uint32_t* n = counts.data() + q * 4;
+        const uint32_t vis = n[1] + n[2] + n[3], kc = n[2] + n[3];
+        if (vis == 0) os << ' ';
+        else if (kc == 0) os << '.';
+        else if (kc == vis) os << '#';
+        else os << char('0' + std::clamp<int>(int(std::ceil(10.0 * kc / vis)), 1, 9));
+      }
       os << "|\n";
     }
   }
-  os << "legend: '#' kept, '+' partial (causal diagonal / tail), '.' empty, ' ' outside causal\n";
+  if (any_pooled(m, w))
+    os << "legend: '#' all kept, '1'-'9' some kept: digit d = up to d x 10% of the cell's visible blocks ('9' also more), '.' none kept, ' ' outside causal\n";
+  else
+    os << "legend: '#' kept, '+' partial (causal diagonal / tail), '.' empty, ' ' outside causal\n";
   return os.str();
 }
 

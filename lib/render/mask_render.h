@@ -34,11 +34,16 @@ struct HeadRaster {
   int64_t kept = 0, visible = 0;
 };
 HeadRaster pool_head_coverage(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h);
+// The blocks of each class per cell of an out_w x out_h grid over head (b, h): counts[cell * 4 + class];
+// kept / visible: the head's totals.
+std::vector<uint32_t> pool_head_counts(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h, int64_t* kept,
+                                       int64_t* visible);
 
 // "all", "3", "0-3,8,12-15" -> sorted unique head indices; UsageError when out of [0, heads).
 std::vector<int64_t> parse_head_list(const std::string& text, int64_t heads, const std::string& what = "--heads");
 
-// Text rendering for a terminal: each head at most `max_width` characters wide (max-pooled).
+// Text rendering for a terminal: each head at most `max_width` characters wide; a character covering
+// several blocks shows the share of them kept (digits 1-9, '#' all, '.' none).
 std::string mask_ascii(const BlockMask& m, int64_t batch_index, const std::vector<int64_t>& heads, int max_width,
                        const std::string& name = "");
 

@@ -128,6 +128,27 @@ TEST_CASE("ascii rendering: one character per block for small masks") {
   CHECK(a.find("|..+.|\n") != std::string::npos);
 }
 
+TEST_CASE("ascii rendering: a mask wider than the text shows the share of kept blocks per character") {
+  MaskShape s;
+  // 64 x 64 blocks drawn 8 characters wide and (rows halved for the aspect) 4 high: 16 block rows x 8
+  // block columns per character.
+  s.q_len = s.kv_len = 64 * 16;
+  s.block_q = s.block_kv = 16;
+  BlockMask m(s);
+  // Cell (0, 0): one kept block of 128 (0.8%: '1', not '#'); cell (0, 1): all 128 kept; cell (0, 2):
+  // 64 of 128 ('5'); the rest empty.
+  m.set(0, 0, 3, 5);
+  for (int64_t i = 0; i < 16; ++i)
+    for (int64_t j = 8; j < 16; ++j) m.set(0, 0, i, j);
+  for (int64_t i = 0; i < 8; ++i)
+    for (int64_t j = 16; j < 24; ++j) m.set(0, 0, i, j);
+  std::string a = mask_ascii(m, 0, {0}, 8, "t");
+  CHECK(a.find("|1#5.....|\n") != std::string::npos);
+  CHECK(a.find("|........|\n") != std::string::npos);
+  CHECK(a.find("[pooled") != std::string::npos);
+  CHECK(a.find("'1'-'9'") != std::string::npos);
+}
+
 TEST_CASE("viridis control points, ticks and tick labels") {
   CHECK(viridis(0).hex() == "#440154");
   CHECK(viridis(1).hex() == "#fde725");
