@@ -72,22 +72,30 @@ void classify_row(const BlockMask& m, int64_t b, int64_t h, int64_t i, uint8_t* 
   }
 }
 
+// Block j of `blocks` covers cells [c0, c1) of `cells` along one axis: exactly one cell when blocks
+// outnumber cells.
+static void cell_range(int64_t j, int64_t blocks, int64_t cells, int64_t& c0, int64_t& c1) {
+  c0 = j * cells / blocks;
+  c1 = std::max(c0 + 1, (j + 1) * cells / blocks);
+}
+// The cell range of every block column, as x0[j] .. x1[j].
+static void block_cells(int64_t blocks, int cells, std::vector<int32_t>& x0, std::vector<int32_t>& x1) {
+  x0.resize(size_t(blocks));
+  x1.resize(size_t(blocks));
+  for (int64_t j = 0; j < blocks; ++j) {
+    int64_t a, e;
+    cell_range(j, blocks, cells, a, e);
+    x0[size_t(j)] = int32_t(a);
+    x1[size_t(j)] = int32_t(e);
+  }
+}
+
 std::vector<uint8_t> pool_head_classes(const BlockMask& m, int64_t b, int64_t h, int out_w, int out_h,
                                        int64_t* kept) {
   const int64_t mq = m.shape.mq(), mk = m.shape.mk();
   std::vector<uint8_t> out(size_t(out_w) * size_t(out_h), 0);
-  // Block j covers cells [c0(j), c1(j)): exactly one cell when blocks outnumber cells.
-  auto range = [](int64_t j, int64_t blocks, int64_t cells, int64_t& c0, int64_t& c1) {
-    c0 = j * cells / blocks;
-    c1 = std::max(c0 + 1, (j + 1) * cells / blocks);
-  };
-  std::vector<int32_t> x0(static_cast<size_t>(mk)), x1(static_cast<size_t>(mk));
-  for (int64_t j = 0; j < mk; ++j) {
-    int64_t a, e;
-    range(j, mk, out_w, a, e);
-    x0[size_t(j)] = int32_t(a);
-    x1[size_t(j)] = int32_t(e);
-  }
+  std::vector<int32_t> x0, x1;
+  block_cells(mk, out_w, x0, x1);
   std::vector<uint8_t> row(static_cast<size_t>(mk)), pooled(static_cast<size_t>(out_w));
   int64_t count = 0;
   int64_t cur_y = -1;
@@ -100,7 +108,7 @@ std::vector<uint8_t> pool_head_classes(const BlockMask& m, int64_t b, int64_t h,
   int64_t pend0 = 0, pend1 = 0;
   for (int64_t i = 0; i < mq; ++i) {
     int64_t y0, y1;
-    range(i, mq, out_h, y0, y1);
+    cell_range(i, mq, out_h, y0, y1);
     if (y0 != cur_y) {
       if (cur_y >= 0) flush(pend0, pend1);
       std::fill(pooled.begin(), pooled.end(), 0);
@@ -129,25 +137,15 @@ std::vector<uint32_t> pool_head_counts(const BlockMask& m, int64_t b, int64_t h,
                                        int64_t* visible) {
   const int64_t mq = m.shape.mq(), mk = m.shape.mk();
   int64_t n_kept = 0, n_visible = 0;
-  // Per cell: blocks of each class that fall in it. A block covers cells [c0, c1) along each axis
-  // (exactly one when blocks outnumber cells), as in pool_head_classes.
+  // Per cell: blocks of each class that fall in it (cell_range along each axis).
   std::vector<uint32_t> counts(size_t(out_w) * size_t(out_h) * 4, 0);
-  auto range = [](int64_t j, int64_t blocks, int64_t cells, int64_t& c0, int64_t& c1) {
-    c0 = j * cells / blocks;
-    c1 = std::max(c0 + 1, (j + 1) * cells / blocks);
-  };
-  std::vector<int32_t> x0(static_cast<size_t>(mk)), x1(static_cast<size_t>(mk));
-  for (int64_t j = 0; j < mk; ++j) {
-    int64_t a, e;
-    range(j, mk, out_w, a, e);
-    x0[size_t(j)] = int32_t(a);
-    x1[size_t(j)] = int32_t(e);
-  }
+  std::vector<int32_t> x0, x1;
+  block_cells(mk, out_w, x0, x1);
   std::vector<uint8_t> row(static_cast<size_t>(mk));
   std::vector<uint32_t> row_counts(size_t(out_w) * 4);
   for (int64_t i = 0; i < mq; ++i) {
     int64_t y0, y1;
-    range(i, mq, out_h, y0, y1);
+    cell_range(i, mq, out_h, y0, y1);
     classify_row(m, b, h, i, row.data());
     std::fill(row_counts.begin(), row_counts.end(), 0);
     for (int64_t j = 0; j < mk; ++j) {
