@@ -41,6 +41,14 @@ struct DeviceLayout {
   int32_t *ws_sink = nullptr, *ws_local = nullptr;
   int32_t *ws_kv_num = nullptr, *ws_kv_idx = nullptr, *ws_q_num = nullptr, *ws_q_idx = nullptr;
   float *delta = nullptr, *dq_accum = nullptr;
+  // A head dim the kernels run padded (kernel_head_dim): zero-padded copies of Q, K, V, O (and dO, and
+  // the gradients the kernels write) in the workspace, rows d elements long in the caller's tensors and
+  // dk in the copies.
+  bool padded = false;
+  int d = 0, dk = 0;
+  size_t es = 2, rows_q = 0, rows_k = 0;
+  void *qp = nullptr, *kp = nullptr, *vp = nullptr, *op = nullptr, *dop = nullptr;
+  float *dqp = nullptr, *dkp = nullptr, *dvp = nullptr;
   size_t bytes = 0;
 };
 
@@ -65,6 +73,23 @@ DeviceLayout layout(const DeviceAttention& a, bool backward) {
   f.o = a.o;
   f.lse = a.lse;
   Carver w(a.workspace);
+  L.d = int(p.head_dim), L.dk = f.head_dim, L.padded = L.d != L.dk;
+  L.es = elem_size(p.dtype);
+  L.rows_q = size_t((f.total_q ? f.total_q : int64_t(f.batch) * f.q_len) * f.heads_q);
+  L.rows_k = size_t((f.total_k ? f.total_k : int64_t(f.batch) * f.kv_len) * f.heads_kv);
+  if (L.padded) {
+    L.qp = w.take<char>(L.rows_q * L.dk * L.es);
+    L.kp = w.take<char>(L.rows_k * L.dk * L.es);
+    L.vp = w.take<char>(L.rows_k * L.dk * L.es);
+    L.op = w.take<char>(L.rows_q * L.dk * L.es);
+    f.q = L.qp, f.k = L.kp, f.v = L.vp, f.o = L.op;
+    if (backward) {
+      L.dop = w.take<char>(L.rows_q * L.dk * L.es);
+      L.dqp = w.take<float>(L.rows_q * L.dk);
+      L.dkp = w.take<float>(L.rows_k * L.dk);
+      L.dvp = w.take<float>(L.rows_k * L.dk);
+    }
+  }
   const int64_t heads = a.mask_shape.heads, rows = a.mask_shape.batch * heads * a.mask_shape.mq();
   L.fill_heads = a.head_type == nullptr;
   L.fill_streaming = a.head_sink == nullptr || a.head_local == nullptr;
@@ -108,6 +133,23 @@ void fill_head_defaults(const DeviceLayout& L, int64_t heads, cudaStream_t s) {
   }
 }
 
+// Rows of `row_bytes` into rows `pitch` bytes apart, the rest of each row zero; and back.
+void pad_rows(void* dst, const void* src, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s) {
+  CUDA_CHECK(cudaMemsetAsync(dst, 0, rows * pitch, s));
+  CUDA_CHECK(cudaMemcpy2DAsync(dst, pitch, src, row_bytes, row_bytes, rows, cudaMemcpyDeviceToDevice, s));
+}
+void unpad_rows(void* dst, const void* src, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s) {
+  CUDA_CHECK(cudaMemcpy2DAsync(dst, row_bytes, src, pitch, row_bytes, rows, cudaMemcpyDeviceToDevice, s));
+}
+// The caller's Q, K, V (and O) into the padded copies.
+void pad_inputs(const DeviceAttention& a, const DeviceLayout& L, bool with_o, cudaStream_t s) {
+  const size_t rb = L.d * L.es, pitch = L.dk * L.es;
+  pad_rows(L.qp, a.q, L.rows_q, rb, pitch, s);
+  pad_rows(L.kp, a.k, L.rows_k, rb, pitch, s);
+  pad_rows(L.vp, a.v, L.rows_k, rb, pitch, s);
+  if (with_o) pad_rows(L.op, a.o, L.rows_q, rb, pitch, s);
+}
+
 }  // namespace
 
 size_t device_workspace_bytes(const DeviceAttention& a, bool backward) { return layout(a, backward).bytes; }
@@ -122,7 +164,9 @@ void forward_device(const DeviceAttention& a) {
   fill_head_defaults(L, a.mask_shape.heads, s);
   if (L.build_row)
     launch_row_csr(a.bits, a.mask_shape.batch * a.mask_shape.heads * a.mask_shape.mq(), f.mk, L.ws_kv_num, L.ws_kv_idx, s);
+  if (L.padded) pad_inputs(a, L, false, s);
   launch_attention_fwd(f, a.problem.dtype, a.options.kernel, s);
+  if (L.padded) unpad_rows(a.o, L.op, L.rows_q, L.d * L.es, L.dk * L.es, s);
 }
 
 void backward_device(const DeviceAttention& a) {
@@ -132,12 +176,12 @@ void backward_device(const DeviceAttention& a) {
   b.deterministic = a.options.deterministic;
   check_bwd_supported(b, a.options.bwd_kernel);  // the backward's own limits, before anything is enqueued
   cudaStream_t s = static_cast<cudaStream_t>(a.stream);
-  b.dout = a.dout;
+  b.dout = L.padded ? L.dop : a.dout;
   b.delta = L.delta;
   b.dq_accum = L.dq_accum;
-  b.dq = a.dq;
-  b.dk = a.dk;
-  b.dv = a.dv;
+  b.dq = L.padded ? L.dqp : a.dq;
+  b.dk = L.padded ? L.dkp : a.dk;
+  b.dv = L.padded ? L.dvp : a.dv;
   fill_head_defaults(L, a.mask_shape.heads, s);
   if (L.build_row)
     launch_row_csr(a.bits, a.mask_shape.batch * a.mask_shape.heads * a.mask_shape.mq(), b.mk, L.ws_kv_num, L.ws_kv_idx, s);
@@ -145,7 +189,16 @@ void backward_device(const DeviceAttention& a) {
     launch_column_csr(a.bits, a.mask_shape.batch * a.mask_shape.heads, b.mq, b.mk, L.ws_q_num, L.ws_q_idx, s);
   b.q_num_blocks = L.build_col ? L.ws_q_num : a.q_num_blocks;
   b.q_indices = L.build_col ? L.ws_q_idx : a.q_indices;
+  if (L.padded) {
+    pad_inputs(a, L, true, s);
+    pad_rows(L.dop, a.dout, L.rows_q, L.d * L.es, L.dk * L.es, s);
+  }
   launch_attention_bwd(b, a.problem.dtype, s, a.options.bwd_kernel);
+  if (L.padded) {
+    unpad_rows(a.dq, L.dqp, L.rows_q, L.d * 4, L.dk * 4, s);
+    unpad_rows(a.dk, L.dkp, L.rows_k, L.d * 4, L.dk * 4, s);
+    unpad_rows(a.dv, L.dvp, L.rows_k, L.d * 4, L.dk * 4, s);
+  }
 }
 
 }  // namespace bsattn::cuda

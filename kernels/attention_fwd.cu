@@ -68,6 +68,7 @@ void launch_attention_fwd(const FwdParams& p, ElemType t, const std::string& v, 
   const FwdConfig c = select_config(p, device_cc(), v);
   const bool bf16 = t == ElemType::BF16;
   if (p.head_dim == 64) return bf16 ? fwd::launch_bf16_d64(p, c, s) : fwd::launch_f16_d64(p, c, s);
+  if (p.head_dim == 256) return bf16 ? fwd::launch_bf16_d256(p, c, s) : fwd::launch_f16_d256(p, c, s);
   return bf16 ? fwd::launch_bf16_d128(p, c, s) : fwd::launch_f16_d128(p, c, s);
 }
 

@@ -34,6 +34,8 @@ void launch_bf16_d64(const FwdParams& p, const FwdConfig& c, cudaStream_t s);
 void launch_bf16_d128(const FwdParams& p, const FwdConfig& c, cudaStream_t s);
 void launch_f16_d64(const FwdParams& p, const FwdConfig& c, cudaStream_t s);
 void launch_f16_d128(const FwdParams& p, const FwdConfig& c, cudaStream_t s);
+void launch_bf16_d256(const FwdParams& p, const FwdConfig& c, cudaStream_t s);
+void launch_f16_d256(const FwdParams& p, const FwdConfig& c, cudaStream_t s);
 }  // namespace fwd
 
 }  // namespace bsattn::cuda

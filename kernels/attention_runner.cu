@@ -60,6 +60,10 @@ struct AttentionRunner::Impl {
   BwdParams bp;
   bool backward_ready = false;
   bool any_sparse = false;  // the bitmap is resident (bits) and the column CSR is built from it
+  // Rows of Q/O/dO/dQ (total_q * heads_q) and of K/V/dK/dV (total_k * heads_kv); the problem's head dim
+  // and the kernels' (kernel_head_dim: larger when the resident tensors are zero-padded).
+  size_t rows_q = 0, rows_k = 0;
+  int d = 0, d_kernel = 0;
   ~Impl() {
     if (stream) cudaStreamDestroy(stream);
   }
@@ -70,7 +74,7 @@ FwdParams fwd_params(const AttentionProblem& p, const BlockMask& mask, const Att
   f.batch = int(p.batch);
   f.heads_q = int(p.heads_q);
   f.heads_kv = int(p.heads_kv);
-  f.head_dim = int(p.head_dim);
+  f.head_dim = kernel_head_dim(int(p.head_dim));
   f.q_len = int(p.q_len);
   f.kv_len = int(p.kv_len);
   f.total_q = p.total_q();
@@ -136,12 +140,13 @@ void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, con
   CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
   cudaStream_t s = I.stream;
 
-  size_t es = elem_size(p.dtype);
-  size_t qn = size_t(p.total_q() * p.heads_q * p.head_dim), kn = size_t(p.total_k() * p.heads_kv * p.head_dim);
-  I.q.upload(in.q, qn * es, s);
-  I.k.upload(in.k, kn * es, s);
-  I.v.upload(in.v, kn * es, s);
-  I.o.alloc(qn * es);
+  const size_t es = elem_size(p.dtype);
+  I.rows_q = size_t(p.total_q() * p.heads_q), I.rows_k = size_t(p.total_k() * p.heads_kv);
+  I.d = int(p.head_dim), I.d_kernel = f.head_dim;
+  I.q.upload_rows(in.q, I.rows_q, I.d * es, I.d_kernel * es, s);
+  I.k.upload_rows(in.k, I.rows_k, I.d * es, I.d_kernel * es, s);
+  I.v.upload_rows(in.v, I.rows_k, I.d * es, I.d_kernel * es, s);
+  I.o.alloc(I.rows_q * I.d_kernel * es);
   size_t lse_n = size_t(p.varlen() ? p.heads_q * p.total_q() : p.batch * p.heads_q * p.q_len);
   I.lse.alloc(lse_n * 4);
   // Poison O (NaN bit patterns) and LSE so that an unwritten element cannot pass a test.
@@ -198,11 +203,11 @@ void* AttentionRunner::stream() const { return impl_->stream; }
 AttentionResult AttentionRunner::result() {
   auto& I = *impl_;
   CUDA_CHECK(cudaStreamSynchronize(I.stream));
-  size_t n = I.o.bytes() / 2;
+  const size_t n = I.rows_q * I.d;
   std::vector<uint16_t> raw(n);
   AttentionResult r;
   r.lse.resize(I.lse.bytes() / 4);
-  I.o.download(raw.data(), I.o.bytes(), I.stream);
+  I.o.download_rows(raw.data(), I.rows_q, I.d * 2, I.d_kernel * 2, I.stream);
   I.lse.download(r.lse.data(), I.lse.bytes(), I.stream);
   CUDA_CHECK(cudaStreamSynchronize(I.stream));
   r.out.resize(n);
@@ -226,12 +231,12 @@ std::vector<uint16_t> to_dtype(const float* x, size_t n, ElemType t) {
 
 void AttentionRunner::set_forward(const AttentionResult& fwd) {
   auto& I = *impl_;
-  if (fwd.out.size() != I.o.bytes() / 2 || fwd.lse.size() != I.lse.bytes() / 4)
+  if (fwd.out.size() != I.rows_q * I.d || fwd.lse.size() != I.lse.bytes() / 4)
     throw UsageError("backward: the forward result's O (" + std::to_string(fwd.out.size()) + " elements) and LSE (" +
                      std::to_string(fwd.lse.size()) + ") do not match the problem's sizes (" +
-                     std::to_string(I.o.bytes() / 2) + ", " + std::to_string(I.lse.bytes() / 4) + ")");
+                     std::to_string(I.rows_q * I.d) + ", " + std::to_string(I.lse.bytes() / 4) + ")");
   std::vector<uint16_t> o16 = to_dtype(fwd.out.data(), fwd.out.size(), I.p.dtype);
-  CUDA_CHECK(cudaMemcpyAsync(I.o.get(), o16.data(), I.o.bytes(), cudaMemcpyHostToDevice, I.stream));
+  I.o.upload_rows(o16.data(), I.rows_q, I.d * 2, I.d_kernel * 2, I.stream);
   CUDA_CHECK(cudaMemcpyAsync(I.lse.get(), fwd.lse.data(), I.lse.bytes(), cudaMemcpyHostToDevice, I.stream));
   CUDA_CHECK(cudaStreamSynchronize(I.stream));  // the host vectors above are freed on return
 }
@@ -244,10 +249,10 @@ void AttentionRunner::prepare_backward(const float* dout, bool deterministic) {
   b.deterministic = deterministic;
   check_bwd_supported(b, I.bwd_kernel);
   cudaStream_t s = I.stream;
-  const size_t qn = size_t(p.total_q() * p.heads_q * p.head_dim), kn = size_t(p.total_k() * p.heads_kv * p.head_dim);
+  const size_t qn = I.rows_q * I.d_kernel, kn = I.rows_k * I.d_kernel;  // kernel-side (padded) elements
   const size_t rows = I.lse.bytes() / 4;
-  std::vector<uint16_t> d16 = to_dtype(dout, qn, p.dtype);
-  I.dout.upload(d16.data(), qn * 2, s);
+  std::vector<uint16_t> d16 = to_dtype(dout, I.rows_q * I.d, p.dtype);
+  I.dout.upload_rows(d16.data(), I.rows_q, I.d * 2, I.d_kernel * 2, s);
   I.delta.alloc(rows * 4);
   if (!deterministic) I.dq_accum.alloc(qn * 4);
   I.dq.alloc(qn * 4);
@@ -283,12 +288,12 @@ AttentionGradients AttentionRunner::gradients() {
   if (!I.backward_ready) throw RuntimeFailure("AttentionRunner::gradients before prepare_backward");
   CUDA_CHECK(cudaStreamSynchronize(I.stream));
   AttentionGradients g;
-  g.dq.resize(I.dq.bytes() / 4);
-  g.dk.resize(I.dk.bytes() / 4);
-  g.dv.resize(I.dv.bytes() / 4);
-  I.dq.download(g.dq.data(), I.dq.bytes(), I.stream);
-  I.dk.download(g.dk.data(), I.dk.bytes(), I.stream);
-  I.dv.download(g.dv.data(), I.dv.bytes(), I.stream);
+  g.dq.resize(I.rows_q * I.d);
+  g.dk.resize(I.rows_k * I.d);
+  g.dv.resize(I.rows_k * I.d);
+  I.dq.download_rows(g.dq.data(), I.rows_q, I.d * 4, I.d_kernel * 4, I.stream);
+  I.dk.download_rows(g.dk.data(), I.rows_k, I.d * 4, I.d_kernel * 4, I.stream);
+  I.dv.download_rows(g.dv.data(), I.rows_k, I.d * 4, I.d_kernel * 4, I.stream);
   CUDA_CHECK(cudaStreamSynchronize(I.stream));
   return g;
 }

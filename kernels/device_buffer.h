@@ -34,6 +34,19 @@ class DeviceBuffer {
   void download(void* host, size_t bytes, cudaStream_t s = 0) const {
     if (bytes) CUDA_CHECK(cudaMemcpyAsync(host, p_, bytes, cudaMemcpyDeviceToHost, s));
   }
+  // `rows` rows of row_bytes each from host memory into rows `pitch` bytes apart (pitch >= row_bytes:
+  // the bytes past row_bytes of every row are zero), and back: the padded head dims of the kernels.
+  void upload_rows(const void* host, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s = 0) {
+    if (pitch == row_bytes) return upload(host, rows * row_bytes, s);
+    alloc(rows * pitch);
+    if (!n_) return;
+    CUDA_CHECK(cudaMemsetAsync(p_, 0, n_, s));
+    CUDA_CHECK(cudaMemcpy2DAsync(p_, pitch, host, row_bytes, row_bytes, rows, cudaMemcpyHostToDevice, s));
+  }
+  void download_rows(void* host, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s = 0) const {
+    if (pitch == row_bytes) return download(host, rows * row_bytes, s);
+    if (rows) CUDA_CHECK(cudaMemcpy2DAsync(host, row_bytes, p_, pitch, row_bytes, rows, cudaMemcpyDeviceToHost, s));
+  }
   template <class T = void>
   T* get() const { return static_cast<T*>(p_); }
   size_t bytes() const { return n_; }

@@ -9,9 +9,12 @@ std::vector<std::string> bwd_kernel_names() { return {"sm90", "sm80"}; }
 BwdConfig select_bwd_config(const BwdParams& p, int cc, const std::string& kernel) {
   if (!kernel.empty() && kernel != "sm90" && kernel != "sm80")
     throw UsageError("--bwd-kernel must be sm90 or sm80, got '" + kernel + "'");
+  if (p.head_dim == 256)
+    throw UsageError("the CUDA backward runs head dims up to 128 (64 and 128, smaller ones padded); head dims "
+                     "129 to 256 have the GPU forward only (use --backend cpu for their gradients)");
   if (p.head_dim != 64 && p.head_dim != 128)
-    throw UsageError("the CUDA backward supports head_dim 64 and 128, got " + std::to_string(p.head_dim) +
-                     " (use --backend cpu)");
+    throw UsageError("the CUDA backward runs head dims 64 and 128 (kernel_head_dim pads the others), got " +
+                     std::to_string(p.head_dim));
   // 64-row query tiles and 64-key tiles: each lies inside one mask block when block_q is 64 or 128 and
   // block_kv a multiple of 64 (the forward's rule), so a tile's mask is one bit.
   if (p.block_q != 64 && p.block_q != 128)

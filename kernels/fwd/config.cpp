@@ -28,12 +28,19 @@ std::string all_names() {
 
 }  // namespace
 
+int kernel_head_dim(int head_dim) {
+  if (head_dim < 1 || head_dim > 256)
+    throw UsageError("the CUDA kernels support head dims 1 to 256 (64, 128 and 256 natively, others padded to the "
+                     "next of them), got " + std::to_string(head_dim) + " (use --backend cpu)");
+  return head_dim <= 64 ? 64 : head_dim <= 128 ? 128 : 256;
+}
+
 std::vector<std::string> fwd_kernel_names() { return {"sm90-ws", "sm80", "sm80-general"}; }
 
 FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in) {
-  if (p.head_dim != 64 && p.head_dim != 128)
-    throw UsageError("the CUDA kernels support head_dim 64 and 128, got " + std::to_string(p.head_dim) +
-                     " (use --backend cpu)");
+  if (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)
+    throw UsageError("the CUDA kernels run head dims 64, 128 and 256 (kernel_head_dim pads the others), got " +
+                     std::to_string(p.head_dim));
   if (p.block_q != 64 && p.block_q != 128)
     throw UsageError("the CUDA kernels support block_q 64 and 128, got " + std::to_string(p.block_q));
   if (p.block_kv <= 0 || p.block_kv % 64 != 0)
@@ -42,28 +49,35 @@ FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in
   if (cc != 0 && cc < 80)
     throw UsageError("the CUDA kernels need an sm_80 or newer GPU; this one is sm_" + std::to_string(cc));
   const std::string kernel = canonical_name(kernel_in);
-  // sm90-ws and sm80 take the row max on raw scores, which needs scale > 0.
+  // sm90-ws and sm80 take the row max on raw scores, which needs scale > 0; sm90-ws also runs SiLU
+  // (any scale: no row max).
   const bool raw_softmax = !p.silu && p.scale > 0.f;
+  const bool sm90_score = raw_softmax || p.silu;
   const bool hopper = cc == 90;
 
+  // Head dim 256 runs on sm80-general alone: its O accumulators and K/V tiles leave the other two loops
+  // no room.
+  const bool wide = p.head_dim > 128;
+
   if (kernel.empty()) {
-    if (p.block_q == 128 && raw_softmax) {
-      if (p.block_kv % 128 == 0 && hopper) return sm90_ws();
-      return sm80();
-    }
+    if (wide) return sm80_general(p.block_q);
+    if (p.block_q == 128 && p.block_kv % 128 == 0 && hopper && sm90_score) return sm90_ws();
+    if (p.block_q == 128 && raw_softmax) return sm80();
     return sm80_general(p.block_q);
   }
   auto refuse = [&](const std::string& why) {
     throw UsageError("kernel " + kernel + " " + why + " (the default, --kernel left out, picks one that can)");
   };
   if (kernel == "sm90-ws") {
+    if (wide) refuse("runs head dims up to 128, got " + std::to_string(p.head_dim));
     if (cc != 0 && !hopper) refuse("needs an sm_90 GPU (H100/H200); this one is sm_" + std::to_string(cc));
     if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
     if (p.block_kv % 128 != 0) refuse("needs block_kv a multiple of 128, got " + std::to_string(p.block_kv));
-    if (!raw_softmax) refuse("needs the softmax score with scale > 0");
+    if (!sm90_score) refuse("needs the SiLU score or the softmax score with scale > 0");
     return sm90_ws();
   }
   if (kernel == "sm80") {
+    if (wide) refuse("runs head dims up to 128, got " + std::to_string(p.head_dim));
     if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
     if (!raw_softmax) refuse("needs the softmax score with scale > 0");
     return sm80();

@@ -9,7 +9,8 @@
 namespace bsattn::cuda {
 
 enum class FwdLoop {
-  Sm90Ws,      // Hopper: TMA, warp-specialized persistent CTAs, wgmma (kernels/fwd/mainloop_sm90.cuh)
+  Sm90Ws,      // Hopper: TMA, warp-specialized persistent CTAs, wgmma; softmax (scale > 0) or SiLU
+               // (kernels/fwd/mainloop_sm90.cuh)
   Sm80,        // mma.sync, softmax with scale > 0, block_q 128 (kernels/fwd/mainloop_sm80.cuh)
   Sm80General  // mma.sync, any block_q the mask model allows the kernels (64, 128), softmax or SiLU
 };
@@ -24,6 +25,12 @@ struct FwdConfig {
   int stages = 0;        // depth of the K/V ring
   bool persistent = false;  // one CTA per multiprocessor drawing work items (else one CTA per query tile)
 };
+
+// The head dim the kernels run for a problem's head dim: 64, 128 and 256 natively; any other from 1 to
+// 256 on the next of them, with Q, K, V (and dO) padded with zero columns and the padding dropped from
+// O (and the gradients), the scale staying 1/sqrt(true head dim): zero columns change no score and no
+// output. Throws UsageError above 256.
+int kernel_head_dim(int head_dim);
 
 // The product's forward kernels, fastest first: sm90-ws, sm80, sm80-general.
 std::vector<std::string> fwd_kernel_names();

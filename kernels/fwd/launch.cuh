@@ -57,16 +57,24 @@ void launch_sm80_general(const FwdParams& p, cudaStream_t stream) {
 // Runs configuration c (from select_config) for p on `stream`.
 template <class Elem, int D>
 void launch_fwd(const FwdParams& p, const FwdConfig& c, cudaStream_t stream) {
-  switch (c.loop) {
-    case FwdLoop::Sm90Ws:
-      return launch_sm90_ws<Sm90WsConfig<Elem, D>>(p, stream);
-    case FwdLoop::Sm80: {
-      using T = Sm80Config<Elem, D>;
-      return launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, T::BM), p, stream);
-    }
-    case FwdLoop::Sm80General:
+  if constexpr (D > 128) {  // sm80-general alone (select_config)
+    if (c.loop == FwdLoop::Sm80General) {
       if (p.block_q == 64) return launch_sm80_general<Elem, D, 64>(p, stream);
       return launch_sm80_general<Elem, D, 128>(p, stream);
+    }
+  } else {
+    switch (c.loop) {
+      case FwdLoop::Sm90Ws:
+        if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true>>(p, stream);
+        return launch_sm90_ws<Sm90WsConfig<Elem, D, false>>(p, stream);
+      case FwdLoop::Sm80: {
+        using T = Sm80Config<Elem, D>;
+        return launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, T::BM), p, stream);
+      }
+      case FwdLoop::Sm80General:
+        if (p.block_q == 64) return launch_sm80_general<Elem, D, 64>(p, stream);
+        return launch_sm80_general<Elem, D, 128>(p, stream);
+    }
   }
   throw RuntimeFailure("forward configuration " + c.name + " has no launch");
 }

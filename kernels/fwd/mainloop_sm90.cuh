@@ -9,7 +9,8 @@
 //              before the softmax, V's after it, so a V waiting for its stage never holds back the next
 //              K, which Q K^T needs one step before P V needs that V). It runs up to one item ahead.
 //   consumers  warpgroups 0 and 1, 64 query rows each: per KV tile, S = Q K^T (wgmma, both operands in
-//              shared memory), the mask (boundary tiles only), the online softmax, O += P V (P from
+//              shared memory), the mask (boundary tiles only), the online softmax (or HSTU's SiLU score:
+//              no row max, no rescaling, no normalization), O += P V (P from
 //              registers, V read MN-major by the descriptor). Q K^T of tile t and P V of tile t-1 are
 //              issued together, so the softmax of t runs while P V of t-1 is on the tensor cores; the two
 //              warpgroups take turns at issuing (ping-pong: named barriers 1 and 2), so one's softmax
@@ -44,9 +45,10 @@ namespace bsattn::cuda::fwd {
 // sm90-ws: BM = 128 query rows per item (two consumer warpgroups of 64 rows: wgmma's M), BN = 128 keys
 // per K/V tile (the widest wgmma N whose S accumulators, 64 registers, leave room for O at D = 128), two
 // stages of K and of V, two Q buffers and an O buffer: 192 KB of shared memory at D = 128.
-template <class Elem_, int D_>
-struct Sm90WsConfig : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/2, /*SILU=*/false> {
-  using Base = TileShape<Elem_, D_, 128, 128, 8, 2, false>;
+// SILU: HSTU's score (no online softmax, no LSE) instead of the softmax.
+template <class Elem_, int D_, bool SILU_ = false>
+struct Sm90WsConfig : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/2, SILU_> {
+  using Base = TileShape<Elem_, D_, 128, 128, 8, 2, SILU_>;
   static constexpr int WARPGROUPS = 2;  // consumers
   // + a producer warpgroup (a lone producer warp would cap every thread at 168 registers: each of the
   // 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
@@ -116,8 +118,31 @@ __device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t
 // causal or tailed row) read the tile's id, a global read for sparse rows.
 template <class T>
 __device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, const KvTileList& tiles, int t,
-                                            const TileMask& tm, int warp_row, int lane) {
-  if (tm.template may_need<T::BM, T::BN>(t, tiles.count)) mask_tile<T>(s, q0, tiles.tile(t) * T::BN, tm, warp_row, lane);
+                                            const TileMask& tm, int warp_row, int lane, float fill) {
+  if (tm.template may_need<T::BM, T::BN>(t, tiles.count))
+    mask_tile<T>(s, q0, tiles.tile(t) * T::BN, tm, warp_row, lane, fill);
+}
+
+// The score constants of a launch: the softmax's scale * log2(e); SiLU's -scale * log2(e) and scale / n.
+struct ScoreConsts {
+  float scale_log2, c_exp, c_lin;
+  __device__ __forceinline__ explicit ScoreConsts(const FwdParams& p)
+      : scale_log2(p.scale * 1.44269504088896340736f), c_exp(-scale_log2), c_lin(p.scale * p.silu_inv_n) {}
+};
+
+// Tile t's scores -> probabilities in place: masked, then the online softmax (returns whether O needs
+// rescaling, corrs the factors); or SiLU, then masked with 0 (never rescales).
+template <class T>
+__device__ __forceinline__ bool score_tile(float (&s)[1][T::NT][4], const WorkItem& it, int t, int warp_row, int lane,
+                                           const ScoreConsts& sc, OnlineSoftmax<T>& sm, float (&corrs)[1][2]) {
+  if constexpr (T::SILU) {
+    silu_tile<T>(s, sc.c_exp, sc.c_lin);
+    mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane, 0.f);
+    return false;
+  } else {
+    mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane, -INFINITY);
+    return sm.probs(s, sc.scale_log2, corrs);
+  }
 }
 
 // Consumer: one work item's K/V tiles for one consumer warpgroup (Q in buffer k). g counts the K/V tiles
@@ -125,7 +150,7 @@ __device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, con
 // last Q K^T.
 template <class T>
 __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const WorkItem& it, int& g, int wg,
-                                             int warp_row, int lane, float scale_log2, OnlineSoftmax<T>& sm,
+                                             int warp_row, int lane, const ScoreConsts& sc, OnlineSoftmax<T>& sm,
                                              float (&o)[1][T::DT][4]) {
   const uint32_t sq_wg = L.q(k) + wg * 64 * 128;  // this warpgroup's 64 rows in each column block of Q
   constexpr int S = T::STAGES;
@@ -148,10 +173,9 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
   wg_wait<0>();
   fence_regs(s[0]);
   release(L.empty_k(g % S));
-  mask_scores<T>(s, it.q0, it.tiles, 0, it.tm, warp_row, lane);
   {
     float corrs[1][2];
-    sm.probs(s, scale_log2, corrs);  // o is still zero: nothing to rescale
+    score_tile<T>(s, it, 0, warp_row, lane, sc, sm, corrs);  // o is still zero: nothing to rescale
   }
   pack_p<T>(s, pa);
   for (int t = 1; t < n; ++t) {
@@ -168,9 +192,8 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
     wg_wait<1>();  // Q K^T of tile t (P V of t-1 may still run)
     fence_regs(s[0]);
     release(L.empty_k(gt % S));
-    mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane);
     float corrs[1][2];
-    const bool rescale = sm.probs(s, scale_log2, corrs);
+    const bool rescale = score_tile<T>(s, it, t, warp_row, lane, sc, sm, corrs);
     wg_wait<0>();  // P V of tile t-1: o and the registers of P are free
     fence_regs(o[0]);
     fence_regs(pa[0]);
@@ -305,7 +328,7 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
   const FwdParams& p = tp.p;
   auto slot = [&](int k) { return tp.sched + 4 + 8 * blockIdx.x + 4 * k; };
   const int warp_row = warp * 16;
-  const float scale_log2 = p.scale * 1.44269504088896340736f;
+  const ScoreConsts sc(p);
   int g = 0;  // K/V tiles taken so far (over all items)
   if (wg == 1) named_bar_arrive(1, 256);  // warpgroup 0 issues first
   // The first item is the CTA's own number: its tile list is read here while Q loads, rather than from
@@ -324,7 +347,7 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
       for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
     OnlineSoftmax<T> sm;
     sm.init();
-    if (it.loads()) consume_item<T>(L, k, it, g, wg, warp_row, lane, scale_log2, sm, o);
+    if (it.loads()) consume_item<T>(L, k, it, g, wg, warp_row, lane, sc, sm, o);
     __syncwarp();
     if (lane == 0 && !it.loads()) mbar_arrive(L.q_empty(k));  // done with the slot (no Q was loaded)
     // The next item's slot is read before this item's epilogue, so that its latency hides under the

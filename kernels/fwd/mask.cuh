@@ -24,12 +24,13 @@ struct TileMask {
   }
 };
 
-// Sets the scores of invisible pairs of the KV tile starting at key k0 to -inf, when the tile needs it.
+// Sets the scores of invisible pairs of the KV tile starting at key k0 to `fill` (-inf: softmax scores;
+// 0: SiLU probabilities), when the tile needs it.
 // s holds a warp's S fragments (MT m16 tiles of rows from warp_row, NT n8 tiles of keys; the mma.sync
 // C layout, which is also the wgmma accumulator layout of each warp of a warpgroup).
 template <class T>
 __device__ __forceinline__ void mask_tile(float (&s)[T::MT][T::NT][4], int q0, int k0, const TileMask& tm,
-                                          int warp_row, int lane) {
+                                          int warp_row, int lane, float fill = -INFINITY) {
   if (tm.needed(q0, k0, T::BN)) {
 #pragma unroll
     for (int mt = 0; mt < T::MT; ++mt)
@@ -39,7 +40,7 @@ __device__ __forceinline__ void mask_tile(float (&s)[T::MT][T::NT][4], int q0, i
         for (int e = 0; e < 4; ++e) {
           int q = q0 + warp_row + mt * 16 + (lane >> 2) + ((e >> 1) << 3);
           int k = k0 + nt * 8 + ((lane & 3) << 1) + (e & 1);
-          if (!tm.visible(q, k)) s[mt][nt][e] = -INFINITY;
+          if (!tm.visible(q, k)) s[mt][nt][e] = fill;
         }
   }
 }

@@ -98,6 +98,23 @@ struct OnlineSoftmax {
 // SiLU (HSTU): p = SiLU(scale * s) / n for visible pairs, 0 for masked ones; no normalization.
 __device__ __forceinline__ float silu_score(float x, float inv_n) { return x / (1.f + __expf(-x)) * inv_n; }
 
+// SiLU on a whole tile of raw scores (sm90-ws): p = (scale / n) s / (1 + 2^(-scale log2(e) s)), one FMUL,
+// an ex2 and an rcp on the SFU per score; c_exp = -scale * log2(e), c_lin = scale / n. A score whose
+// exponent overflows gives 2^x = inf and p = 0, SiLU's limit. Masked pairs are zeroed afterwards
+// (mask_tile with fill 0): masking first would turn -inf into NaN.
+template <class T>
+__device__ __forceinline__ void silu_tile(float (&s)[T::MT][T::NT][4], float c_exp, float c_lin) {
+#pragma unroll
+  for (int mt = 0; mt < T::MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < T::NT; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float x = s[mt][nt][e];
+        s[mt][nt][e] = (x * c_lin) * rcp_approx(1.f + ex2(x * c_exp));
+      }
+}
+
 // The normalization of one of a thread's rows (m16 tile mt, half r) for the epilogue: 1 / l with l
 // summed over the quad, and LSE (natural log; -inf and O = 0 for a row with nothing visible). SiLU rows
 // are not normalized.

@@ -224,6 +224,33 @@ TEST_CASE("backward small: SiLU (HSTU)") {
     }
 }
 
+TEST_CASE("backward small: head dims other than 64 and 128 (padded to them)") {
+  uint64_t seed = 450;
+  for (int64_t d : {16, 40, 96, 112})
+    for (bool causal : {false, true}) {
+      Case c;
+      c.d = d, c.causal = causal, c.q_len = 300, c.kv_len = 300, c.hq = 4, c.hkv = 2, c.density = 0.5;
+      c.types = {HeadType::Sparse, HeadType::Dense, HeadType::Streaming, HeadType::Sparse};
+      run_case(c, seed++);
+      c.bq = 64, c.bkv = 64, c.dt = ElemType::F16;
+      run_case(c, seed++);
+    }
+  Case v;
+  v.d = 96, v.batch = 3, v.varlen = true, v.q_len = 300, v.kv_len = 333, v.hq = 3, v.hkv = 1, v.causal = true;
+  run_case(v, seed++);
+}
+
+TEST_CASE("backward: head dims above 128 are refused with one line, before any GPU work") {
+  AttentionProblem p;
+  p.q_len = p.kv_len = 128, p.head_dim = 256;
+  BlockMask m(MaskShape{1, 1, 128, 128, 128, 128});
+  AttentionOptions opt;
+  opt.backend = Backend::Cuda;
+  CHECK_THROWS_AS(cuda::AttentionRunner::check_backward_supported(p, m, opt), UsageError);
+  p.head_dim = 96;
+  CHECK_NOTHROW(cuda::AttentionRunner::check_backward_supported(p, m, opt));
+}
+
 TEST_CASE("backward medium: seeded random shapes") {
   Rng r(2027);
   for (int n = 0; n < 8; ++n) {

@@ -232,12 +232,51 @@ void sweep_varlen(const Sweep& v) {
 }
 
 TEST_CASE("forward small: SiLU (HSTU)") {
+  // Block 128: sm90-ws on Hopper (sm80-general elsewhere); block 64 and by name: sm80-general.
+  const std::vector<HeadType> mix = {HeadType::Dense, HeadType::Sparse, HeadType::Streaming, HeadType::Sparse};
   uint64_t seed = 400;
-  for (bool causal : {false, true})
-    for (int64_t d : {64, 128}) {
+  for (const char* kernel : {"", "sm80-general"})
+    for (bool causal : {false, true})
+      for (int64_t d : {64, 128}) {
+        Case c;
+        c.silu = true, c.causal = causal, c.d = d, c.q_len = 300, c.kv_len = 300, c.density = 0.6;
+        c.variant = kernel;
+        run_case(c, seed++);
+        // GQA, head types, q_len != kv_len, f16, longer rows (several K/V tiles per item, both halves
+        // of the ring), a mask batch
+        c.hq = 4, c.hkv = 2, c.types = mix, c.q_len = 700, c.kv_len = 900, c.dt = ElemType::F16, c.batch = 2;
+        c.mask_batch_b = true;
+        run_case(c, seed++);
+        // varlen with tails
+        Case v;
+        v.silu = true, v.causal = causal, v.d = d, v.batch = 3, v.varlen = true, v.q_len = 500, v.kv_len = 500;
+        v.hq = 2, v.hkv = 1, v.density = 0.5, v.variant = kernel;
+        run_case(v, seed++);
+      }
+  if (is_sm90()) {  // the default for SiLU at block 128 on Hopper is the Hopper loop
+    AttentionProblem p;
+    p.q_len = p.kv_len = 256, p.head_dim = 128, p.score = ScoreFn::Silu, p.silu_n = 256;
+    BlockMask m(MaskShape{1, 2, 256, 256, 128, 128});
+    std::vector<uint16_t> x(256 * 2 * 128, 0x3f80);
+    AttentionInputs in{x.data(), x.data(), x.data(), nullptr};
+    CHECK(cuda::AttentionRunner(p, m, in).kernel_name() == "sm90-ws");
+  }
+}
+
+TEST_CASE("forward small: head dims other than 64 and 128 (256 natively, the others padded)") {
+  const std::vector<HeadType> mix = {HeadType::Dense, HeadType::Sparse, HeadType::Streaming, HeadType::Sparse};
+  uint64_t seed = 500;
+  for (int64_t d : {8, 32, 80, 96, 160, 192, 256})
+    for (bool causal : {false, true}) {
       Case c;
-      c.silu = true, c.causal = causal, c.d = d, c.q_len = 300, c.kv_len = 300, c.density = 0.6;
+      c.d = d, c.causal = causal, c.q_len = 333, c.kv_len = 333, c.hq = 4, c.hkv = 2, c.types = mix;
+      c.dt = d % 64 == 32 ? ElemType::F16 : ElemType::BF16;
       run_case(c, seed++);
+      c.bq = 64, c.bkv = 64;
+      run_case(c, seed++);
+      Case v;  // varlen, SiLU
+      v.d = d, v.causal = causal, v.batch = 3, v.varlen = true, v.q_len = 400, v.kv_len = 400, v.silu = true;
+      run_case(v, seed++);
     }
 }
 
@@ -269,9 +308,9 @@ void sweep_medium(const Sweep& v) {
 TEST_CASE("forward: unsupported shapes are usage errors") {
   AttentionProblem p;
   p.q_len = p.kv_len = 128;
-  p.head_dim = 96;
+  p.head_dim = 264;
   BlockMask m(MaskShape{1, 1, 128, 128, 128, 128});
-  std::vector<uint16_t> x(128 * 96, 0x3f80);
+  std::vector<uint16_t> x(128 * 264, 0x3f80);
   AttentionInputs in{x.data(), x.data(), x.data(), nullptr};
   CHECK_THROWS_AS(cuda::AttentionRunner(p, m, in), UsageError);
   p.head_dim = 64;

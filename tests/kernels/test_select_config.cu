@@ -34,7 +34,12 @@ TEST_CASE("select_config: the default per problem and GPU") {
   CHECK(select_config(problem(128, 128, 128), 89).name == "sm80");
   CHECK(select_config(problem(128, 128, 128), 100).name == "sm80");  // sm90a code runs on sm_90 only
   CHECK(select_config(problem(128, 64, 128), 90).name == "sm80-general");
-  CHECK(select_config(problem(64, 128, 128, true), 90).name == "sm80-general");          // SiLU
+  CHECK(select_config(problem(64, 128, 128, true), 90).name == "sm90-ws");               // SiLU
+  CHECK(select_config(problem(64, 128, 128, true, -0.5f), 90).name == "sm90-ws");        // SiLU, any scale
+  CHECK(select_config(problem(64, 128, 64, true), 90).name == "sm80-general");           // SiLU, block_kv 64
+  CHECK(select_config(problem(128, 128, 128, true), 80).name == "sm80-general");         // SiLU off Hopper
+  CHECK(select_config(problem(256, 128, 128), 90).name == "sm80-general");               // head dim 256
+  CHECK(select_config(problem(256, 64, 128, true), 90).name == "sm80-general");
   CHECK(select_config(problem(64, 128, 128, false, -0.5f), 90).name == "sm80-general");  // scale <= 0
   CHECK(select_config(problem(128, 128, 128), 0).name == "sm80");  // no GPU known: no sm90 code assumed
 }
@@ -42,7 +47,7 @@ TEST_CASE("select_config: the default per problem and GPU") {
 TEST_CASE("select_config: every listed kernel is the default for some problem, and no other is") {
   std::set<std::string> picked;
   for (int cc : {80, 86, 89, 90})
-    for (int d : {64, 128})
+    for (int d : {64, 128, 256})
       for (int bq : {64, 128})
         for (int bkv : {64, 128, 256})
           for (bool silu : {false, true})
@@ -59,7 +64,10 @@ TEST_CASE("select_config: a named kernel runs only what it can, and says so befo
   CHECK_THROWS_AS(select_config(problem(128, 128, 64), 0, "sm90-ws"), UsageError);   // without a GPU too
   CHECK_THROWS_AS(select_config(problem(128, 128, 128), 80, "sm90-ws"), UsageError);
   CHECK_THROWS_AS(select_config(problem(128, 64, 128), 90, "sm90-ws"), UsageError);
-  CHECK_THROWS_AS(select_config(problem(128, 128, 128, true), 90, "sm90-ws"), UsageError);
+  CHECK(select_config(problem(128, 128, 128, true), 90, "sm90-ws").loop == FwdLoop::Sm90Ws);  // SiLU
+  CHECK_THROWS_AS(select_config(problem(128, 128, 128, false, -1.f), 90, "sm90-ws"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(256, 128, 128), 90, "sm90-ws"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(256, 128, 128), 90, "sm80"), UsageError);
   CHECK_THROWS_AS(select_config(problem(128, 64, 128), 80, "sm80"), UsageError);
   CHECK_THROWS_AS(select_config(problem(128, 128, 128, false, 0.f), 80, "sm80"), UsageError);
   CHECK_THROWS_WITH_AS(select_config(problem(128, 128, 128), 90, "wg-tma-ws-ppo"),
@@ -71,10 +79,30 @@ TEST_CASE("select_config: a named kernel runs only what it can, and says so befo
 }
 
 TEST_CASE("select_config: sizes no kernel takes") {
-  for (int d : {32, 96, 256}) CHECK_THROWS_AS(select_config(problem(d, 128, 128), 90), UsageError);
+  for (int d : {32, 96, 192, 512}) CHECK_THROWS_AS(select_config(problem(d, 128, 128), 90), UsageError);
   for (int bq : {16, 32, 256}) CHECK_THROWS_AS(select_config(problem(128, bq, 128), 90), UsageError);
   for (int bkv : {0, 32, 96, -64}) CHECK_THROWS_AS(select_config(problem(128, 128, bkv), 90), UsageError);
   CHECK_THROWS_AS(select_config(problem(128, 128, 128), 75), UsageError);
+}
+
+TEST_CASE("kernel_head_dim: the native head dims, and the padding of the others") {
+  using bsattn::cuda::kernel_head_dim;
+  CHECK(kernel_head_dim(64) == 64);
+  CHECK(kernel_head_dim(128) == 128);
+  CHECK(kernel_head_dim(256) == 256);
+  CHECK(kernel_head_dim(1) == 64);
+  CHECK(kernel_head_dim(32) == 64);
+  CHECK(kernel_head_dim(65) == 128);
+  CHECK(kernel_head_dim(96) == 128);
+  CHECK(kernel_head_dim(129) == 256);
+  CHECK(kernel_head_dim(192) == 256);
+  for (int d : {0, -1, 257, 512}) CHECK_THROWS_AS(kernel_head_dim(d), UsageError);
+  for (int d = 1; d <= 256; ++d) {  // every head dim runs: its kernel dim is selectable
+    const int k = kernel_head_dim(d);
+    CHECK(k >= d);
+    CHECK_NOTHROW(select_config(problem(k, 128, 128), 90));
+    CHECK_NOTHROW(select_config(problem(k, 64, 64, true), 80));
+  }
 }
 
 TEST_CASE("select_config: the host's shapes are the kernels' compile-time shapes") {
