@@ -236,7 +236,7 @@ void AttentionRunner::set_forward(const AttentionResult& fwd) {
                      std::to_string(fwd.lse.size()) + ") do not match the problem's sizes (" +
                      std::to_string(I.rows_q * I.d) + ", " + std::to_string(I.lse.bytes() / 4) + ")");
   std::vector<uint16_t> o16 = to_dtype(fwd.out.data(), fwd.out.size(), I.p.dtype);
-  I.o.upload_rows(o16.data(), I.rows_q, I.d * 2, I.d_kernel * 2, I.stream);
+  I.o.write_rows(o16.data(), I.rows_q, I.d * 2, I.d_kernel * 2, I.stream);  // fp.o keeps its address
   CUDA_CHECK(cudaMemcpyAsync(I.lse.get(), fwd.lse.data(), I.lse.bytes(), cudaMemcpyHostToDevice, I.stream));
   CUDA_CHECK(cudaStreamSynchronize(I.stream));  // the host vectors above are freed on return
 }

@@ -36,11 +36,20 @@ class DeviceBuffer {
   }
   // `rows` rows of row_bytes each from host memory into rows `pitch` bytes apart (pitch >= row_bytes:
   // the bytes past row_bytes of every row are zero), and back: the padded head dims of the kernels.
+  // upload_rows allocates; write_rows writes into the allocation there is (its address, which launch
+  // parameters hold, stays).
   void upload_rows(const void* host, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s = 0) {
-    if (pitch == row_bytes) return upload(host, rows * row_bytes, s);
     alloc(rows * pitch);
-    if (!n_) return;
-    CUDA_CHECK(cudaMemsetAsync(p_, 0, n_, s));
+    write_rows(host, rows, row_bytes, pitch, s);
+  }
+  void write_rows(const void* host, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s = 0) {
+    if (rows * pitch > n_) throw RuntimeFailure("DeviceBuffer::write_rows past the allocation");
+    if (!rows) return;
+    if (pitch == row_bytes) {
+      CUDA_CHECK(cudaMemcpyAsync(p_, host, rows * row_bytes, cudaMemcpyHostToDevice, s));
+      return;
+    }
+    CUDA_CHECK(cudaMemsetAsync(p_, 0, rows * pitch, s));
     CUDA_CHECK(cudaMemcpy2DAsync(p_, pitch, host, row_bytes, row_bytes, rows, cudaMemcpyHostToDevice, s));
   }
   void download_rows(void* host, size_t rows, size_t row_bytes, size_t pitch, cudaStream_t s = 0) const {

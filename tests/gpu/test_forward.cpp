@@ -255,7 +255,7 @@ TEST_CASE("forward small: SiLU (HSTU)") {
       }
   if (is_sm90()) {  // the default for SiLU at block 128 on Hopper is the Hopper loop
     AttentionProblem p;
-    p.q_len = p.kv_len = 256, p.head_dim = 128, p.score = ScoreFn::Silu, p.silu_n = 256;
+    p.q_len = p.kv_len = 256, p.heads_q = p.heads_kv = 2, p.head_dim = 128, p.score = ScoreFn::Silu, p.silu_n = 256;
     BlockMask m(MaskShape{1, 2, 256, 256, 128, 128});
     std::vector<uint16_t> x(256 * 2 * 128, 0x3f80);
     AttentionInputs in{x.data(), x.data(), x.data(), nullptr};
