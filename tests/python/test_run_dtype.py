@@ -122,19 +122,20 @@ if cuda_build:
 else:
     expect(rc == 1 and len(err) == 1 and no_gpu_line in err[0], "--kernel nosuch, build without CUDA: %d %r" % (rc, err))
 
-# What the CUDA kernel cannot run (head_dim 96) is a usage error before any GPU check, so it reads the
-# same on machines with and without a GPU; a build without CUDA has no kernel to ask and says so.
-q96 = rng.standard_normal((B, S, H, 96)).astype(np.float32)
-np.save(path("q96.npy"), bf16_bits(bf16_round(q96)))
-np.save(path("k96.npy"), bf16_bits(bf16_round(q96[:, ::-1].copy())))
-d96 = ["--q", path("q96.npy"), "--k", path("k96.npy"), "--v", path("k96.npy"), "--dtype", "bf16"]
-rc, err, _ = bsattn(*common, *d96, "--backend", "cuda", "-o", path("o_bad.npy"))
+# What the CUDA kernels cannot run (head_dim above 256; 1..256 run, padded to 64/128/256) is a usage error
+# before any GPU check, so it reads the same on machines with and without a GPU; a build without CUDA has
+# no kernel to ask and says so.
+q264 = rng.standard_normal((B, S, H, 264)).astype(np.float32)
+np.save(path("q264.npy"), bf16_bits(bf16_round(q264)))
+np.save(path("k264.npy"), bf16_bits(bf16_round(q264[:, ::-1].copy())))
+d264 = ["--q", path("q264.npy"), "--k", path("k264.npy"), "--v", path("k264.npy"), "--dtype", "bf16"]
+rc, err, _ = bsattn(*common, *d264, "--backend", "cuda", "-o", path("o_bad.npy"))
 if cuda_build:
-    expect(rc == 2 and len(err) == 1 and "head_dim" in err[0] and "64 and 128" in err[0],
-           "head_dim 96 with --backend cuda: want exit 2 naming head_dim 64 and 128, got %d %r" % (rc, err))
+    expect(rc == 2 and len(err) == 1 and "head dims 1 to 256" in err[0] and "264" in err[0],
+           "head_dim 264 with --backend cuda: want exit 2 naming head dims 1 to 256, got %d %r" % (rc, err))
 else:
-    expect(rc == 1 and len(err) == 1 and no_gpu_line in err[0], "head_dim 96, build without CUDA: %d %r" % (rc, err))
-expect(not os.path.exists(path("o_bad.npy")), "head_dim 96: output written")
+    expect(rc == 1 and len(err) == 1 and no_gpu_line in err[0], "head_dim 264, build without CUDA: %d %r" % (rc, err))
+expect(not os.path.exists(path("o_bad.npy")), "head_dim 264: output written")
 
 # 4. CPU: float32 files with --dtype bf16 compute exactly what the bf16 files (rounded here) give;
 #    --json records the rounding.
