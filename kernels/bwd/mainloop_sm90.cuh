@@ -89,6 +89,19 @@ struct BwdSm90Params {
   BwdParams p;
 };
 
+// The CTA's steps, in the order all three roles take them: for each query head h of the KV head's GQA
+// group, the 64-row query tiles that keep the tile's key block (block.cuh, the column form); f(n, h, q0)
+// with n counting the steps over the heads.
+template <int BM, class F>
+__device__ __forceinline__ void for_each_step(const BwdParams& p, const KvTile& kv, F&& f) {
+  const int group = p.heads_q / p.heads_kv;
+  int n = 0;
+  for (int h = kv.hk * group; h < (kv.hk + 1) * group; ++h) {
+    const QTileList ql = make_q_tile_list<BM>(p, kv.b, h, kv.j, kv.t_lo, kv.t_hi);
+    for (int t = 0; t < ql.count; ++t, ++n) f(n, h, ql.tile(t) * BM);
+  }
+}
+
 // Producer warp: K and V once, then Q, dO and the row values of each query tile the CTA visits.
 template <class T>
 __device__ __forceinline__ void bwd_produce(const BwdSm90Params& tp, const BwdSm90Smem<T>& L, const KvTile& kv,
@@ -103,36 +116,30 @@ __device__ __forceinline__ void bwd_produce(const BwdSm90Params& tp, const BwdSm
       fwd::tma_load_2d(L.v() + cb * (T::BN * 128), &tp.v, kv.hk * D + cb * 64, kv.k_start + kv.k0, L.kv_full());
     }
   }
-  const int group = p.heads_q / p.heads_kv;
-  int n = 0;
-  for (int h = kv.hk * group; h < (kv.hk + 1) * group; ++h) {
-    const QTileList ql = make_q_tile_list<BM>(p, kv.b, h, kv.j, kv.t_lo, kv.t_hi);
-    for (int t = 0; t < ql.count; ++t, ++n) {
-      const int s = n % S;
-      if (n >= S) fwd::mbar_wait(L.empty(s), ((n / S) - 1) & 1);
-      const int q0 = ql.tile(t) * BM;
-      float* rows = reinterpret_cast<float*>(smem_generic + (L.rows(s) - smem_base));
-      for (int r = lane; r < BM; r += 32) {
-        float l2 = INFINITY, dl = 0.f;  // past the sequence: P = 0
-        if (!T::SILU && q0 + r < kv.len_q) {
-          const int64_t ix = fwd::lse_index(p, kv.b, h, kv.q_start, q0 + r);
-          l2 = lse_log2(p.lse[ix]);
-          dl = p.delta[ix];
-        }
-        rows[r] = l2;
-        rows[BM + r] = dl;
+  for_each_step<BM>(p, kv, [&](int n, int h, int q0) {
+    const int s = n % S;
+    if (n >= S) fwd::mbar_wait(L.empty(s), ((n / S) - 1) & 1);
+    float* rows = reinterpret_cast<float*>(smem_generic + (L.rows(s) - smem_base));
+    for (int r = lane; r < BM; r += 32) {
+      float l2 = INFINITY, dl = 0.f;  // past the sequence: P = 0
+      if (!T::SILU && q0 + r < kv.len_q) {
+        const int64_t ix = fwd::lse_index(p, kv.b, h, kv.q_start, q0 + r);
+        l2 = lse_log2(p.lse[ix]);
+        dl = p.delta[ix];
       }
-      __syncwarp();  // the lanes' row values before lane 0's arrive (release) publishes the stage
-      if (lane == 0) {
-        fwd::mbar_expect_tx(L.full(s), 2 * T::QT_BYTES);
+      rows[r] = l2;
+      rows[BM + r] = dl;
+    }
+    __syncwarp();  // the lanes' row values before lane 0's arrive (release) publishes the stage
+    if (lane == 0) {
+      fwd::mbar_expect_tx(L.full(s), 2 * T::QT_BYTES);
 #pragma unroll
-        for (int cb = 0; cb < D / 64; ++cb) {
-          fwd::tma_load_2d(L.q(s) + cb * (BM * 128), &tp.q, h * D + cb * 64, kv.q_start + q0, L.full(s));
-          fwd::tma_load_2d(L.dout(s) + cb * (BM * 128), &tp.dout, h * D + cb * 64, kv.q_start + q0, L.full(s));
-        }
+      for (int cb = 0; cb < D / 64; ++cb) {
+        fwd::tma_load_2d(L.q(s) + cb * (BM * 128), &tp.q, h * D + cb * 64, kv.q_start + q0, L.full(s));
+        fwd::tma_load_2d(L.dout(s) + cb * (BM * 128), &tp.dout, h * D + cb * 64, kv.q_start + q0, L.full(s));
       }
     }
-  }
+  });
 }
 
 // dQ writer (one lane of warp 9, atomic mode): per step, each consumer warpgroup's fp32 dQ block is added
@@ -143,25 +150,19 @@ template <class T>
 __device__ __forceinline__ void bwd_write_dq(const BwdSm90Params& tp, const BwdSm90Smem<T>& L, const KvTile& kv) {
   const BwdParams& p = tp.p;
   constexpr int BM = T::BM, D = T::D;
-  const int group = p.heads_q / p.heads_kv;
-  int n = 0;
-  for (int h = kv.hk * group; h < (kv.hk + 1) * group; ++h) {
-    const QTileList ql = make_q_tile_list<BM>(p, kv.b, h, kv.j, kv.t_lo, kv.t_hi);
-    for (int t = 0; t < ql.count; ++t, ++n) {
-      const int q0 = ql.tile(t) * BM;
+  for_each_step<BM>(p, kv, [&](int n, int h, int q0) {
 #pragma unroll
-      for (int wg = 0; wg < 2; ++wg) {
-        fwd::mbar_wait(L.dq_full(wg), n & 1);
-        fwd::tma_reduce_add_2d(&tp.dq, L.dq(wg), h * D + (D == 128 ? wg * 64 : 0), kv.q_start + q0);
-        fwd::bulk_commit();
-      }
-#pragma unroll
-      for (int wg = 0; wg < 2; ++wg) {
-        fwd::bulk_wait_read();  // (both: wait_group.read 0)
-        fwd::mbar_arrive(L.dq_empty(wg));
-      }
+    for (int wg = 0; wg < 2; ++wg) {
+      fwd::mbar_wait(L.dq_full(wg), n & 1);
+      fwd::tma_reduce_add_2d(&tp.dq, L.dq(wg), h * D + (D == 128 ? wg * 64 : 0), kv.q_start + q0);
+      fwd::bulk_commit();
     }
-  }
+#pragma unroll
+    for (int wg = 0; wg < 2; ++wg) {
+      fwd::bulk_wait_read();  // (both: wait_group.read 0)
+      fwd::mbar_arrive(L.dq_empty(wg));
+    }
+  });
   fwd::bulk_wait_all();  // the reductions are done before the CTA ends
 }
 
@@ -197,125 +198,119 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
     for (int e = 0; e < 4; ++e) dk[i][e] = 0.f, dv[i][e] = 0.f;
 
   fwd::mbar_wait(L.kv_full(), 0);
-  const int group = p.heads_q / p.heads_kv;
-  int n = 0;
-  for (int h = kv.hk * group; h < (kv.hk + 1) * group; ++h) {
-    const QTileList ql = make_q_tile_list<BM>(p, kv.b, h, kv.j, kv.t_lo, kv.t_hi);
-    for (int t = 0; t < ql.count; ++t, ++n) {
-      const int s = n % S;
-      const int q0 = ql.tile(t) * BM;
-      fwd::mbar_wait(L.full(s), (n / S) & 1);
-      float sacc[8][4], dpacc[8][4];
-      fwd::wg_fence();
+  for_each_step<BM>(p, kv, [&](int n, int, int q0) {
+    const int s = n % S;
+    fwd::mbar_wait(L.full(s), (n / S) & 1);
+    float sacc[8][4], dpacc[8][4];
+    fwd::wg_fence();
 #pragma unroll
-      for (int kt = 0; kt < D / 16; ++kt) {
-        const uint32_t off_k = (kt >> 2) * (BN * 128) + (kt & 3) * 32, off_q = (kt >> 2) * (BM * 128) + (kt & 3) * 32;
-        fwd::Wgmma<Elem, 64>::ss(sacc, fwd::wg_desc(sk_wg + off_k, 16, 1024), fwd::wg_desc(L.q(s) + off_q, 16, 1024), kt > 0);
-      }
-      fwd::wg_commit();
+    for (int kt = 0; kt < D / 16; ++kt) {
+      const uint32_t off_k = (kt >> 2) * (BN * 128) + (kt & 3) * 32, off_q = (kt >> 2) * (BM * 128) + (kt & 3) * 32;
+      fwd::Wgmma<Elem, 64>::ss(sacc, fwd::wg_desc(sk_wg + off_k, 16, 1024), fwd::wg_desc(L.q(s) + off_q, 16, 1024), kt > 0);
+    }
+    fwd::wg_commit();
 #pragma unroll
-      for (int kt = 0; kt < D / 16; ++kt) {
-        const uint32_t off_k = (kt >> 2) * (BN * 128) + (kt & 3) * 32, off_q = (kt >> 2) * (BM * 128) + (kt & 3) * 32;
-        fwd::Wgmma<Elem, 64>::ss(dpacc, fwd::wg_desc(sv_wg + off_k, 16, 1024), fwd::wg_desc(L.dout(s) + off_q, 16, 1024), kt > 0);
-      }
-      fwd::wg_commit();
-      // The row values (LSE, D_i) of this thread's 16 query columns j * 8 + 2 (lane % 4) + c are read
-      // from shared memory per n8 tile below.
-      const float* rows = reinterpret_cast<const float*>(smem_generic + (L.rows(s) - smem_base));
-      const bool need_mask = kv.tm.needed(q0, kw0, 64) || q0 + BM > kv.len_q;
-      fwd::wg_wait<1>();  // S^T
-      fwd::fence_regs(sacc);
-      fwd::wg_wait<0>();  // dP^T
-      fwd::fence_regs(dpacc);
+    for (int kt = 0; kt < D / 16; ++kt) {
+      const uint32_t off_k = (kt >> 2) * (BN * 128) + (kt & 3) * 32, off_q = (kt >> 2) * (BM * 128) + (kt & 3) * 32;
+      fwd::Wgmma<Elem, 64>::ss(dpacc, fwd::wg_desc(sv_wg + off_k, 16, 1024), fwd::wg_desc(L.dout(s) + off_q, 16, 1024), kt > 0);
+    }
+    fwd::wg_commit();
+    // The row values (LSE, D_i) of this thread's 16 query columns j * 8 + 2 (lane % 4) + c are read
+    // from shared memory per n8 tile below.
+    const float* rows = reinterpret_cast<const float*>(smem_generic + (L.rows(s) - smem_base));
+    const bool need_mask = kv.tm.needed(q0, kw0, 64) || q0 + BM > kv.len_q;
+    fwd::wg_wait<1>();  // S^T
+    fwd::fence_regs(sacc);
+    fwd::wg_wait<0>();  // dP^T
+    fwd::fence_regs(dpacc);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        const float2 l2 = *reinterpret_cast<const float2*>(rows + j * 8 + ((lane & 3) << 1));
-        const float2 dl = *reinterpret_cast<const float2*>(rows + BM + j * 8 + ((lane & 3) << 1));
+    for (int j = 0; j < 8; ++j) {
+      const float2 l2 = *reinterpret_cast<const float2*>(rows + j * 8 + ((lane & 3) << 1));
+      const float2 dl = *reinterpret_cast<const float2*>(rows + BM + j * 8 + ((lane & 3) << 1));
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int qc = j * 8 + ((lane & 3) << 1) + (e & 1);
-          const int key = kw0 + wrow + (lane >> 2) + ((e >> 1) << 3);
-          const bool vis = !need_mask || (q0 + qc < kv.len_q && kv.tm.visible(q0 + qc, key));
-          float prob, ds;
-          pair_grad<T::SILU>(sacc[j][e], dpacc[j][e], (e & 1) ? l2.y : l2.x, (e & 1) ? dl.y : dl.x, p, scale_log2,
-                             prob, ds);
-          sacc[j][e] = vis ? prob : 0.f;
-          dpacc[j][e] = vis ? ds : 0.f;
-        }
-      }
-      uint32_t pa[4][4], da[4][4];
-      pack_a<Elem>(sacc, pa);
-      pack_a<Elem>(dpacc, da);
-      if constexpr (DQ_ATOMIC) {
-        // dS^T as 16-bit [keys][queries] (one 128-byte row per key, swizzled) into buffer n % 2.
-        unsigned char* sds = const_cast<unsigned char*>(smem_generic) + (L.ds(n & 1) - smem_base);
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-#pragma unroll
-          for (int r = 0; r < 2; ++r) {
-            const int key = wg * 64 + wrow + (lane >> 2) + r * 8;
-            const int chunk = j ^ (key & 7);
-            *reinterpret_cast<uint32_t*>(sds + key * 128 + chunk * 16 + (lane & 3) * 4) = da[j >> 1][(j & 1) * 2 + r];
-          }
-        fwd::fence_proxy_async_smem();  // visible to wgmma (the async proxy)
-      }
-      fwd::wg_fence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        fwd::Wgmma<Elem, D>::rs_mn(dv, pa[kk], fwd::wg_desc(L.dout(s) + kk * 2048, BM * 128, 1024));
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        fwd::Wgmma<Elem, D>::rs_mn(dk, da[kk], fwd::wg_desc(L.q(s) + kk * 2048, BM * 128, 1024));
-      fwd::wg_commit();
-      if constexpr (DQ_ATOMIC) {
-        float dq[8][4];
-        if constexpr (D == 128) {
-          fwd::named_bar_sync(1, 256);  // both warpgroups' dS^T are in the buffer
-#pragma unroll
-          for (int j = 0; j < BN / 16; ++j)
-            fwd::WgmmaMn64<Elem>::ss(dq, fwd::wg_desc(L.ds(n & 1) + j * 2048, BN * 128, 1024),
-                                     fwd::wg_desc(L.k() + wg * (BN * 128) + j * 2048, BN * 128, 1024), j > 0);
-        } else {
-          fwd::named_bar_sync(2 + wg, 128);  // this warpgroup's dS^T is in the buffer
-#pragma unroll
-          for (int j = 0; j < 4; ++j)
-            fwd::WgmmaMn64<Elem>::ss(dq, fwd::wg_desc(L.ds(n & 1) + wg * 64 * 128 + j * 2048, BN * 128, 1024),
-                                     fwd::wg_desc(L.k() + wg * 64 * 128 + j * 2048, BN * 128, 1024), j > 0);
-        }
-        fwd::wg_commit();
-        fwd::wg_wait<0>();
-        fwd::fence_regs(dv);
-        fwd::fence_regs(dk);
-        fwd::fence_regs(dq);
-        fwd::fence_regs(pa);
-        fwd::fence_regs(da);
-        __syncwarp();
-        if (lane == 0) fwd::mbar_arrive(L.empty(s));
-        // The dQ block to this warpgroup's buffer ([64 rows][64 fp32], row-major: the reduction's box) once
-        // the writer has sent the previous one; rows past the sequence hold zeros (dS is 0 there).
-        if (n > 0) fwd::mbar_wait(L.dq_empty(wg), (n - 1) & 1);
-        float* sdq = reinterpret_cast<float*>(const_cast<unsigned char*>(smem_generic) + (L.dq(wg) - smem_base));
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int row = wrow + (lane >> 2) + r * 8;
-#pragma unroll
-          for (int j = 0; j < 8; ++j)
-            *reinterpret_cast<float2*>(sdq + row * 64 + j * 8 + ((lane & 3) << 1)) = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
-        }
-        fwd::fence_proxy_async_smem();  // visible to the reduction (the async proxy)
-        __syncwarp();
-        if (lane == 0) fwd::mbar_arrive(L.dq_full(wg));
-      } else {
-        fwd::wg_wait<0>();
-        fwd::fence_regs(dv);
-        fwd::fence_regs(dk);
-        fwd::fence_regs(pa);
-        fwd::fence_regs(da);
-        __syncwarp();
-        if (lane == 0) fwd::mbar_arrive(L.empty(s));
+      for (int e = 0; e < 4; ++e) {
+        const int qc = j * 8 + ((lane & 3) << 1) + (e & 1);
+        const int key = kw0 + wrow + (lane >> 2) + ((e >> 1) << 3);
+        const bool vis = !need_mask || (q0 + qc < kv.len_q && kv.tm.visible(q0 + qc, key));
+        float prob, ds;
+        pair_grad<T::SILU>(sacc[j][e], dpacc[j][e], (e & 1) ? l2.y : l2.x, (e & 1) ? dl.y : dl.x, p, scale_log2,
+                           prob, ds);
+        sacc[j][e] = vis ? prob : 0.f;
+        dpacc[j][e] = vis ? ds : 0.f;
       }
     }
-  }
+    uint32_t pa[4][4], da[4][4];
+    pack_a<Elem>(sacc, pa);
+    pack_a<Elem>(dpacc, da);
+    if constexpr (DQ_ATOMIC) {
+      // dS^T as 16-bit [keys][queries] (one 128-byte row per key, swizzled) into buffer n % 2.
+      unsigned char* sds = const_cast<unsigned char*>(smem_generic) + (L.ds(n & 1) - smem_base);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int key = wg * 64 + wrow + (lane >> 2) + r * 8;
+          const int chunk = j ^ (key & 7);
+          *reinterpret_cast<uint32_t*>(sds + key * 128 + chunk * 16 + (lane & 3) * 4) = da[j >> 1][(j & 1) * 2 + r];
+        }
+      fwd::fence_proxy_async_smem();  // visible to wgmma (the async proxy)
+    }
+    fwd::wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+      fwd::Wgmma<Elem, D>::rs_mn(dv, pa[kk], fwd::wg_desc(L.dout(s) + kk * 2048, BM * 128, 1024));
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+      fwd::Wgmma<Elem, D>::rs_mn(dk, da[kk], fwd::wg_desc(L.q(s) + kk * 2048, BM * 128, 1024));
+    fwd::wg_commit();
+    if constexpr (DQ_ATOMIC) {
+      float dq[8][4];
+      if constexpr (D == 128) {
+        fwd::named_bar_sync(1, 256);  // both warpgroups' dS^T are in the buffer
+#pragma unroll
+        for (int j = 0; j < BN / 16; ++j)
+          fwd::WgmmaMn64<Elem>::ss(dq, fwd::wg_desc(L.ds(n & 1) + j * 2048, BN * 128, 1024),
+                                   fwd::wg_desc(L.k() + wg * (BN * 128) + j * 2048, BN * 128, 1024), j > 0);
+      } else {
+        fwd::named_bar_sync(2 + wg, 128);  // this warpgroup's dS^T is in the buffer
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          fwd::WgmmaMn64<Elem>::ss(dq, fwd::wg_desc(L.ds(n & 1) + wg * 64 * 128 + j * 2048, BN * 128, 1024),
+                                   fwd::wg_desc(L.k() + wg * 64 * 128 + j * 2048, BN * 128, 1024), j > 0);
+      }
+      fwd::wg_commit();
+      fwd::wg_wait<0>();
+      fwd::fence_regs(dv);
+      fwd::fence_regs(dk);
+      fwd::fence_regs(dq);
+      fwd::fence_regs(pa);
+      fwd::fence_regs(da);
+      __syncwarp();
+      if (lane == 0) fwd::mbar_arrive(L.empty(s));
+      // The dQ block to this warpgroup's buffer ([64 rows][64 fp32], row-major: the reduction's box) once
+      // the writer has sent the previous one; rows past the sequence hold zeros (dS is 0 there).
+      if (n > 0) fwd::mbar_wait(L.dq_empty(wg), (n - 1) & 1);
+      float* sdq = reinterpret_cast<float*>(const_cast<unsigned char*>(smem_generic) + (L.dq(wg) - smem_base));
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = wrow + (lane >> 2) + r * 8;
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          *reinterpret_cast<float2*>(sdq + row * 64 + j * 8 + ((lane & 3) << 1)) = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+      }
+      fwd::fence_proxy_async_smem();  // visible to the reduction (the async proxy)
+      __syncwarp();
+      if (lane == 0) fwd::mbar_arrive(L.dq_full(wg));
+    } else {
+      fwd::wg_wait<0>();
+      fwd::fence_regs(dv);
+      fwd::fence_regs(dk);
+      fwd::fence_regs(pa);
+      fwd::fence_regs(da);
+      __syncwarp();
+      if (lane == 0) fwd::mbar_arrive(L.empty(s));
+    }
+  });
   // dK (times scale: dS is the gradient of the scaled score) and dV, fp32, keys that exist.
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
