@@ -8,7 +8,7 @@ namespace {
 
 // The tile shapes of kernels/fwd/mainloop_sm80.cuh and mainloop_sm90.cuh (their static_asserts hold
 // the kernels to them; tests/kernels checks that the two agree).
-FwdConfig sm90_ws() { return {FwdLoop::Sm90Ws, "sm90-ws", 128, 128, 384, 2, true}; }
+FwdConfig sm90_ws(int head_dim) { return {FwdLoop::Sm90Ws, "sm90-ws", 128, 128, 384, head_dim == 64 ? 3 : 2, true}; }
 FwdConfig sm80() { return {FwdLoop::Sm80, "sm80", 128, 64, 128, 2, false}; }
 FwdConfig sm80_general(int block_q) { return {FwdLoop::Sm80General, "sm80-general", block_q, 64, block_q * 2, 2, false}; }
 
@@ -61,7 +61,7 @@ FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in
 
   if (kernel.empty()) {
     if (wide) return sm80_general(p.block_q);
-    if (p.block_q == 128 && p.block_kv % 128 == 0 && hopper && sm90_score) return sm90_ws();
+    if (p.block_q == 128 && p.block_kv % 128 == 0 && hopper && sm90_score) return sm90_ws(p.head_dim);
     if (p.block_q == 128 && raw_softmax) return sm80();
     return sm80_general(p.block_q);
   }
@@ -74,7 +74,7 @@ FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in
     if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
     if (p.block_kv % 128 != 0) refuse("needs block_kv a multiple of 128, got " + std::to_string(p.block_kv));
     if (!sm90_score) refuse("needs the SiLU score or the softmax score with scale > 0");
-    return sm90_ws();
+    return sm90_ws(p.head_dim);
   }
   if (kernel == "sm80") {
     if (wide) refuse("runs head dims up to 128, got " + std::to_string(p.head_dim));

@@ -44,11 +44,13 @@ namespace bsattn::cuda::fwd {
 
 // sm90-ws: BM = 128 query rows per item (two consumer warpgroups of 64 rows: wgmma's M), BN = 128 keys
 // per K/V tile (the widest wgmma N whose S accumulators, 64 registers, leave room for O at D = 128), two
-// stages of K and of V, two Q buffers and an O buffer: 192 KB of shared memory at D = 128.
-// SILU: HSTU's score (no online softmax, no LSE) instead of the softmax.
+// stages of K and of V (three at D = 64), two Q buffers and an O buffer: 192 KB of shared memory at D = 128.
+// SILU: HSTU's score (no online softmax, no LSE) instead of the softmax. The K/V ring is 3 stages deep at
+// D = 64 (a tile's wgmma takes half as long as at D = 128, so a load has less time to land; 2-3% faster
+// than 2 stages at S=8192 and 32768, results/kernel-history.md) and 2 at D = 128 (shared memory).
 template <class Elem_, int D_, bool SILU_ = false>
-struct Sm90WsConfig : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/2, SILU_> {
-  using Base = TileShape<Elem_, D_, 128, 128, 8, 2, SILU_>;
+struct Sm90WsConfig : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/D_ == 64 ? 3 : 2, SILU_> {
+  using Base = TileShape<Elem_, D_, 128, 128, 8, D_ == 64 ? 3 : 2, SILU_>;
   static constexpr int WARPGROUPS = 2;  // consumers
   // + a producer warpgroup (a lone producer warp would cap every thread at 168 registers: each of the
   // 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
