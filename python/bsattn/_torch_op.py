@@ -96,8 +96,7 @@ def _fwd_fake(q, k, v, bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indice
             q.new_empty(_lse_shape(q, cu_q), dtype=torch.float32))
 
 
-@torch.library.custom_op("bsattn::bwd", mutates_args=())
-def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor, lse: torch.Tensor,
+def _bwd_impl(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor, lse: torch.Tensor,
          bitmap: torch.Tensor, kv_num_blocks: torch.Tensor, kv_indices: torch.Tensor, q_num_blocks: torch.Tensor,
          q_indices: torch.Tensor, head_type: torch.Tensor, head_sink: torch.Tensor, head_local: torch.Tensor,
          cu_q: Optional[torch.Tensor], cu_k: Optional[torch.Tensor], mask_batch: int, heads: int, q_len: int,
@@ -119,6 +118,9 @@ def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
                                                          ctypes.byref(opt), *(ctypes.byref(x) for x in t[6:])))
         del ws  # freed on this stream: PyTorch's allocator reuses it only for work queued after the pass
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+
+
+_bwd = torch.library.custom_op("bsattn::bwd", _bwd_impl, mutates_args=())
 
 
 @_bwd.register_fake
@@ -147,7 +149,12 @@ def _backward(ctx, grad_o, grad_lse):
     q, k, v, o, lse, *mask_and_cu = ctx.saved_tensors
     if grad_o is None:
         grad_o = torch.zeros_like(o)
-    dq, dk, dv = torch.ops.bsattn.bwd(grad_o, q, k, v, o, lse, *mask_and_cu, *ctx.args)
+    # Eager autograd on plain tensors calls the backward's implementation directly: through the dispatcher
+    # it cost a custom op's Python overhead on every step (results/torch/torch-profile-h200-48f2598.md).
+    # Tracing (torch.compile: fake or functional tensor subclasses) gets the op and its fake implementation.
+    eager = not torch.compiler.is_compiling() and all(type(t) is torch.Tensor for t in (grad_o, q, k, v, o, lse))
+    bwd = _bwd_impl if eager else torch.ops.bsattn.bwd
+    dq, dk, dv = bwd(grad_o, q, k, v, o, lse, *mask_and_cu, *ctx.args)
     return (dq, dk, dv) + (None,) * 23
 
 
