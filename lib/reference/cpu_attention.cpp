@@ -1,10 +1,14 @@
 #include "lib/reference/cpu_attention.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
+#include <type_traits>
 
 #include <Eigen/Core>
 
@@ -62,9 +66,87 @@ const char* precision_name() {
 
 // A result with a NaN or Inf came from finite inputs whose scores, sums or products left the range of
 // T: an error naming the first element, never a plausible-looking output.
+// True when no element is NaN or +-Inf (exponent field all ones), by an unsigned maximum over the
+// exponent bits: a loop the compiler vectorises, unlike std::isfinite with an early exit. The scalar
+// loops that name the first bad element run only when this fails.
+template <class T>
+bool all_finite(const T* x, size_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits worst = 0;
+  for (size_t e = 0; e < n; ++e) {
+    Bits b;
+    std::memcpy(&b, x + e, sizeof b);
+    worst = std::max(worst, Bits(b & exponent));
+  }
+  return worst != exponent;
+}
+
+// One of Q, K, V as the block loops read it: the rows of a head at base + h * head_step + row * row_step,
+// D contiguous elements each.
+template <class T>
+struct HeadRows {
+  std::unique_ptr<T[]> store;  // the conversion, when the input is not read in place
+  const T* base = nullptr;
+  int64_t head_step = 0, row_step = 0;
+};
+
+// A [rows, heads, head_dim] input as HeadRows. float32 read as float: in place once all_finite has
+// passed (copying it all would cost a sparse forward more than its GEMMs). Otherwise converted into
+// head-major order [heads, rows, head_dim], each head's rows contiguous: a block of rows is then a few
+// whole pages read in order (in the input's layout consecutive rows of one head are heads * head_dim
+// elements apart, a new page every row or two, which the hardware prefetchers do not follow). Both by
+// row ranges on `threads` threads; a NaN or Inf is reported as convert_checked reports it.
+template <class T>
+HeadRows<T> head_rows_of(const void* data, ElemType dtype, int64_t rows, int64_t heads, int64_t head_dim,
+                         int64_t rows_per_batch, const char* name, int threads) {
+  if (!data) throw UsageError(std::string(name) + " is missing");
+  HeadRows<T> t;
+  const bool in_place = std::is_same_v<T, float> && dtype == ElemType::F32;
+  if (in_place) {
+    t.base = static_cast<const T*>(data);
+    t.head_step = head_dim, t.row_step = heads * head_dim;
+  } else {
+    t.store.reset(new T[size_t(rows * heads * head_dim)]);  // every element is written: not zeroed first
+    t.base = t.store.get();
+    t.head_step = rows * head_dim, t.row_step = head_dim;
+  }
+  constexpr int64_t kRowsPerTask = 256;
+  std::atomic<bool> bad{false};
+  parallel_for(
+      (rows + kRowsPerTask - 1) / kRowsPerTask,
+      [&](int64_t task) {
+        const int64_t r0 = task * kRowsPerTask, r1 = std::min(rows, r0 + kRowsPerTask);
+        if (in_place) {
+          if (!all_finite(t.base + r0 * heads * head_dim, size_t((r1 - r0) * heads * head_dim))) bad = true;
+          return;
+        }
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t h = 0; h < heads; ++h) {
+            const int64_t src = (r * heads + h) * head_dim;
+            T* dst = t.store.get() + h * t.head_step + r * head_dim;
+            if (dtype == ElemType::F32) {
+              const float* x = static_cast<const float*>(data) + src;
+              for (int64_t d = 0; d < head_dim; ++d) dst[d] = T(x[d]);
+            } else {
+              const uint16_t* x = static_cast<const uint16_t*>(data) + src;
+              for (int64_t d = 0; d < head_dim; ++d)
+                dst[d] = T(dtype == ElemType::F16 ? half_to_float(x[d]) : bf16_to_float(x[d]));
+            }
+          }
+        for (int64_t h = 0; h < heads; ++h)
+          if (!all_finite(t.base + h * t.head_step + r0 * head_dim, size_t((r1 - r0) * head_dim))) bad = true;
+      },
+      threads);
+  // convert_checked names the first NaN/Inf in the input's order (and throws).
+  if (bad) convert_checked<T>(data, dtype, rows * heads * head_dim, heads, head_dim, rows_per_batch, name);
+  return t;
+}
+
 template <class T>
 void check_finite_result(const std::vector<T>& x, int64_t heads, int64_t head_dim, int64_t rows_per_batch,
                          const char* name) {
+  if (all_finite(x.data(), x.size())) return;
   for (size_t e = 0; e < x.size(); ++e)
     if (!std::isfinite(x[e]))
       throw UsageError(std::string(name) + " is " + (std::isnan(x[e]) ? "NaN" : "Inf") + " at " +
@@ -118,27 +200,27 @@ using StridedMut = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
 template <class T>
 using Col = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
-// Inputs converted to T once, plus everything the block loops need.
+// Inputs as T (converted once, or float32 read in place), plus everything the block loops need.
 template <class T>
 struct Prepared {
   const AttentionProblem& p;
   const BlockMask& mask;
-  std::vector<T> q, k, v;
+  HeadRows<T> q, k, v;
   const float* bias;
   T scale;
   int64_t H, Hkv, D, group, bq, bk, mq, mk;
   bool softmax, causal;
 
-  Prepared(const AttentionProblem& p_, const BlockMask& m, const AttentionInputs& in) : p(p_), mask(m) {
+  Prepared(const AttentionProblem& p_, const BlockMask& m, const AttentionInputs& in, int threads) : p(p_), mask(m) {
     p.validate(mask);
     H = p.heads_q;
     Hkv = p.heads_kv;
     D = p.head_dim;
     group = H / Hkv;
     int64_t rq = p.varlen() ? 0 : p.q_len, rk = p.varlen() ? 0 : p.kv_len;
-    q = convert_checked<T>(in.q, p.dtype, p.total_q() * H * D, H, D, rq, "Q");
-    k = convert_checked<T>(in.k, p.dtype, p.total_k() * Hkv * D, Hkv, D, rk, "K");
-    v = convert_checked<T>(in.v, p.dtype, p.total_k() * Hkv * D, Hkv, D, rk, "V");
+    q = head_rows_of<T>(in.q, p.dtype, p.total_q(), H, D, rq, "Q", threads);
+    k = head_rows_of<T>(in.k, p.dtype, p.total_k(), Hkv, D, rk, "K", threads);
+    v = head_rows_of<T>(in.v, p.dtype, p.total_k(), Hkv, D, rk, "V", threads);
     bias = in.silu_bias;
     softmax = p.score == ScoreFn::Softmax;
     if (bias && softmax) throw UsageError("a score bias is only defined for SiLU attention");
@@ -155,8 +237,44 @@ struct Prepared {
     mk = mask.shape.mk();
   }
   int64_t mask_b(int64_t b) const { return mask.shape.batch == 1 ? 0 : b; }
-  Strided<T> rows_of(const std::vector<T>& t, int64_t heads, int64_t row0, int64_t h, int64_t n) const {
-    return Strided<T>(t.data() + (row0 * heads + h) * D, n, D, Eigen::OuterStride<>(heads * D));
+  // n rows from packed row row0 of head h: of a BSHD tensor (dO), and of the head-major Q, K, V.
+  Strided<T> rows_of(const T* t, int64_t heads, int64_t row0, int64_t h, int64_t n) const {
+    return Strided<T>(t + (row0 * heads + h) * D, n, D, Eigen::OuterStride<>(heads * D));
+  }
+  Strided<T> q_rows(int64_t h, int64_t row0, int64_t n) const { return head_rows(q, h, row0, n); }
+  Strided<T> k_rows(int64_t hk, int64_t row0, int64_t n) const { return head_rows(k, hk, row0, n); }
+  Strided<T> v_rows(int64_t hk, int64_t row0, int64_t n) const { return head_rows(v, hk, row0, n); }
+  Strided<T> head_rows(const HeadRows<T>& t, int64_t h, int64_t row0, int64_t n) const {
+    return Strided<T>(t.base + h * t.head_step + row0 * t.row_step, n, D, Eigen::OuterStride<>(t.row_step));
+  }
+  // The key blocks the forward's task (batch, head, row block) computes: the visited blocks with an
+  // existing key that a row of the block may see (causal).
+  void forward_blocks(int64_t task, std::vector<int64_t>& js) const {
+    const int64_t i = task % mq, bh = task / mq, h = bh % H, b = bh / H;
+    const SeqSpan s = seq_span(p, b);
+    const int64_t r0 = i * bq, rows = std::min(s.q_len, r0 + bq) - r0, off = s.kv_len - s.q_len;
+    js.clear();
+    if (rows <= 0) return;
+    for (int64_t j : visited_blocks(mask, mask_b(b), h, i)) {
+      const int64_t c0 = j * bk;
+      if (c0 >= s.kv_len || (causal && c0 > r0 + rows - 1 + off)) continue;
+      js.push_back(j);
+    }
+  }
+  // Every cache line of the rows.
+  void prefetch(const Strided<T>& rows) const {
+    for (int64_t r = 0; r < rows.rows(); ++r)
+      for (int64_t d = 0; d < D; d += int64_t(64 / sizeof(T))) __builtin_prefetch(rows.data() + r * rows.outerStride() + d);
+  }
+  void prefetch_task(int64_t task, std::vector<int64_t>& js) const {
+    forward_blocks(task, js);
+    if (js.empty()) return;
+    const int64_t i = task % mq, bh = task / mq, h = bh % H, b = bh / H;
+    const SeqSpan s = seq_span(p, b);
+    const int64_t r0 = i * bq, c0 = js[0] * bk;
+    prefetch(q_rows(h, s.q0 + r0, std::min(s.q_len, r0 + bq) - r0));
+    prefetch(k_rows(h / group, s.k0 + c0, std::min(s.kv_len, c0 + bk) - c0));
+    prefetch(v_rows(h / group, s.k0 + c0, std::min(s.kv_len, c0 + bk) - c0));
   }
   int64_t lse_index(int64_t b, int64_t h, int64_t r, const SeqSpan& s) const {
     return p.varlen() ? h * p.total_q() + s.q0 + r : (b * H + h) * p.q_len + r;
@@ -171,7 +289,7 @@ struct Prepared {
     if (cols <= 0) return false;
     const int64_t off = s.kv_len - s.q_len;
     if (causal && c0 > r0 + rows - 1 + off) return false;
-    S.noalias() = qi * rows_of(k, Hkv, s.k0 + c0, h / group, cols).transpose();
+    S.noalias() = qi * k_rows(h / group, s.k0 + c0, cols).transpose();
     if (bias)
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) S(r, c) += T(bias[(h * p.q_len + r0 + r) * p.kv_len + c0 + c]);
@@ -197,6 +315,31 @@ struct Prepared {
   int64_t visible_cols(const SeqSpan& s, int64_t row, int64_t c0, int64_t cols) const {
     return causal ? std::min(cols, first_hidden(s, row, c0)) : cols;
   }
+};
+
+// Key columns one query block meets per GEMM in the forward: several key blocks at once share the
+// packing of Q and make wider GEMMs than one block pair (128 x D x 128 reaches about half of what
+// 128 x D x 512 does through Eigen on AVX-512); 512 keeps S (128 x 512 floats, 256 KiB) in L2.
+constexpr int64_t kForwardChunkCols = 512;
+
+// Rows of a query block the forward splits a chunk's GEMMs into where the causal diagonal crosses it:
+// with 128-row blocks, 4 groups compute 10/16 of the block pair instead of all of it (a causal
+// diagonal block has 8256 of 16384 pairs visible), in GEMMs still large enough for Eigen's kernels.
+constexpr int64_t kCausalRowGroup = 32;
+
+// Rows [r0, r1) of a query block whose scores cover the chunk's first `cols` columns.
+struct RowGroup {
+  int64_t r0, r1, cols;
+};
+
+// One thread's forward buffers, reused from task to task: no allocation per block.
+template <class T>
+struct ForwardScratch {
+  RowMat<T> qi, acc, S, kg, vg;  // kg, vg: K and V rows gathered when a chunk's blocks are not adjacent
+  Col<T> m, l, log_l;            // running maximum and sum of the online softmax; log(l)
+  std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
+  std::vector<int64_t> next_js;      // the next task's key blocks (prefetch)
+  std::vector<RowGroup> groups;
 };
 
 // SiLU(x)/n and its derivative d/dx; masked pairs (x = -inf) give 0.
@@ -229,7 +372,7 @@ void run_tasks(int64_t n, F&& fn, const CpuAttentionOptions& opt) {
 template <class T>
 CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                           const CpuAttentionOptions& opt) {
-  Prepared<T> P(p, mask, in);
+  Prepared<T> P(p, mask, in, opt.threads);
   const int64_t H = P.H, D = P.D;
   CpuForward<T> res;
   res.out.assign(size_t(p.total_q() * H * D), T(0));
@@ -246,70 +389,126 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         SeqSpan s = seq_span(p, b);
         int64_t r0 = i * P.bq, rows = std::min(s.q_len, r0 + P.bq) - r0;
         if (rows <= 0) return;
-        RowMat<T> qi = P.rows_of(P.q, H, s.q0 + r0, h, rows) * P.scale;
-        RowMat<T> acc = RowMat<T>::Zero(rows, D), S, W;
-        Col<T> m = Col<T>::Constant(rows, -std::numeric_limits<T>::infinity()), l = Col<T>::Zero(rows);
-        for (int64_t j : visited_blocks(mask, P.mask_b(b), h, i)) {
-          int64_t c0, cols;
-          if (!P.scores(qi, s, h, r0, rows, j, S, c0, cols)) continue;
-          auto vj = P.rows_of(P.v, P.Hkv, s.k0 + c0, h / P.group, cols);
-          if (P.softmax) {
-            // +inf and -inf products in one dot product give a NaN score, which the row maximum would
-            // skip (and a row of them would pass for a row with no visible key).
-            if (S.hasNaN())
-              for (int64_t r = 0; r < rows; ++r)
-                if (S.row(r).hasNaN()) {
-                  int64_t none = -1;
-                  overflow_row.compare_exchange_strong(none, task * P.bq + r);
-                  break;
-                }
-            Col<T> mnew = m.cwiseMax(S.rowwise().maxCoeff()), alpha(rows);
-            for (int64_t r = 0; r < rows; ++r) {
-              if (!(mnew[r] < std::numeric_limits<T>::infinity())) {  // +inf or NaN: a score overflowed T
-                int64_t none = -1;
-                overflow_row.compare_exchange_strong(none, task * P.bq + r);
-                S.row(r).setZero();
-                alpha[r] = T(1);
-                continue;
-              }
-              if (std::isinf(mnew[r])) {  // nothing visible yet (Eigen's exp clamps, so never exp(-inf))
-                S.row(r).setZero();
-                alpha[r] = T(1);
-                continue;
-              }
-              alpha[r] = std::isinf(m[r]) ? T(0) : std::exp(m[r] - mnew[r]);
-              // exp over the visible columns only; the hidden ones (-inf) are exact zeros (see
-              // visible_cols: exp(-inf) through Eigen's clamp would be a slow denormal).
-              const int64_t n = P.visible_cols(s, r0 + r, c0, cols);
-              S.row(r).head(n).array() = (S.row(r).head(n).array() - mnew[r]).exp();
-              S.row(r).tail(cols - n).setZero();
-            }
-            for (int64_t r = 0; r < rows; ++r) {
-              l[r] = l[r] * alpha[r] + S.row(r).sum();
-              acc.row(r) *= alpha[r];
-            }
-            m = mnew;
-            acc.noalias() += S * vj;
-          } else {
-            W.resize(rows, cols);
-            for (int64_t r = 0; r < rows; ++r)
-              for (int64_t c = 0; c < cols; ++c) {
-                T df;
-                silu_terms(S(r, c), inv_n, W(r, c), df);
-              }
-            acc.noalias() += W * vj;
+        const T inf = std::numeric_limits<T>::infinity();
+        const int64_t off = s.kv_len - s.q_len, hk = h / P.group;
+        auto overflow = [&](int64_t r) {
+          int64_t none = -1;
+          overflow_row.compare_exchange_strong(none, task * P.bq + r);
+        };
+        thread_local ForwardScratch<T> w;
+        // Key blocks with at least one existing key that some row of this block may see; none: the rows
+        // keep O = 0 and LSE = -inf (SiLU: 0).
+        P.forward_blocks(task, w.js);
+        // The next task's Q rows and first key block on their way to the caches while this one computes
+        // (their rows are pages apart in the inputs' layout: the hardware prefetchers miss them).
+        if (task + 1 < p.batch * H * P.mq) P.prefetch_task(task + 1, w.next_js);
+        if (w.js.empty()) return;
+        w.qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
+        w.acc.setZero(rows, D);
+        w.m.setConstant(rows, -inf);
+        w.l.setZero(rows);
+        for (size_t t0 = 0; t0 < w.js.size();) {
+          // The chunk: blocks t0..t1-1, at most kForwardChunkCols columns (one block at least).
+          size_t t1 = t0;
+          int64_t cols = 0;
+          bool adjacent = true;
+          w.col_key.clear();
+          for (; t1 < w.js.size(); ++t1) {
+            const int64_t c0 = w.js[t1] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
+            if (t1 > t0 && cols + n > kForwardChunkCols) break;
+            if (t1 > t0 && w.js[t1] != w.js[t1 - 1] + 1) adjacent = false;
+            for (int64_t c = 0; c < n; ++c) w.col_key.push_back(c0 + c);
+            cols += n;
           }
+          // K and V rows of the chunk: in place when its blocks are adjacent rows of a head-major
+          // tensor, else gathered (Eigen's packing reads them in its own order, a page at a time).
+          Strided<T> kc = P.k_rows(hk, s.k0 + w.col_key[0], cols), vc = P.v_rows(hk, s.k0 + w.col_key[0], cols);
+          if (!adjacent) {
+            w.kg.resize(cols, D);
+            w.vg.resize(cols, D);
+            for (int64_t c = 0; c < cols;) {
+              const int64_t n = std::min<int64_t>(P.bk, cols - c);
+              w.kg.middleRows(c, n) = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+              w.vg.middleRows(c, n) = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+              c += n;
+            }
+            new (&kc) Strided<T>(w.kg.data(), cols, D, Eigen::OuterStride<>(D));
+            new (&vc) Strided<T>(w.vg.data(), cols, D, Eigen::OuterStride<>(D));
+          }
+          for (size_t t = t1; t < w.js.size() && t < t1 + (t1 - t0); ++t) {  // the next chunk's keys
+            P.prefetch(P.k_rows(hk, s.k0 + w.js[t] * P.bk, std::min(s.kv_len - w.js[t] * P.bk, P.bk)));
+            P.prefetch(P.v_rows(hk, s.k0 + w.js[t] * P.bk, std::min(s.kv_len - w.js[t] * P.bk, P.bk)));
+          }
+          // Columns row r sees: a prefix, since the chunk's keys ascend (all of them without causal), and
+          // one that grows with r.
+          auto visible = [&](int64_t r) {
+            if (!P.causal) return cols;
+            return int64_t(std::upper_bound(w.col_key.begin(), w.col_key.end(), r0 + r + off) - w.col_key.begin());
+          };
+          // Row groups and the columns each computes: one group when every row sees the whole chunk; across
+          // the causal diagonal, groups of kCausalRowGroup rows up to their last row's prefix, so that the
+          // GEMMs skip most of the hidden triangle instead of computing it for nothing.
+          w.groups.clear();
+          if (visible(0) == cols) {
+            w.groups.push_back({0, rows, cols});
+          } else {
+            for (int64_t g0 = 0; g0 < rows; g0 += kCausalRowGroup) {
+              const int64_t g1 = std::min(rows, g0 + kCausalRowGroup);
+              w.groups.push_back({g0, g1, visible(g1 - 1)});
+            }
+          }
+          w.S.resize(rows, cols);
+          for (const RowGroup& g : w.groups)
+            if (g.cols > 0)
+              w.S.block(g.r0, 0, g.r1 - g.r0, g.cols).noalias() =
+                  w.qi.middleRows(g.r0, g.r1 - g.r0) * kc.topRows(g.cols).transpose();
+          for (int64_t r = 0; r < rows; ++r) {
+            auto srow = w.S.row(r);
+            const int64_t n = visible(r);
+            if (!P.softmax) {
+              for (int64_t c = 0; c < n; ++c) {
+                T x = srow[c], df;
+                if (P.bias) x += T(P.bias[(h * p.q_len + r0 + r) * p.kv_len + w.col_key[size_t(c)]]);
+                silu_terms(x, inv_n, srow[c], df);
+              }
+              srow.tail(cols - n).setZero();
+              continue;
+            }
+            // Online softmax over the visible columns; the hidden ones get exact zeros (never exp(-inf),
+            // which Eigen's clamped exp returns as a float denormal: a wrong weight for huge V and an
+            // order of magnitude slower).
+            // A NaN score (+inf and -inf products in one dot product) that the maximum skips makes the
+            // sum NaN, which the epilogue reports (Eigen's exp keeps NaN).
+            const T mx = n > 0 ? srow.head(n).maxCoeff() : -inf;
+            if (!(mx < inf)) overflow(r);
+            const T mnew = std::max(w.m[r], mx);
+            if (!(mx < inf) || mnew == -inf) {  // an overflow, or nothing visible yet
+              srow.setZero();
+              continue;
+            }
+            const T alpha = w.m[r] == -inf ? T(0) : std::exp(w.m[r] - mnew);
+            srow.head(n) = (srow.head(n).array() - mnew).exp().matrix();
+            srow.tail(cols - n).setZero();
+            w.l[r] = w.l[r] * alpha + srow.head(n).sum();
+            if (alpha != T(1)) w.acc.row(r) *= alpha;
+            w.m[r] = mnew;
+          }
+          for (const RowGroup& g : w.groups)
+            if (g.cols > 0)
+              w.acc.middleRows(g.r0, g.r1 - g.r0).noalias() +=
+                  w.S.block(g.r0, 0, g.r1 - g.r0, g.cols) * vc.topRows(g.cols);
+          t0 = t1;
         }
         StridedMut<T> o(res.out.data() + ((s.q0 + r0) * H + h) * D, rows, D, Eigen::OuterStride<>(H * D));
+        if (P.softmax) w.log_l = w.l.array().log();  // vectorised; used where l > 0
         for (int64_t r = 0; r < rows; ++r) {
           if (!P.softmax) {
-            o.row(r) = acc.row(r);
-          } else if (!std::isfinite(l[r])) {  // a NaN score (+inf plus -inf in a dot product) or sum
-            int64_t none = -1;
-            overflow_row.compare_exchange_strong(none, task * P.bq + r);
-          } else if (l[r] > 0) {
-            o.row(r) = acc.row(r) / l[r];
-            res.lse[size_t(P.lse_index(b, h, r0 + r, s))] = m[r] + std::log(l[r]);
+            o.row(r) = w.acc.row(r);
+          } else if (!std::isfinite(w.l[r])) {  // a NaN score (+inf plus -inf in a dot product) or sum
+            overflow(r);
+          } else if (w.l[r] > 0) {
+            o.row(r) = w.acc.row(r) / w.l[r];
+            res.lse[size_t(P.lse_index(b, h, r0 + r, s))] = w.m[r] + w.log_l[r];
           }
         }
       },
@@ -333,7 +532,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
 template <class T>
 CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                              const CpuForward<T>& fwd, const float* dout, const CpuAttentionOptions& opt) {
-  Prepared<T> P(p, mask, in);
+  Prepared<T> P(p, mask, in, opt.threads);
   const int64_t H = P.H, Hkv = P.Hkv, D = P.D;
   const int64_t nq = p.total_q() * H * D;
   if (int64_t(fwd.out.size()) != nq) throw UsageError("backward: O does not match the problem's sizes");
@@ -386,15 +585,15 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
         SeqSpan s = seq_span(p, b);
         int64_t r0 = i * P.bq, rows = std::min(s.q_len, r0 + P.bq) - r0;
         if (rows <= 0) return;
-        RowMat<T> qi = P.rows_of(P.q, H, s.q0 + r0, h, rows) * P.scale;
-        RowMat<T> dOi = P.rows_of(dO, H, s.q0 + r0, h, rows);
+        RowMat<T> qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
+        RowMat<T> dOi = P.rows_of(dO.data(), H, s.q0 + r0, h, rows);
         RowMat<T> dq = RowMat<T>::Zero(rows, D), S, Pm, dS;
         for (int64_t j : visited_blocks(mask, P.mask_b(b), h, i)) {
           int64_t c0, cols;
           if (!P.scores(qi, s, h, r0, rows, j, S, c0, cols)) continue;
-          auto vj = P.rows_of(P.v, Hkv, s.k0 + c0, h / P.group, cols);
+          auto vj = P.v_rows(h / P.group, s.k0 + c0, cols);
           block_grads(S, Pm, dS, dOi, vj, b, h, r0, s);
-          dq.noalias() += dS * P.rows_of(P.k, Hkv, s.k0 + c0, h / P.group, cols);
+          dq.noalias() += dS * P.k_rows(h / P.group, s.k0 + c0, cols);
         }
         StridedMut<T>(g.dq.data() + ((s.q0 + r0) * H + h) * D, rows, D, Eigen::OuterStride<>(H * D)) = dq * P.scale;
       },
@@ -409,17 +608,17 @@ CpuGradients<T> cpu_backward(const AttentionProblem& p, const BlockMask& mask, c
         int64_t c0 = j * P.bk, cols = std::min(s.kv_len, c0 + P.bk) - c0;
         if (cols <= 0) return;
         RowMat<T> dk = RowMat<T>::Zero(cols, D), dv = RowMat<T>::Zero(cols, D), S, Pm, dS;
-        auto vj = P.rows_of(P.v, Hkv, s.k0 + c0, hk, cols);
+        auto vj = P.v_rows(hk, s.k0 + c0, cols);
         for (int64_t h = hk * P.group; h < (hk + 1) * P.group; ++h)
           for (int64_t i = 0; i < P.mq; ++i) {
             int64_t r0 = i * P.bq, rows = std::min(s.q_len, r0 + P.bq) - r0;
             if (rows <= 0) break;
             auto js = visited_blocks(mask, P.mask_b(b), h, i);
             if (!std::binary_search(js.begin(), js.end(), j)) continue;
-            RowMat<T> qi = P.rows_of(P.q, H, s.q0 + r0, h, rows) * P.scale;
+            RowMat<T> qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
             int64_t cc0, ccols;
             if (!P.scores(qi, s, h, r0, rows, j, S, cc0, ccols)) continue;
-            RowMat<T> dOi = P.rows_of(dO, H, s.q0 + r0, h, rows);
+            RowMat<T> dOi = P.rows_of(dO.data(), H, s.q0 + r0, h, rows);
             block_grads(S, Pm, dS, dOi, vj, b, h, r0, s);
             dv.noalias() += Pm.transpose() * dOi;
             dk.noalias() += dS.transpose() * qi;

@@ -248,3 +248,47 @@ TEST_CASE("causal: hidden keys get exactly zero weight in float32 (no clamped-ex
   auto f32 = cpu_forward<float>(p, m, AttentionInputs{q.data(), k.data(), v.data(), nullptr});
   for (int d = 0; d < 8; ++d) CHECK(f32.out[size_t(d)] == doctest::Approx(v[size_t(d)]).epsilon(1e-6));
 }
+
+TEST_CASE("float32 forward on shapes that split into several GEMM chunks, gathers and causal row groups") {
+  // The forward multiplies a query block by up to 512 key columns at once (kForwardChunkCols), gathers K/V
+  // rows when the chunk's blocks are not adjacent, and splits query blocks that the causal diagonal crosses
+  // into 32-row groups (kCausalRowGroup). The cases above are too small for any of that; these are not:
+  // 128-row query blocks, 64-column key blocks, up to 1100 keys (18 blocks: two or three chunks), random
+  // masks (gaps between kept blocks), causal with q_len < kv_len and q_len > kv_len, GQA, partial tails.
+  struct Big {
+    const char* name;
+    int64_t q_len, kv_len, hq, hkv, bq, bk;
+    bool causal;
+    double density;
+  };
+  const Big cases[] = {
+      {"dense, 3 chunks", 260, 1100, 2, 1, 128, 64, false, 1.0},
+      {"random gaps", 300, 1100, 2, 2, 128, 64, false, 0.45},
+      {"causal dense q<kv", 700, 1000, 2, 1, 128, 64, true, 1.0},
+      {"causal random q>kv", 1000, 700, 2, 2, 128, 64, true, 0.5},
+      {"causal square, block 128", 900, 900, 1, 1, 128, 128, true, 0.7},
+  };
+  uint64_t seed = 777;
+  for (const Big& c : cases) {
+    std::string case_name = c.name;
+    CAPTURE(case_name);
+    Case cc{c.name, 1, c.q_len, c.kv_len, c.hq, c.hkv, 16, c.bq, c.bk, c.causal, {}, {}};
+    cc.density = c.density;
+    AttentionProblem p = problem(cc);
+    BlockMask m = random_mask(cc, ++seed);
+    auto q = naive::randn(size_t(p.total_q() * c.hq * 16), ++seed, 1.5);
+    auto k = naive::randn(size_t(p.total_k() * c.hkv * 16), ++seed, 1.5);
+    auto v = naive::randn(size_t(p.total_k() * c.hkv * 16), ++seed);
+    AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+    auto ref = naive::run(p, m, q.data(), k.data(), v.data());
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      auto f32 = cpu_forward<float>(p, m, in, CpuAttentionOptions{threads});
+      CHECK(rel_err(f32.out, ref.out) < 1e-5);  // float32 rounding, as above
+      CHECK(rel_err(f32.lse, ref.lse) < 1e-5);
+    }
+    auto f64 = cpu_forward<double>(p, m, in);
+    CHECK(rel_err(f64.out, ref.out) < 1e-12);
+    CHECK(rel_err(f64.lse, ref.lse) < 1e-12);
+  }
+}
