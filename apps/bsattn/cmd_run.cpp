@@ -1,5 +1,6 @@
 // bsattn run: block-sparse attention on given (or synthetic) Q/K/V and a mask (file or pattern spec): writes O, LSE
 // and, with --do, the gradients (dQ, dK, dV), as .npy. CUDA when available, else the CPU reference.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -41,6 +42,7 @@ struct RunOptions {
   double scale = 0, silu_n = 0;
   bool f64 = false, quiet = false, time = false, deterministic = false, progress = false;
   int threads = 0;
+  int repeat = 5;  // --time: timed forwards, each next to a ceiling round
   uint64_t seed = 0;
   std::string reorder, grid;
   int64_t text = 0;
@@ -304,6 +306,7 @@ void run_run(const RunOptions& o) {
   req.cuda.bwd_kernel = o.bwd_kernel;
   req.f64 = o.f64;
   req.time = o.time;
+  req.time_repeats = o.repeat;
   req.threads = o.threads;
   req.score = o.score == "silu" ? ScoreFn::Silu : ScoreFn::Softmax;
   req.scale = o.scale;
@@ -325,11 +328,14 @@ void run_run(const RunOptions& o) {
   const AttentionProblem& p = r.problem;
   if (r.timing) {
     const RunTiming& t = *r.timing;
-    std::printf("time: cpu float32 forward %.3f s, %.2f GFLOP/s (4*D*pairs, %lld pairs, %d threads); ceiling: Eigen "
-                "GEMM %lldx%lldx%lld on each thread, %.2f GFLOP/s total over %d threads (best of %d rounds); "
-                "forward/ceiling %.2f\n",
-                t.seconds, t.gflops, (long long)t.pairs, t.threads, (long long)t.gemm.m, (long long)t.gemm.k,
-                (long long)t.gemm.n, t.gemm.gflops, t.gemm.threads, t.gemm.rounds, t.gflops / t.gemm.gflops);
+    std::printf("time: cpu float32 forward %.3f s (median of %d after a warm-up), %.2f GFLOP/s (4*D*pairs, %lld pairs, "
+                "%d threads); ceiling: Eigen GEMM %lldx%lldx%lld on each thread, %.2f GFLOP/s total over %d threads "
+                "(median of %d rounds, one after each forward; best %.2f); forward/ceiling %.2f (median of the %d "
+                "side-by-side ratios, %.2f-%.2f)\n",
+                t.seconds, int(t.seconds_each.size()), t.gflops, (long long)t.pairs, t.threads, (long long)t.gemm.m,
+                (long long)t.gemm.k, (long long)t.gemm.n, t.ceiling_median, t.gemm.threads, t.gemm.rounds, t.gemm.gflops,
+                t.ratio, int(t.ratios.size()), *std::min_element(t.ratios.begin(), t.ratios.end()),
+                *std::max_element(t.ratios.begin(), t.ratios.end()));
   }
   // Varlen outputs are packed like the inputs: O [total,Hq,D], LSE [Hq,total].
   const bool packed = p.varlen();
@@ -357,6 +363,15 @@ void run_run(const RunOptions& o) {
     nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", bname}, {"inputs", input_spec}, {"mask", mask_spec},
                         {"mask_stats", to_json(st)}, {"seed", o.seed}, {"cu_seqlens", cu}, {"out", o.out}, {"reorder", o.reorder},
                         {"commit", bsattn::build_commit()}};
+    if (r.timing) {
+      const RunTiming& t = *r.timing;
+      j["time"] = {{"forward_seconds", t.seconds_each}, {"forward_seconds_median", t.seconds}, {"forward_gflops", t.gflops},
+                   {"computed_pairs", t.pairs}, {"threads", t.threads},
+                   {"ceiling", {{"what", "Eigen float32 GEMM m x k times k x n on each thread, GFLOP/s total over the threads"},
+                                {"m", t.gemm.m}, {"k", t.gemm.k}, {"n", t.gemm.n}, {"round_gflops", t.gemm.round_gflops},
+                                {"median_gflops", t.ceiling_median}, {"best_gflops", t.gemm.gflops}}},
+                   {"ratios", t.ratios}, {"ratio_median", t.ratio}};
+    }
     write_text_file(o.json_out, j.dump(1) + "\n");
   }
   outputs.commit();
@@ -390,7 +405,8 @@ void register_run(CLI::App& app) {
   sub->add_option("--bwd-kernel", o->bwd_kernel, "CUDA backward kernel: sm90 (Hopper, block_kv a multiple of 128) or sm80 (default: sm90 where it runs)")->check(CLI::IsMember({"sm90", "sm80"}))->group("Device");
   sub->add_flag("--deterministic", o->deterministic, "CUDA gradients: dQ by its own pass, bit-identical from run to run (instead of fp32 atomics)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
-  sub->add_flag("--time", o->time, "CPU float32: print the forward time, its GFLOP/s and the ceiling: Eigen's GEMM GFLOP/s on this machine, total over the threads, best of 5 rounds")->group("Device");
+  auto* time_flag = sub->add_flag("--time", o->time, "CPU float32: time the forward (GFLOP/s) side by side with the ceiling, Eigen's GEMM of the block-pair shape on every thread (GFLOP/s total over the threads): after a warm-up, --repeat times a forward then a ceiling round as long; prints the medians and the median ratio")->group("Device");
+  sub->add_option("--repeat", o->repeat, "--time: forwards timed, each followed by a ceiling round")->check(CLI::Range(1, 1000))->capture_default_str()->needs(time_flag)->group("Device");
   sub->add_option("-o,--out", o->out, "Output O .npy (layout of --q); required unless --time")->group("Output");
   sub->add_option("--lse", o->lse, "Output LSE .npy, float32 [B,Hq,Sq] (natural log; -inf for empty rows)")->group("Output");
   sub->add_option("--dq", o->dq, "Output dQ .npy (with --do)")->group("Output");

@@ -261,21 +261,6 @@ struct Prepared {
       js.push_back(j);
     }
   }
-  // Every cache line of the rows.
-  void prefetch(const Strided<T>& rows) const {
-    for (int64_t r = 0; r < rows.rows(); ++r)
-      for (int64_t d = 0; d < D; d += int64_t(64 / sizeof(T))) __builtin_prefetch(rows.data() + r * rows.outerStride() + d);
-  }
-  void prefetch_task(int64_t task, std::vector<int64_t>& js) const {
-    forward_blocks(task, js);
-    if (js.empty()) return;
-    const int64_t i = task % mq, bh = task / mq, h = bh % H, b = bh / H;
-    const SeqSpan s = seq_span(p, b);
-    const int64_t r0 = i * bq, c0 = js[0] * bk;
-    prefetch(q_rows(h, s.q0 + r0, std::min(s.q_len, r0 + bq) - r0));
-    prefetch(k_rows(h / group, s.k0 + c0, std::min(s.kv_len, c0 + bk) - c0));
-    prefetch(v_rows(h / group, s.k0 + c0, std::min(s.kv_len, c0 + bk) - c0));
-  }
   int64_t lse_index(int64_t b, int64_t h, int64_t r, const SeqSpan& s) const {
     return p.varlen() ? h * p.total_q() + s.q0 + r : (b * H + h) * p.q_len + r;
   }
@@ -307,24 +292,17 @@ struct Prepared {
   int64_t first_hidden(const SeqSpan& s, int64_t row, int64_t c0) const {
     return std::max<int64_t>(0, row + (s.kv_len - s.q_len) - c0 + 1);
   }
-  // Columns of row `row` that the block starting at c0 shows (the rest are -inf from scores()). The
-  // softmax takes exp over these only and writes exact zeros after them: Eigen's vectorized exp
-  // clamps its argument, so exp(-inf) would come out as a float denormal (~4e-39), a wrong weight
-  // for huge V, and denormals slow the CPU by an order of magnitude (causal masks ran 7x slower
-  // than random ones of the same size).
-  int64_t visible_cols(const SeqSpan& s, int64_t row, int64_t c0, int64_t cols) const {
-    return causal ? std::min(cols, first_hidden(s, row, c0)) : cols;
-  }
 };
 
 // Key columns one query block meets per GEMM in the forward: several key blocks at once share the
-// packing of Q and make wider GEMMs than one block pair (128 x D x 128 reaches about half of what
-// 128 x D x 512 does through Eigen on AVX-512); 512 keeps S (128 x 512 floats, 256 KiB) in L2.
+// packing of Q and make GEMMs wider than one block pair. 512 keeps S (128 x 512 floats, 256 KiB) in L2;
+// 128, 512 and 1024 timed within noise of each other on the 2-vCPU dev VM (loaded), 512 never the worst.
 constexpr int64_t kForwardChunkCols = 512;
 
 // Rows of a query block the forward splits a chunk's GEMMs into where the causal diagonal crosses it:
 // with 128-row blocks, 4 groups compute 10/16 of the block pair instead of all of it (a causal
-// diagonal block has 8256 of 16384 pairs visible), in GEMMs still large enough for Eigen's kernels.
+// diagonal block has 8256 of 16384 pairs visible); 32 timed a little ahead of 64 and of no split (128)
+// on a mask of mostly diagonal blocks.
 constexpr int64_t kCausalRowGroup = 32;
 
 // Rows [r0, r1) of a query block whose scores cover the chunk's first `cols` columns.
@@ -338,7 +316,6 @@ struct ForwardScratch {
   RowMat<T> qi, acc, S, kg, vg;  // kg, vg: K and V rows gathered when a chunk's blocks are not adjacent
   Col<T> m, l, log_l;            // running maximum and sum of the online softmax; log(l)
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
-  std::vector<int64_t> next_js;      // the next task's key blocks (prefetch)
   std::vector<RowGroup> groups;
 };
 
@@ -399,9 +376,6 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         // Key blocks with at least one existing key that some row of this block may see; none: the rows
         // keep O = 0 and LSE = -inf (SiLU: 0).
         P.forward_blocks(task, w.js);
-        // The next task's Q rows and first key block on their way to the caches while this one computes
-        // (their rows are pages apart in the inputs' layout: the hardware prefetchers miss them).
-        if (task + 1 < p.batch * H * P.mq) P.prefetch_task(task + 1, w.next_js);
         if (w.js.empty()) return;
         w.qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
         w.acc.setZero(rows, D);
@@ -420,25 +394,17 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             for (int64_t c = 0; c < n; ++c) w.col_key.push_back(c0 + c);
             cols += n;
           }
-          // K and V rows of the chunk: in place when its blocks are adjacent rows of a head-major
-          // tensor, else gathered (Eigen's packing reads them in its own order, a page at a time).
-          Strided<T> kc = P.k_rows(hk, s.k0 + w.col_key[0], cols), vc = P.v_rows(hk, s.k0 + w.col_key[0], cols);
-          if (!adjacent) {
-            w.kg.resize(cols, D);
-            w.vg.resize(cols, D);
-            for (int64_t c = 0; c < cols;) {
-              const int64_t n = std::min<int64_t>(P.bk, cols - c);
-              w.kg.middleRows(c, n) = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
-              w.vg.middleRows(c, n) = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
-              c += n;
-            }
-            new (&kc) Strided<T>(w.kg.data(), cols, D, Eigen::OuterStride<>(D));
-            new (&vc) Strided<T>(w.vg.data(), cols, D, Eigen::OuterStride<>(D));
-          }
-          for (size_t t = t1; t < w.js.size() && t < t1 + (t1 - t0); ++t) {  // the next chunk's keys
-            P.prefetch(P.k_rows(hk, s.k0 + w.js[t] * P.bk, std::min(s.kv_len - w.js[t] * P.bk, P.bk)));
-            P.prefetch(P.v_rows(hk, s.k0 + w.js[t] * P.bk, std::min(s.kv_len - w.js[t] * P.bk, P.bk)));
-          }
+          // K and V rows of the chunk: in place when its blocks are adjacent, else gathered block by block
+          // (only the sequence's last block can be short, and it comes last).
+          auto gathered = [&](const HeadRows<T>& t, RowMat<T>& buf) {
+            buf.resize(cols, D);
+            for (int64_t c = 0; c < cols; c += P.bk)
+              buf.middleRows(c, std::min(P.bk, cols - c)) =
+                  P.head_rows(t, hk, s.k0 + w.col_key[size_t(c)], std::min(P.bk, cols - c));
+            return Strided<T>(buf.data(), cols, D, Eigen::OuterStride<>(D));
+          };
+          const Strided<T> kc = adjacent ? P.k_rows(hk, s.k0 + w.col_key[0], cols) : gathered(P.k, w.kg);
+          const Strided<T> vc = adjacent ? P.v_rows(hk, s.k0 + w.col_key[0], cols) : gathered(P.v, w.vg);
           // Columns row r sees: a prefix, since the chunk's keys ascend (all of them without causal), and
           // one that grows with r.
           auto visible = [&](int64_t r) {
@@ -475,10 +441,10 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
               continue;
             }
             // Online softmax over the visible columns; the hidden ones get exact zeros (never exp(-inf),
-            // which Eigen's clamped exp returns as a float denormal: a wrong weight for huge V and an
-            // order of magnitude slower).
-            // A NaN score (+inf and -inf products in one dot product) that the maximum skips makes the
-            // sum NaN, which the epilogue reports (Eigen's exp keeps NaN).
+            // which Eigen's clamped exp can return as a float denormal (~4e-39): a wrong weight for huge V,
+            // and denormals slowed causal masks 7x). A NaN score (+inf and -inf products in one
+            // dot product) that the maximum skips makes the sum NaN, which the epilogue reports as an
+            // overflow (Eigen's exp keeps NaN).
             const T mx = n > 0 ? srow.head(n).maxCoeff() : -inf;
             if (!(mx < inf)) overflow(r);
             const T mnew = std::max(w.m[r], mx);

@@ -1,6 +1,5 @@
 #include "lib/run/run.h"
 
-#include <chrono>
 #include <utility>
 
 #include "lib/curves/order.h"
@@ -66,17 +65,26 @@ void run_cpu_f64(const RunRequest& req, const AttentionProblem& p, RunResult& r)
 void run_cpu_f32(const RunRequest& req, const AttentionProblem& p, RunResult& r) {
   const AttentionInputs ai{req.inputs.q.data.data(), req.inputs.k.data.data(), req.inputs.v.data.data(), nullptr};
   const CpuAttentionOptions copt{req.threads, req.progress};
-  auto t0 = std::chrono::steady_clock::now();
-  auto f = cpu_forward<float>(p, req.mask, ai, copt);
-  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (req.time) {
+  CpuForward<float> f;
+  auto forward = [&] { f = cpu_forward<float>(p, req.mask, ai, copt); };
+  if (!req.time) {
+    forward();
+  } else {
+    if (req.time_repeats < 1) throw UsageError("--repeat must be at least 1");
     RunTiming t;
-    t.seconds = sec;
     t.pairs = p.varlen() ? varlen_mask_stats(req.mask, p.cu_seqlens_q).computed_pairs
                          : mask_stats(req.mask).computed_pairs * (req.mask.shape.batch == 1 ? p.batch : 1);
-    t.gflops = forward_flops(t.pairs, p.head_dim) / sec / 1e9;
-    t.threads = resolve_threads(req.threads);
-    t.gemm = eigen_gemm_ceiling(req.mask.shape.block_q, req.mask.shape.block_kv, p.head_dim, req.threads);
+    const double flops = forward_flops(t.pairs, p.head_dim);
+    CeilingComparison c = compare_with_ceiling(forward, flops, req.time_repeats, req.mask.shape.block_q,
+                                               req.mask.shape.block_kv, p.head_dim, req.threads);
+    t.seconds = c.median_seconds;
+    t.gflops = flops / t.seconds / 1e9;
+    t.threads = c.ceiling.threads;
+    t.gemm = c.ceiling;
+    t.seconds_each = c.seconds;
+    t.ratios = c.ratios;
+    t.ceiling_median = c.median_ceiling_gflops;
+    t.ratio = c.median_ratio;
     r.timing = t;
   }
   if (req.gradients) {

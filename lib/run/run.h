@@ -27,7 +27,8 @@ struct RunRequest {
   Backend backend = Backend::Cpu;
   AttentionOptions cuda;             // cuda: kernel, max_ctas, deterministic
   bool f64 = false;                  // cpu: compute in float64
-  bool time = false;                 // cpu float32: time the forward and measure Eigen's GEMM
+  bool time = false;                 // cpu float32: time the forward side by side with Eigen's GEMM
+  int time_repeats = 5;              // --time: timed forwards, each followed by a ceiling round
   int threads = 0;                   // cpu threads (0: all)
   ProgressMeter* progress = nullptr;  // cpu: the passes' row/column blocks as they finish (may be null)
   ScoreFn score = ScoreFn::Softmax;
@@ -38,13 +39,18 @@ struct RunRequest {
   std::vector<int32_t> cu_seqlens;
 };
 
-// --time: one timed CPU float32 forward (conversion of the inputs included), FLOPs = 4 * D * pairs.
+// --time: the CPU float32 forward (conversion of the inputs included), FLOPs = 4 * D * pairs, timed
+// time_repeats times after a warm-up, each time followed by a round of Eigen's GEMM of the block-pair
+// shape on every thread (compare_with_ceiling), so that the forward and its ceiling see the same load.
 struct RunTiming {
-  double seconds = 0;
-  double gflops = 0;
+  double seconds = 0;  // the median forward
+  double gflops = 0;   // of the median forward
   int64_t pairs = 0;
   int threads = 0;
-  GemmCeiling gemm;
+  GemmCeiling gemm;             // round_gflops: the round after each forward; gflops: the best round
+  std::vector<double> seconds_each, ratios;  // per repetition: the forward, its GFLOP/s over the next round
+  double ceiling_median = 0;    // median round, GFLOP/s total over the threads
+  double ratio = 0;             // median of ratios
 };
 
 struct RunResult {

@@ -134,6 +134,20 @@ TEST_CASE("run_attention: --time reports 4 * D * pairs over the measured time") 
   CHECK(r.timing->gemm.gflops > 0);
   CHECK(r.timing->gemm.threads == 1);
   CHECK(r.timing->gemm.rounds == 5);
+  // Five forwards, each with the ceiling round after it; the figures are their medians.
+  REQUIRE(r.timing->seconds_each.size() == 5);
+  REQUIRE(r.timing->ratios.size() == 5);
+  CHECK(r.timing->seconds == median_of(r.timing->seconds_each));
+  CHECK(r.timing->ratio == median_of(r.timing->ratios));
+  CHECK(r.timing->ceiling_median == median_of(r.timing->gemm.round_gflops));
+  for (size_t e = 0; e < 5; ++e)
+    CHECK(r.timing->ratios[e] == doctest::Approx(4.0 * kD * double(pairs) / r.timing->seconds_each[e] / 1e9 /
+                                                 r.timing->gemm.round_gflops[e]));
+  RunRequest none = request(0.5, false, 32);
+  none.gradients = false;
+  none.time = true;
+  none.time_repeats = 0;
+  CHECK_THROWS_AS(run_attention(std::move(none)), UsageError);
   CHECK(r.dq.empty());
 }
 
