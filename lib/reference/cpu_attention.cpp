@@ -359,6 +359,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
   // The first row (task * bq + row in block) whose running maximum score left the range of T, so that
   // an overflow is reported instead of being taken for a row with no visible key (O = 0, LSE = -inf).
   std::atomic<int64_t> overflow_row{-1};
+  std::atomic<bool> nonfinite_out{false};  // a written O row has a NaN/Inf (checked while it is in cache)
   run_tasks(
       p.batch * H * P.mq,
       [&](int64_t task) {
@@ -476,6 +477,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             o.row(r) = w.acc.row(r) / w.l[r];
             res.lse[size_t(P.lse_index(b, h, r0 + r, s))] = w.m[r] + w.log_l[r];
           }
+          if (!all_finite(&o(r, 0), size_t(D))) nonfinite_out = true;
         }
       },
       opt);
@@ -487,7 +489,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
                      (sizeof(T) == 4 ? " or use --f64)" : ")"));
   }
   const int64_t rq = p.varlen() ? 0 : p.q_len;
-  check_finite_result(res.out, H, D, rq, "O");
+  if (nonfinite_out) check_finite_result(res.out, H, D, rq, "O");  // names the first element and throws
   for (size_t e = 0; e < res.lse.size(); ++e)
     if (std::isnan(res.lse[e]) || res.lse[e] == std::numeric_limits<T>::infinity())
       throw UsageError("LSE is not finite at element " + std::to_string(e) + ": the softmax sum overflowed " +

@@ -105,3 +105,17 @@ TEST_CASE("AttentionProblem::validate: scale must be finite, > 0 and within floa
     CHECK_NOTHROW(c.p.validate(c.m));
   }
 }
+
+TEST_CASE("cpu_forward: finite V whose weighted sum overflows float32 is an error naming an element of O") {
+  // Small scores (weights near 1 before normalisation) and V = 2e38 everywhere: the unnormalised sum over
+  // 64 keys of a block passes float32's 3.4e38, so O is Inf; the forward checks O row by row as it writes
+  // it and then names the first element.
+  Case c(0.01f, 0.01f);
+  std::fill(c.v.begin(), c.v.end(), 2e38f);
+  std::string m = message_of([&] { cpu_forward<float>(c.p, c.m, c.in()); });
+  CHECK(m.find("O is Inf at [b=0, s=0, h=0, d=0]") != std::string::npos);
+  CHECK(m.find("overflowed float32") != std::string::npos);
+  // float64 holds the sum: every element is V (2e38 rounded to float32) up to rounding
+  auto f = cpu_forward<double>(c.p, c.m, c.in());
+  CHECK(f.out[5] == doctest::Approx(double(2e38f)).epsilon(1e-9));
+}
