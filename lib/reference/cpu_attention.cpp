@@ -64,8 +64,6 @@ const char* precision_name() {
   return sizeof(T) == 4 ? "float32" : "float64";
 }
 
-// A result with a NaN or Inf came from finite inputs whose scores, sums or products left the range of
-// T: an error naming the first element, never a plausible-looking output.
 // True when no element is NaN or +-Inf (exponent field all ones), by an unsigned maximum over the
 // exponent bits: a loop the compiler vectorises, unlike std::isfinite with an early exit. The scalar
 // loops that name the first bad element run only when this fails.
@@ -143,6 +141,8 @@ HeadRows<T> head_rows_of(const void* data, ElemType dtype, int64_t rows, int64_t
   return t;
 }
 
+// A result with a NaN or Inf came from finite inputs whose scores, sums or products left the range of
+// T: an error naming the first element, never a plausible-looking output.
 template <class T>
 void check_finite_result(const std::vector<T>& x, int64_t heads, int64_t head_dim, int64_t rows_per_batch,
                          const char* name) {
@@ -237,7 +237,7 @@ struct Prepared {
     mk = mask.shape.mk();
   }
   int64_t mask_b(int64_t b) const { return mask.shape.batch == 1 ? 0 : b; }
-  // n rows from packed row row0 of head h: of a BSHD tensor (dO), and of the head-major Q, K, V.
+  // n rows from packed row row0 of head h: of a BSHD tensor (dO), and of Q, K, V (HeadRows).
   Strided<T> rows_of(const T* t, int64_t heads, int64_t row0, int64_t h, int64_t n) const {
     return Strided<T>(t + (row0 * heads + h) * D, n, D, Eigen::OuterStride<>(heads * D));
   }
