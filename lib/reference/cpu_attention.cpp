@@ -359,7 +359,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
   // The first row (task * bq + row in block) whose running maximum score left the range of T, so that
   // an overflow is reported instead of being taken for a row with no visible key (O = 0, LSE = -inf).
   std::atomic<int64_t> overflow_row{-1};
-  std::atomic<bool> nonfinite_out{false};  // a written O row has a NaN/Inf (checked while it is in cache)
+  std::atomic<bool> nonfinite_out{false};  // some O row has a NaN/Inf
   run_tasks(
       p.batch * H * P.mq,
       [&](int64_t task) {
@@ -466,6 +466,9 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
                   w.S.block(g.r0, 0, g.r1 - g.r0, g.cols) * vc.topRows(g.cols);
           t0 = t1;
         }
+        // O = acc / l with l >= 1 (the maximum's own term is exp(0)), or acc for SiLU: O has a NaN/Inf
+        // exactly where acc has, and acc is checked here while it is in cache.
+        if (!all_finite(w.acc.data(), size_t(rows * D))) nonfinite_out = true;
         StridedMut<T> o(res.out.data() + ((s.q0 + r0) * H + h) * D, rows, D, Eigen::OuterStride<>(H * D));
         if (P.softmax) w.log_l = w.l.array().log();  // vectorised; used where l > 0
         for (int64_t r = 0; r < rows; ++r) {
@@ -477,7 +480,6 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             o.row(r) = w.acc.row(r) / w.l[r];
             res.lse[size_t(P.lse_index(b, h, r0 + r, s))] = w.m[r] + w.log_l[r];
           }
-          if (!all_finite(&o(r, 0), size_t(D))) nonfinite_out = true;
         }
       },
       opt);
