@@ -85,9 +85,10 @@ DeviceLayout layout(const DeviceAttention& a, bool backward) {
     f.q = L.qp, f.k = L.kp, f.v = L.vp, f.o = L.op;
     if (backward) {
       L.dop = w.take<char>(L.rows_q * L.dk * L.es);
-      L.dqp = w.take<float>(L.rows_q * L.dk);
-      L.dkp = w.take<float>(L.rows_k * L.dk);
-      L.dvp = w.take<float>(L.rows_k * L.dk);
+      const size_t gs = a.grads16 ? L.es : 4;  // the gradients' element size
+      L.dqp = reinterpret_cast<float*>(w.take<char>(L.rows_q * L.dk * gs));
+      L.dkp = reinterpret_cast<float*>(w.take<char>(L.rows_k * L.dk * gs));
+      L.dvp = reinterpret_cast<float*>(w.take<char>(L.rows_k * L.dk * gs));
     }
   }
   const int64_t heads = a.mask_shape.heads, rows = a.mask_shape.batch * heads * a.mask_shape.mq();
@@ -182,6 +183,7 @@ void backward_device(const DeviceAttention& a) {
   b.dq = L.padded ? L.dqp : a.dq;
   b.dk = L.padded ? L.dkp : a.dk;
   b.dv = L.padded ? L.dvp : a.dv;
+  b.grads16 = a.grads16;
   fill_head_defaults(L, a.mask_shape.heads, s);
   if (L.build_row)
     launch_row_csr(a.bits, a.mask_shape.batch * a.mask_shape.heads * a.mask_shape.mq(), b.mk, L.ws_kv_num, L.ws_kv_idx, s);
@@ -195,9 +197,10 @@ void backward_device(const DeviceAttention& a) {
   }
   launch_attention_bwd(b, a.problem.dtype, s, a.options.bwd_kernel);
   if (L.padded) {
-    unpad_rows(a.dq, L.dqp, L.rows_q, L.d * 4, L.dk * 4, s);
-    unpad_rows(a.dk, L.dkp, L.rows_k, L.d * 4, L.dk * 4, s);
-    unpad_rows(a.dv, L.dvp, L.rows_k, L.d * 4, L.dk * 4, s);
+    const size_t gs = a.grads16 ? L.es : 4;
+    unpad_rows(a.dq, L.dqp, L.rows_q, L.d * gs, L.dk * gs, s);
+    unpad_rows(a.dk, L.dkp, L.rows_k, L.d * gs, L.dk * gs, s);
+    unpad_rows(a.dv, L.dvp, L.rows_k, L.d * gs, L.dk * gs, s);
   }
 }
 

@@ -16,10 +16,12 @@ struct BwdParams : FwdParams {
   // Scratch: D_i = rowsum(dO * O) per (row, head), indexed like LSE; the fp32 dQ accumulator.
   float* delta = nullptr;     // [B, Hq, q_len] or varlen [Hq, total_q]
   float* dq_accum = nullptr;  // [total_q, Hq, D]; unused in deterministic mode
-  // Outputs, fp32.
+  // Outputs: fp32, or with grads16 the inputs' 16-bit type (`dtype`; the pointers then address that
+  // type's elements: the kernels store through store_grad2).
   float* dq = nullptr;  // [total_q, Hq, D]
   float* dk = nullptr;  // [total_k, Hkv, D]
   float* dv = nullptr;  // [total_k, Hkv, D]
+  bool grads16 = false;
   // The mask's column form for sparse heads (built on the GPU from the bitmap); dense and streaming
   // heads are iterated from their definition and need none.
   const int32_t* q_num_blocks = nullptr;  // [mask_batch, Hq, mk]

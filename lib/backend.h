@@ -82,7 +82,8 @@ struct DeviceAttention {
   void* o = nullptr;                       // forward output; the backward reads it
   float* lse = nullptr;                    // [B, Hq, q_len] or varlen [Hq, total_q]
   const void* dout = nullptr;              // backward: dO, problem.dtype
-  float *dq = nullptr, *dk = nullptr, *dv = nullptr;  // backward outputs, f32
+  float *dq = nullptr, *dk = nullptr, *dv = nullptr;  // backward outputs, f32 (grads16: problem.dtype)
+  bool grads16 = false;  // dq, dk, dv hold problem.dtype (bf16/f16) elements instead of f32
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   void* stream = nullptr;  // cudaStream_t

@@ -98,8 +98,9 @@ int bsattn_attention_forward(const bsattn_tensor* q, const bsattn_tensor* k, con
                              const bsattn_mask_desc* mask, const bsattn_options* opt, bsattn_tensor* o,
                              bsattn_tensor* lse);
 
-/* dQ, dK, dV (float32, the shapes of Q, K, V; dK/dV summed over each GQA group) from dO (Q's dtype) and
- * the forward's O and LSE. */
+/* dQ, dK, dV (the shapes of Q, K, V; dK/dV summed over each GQA group) from dO (Q's dtype) and the
+ * forward's O and LSE. The three gradients are float32, or all three in Q's dtype: the kernels round
+ * their float32 sums once when they store them (no conversion pass). */
 int bsattn_attention_backward(const bsattn_tensor* q, const bsattn_tensor* k, const bsattn_tensor* v,
                               const bsattn_tensor* o, const bsattn_tensor* lse, const bsattn_tensor* dout,
                               const bsattn_mask_desc* mask, const bsattn_options* opt, bsattn_tensor* dq,

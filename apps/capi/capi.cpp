@@ -35,6 +35,7 @@ using namespace bsattn;
 thread_local std::string last_error;
 constexpr const char* kSameAsQ = "the dtype of q";
 constexpr const char* kAlwaysF32 = "always f32";
+constexpr const char* kGradDtype = "f32, or the dtype of q for all three gradients";
 
 // Runs `body`, turning every exception into a status and the thread's message.
 template <class F>
@@ -373,9 +374,12 @@ int bsattn_attention_backward(const bsattn_tensor* q, const bsattn_tensor* k, co
     check_tensor(o, "o", q->dtype, c.q_shape, kSameAsQ);
     check_tensor(lse, "lse", BSATTN_F32, c.lse_shape, kAlwaysF32);
     check_tensor(dout, "dout", q->dtype, c.q_shape, kSameAsQ);
-    check_tensor(dq, "dq", BSATTN_F32, c.q_shape, kAlwaysF32);
-    check_tensor(dk, "dk", BSATTN_F32, c.k_shape, kAlwaysF32);
-    check_tensor(dv, "dv", BSATTN_F32, c.k_shape, kAlwaysF32);
+    // The gradients: f32, or all three in q's dtype (written from the kernels' f32 sums, no extra pass).
+    need(dq, "dq");
+    const int32_t gdt = dq->dtype == q->dtype ? q->dtype : BSATTN_F32;
+    check_tensor(dq, "dq", gdt, c.q_shape, kGradDtype);
+    check_tensor(dk, "dk", gdt, c.k_shape, kGradDtype);
+    check_tensor(dv, "dv", gdt, c.k_shape, kGradDtype);
     if (opt->backend == BSATTN_BACKEND_CUDA) {
       DeviceAttention a = device_call(c, q, k, v, mask, opt);
       a.o = o->data;
@@ -384,6 +388,7 @@ int bsattn_attention_backward(const bsattn_tensor* q, const bsattn_tensor* k, co
       a.dq = static_cast<float*>(dq->data);
       a.dk = static_cast<float*>(dk->data);
       a.dv = static_cast<float*>(dv->data);
+      a.grads16 = gdt != BSATTN_F32;
       device_attention_backward(a);
       return;
     }
@@ -400,9 +405,10 @@ int bsattn_attention_backward(const bsattn_tensor* q, const bsattn_tensor* k, co
     fwd.lse.assign(l, l + count(c.lse_shape));
     const std::vector<float> d = convert_checked<float>(dout->data, c.dtype, n, c.p.heads_q, c.p.head_dim, rows, "dO");
     AttentionGradients g = attention_backward(c.p, m, in, fwd, d.data(), AttentionOptions{});
-    std::memcpy(dq->data, g.dq.data(), g.dq.size() * 4);
-    std::memcpy(dk->data, g.dk.data(), g.dk.size() * 4);
-    std::memcpy(dv->data, g.dv.data(), g.dv.size() * 4);
+    const ElemType gt = gdt == BSATTN_F32 ? ElemType::F32 : c.dtype;
+    write_out(g.dq, gt, dq->data);
+    write_out(g.dk, gt, dk->data);
+    write_out(g.dv, gt, dv->data);
   });
 }
 

@@ -82,6 +82,16 @@ __device__ __forceinline__ void pair_grad(float s, float dp, float lse2, float d
 // LSE in the log2 domain for the kernels: -inf (an empty row) becomes +inf, so that exp2(x - LSE) = 0.
 __device__ __forceinline__ float lse_log2(float lse) { return lse == -INFINITY ? INFINITY : lse * LOG2E; }
 
+// Two adjacent gradient values at element i of an output (dQ, dK or dV): fp32, or with p.grads16 the
+// inputs' 16-bit type (BwdParams).
+template <class Elem>
+__device__ __forceinline__ void store_grad2(float* out, int64_t i, float a, float b, bool grads16) {
+  if (grads16)
+    *reinterpret_cast<uint32_t*>(reinterpret_cast<Elem*>(out) + i) = fwd::Mma<Elem>::pack(a, b);
+  else
+    *reinterpret_cast<float2*>(out + i) = make_float2(a, b);
+}
+
 // ---------------------------------------------------------------------------------------------
 template <class Elem, int D>
 __global__ void __launch_bounds__(256) bwd_preprocess_kernel(const BwdParams p) {
@@ -109,7 +119,10 @@ __global__ void __launch_bounds__(256) bwd_postprocess_kernel(const BwdParams p)
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n4; i += int64_t(gridDim.x) * blockDim.x) {
     float4 a = reinterpret_cast<const float4*>(p.dq_accum)[i];
     a.x *= p.scale, a.y *= p.scale, a.z *= p.scale, a.w *= p.scale;
-    reinterpret_cast<float4*>(p.dq)[i] = a;
+    if (p.grads16)
+      reinterpret_cast<uint2*>(p.dq)[i] = make_uint2(fwd::Mma<Elem>::pack(a.x, a.y), fwd::Mma<Elem>::pack(a.z, a.w));
+    else
+      reinterpret_cast<float4*>(p.dq)[i] = a;
   }
 }
 
@@ -257,18 +270,17 @@ __global__ void __launch_bounds__(T::THREADS, 1) bwd_dkdv_kernel(const BwdParams
   }
   fwd::cp_async_wait<0>();
 
-  // dK (times scale: dS is the gradient of the scaled score) and dV, fp32, rows that exist.
+  // dK (times scale: dS is the gradient of the scaled score) and dV (fp32 or 16-bit), rows that exist.
   const int64_t out0 = (int64_t(kv.k_start) + kv.k0) * p.heads_kv + kv.hk;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = warp_row + (lane >> 2) + r * 8;
     if (key >= kv.k_rows) continue;
-    float* gk = p.dk + (out0 + int64_t(key) * p.heads_kv) * T::D + ((lane & 3) << 1);
-    float* gv = p.dv + (out0 + int64_t(key) * p.heads_kv) * T::D + ((lane & 3) << 1);
+    const int64_t at = (out0 + int64_t(key) * p.heads_kv) * T::D + ((lane & 3) << 1);
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
-      *reinterpret_cast<float2*>(gk + dt * 8) = make_float2(dk[0][dt][2 * r] * p.scale, dk[0][dt][2 * r + 1] * p.scale);
-      *reinterpret_cast<float2*>(gv + dt * 8) = make_float2(dv[0][dt][2 * r], dv[0][dt][2 * r + 1]);
+      store_grad2<Elem>(p.dk, at + dt * 8, dk[0][dt][2 * r] * p.scale, dk[0][dt][2 * r + 1] * p.scale, p.grads16);
+      store_grad2<Elem>(p.dv, at + dt * 8, dv[0][dt][2 * r], dv[0][dt][2 * r + 1], p.grads16);
     }
   }
 }
@@ -345,10 +357,10 @@ __global__ void __launch_bounds__(T::THREADS, 1) bwd_dq_kernel(const BwdParams p
   for (int r = 0; r < 2; ++r) {
     const int row = warp_row + (lane >> 2) + r * 8;
     if (row >= qt.q_rows) continue;
-    float* dst = p.dq + (row0 + int64_t(row) * p.heads_q) * T::D + ((lane & 3) << 1);
+    const int64_t at = (row0 + int64_t(row) * p.heads_q) * T::D + ((lane & 3) << 1);
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt)
-      *reinterpret_cast<float2*>(dst + dt * 8) = make_float2(dq[0][dt][2 * r] * p.scale, dq[0][dt][2 * r + 1] * p.scale);
+      store_grad2<Elem>(p.dq, at + dt * 8, dq[0][dt][2 * r] * p.scale, dq[0][dt][2 * r + 1] * p.scale, p.grads16);
   }
 }
 

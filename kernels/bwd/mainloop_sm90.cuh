@@ -311,18 +311,17 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
       if (lane == 0) fwd::mbar_arrive(L.empty(s));
     }
   });
-  // dK (times scale: dS is the gradient of the scaled score) and dV, fp32, keys that exist.
+  // dK (times scale: dS is the gradient of the scaled score) and dV (fp32 or 16-bit), keys that exist.
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = kw0 + wrow + (lane >> 2) + r * 8;
     if (key >= kv.len_k) continue;
     const int64_t row = (int64_t(kv.k_start) + key) * p.heads_kv + kv.hk;
-    float* gk = p.dk + row * D + ((lane & 3) << 1);
-    float* gv = p.dv + row * D + ((lane & 3) << 1);
+    const int64_t at = row * D + ((lane & 3) << 1);
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) {
-      *reinterpret_cast<float2*>(gk + dt * 8) = make_float2(dk[dt][2 * r] * p.scale, dk[dt][2 * r + 1] * p.scale);
-      *reinterpret_cast<float2*>(gv + dt * 8) = make_float2(dv[dt][2 * r], dv[dt][2 * r + 1]);
+      store_grad2<Elem>(p.dk, at + dt * 8, dk[dt][2 * r] * p.scale, dk[dt][2 * r + 1] * p.scale, p.grads16);
+      store_grad2<Elem>(p.dv, at + dt * 8, dv[dt][2 * r], dv[dt][2 * r + 1], p.grads16);
     }
   }
 }

@@ -105,9 +105,10 @@ def _bwd_impl(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     arrays = (bitmap, kv_num_blocks, kv_indices, q_num_blocks, q_indices, head_type, head_sink, head_local)
     geom = (mask_batch, heads, q_len, kv_len, block_q, block_kv)
     dout = dout.to(q.dtype).contiguous()
-    dq = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-    dk = torch.empty(k.shape, dtype=torch.float32, device=q.device)
-    dv = torch.empty(v.shape, dtype=torch.float32, device=q.device)
+    # The gradients in the inputs' dtype: the library rounds its f32 sums once as it stores them.
+    dq = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    dk = torch.empty(k.shape, dtype=k.dtype, device=q.device)
+    dv = torch.empty(v.shape, dtype=v.dtype, device=q.device)
     with torch.cuda.device(q.device) if q.is_cuda else _nullcontext():
         d, opt = _prepare(q, k, v, arrays, geom, causal, silu, scale, silu_n, cu_q, cu_k, "", deterministic,
                           bwd_kernel)
@@ -117,7 +118,7 @@ def _bwd_impl(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
         _capi.check(_capi.lib.bsattn_attention_backward(*(ctypes.byref(x) for x in t[:6]), ctypes.byref(d),
                                                          ctypes.byref(opt), *(ctypes.byref(x) for x in t[6:])))
         del ws  # freed on this stream: PyTorch's allocator reuses it only for work queued after the pass
-    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+    return dq, dk, dv
 
 
 _bwd = torch.library.custom_op("bsattn::bwd", _bwd_impl, mutates_args=())

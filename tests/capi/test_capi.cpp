@@ -327,6 +327,35 @@ TEST_CASE("C ABI: bf16 inputs, a batch-1 mask broadcast over the batch, a scale"
   check_backward(d);
 }
 
+TEST_CASE("C ABI: gradients in the inputs' 16-bit type are the f32 gradients rounded once; mixed dtypes refused") {
+  Ref r = gqa_problem(false, 24);
+  Case c(r, 25, true);
+  check_backward(c);  // f32 gradients, checked against float64
+  std::vector<uint16_t> dq16(c.dq.size(), 0xFFFF), dk16(c.dk.size(), 0xFFFF), dv16(c.dv.size(), 0xFFFF);
+  bsattn_tensor g[3] = {c.tdq, c.tdk, c.tdv};
+  uint16_t* bufs[3] = {dq16.data(), dk16.data(), dv16.data()};
+  const std::vector<float>* f32[3] = {&c.dq, &c.dk, &c.dv};
+  for (int i = 0; i < 3; ++i) g[i].data = bufs[i], g[i].dtype = BSATTN_BF16;
+  REQUIRE_MESSAGE(bsattn_attention_backward(&c.tq, &c.tk, &c.tv, &c.to, &c.tlse, &c.tdout, &c.mask, &c.opt, &g[0], &g[1],
+                                            &g[2]) == BSATTN_OK,
+                  bsattn_last_error());
+  for (int i = 0; i < 3; ++i) {
+    size_t bad = 0;
+    for (size_t e = 0; e < f32[i]->size(); ++e) bad += bufs[i][e] != to_bf16((*f32[i])[e]);
+    CHECK_MESSAGE(bad == 0, "gradient " << i << ": " << bad << " elements differ from the rounded f32 gradient");
+  }
+  // dK in f32 beside a bf16 dQ: one line naming dk and what is allowed, nothing written
+  bsattn_tensor mixed = c.tdk;
+  std::vector<float> dk32(c.dk.size(), 7.f);
+  mixed.data = dk32.data();
+  CHECK(bsattn_attention_backward(&c.tq, &c.tk, &c.tv, &c.to, &c.tlse, &c.tdout, &c.mask, &c.opt, &g[0], &mixed,
+                                  &g[2]) == BSATTN_ERROR_USAGE);
+  const std::string err = bsattn_last_error();
+  CHECK(err.find("dk") != std::string::npos);
+  CHECK(err.find("dtype of q") != std::string::npos);
+  CHECK(dk32[0] == 7.f);
+}
+
 TEST_CASE("C ABI: varlen (cu_seqlens, packed rows), mask rows relative to each sequence") {
   Ref r;
   r.B = 3, r.Hq = 2, r.Hkv = 1, r.D = 16, r.bq = 16, r.bk = 16, r.causal = true;
