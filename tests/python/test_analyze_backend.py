@@ -1,6 +1,6 @@
 """bsattn analyze --backend cuda: what it refuses (exit 2, one line naming what is allowed) is refused on
 any machine, before the GPU check: --score silu, --sweep, --check, --kernel without --backend cuda,
-head_dim 96. Without a GPU, --backend cuda fails with one "no CUDA GPU" line (exit 1); a build without
+head_dim 264 (the kernels take 1 to 256). Without a GPU, --backend cuda fails with one "no CUDA GPU" line (exit 1); a build without
 CUDA with one "built without CUDA" line (exit 1). With a GPU, its
 JSON report agrees with the CPU backend's on the same bf16-exact inputs (recall within 2e-3, output
 error within 1.5e-2, densities equal).
@@ -43,16 +43,16 @@ for extra, needles in refused:
     rc, err = analyze(*common, *extra)
     expect(rc == 2 and len(err) == 1 and all(s in err[0] for s in needles),
            "analyze %s: want exit 2 and one line with %r, got %d %r" % (" ".join(extra), needles, rc, err))
-# A build without CUDA has no kernel to ask about head_dim 96: it says so (exit 1).
+# A build without CUDA has no kernel to ask about head_dim 264: it says so (exit 1).
 cuda_build = clitest.cuda_build(BIN)
-rc, err = analyze("random:density=0.4", "--synthetic", "decay", "--seq", "256", "--heads", "2", "--head-dim", "96",
+rc, err = analyze("random:density=0.4", "--synthetic", "decay", "--seq", "256", "--heads", "2", "--head-dim", "264",
                   "--backend", "cuda")
 if cuda_build:
-    expect(rc == 2 and len(err) == 1 and "64" in err[0] and "128" in err[0],
-           "head_dim 96 with --backend cuda: want exit 2 naming 64 and 128, got %d %r" % (rc, err))
+    expect(rc == 2 and len(err) == 1 and "1 to 256" in err[0] and "264" in err[0],
+           "head_dim 264 with --backend cuda: want exit 2 naming 1 to 256, got %d %r" % (rc, err))
 else:
     expect(rc == 1 and len(err) == 1 and "built without CUDA; use --backend cpu" in err[0],
-           "head_dim 96, build without CUDA: %d %r" % (rc, err))
+           "head_dim 264, build without CUDA: %d %r" % (rc, err))
 
 rc_cpu, err_cpu = analyze(*common, "--backend", "cpu", "-q", "--json", path("cpu.json"))
 expect(rc_cpu == 0, "analyze --backend cpu: %d %r" % (rc_cpu, err_cpu))
