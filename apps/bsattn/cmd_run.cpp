@@ -16,6 +16,7 @@
 #include "lib/dilated/dilated_run.h"
 #include "lib/error.h"
 #include "lib/mask_stats.h"
+#include "lib/ring/ring_run.h"
 #include "lib/run/run.h"
 #include "lib/varlen/varlen.h"
 
@@ -47,6 +48,10 @@ struct RunOptions {
   std::string reorder, grid;
   int64_t text = 0;
   std::string dilated;
+  // --ranks: ring attention over this many ranks (lib/ring); `ring` is set when --ranks is given.
+  int ranks = 1;
+  bool ring = false;
+  std::string ring_layout, transport;
 };
 
 // run --nsa: NSA's three branches and their gated sum (lib/nsa/nsa.h) instead of one mask.
@@ -194,6 +199,44 @@ void run_dilated_cmd(const RunOptions& o, Qkv in, std::vector<int64_t> perm, Bac
   outputs.commit();
 }
 
+// --ranks N: the same attention as one rank, computed by a ring of N ranks (lib/ring/ring_run.h).
+void run_ring_cmd(const RunOptions& o, RunRequest req, const MaskStats& st, OutputSet& outputs) {
+  ring::RingConfig cfg;
+  cfg.ranks = o.ranks;
+  cfg.layout = ring::parse_ring_layout(o.ring_layout.empty() ? "contiguous" : o.ring_layout);
+  cfg.transport = ring::parse_transport(o.transport.empty() ? "loopback" : o.transport);
+  const nlohmann::json mask_spec = req.mask.spec, input_spec = req.inputs.spec;
+  const Layout layout = req.inputs.layout;
+  const bool grads = req.gradients;
+  ring::RingRunResult rr = ring::run_ring(std::move(req), cfg);
+  const RunResult& r = rr.run;
+  const AttentionProblem& p = r.problem;
+  if (!o.out.empty()) save_tensor(o.out, r.out, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+  if (!o.lse.empty()) save_array(o.lse, r.lse, {p.batch, p.heads_q, p.q_len});
+  if (grads) {
+    save_tensor(o.dq, r.dq, p.batch, p.q_len, p.heads_q, p.head_dim, layout);
+    save_tensor(o.dk, r.dk, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
+    save_tensor(o.dv, r.dv, p.batch, p.kv_len, p.heads_kv, p.head_dim, layout);
+  }
+  int computed = 0, skipped = 0;
+  int64_t bytes = 0;
+  for (const ring::RankReport& k : rr.ring.ranks) computed += k.steps_computed, skipped += k.steps_skipped, bytes += k.bytes_sent;
+  if (!o.quiet)
+    std::printf("run: ring of %d ranks (%s layout, %s transport) on %s, B=%lld S=%lld Hq=%lld Hkv=%lld D=%lld, pair "
+                "density %.4f; steps: %d computed, %d skipped (empty); %.3f MB sent; wrote %s%s%s\n",
+                cfg.ranks, ring::ring_layout_name(cfg.layout), rr.ring.transport.c_str(), r.backend_name.c_str(),
+                (long long)p.batch, (long long)p.q_len, (long long)p.heads_q, (long long)p.heads_kv, (long long)p.head_dim,
+                st.pair_density(), computed, skipped, double(bytes) / 1e6, o.out.c_str(),
+                o.lse.empty() ? "" : (", " + o.lse).c_str(), grads ? ", dq/dk/dv" : "");
+  if (!o.json_out.empty()) {
+    nlohmann::json j = {{"schema", "bsattn.run/v1"}, {"backend", r.backend_name}, {"inputs", input_spec}, {"mask", mask_spec},
+                        {"mask_stats", to_json(st)}, {"seed", o.seed}, {"out", o.out}, {"reorder", o.reorder},
+                        {"ring", ring::ring_report_json(cfg, rr.ring)}, {"commit", bsattn::build_commit()}};
+    write_text_file(o.json_out, j.dump(1) + "\n");
+  }
+  outputs.commit();
+}
+
 void run_run(const RunOptions& o) {
   if (o.out.empty() && !o.time)
     throw UsageError("--out O.npy is required (or --time alone: time the CPU forward and write nothing)");
@@ -233,6 +276,22 @@ void run_run(const RunOptions& o) {
     throw UsageError("--deterministic selects the CUDA backward's dQ pass (the CPU reference always is); it needs "
                      "--backend cuda");
 
+  if (!o.ring && (!o.ring_layout.empty() || !o.transport.empty()))
+    throw UsageError("--ring-layout and --transport configure the ring: they need --ranks N");
+  if (o.ring) {
+    ring::parse_ring_layout(o.ring_layout.empty() ? "contiguous" : o.ring_layout);
+    const ring::TransportKind t = ring::parse_transport(o.transport.empty() ? "loopback" : o.transport);
+    if (t == ring::TransportKind::Nccl && backend != Backend::Cuda)
+      throw UsageError("--transport nccl moves GPU memory between GPUs: it needs --backend cuda (the CPU reference runs "
+                       "with --transport loopback)");
+    if (!o.dilated.empty() || o.nsa.requested() || o.hstu.requested())
+      throw UsageError("--ranks shards one block-sparse attention; --dilated, --nsa and HSTU's options run several: drop one");
+    if (o.score != "softmax") throw UsageError("--ranks: ring attention merges its steps by their log-sum-exp; it needs --score softmax");
+    if (o.f64) throw UsageError("--ranks runs each rank in float32 (cpu) or 16-bit (cuda): drop --f64");
+    if (o.time) throw UsageError("--time times one single-rank CPU forward; time the ring with bench --ranks");
+    if (!o.varlen.seqlens.empty() || !o.varlen.cu_seqlens.empty())
+      throw UsageError("--ranks: ring attention takes fixed-length batches; drop --seqlens/--cu-seqlens");
+  }
   const bool dilated = !o.dilated.empty();
   if (dilated) {
     if (!o.mask.mask.empty()) throw UsageError("give either MASK or --dilated, not both");
@@ -323,6 +382,7 @@ void run_run(const RunOptions& o) {
   const Layout layout = in.layout;
   req.inputs = std::move(in);
   if (o.hstu.requested()) return run_hstu(o, std::move(req), st, outputs);
+  if (o.ring) return run_ring_cmd(o, std::move(req), st, outputs);
   RunResult r = run_attention(std::move(req));
   meter.finish();
   const AttentionProblem& p = r.problem;
@@ -415,7 +475,13 @@ void register_run(CLI::App& app) {
   sub->add_option("--json", o->json_out, "Write a summary (inputs, mask spec, seed, statistics) as JSON ('-' for stdout)")->group("Output");
   sub->add_flag("-q,--quiet", o->quiet, "Print nothing on success (and no progress unless --progress)")->group("Output");
   sub->add_flag("--progress", o->progress, "CPU backend: progress with ETA on stderr even when it is not a terminal (default: on a terminal)")->group("Output");
-  sub->callback([o]() { run_run(*o); });
+  auto* ranks = sub->add_option("--ranks", o->ranks, "Ring attention (context parallelism): shard the sequence over N ranks that pass K/V shards round a ring; the output equals the single-rank run (docs/ring.md)")->check(CLI::Range(1, 1024))->group("Ring");
+  sub->add_option("--ring-layout", o->ring_layout, "How --ranks shards the sequence: contiguous (rank r: chunk r) or zigzag (chunks r and 2N-1-r, balanced under --causal) [default: contiguous]")->group("Ring");
+  sub->add_option("--transport", o->transport, "How --ranks exchange shards: loopback (N virtual ranks in this process, on the CPU or one GPU) or nccl (one GPU per rank, --backend cuda) [default: loopback]")->group("Ring");
+  sub->callback([o, ranks]() {
+    o->ring = ranks->count() > 0;
+    run_run(*o);
+  });
 }
 
 }  // namespace bsattn::app
