@@ -16,6 +16,7 @@
 #include "lib/dilated/dilated_bench.h"
 #include "lib/error.h"
 #include "lib/progress.h"
+#include "lib/ring/ring_bench.h"
 #include "lib/spec.h"
 #include "lib/tensor/synthetic.h"
 #include "lib/varlen/varlen.h"
@@ -45,6 +46,7 @@ struct BenchOptions {
   std::string dilated, orders, grid;  // --dilated: LongNet configurations, token orders on a grid
   int64_t text = 0;
   bool causal = false;
+  std::string ranks, ring_layout = "contiguous", transport = "loopback", scaling = "strong";  // --ranks: the ring's scaling
 };
 
 // --markdown: a file gets the table under the run's context; stdout ("-") the table alone.
@@ -65,6 +67,88 @@ void export_existing(const BenchOptions& o) {
   write_markdown(o.md_out, doc, table);
   outputs.commit();
   if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") std::cout << table;
+}
+
+// --ranks 1,2,4,8: ring attention's scaling (lib/ring/ring_bench.h) on each shape of the sweep, one mask
+// pattern at a time; its own table and JSON document (bsattn.ring-bench/v1, docs/ring.md).
+void run_ring_bench(const BenchOptions& o, bool use_cuda, const bench::SweepAxes& axes, const std::vector<std::string>& argv,
+                    OutputSet& outputs) {
+  if (!o.dilated.empty() || o.nsa.requested() || !axes.cu_seqlens.empty())
+    throw UsageError("--ranks times one block-sparse attention over a ring: --dilated, --nsa and --seqlens do not apply");
+  if (!o.csv_out.empty() || !o.save_masks.empty() || !o.synthetic.empty())
+    throw UsageError("--ranks writes its table and --json/--markdown; --csv, --save-masks and --synthetic do not apply");
+  if (axes.pass != std::vector<std::string>{"fwd"}) throw UsageError("--ranks times the forward ring: --pass fwd only");
+  ring::RingBenchOptions ro;
+  ro.ranks = ring::parse_rank_list(o.ranks);
+  ro.scaling = ring::parse_scaling(o.scaling);
+  ro.ring.layout = ring::parse_ring_layout(o.ring_layout);
+  ro.ring.transport = ring::parse_transport(o.transport);
+  if (ro.ring.transport == ring::TransportKind::Nccl && !use_cuda)
+    throw UsageError("--transport nccl moves GPU memory between GPUs: it needs --backend cuda (or auto on a GPU machine)");
+  ro.ring.attention.backend = use_cuda ? Backend::Cuda : Backend::Cpu;
+  ro.ring.attention.kernel = o.kernel;
+  ro.ring.attention.max_ctas = o.max_ctas;
+  ro.warmup = o.timing_given ? int(o.timing.warmup) : 1;
+  ro.reps = o.timing_given ? int(std::max<int64_t>(1, o.timing.min_samples)) : 3;
+  ro.seed = o.seed;
+  const bench::SweepPlan plan = bench::expand_sweep(axes, bench::BackendCaps{});
+  if (plan.configs.empty())
+    throw UsageError("no configuration of the sweep can run (" + (plan.skipped.empty() ? std::string("the sweep is empty")
+                                                                                         : plan.skipped.front().reason) + ")");
+  const bool progress = o.progress || (!o.quiet && stderr_is_terminal());
+  std::vector<nlohmann::json> records;
+  for (const bench::BenchConfig& c : plan.configs) {
+    if (use_cuda && c.dtype == ElemType::F32) throw UsageError("--ranks on cuda: --dtype bf16 or f16");
+    if (!bench::pattern_takes_density(c.pattern)) find_pattern(parse_spec(c.pattern, "--pattern").name);
+    AttentionProblem base = c.problem();
+    auto make_mask = [&c, &o](int64_t seq) {
+      bench::BenchConfig one = c;
+      one.shape.q_len = one.shape.kv_len = seq;
+      std::string spec = c.spec, why;
+      bool causal = c.causal;
+      if (bench::pattern_takes_density(c.pattern) &&
+          !bench::mask_spec_for(c.pattern, c.density_target, one.mask_shape().mk(), spec, causal, why))
+        throw UsageError("--density: " + why);
+      return generate_mask(one.mask_shape(), causal, o.seed, spec);
+    };
+    std::vector<nlohmann::json> r = ring::ring_scaling(base, make_mask, ro, progress ? [](const std::string& line) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    } : std::function<void(const std::string&)>{});
+    for (auto& rec : r) rec["pattern"] = c.pattern, rec["density_target"] = c.density_target, rec["dtype"] = elem_type_name(c.dtype);
+    records.insert(records.end(), r.begin(), r.end());
+  }
+  nlohmann::json context = bench::host_context();
+  std::string joined;
+  for (auto& a : argv) joined += (joined.empty() ? "" : " ") + a;
+  context["argv"] = argv;
+  context["command"] = joined;
+  context["config"] = axes.to_json();
+  if (use_cuda) {
+    const GpuDeviceInfo d = require_gpu_backend().device_info();
+    context["gpu"] = d.name;
+    context["sms"] = d.sm_count;
+    context["driver_version"] = d.driver_version;
+  }
+  const nlohmann::json doc = {{"schema", "bsattn.ring-bench/v1"}, {"context", context}, {"records", records}};
+  const std::string table = ring::ring_bench_markdown(records);
+  if (!o.json_out.empty()) write_text_file(o.json_out, doc.dump(1) + "\n");
+  if (!o.md_out.empty()) write_text_file(o.md_out, table);
+  outputs.commit();
+  if (o.quiet || o.json_out == "-" || o.md_out == "-") return;
+  const bool loopback = ro.ring.transport == ring::TransportKind::Loopback;
+  std::printf("bsattn bench --ranks: ring attention, %s layout, %s transport, %s backend, seed %llu, commit %s\n\n%s",
+              ring::ring_layout_name(ro.ring.layout), ring::transport_name(ro.ring.transport), use_cuda ? "cuda" : "cpu",
+              (unsigned long long)o.seed, context.value("commit", std::string("?")).c_str(), table.c_str());
+  if (loopback)
+    std::printf("\nloopback: the ranks share this process's %s and take turns at each step; time is the longest rank's own "
+                "compute (as if each rank had its own device and communication were free), median of %d runs; copies "
+                "are the loopback's memory copies (longest rank), not a network. Communication hiding needs --transport nccl.\n",
+                use_cuda ? "GPU" : "CPU", ro.reps);
+  else
+    std::printf("\nnccl: one GPU per rank; time is the ring's wall time (host clock, median of %d runs); communication "
+                "is hidden when the wall time exceeds the longest rank's compute by under 5%%.\n", ro.reps);
+  std::printf("speedup/efficiency against %d rank(s): strong = fixed S; weak = S grows with the ranks, efficiency of the "
+              "per-rank pairs per second.\n", ro.ranks.front());
 }
 
 void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
@@ -121,6 +205,9 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!axes.cu_seqlens.empty() && !o.save_masks.empty())
     throw UsageError("--save-masks keeps fixed-length masks for scripts/peers.py; drop it with --seqlens/--cu-seqlens");
   if (!o.blocks.block.empty()) axes.set("block", o.blocks.block);
+  if (!o.ranks.empty()) return run_ring_bench(o, use_cuda, axes, argv, outputs);
+  if (o.ring_layout != "contiguous" || o.transport != "loopback" || o.scaling != "strong")
+    throw UsageError("--ring-layout, --transport and --scaling apply to --ranks");
 
   if (!o.timing_given && !use_cuda) {
     // The CPU reference is slow and steady: fewer samples, a shorter budget.
@@ -332,6 +419,11 @@ void register_bench(CLI::App& app) {
   sub->add_option("--grid", o->grid, "--dilated: the grid of the orders, TxHxW or HxW (text + grid = seq)")->group(gdil);
   sub->add_option("--text", o->text, "--dilated: text tokens before the grid (kept in place)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->group(gdil);
   sub->add_option("--seed", o->seed, "Seed for masks and inputs (recorded in every output)")->group(gs)->check(seed_check())->capture_default_str();
+  const char* gring = "Ring";
+  sub->add_option("--ranks", o->ranks, "Ring attention's scaling over these rank counts, e.g. 1,2,4,8 (strong: fixed --seq; weak: --seq per smallest count); its own table (docs/ring.md)")->group(gring);
+  sub->add_option("--ring-layout", o->ring_layout, "--ranks: contiguous or zigzag")->check(CLI::IsMember({"contiguous", "zigzag"}))->capture_default_str()->group(gring);
+  sub->add_option("--transport", o->transport, "--ranks: loopback (virtual ranks in this process) or nccl (one GPU per rank)")->check(CLI::IsMember({"loopback", "nccl"}))->capture_default_str()->group(gring);
+  sub->add_option("--scaling", o->scaling, "--ranks: strong, weak or both")->check(CLI::IsMember({"strong", "weak", "both"}))->capture_default_str()->group(gring);
 
   const char* gd = "Device";
   sub->add_option("--backend", o->backend, "auto (CUDA when a GPU is present, else CPU), cuda or cpu")

@@ -1,5 +1,6 @@
 #include "lib/ring/loopback.h"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -44,7 +45,9 @@ void LoopbackTransport::start_shift(const void* send, size_t send_bytes, void* r
   if (from.bytes != recv_bytes)
     throw std::logic_error("ring loopback: rank " + std::to_string(rank_) + " expects " + std::to_string(recv_bytes) +
                            " bytes but its predecessor sends " + std::to_string(from.bytes));
+  const auto t0 = std::chrono::steady_clock::now();
   if (recv_bytes) copy_(recv, from.send, recv_bytes);
+  copy_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   bytes_sent_ += int64_t(send_bytes);
   hub_.arrive_and_wait();  // every copy is done: send buffers may be reused
 }

@@ -144,7 +144,8 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
                            std::to_string(gpu->device_count()) + " GPU(s); use fewer ranks or --transport loopback");
   }
   std::vector<std::unique_ptr<RankEngine>> engines;
-  const int cpu_threads = std::max(1, resolve_threads(cfg.threads) / n);
+  // Ranks computing at once share the threads; ranks taking turns each get them all.
+  const int cpu_threads = cfg.serialize_steps ? resolve_threads(cfg.threads) : std::max(1, resolve_threads(cfg.threads) / n);
   for (int r = 0; r < n; ++r) {
     EngineSizes s;
     s.batch = p.batch, s.heads_q = p.heads_q, s.heads_kv = p.heads_kv, s.head_dim = p.head_dim;
@@ -221,6 +222,7 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
         scatter_rows(dvs.data(), res.dv.data(), B, S, Hkv * D, tok);
       }
       rep.bytes_sent = transports[size_t(r)]->bytes_sent();
+      rep.copy_seconds = transports[size_t(r)]->copy_seconds();
       rep.memory_bytes = e.memory_bytes();
       if (mask.shape.batch == 1) rep.computed_pairs *= B;
     } catch (...) {

@@ -43,6 +43,7 @@ struct RankReport {
   size_t memory_bytes = 0;
   double step_seconds = 0;      // host clock around the rank's steps (GPU: synchronized after each)
   double shift_seconds = 0;     // host clock around its shifts (loopback: the copies and rendezvous)
+  double copy_seconds = 0;      // loopback: host seconds in its copies (0 for nccl: on the device)
   double wall_seconds = 0;      // host clock from the start barrier to its last step (forward + backward)
 };
 

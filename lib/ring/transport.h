@@ -30,9 +30,12 @@ class Transport {
   virtual bool overlaps_compute() const = 0;
   // Bytes this rank has sent.
   int64_t bytes_sent() const { return bytes_sent_; }
+  // Host seconds spent copying data (loopback's copies); 0 where the transfers run on a device stream.
+  double copy_seconds() const { return copy_seconds_; }
 
  protected:
   int64_t bytes_sent_ = 0;
+  double copy_seconds_ = 0;
 };
 
 }  // namespace bsattn::ring
