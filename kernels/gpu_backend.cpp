@@ -5,6 +5,8 @@
 #include "kernels/bench_backend.h"
 #include "kernels/mask_build.h"
 #include "kernels/quality_cuda.h"
+#include "kernels/ring_engine.h"
+#include "lib/ring/ring_gpu.h"
 #include "lib/backend.h"
 #include "lib/error.h"
 
@@ -67,6 +69,26 @@ class CudaGpuBackend : public GpuBackend {
 
 CudaGpuBackend backend;
 const bool registered = (register_gpu_backend(&backend), true);
+
+// The ring's GPU side (lib/ring/ring_gpu.h): the CUDA engine and the NCCL transport.
+class CudaRingGpu : public ring::RingGpu {
+ public:
+  int device_count() const override { return gpu_present() ? ring_device_count() : 0; }
+  std::unique_ptr<ring::RankEngine> make_engine(int device, const ring::EngineSizes& sizes,
+                                                const AttentionOptions& opt) override {
+    return make_ring_engine(device, sizes, opt);
+  }
+  void check_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) const override {
+    AttentionRunner::check_backward_supported(p, mask, opt);
+  }
+  bool nccl_available(std::string* why) const override { return nccl_usable(why); }
+  std::vector<std::unique_ptr<ring::Transport>> make_nccl(int ranks, const std::vector<void*>& streams) override {
+    return make_nccl_transports(ranks, streams);
+  }
+};
+
+CudaRingGpu ring_gpu_impl;
+const bool ring_registered = (ring::register_ring_gpu(&ring_gpu_impl), true);
 
 }  // namespace
 

@@ -33,6 +33,9 @@ class RankEngine {
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   // The stream the steps run on (cudaStream_t), or null on the CPU.
   virtual void* compute_stream() = 0;
+  // Called before the ring starts with the mask of every step the rank will compute (the GPU engine uploads
+  // it); the mask outlives the ring.
+  virtual void prepare(const BlockMask& mask) { (void)mask; }
   // The rank's own shards, host float32 BSHD [B, own_rows, H, D] (values exact in dtype): Q kept, K/V into
   // slot 0; the running output reset to empty (O = 0, LSE = -inf); with gradients, slot 0's dK/dV zeroed.
   virtual void load(const float* q, const float* k, const float* v) = 0;

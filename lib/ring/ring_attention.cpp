@@ -127,7 +127,8 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
     if (p.dtype == ElemType::F32)
       throw UsageError("the CUDA backend takes bf16 or f16 inputs (--dtype bf16 or f16), or use --backend cpu");
     if (GpuBackend* g = gpu_backend()) g->check_supported(p, mask, cfg.attention);
-    if (dout) throw UsageError("--ranks with --do: the ring's backward runs on the CPU reference for now; use --backend cpu");
+    // The backward kernels' limits, before any rank starts (a rank failing mid-ring stalls NCCL peers).
+    if (RingGpu* rg = ring_gpu(); rg && dout) rg->check_backward(p, mask, cfg.attention);
   }
   const int n = cfg.ranks;
   const std::vector<RingStep> steps = ring_steps(mask, L);
@@ -195,6 +196,8 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
         const std::vector<float> ks = gather_rows(k, B, S, Hkv * D, tok), vs = gather_rows(v, B, S, Hkv * D, tok);
         e.load(qs.data(), ks.data(), vs.data());
       }
+      for (int o = 0; o < n; ++o)
+        if (!steps[size_t(r * n + o)].empty) e.prepare(steps[size_t(r * n + o)].mask);
       RankJob job{&p, &L, &steps, transports[size_t(r)].get(), &e,
                   cfg.serialize_steps && !nccl ? &serialize : nullptr, cuda ? p.dtype : ElemType::F32};
       transports[size_t(r)]->barrier();

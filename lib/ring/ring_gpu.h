@@ -18,6 +18,8 @@ class RingGpu {
   // An engine whose buffers live on `device` (the calling thread's current device is set to it). The
   // steps run the device passes with `opt` (kernel, max_ctas); sizes.dtype is bf16 or f16.
   virtual std::unique_ptr<RankEngine> make_engine(int device, const EngineSizes& sizes, const AttentionOptions& opt) = 0;
+  // UsageError when the backward kernels cannot run this problem (needs no GPU).
+  virtual void check_backward(const AttentionProblem& p, const BlockMask& mask, const AttentionOptions& opt) const = 0;
   // Whether this build can run NCCL; when not, `why` says what is missing.
   virtual bool nccl_available(std::string* why) const = 0;
   // One NCCL communicator per GPU 0..ranks-1 in this process (ncclCommInitAll); transport r is used by the
