@@ -52,6 +52,7 @@ constexpr const char* kNcclSoname = "libnccl.so." BSATTN_NCCL_STR(NCCL_MAJOR);
 struct NcclApi {
   ncclResult_t (*comm_init_all)(ncclComm_t*, int, const int*) = nullptr;
   ncclResult_t (*comm_destroy)(ncclComm_t) = nullptr;
+  ncclResult_t (*comm_abort)(ncclComm_t) = nullptr;
   ncclResult_t (*send)(const void*, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t) = nullptr;
   ncclResult_t (*recv)(void*, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t) = nullptr;
   ncclResult_t (*group_start)() = nullptr;
@@ -79,6 +80,7 @@ const NcclApi& nccl_api() {
     };
     sym(api.comm_init_all, "ncclCommInitAll");
     sym(api.comm_destroy, "ncclCommDestroy");
+    sym(api.comm_abort, "ncclCommAbort");
     sym(api.send, "ncclSend");
     sym(api.recv, "ncclRecv");
     sym(api.group_start, "ncclGroupStart");
@@ -99,10 +101,23 @@ void nccl_check(ncclResult_t r, const char* call) {
 struct NcclGroup {
   std::vector<ncclComm_t> comms;
   ring::LoopbackHub hub;  // the host barrier of the ranks' threads
+  std::once_flag aborted;
+  bool was_aborted = false;
   explicit NcclGroup(int n) : comms(size_t(n), nullptr), hub(n) {}
   ~NcclGroup() {
+    if (was_aborted) return;  // ncclCommAbort freed them
     for (ncclComm_t c : comms)
       if (c) nccl_api().comm_destroy(c);
+  }
+  // A rank failed: every communicator is aborted, so that the peers' collectives return with an error
+  // instead of waiting for it, and the host barrier throws.
+  void abort() {
+    std::call_once(aborted, [this] {
+      was_aborted = true;
+      hub.abort();
+      for (ncclComm_t c : comms)
+        if (c) nccl_api().comm_abort(c);
+    });
   }
 };
 
@@ -150,6 +165,7 @@ class NcclTransport : public ring::Transport {
     CUDA_CHECK(cudaStreamSynchronize(comm_));
     group_->hub.arrive_and_wait();
   }
+  void abort() override { group_->abort(); }
   const char* name() const override { return "nccl"; }
   bool overlaps_compute() const override { return true; }
 

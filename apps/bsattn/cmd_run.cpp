@@ -16,6 +16,7 @@
 #include "lib/dilated/dilated_run.h"
 #include "lib/error.h"
 #include "lib/mask_stats.h"
+#include "lib/ring/ring_plan.h"
 #include "lib/ring/ring_run.h"
 #include "lib/run/run.h"
 #include "lib/varlen/varlen.h"
@@ -354,6 +355,8 @@ void run_run(const RunOptions& o) {
   if (dilated) return run_dilated_cmd(o, std::move(in), std::move(perm), backend, outputs);
 
   BlockMask m = cu.empty() ? resolve_mask(mask, in, perm.empty() ? nullptr : &perm) : resolve_varlen_mask(mask, in, cu);
+  // The ring's sizes are checked before the warnings below: a refused --ranks is the only line.
+  if (o.ring) ring::check_ring_shape(o.ranks, ring::parse_ring_layout(o.ring_layout.empty() ? "contiguous" : o.ring_layout), m.shape);
   MaskStats st = cu.empty() ? mask_stats(m) : varlen_mask_stats(m, cu);
   if (st.empty_rows > 0)
     std::fprintf(stderr, "bsattn run: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",

@@ -51,6 +51,7 @@ class LoopbackTransport : public Transport {
   void start_shift(const void* send, size_t send_bytes, void* recv, size_t recv_bytes) override;
   void finish_shift() override {}
   void barrier() override { hub_.arrive_and_wait(); }
+  void abort() override { hub_.abort(); }
   const char* name() const override { return "loopback"; }
   bool overlaps_compute() const override { return false; }
 

@@ -1,6 +1,7 @@
 #include "lib/ring/ring_attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <memory>
@@ -182,6 +183,7 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
   res.ranks.resize(size_t(n));
   std::mutex serialize;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
+  std::atomic<int> first_failure{-1};  // the rank that failed first; the others' errors are its consequences
 
   auto rank_main = [&](int r) {
     try {
@@ -230,7 +232,9 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
       if (mask.shape.batch == 1) rep.computed_pairs *= B;
     } catch (...) {
       errors[size_t(r)] = std::current_exception();
-      hub.abort();
+      int none = -1;
+      first_failure.compare_exchange_strong(none, r);
+      transports[size_t(r)]->abort();
     }
   };
 
@@ -242,23 +246,7 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
     for (auto& th : threads) th.join();
   }
   for (const RankReport& rep : res.ranks) res.seconds = std::max(res.seconds, rep.wall_seconds);
-  // The first failure that is not another rank's consequence ("another rank failed").
-  std::exception_ptr first;
-  for (auto& e : errors) {
-    if (!e) continue;
-    try {
-      std::rethrow_exception(e);
-    } catch (const RuntimeFailure& f) {
-      if (std::string(f.what()) == "ring: another rank failed") {
-        if (!first) first = e;
-        continue;
-      }
-      std::rethrow_exception(e);
-    } catch (...) {
-      std::rethrow_exception(e);
-    }
-  }
-  if (first) std::rethrow_exception(first);
+  if (first_failure >= 0) std::rethrow_exception(errors[size_t(first_failure.load())]);
   res.engine = engines[0]->name();
   res.transport = transports[0]->name();
   res.overlapped = transports[0]->overlaps_compute();

@@ -17,6 +17,13 @@ void check_ring_problem(const AttentionProblem& p, const BlockMask& mask, const 
     throw std::logic_error("ring layout made for another sequence length or block sizes");
 }
 
+void check_ring_shape(int ranks, RingLayoutKind kind, const MaskShape& s) {
+  if (s.q_len != s.kv_len)
+    throw UsageError("--ranks: ring attention shards one sequence for Q and K/V alike; Q has " + std::to_string(s.q_len) +
+                     " tokens and K/V " + std::to_string(s.kv_len) + " (allowed: equal lengths)");
+  make_ring_layout(ranks, kind, s.q_len, s.block_q, s.block_kv);
+}
+
 AttentionProblem step_problem(const AttentionProblem& p, const RingLayout& L, int q_rank, int kv_rank) {
   AttentionProblem s = p;
   s.q_len = L.shard_len(q_rank);

@@ -29,6 +29,10 @@ struct RingStep {
 // sequence sharded for Q and K/V alike), and the layout made for this length and these block sizes.
 void check_ring_problem(const AttentionProblem& p, const BlockMask& mask, const RingLayout& L);
 
+// The checks of check_ring_problem and make_ring_layout that need only the mask's sizes (UsageError), for
+// callers that want them before the inputs' work: Q and K/V of one length, the chunks fit.
+void check_ring_shape(int ranks, RingLayoutKind kind, const MaskShape& s);
+
 // The step of rank q_rank against the K/V shard of kv_rank.
 RingStep ring_step(const BlockMask& mask, const RingLayout& L, int q_rank, int kv_rank);
 

@@ -28,6 +28,9 @@ class Transport {
   virtual const char* name() const = 0;
   // Whether a shift runs concurrently with the step computed between start_shift and finish_shift.
   virtual bool overlaps_compute() const = 0;
+  // Called by a rank that failed: makes the other ranks' pending and later calls fail instead of waiting
+  // for it (loopback: its rendezvous throws; NCCL: the communicators are aborted).
+  virtual void abort() {}
   // Bytes this rank has sent.
   int64_t bytes_sent() const { return bytes_sent_; }
   // Host seconds spent copying data (loopback's copies); 0 where the transfers run on a device stream.
