@@ -136,11 +136,14 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
 
   // Engines and transports (RuntimeFailure for what the machine lacks), before any rank starts.
   RingGpu* gpu = cuda ? ring_gpu() : nullptr;
+  if (nccl) {
+    std::string why;
+    if (!gpu) throw RuntimeFailure("--transport nccl: this bsattn was built without CUDA (and NCCL); use --transport loopback");
+    if (!gpu->nccl_available(&why)) throw RuntimeFailure("--transport nccl: " + why + "; use --transport loopback");
+  }
   if (cuda && !gpu) throw RuntimeFailure("this bsattn was built without CUDA; use --backend cpu");
   if (cuda && gpu->device_count() == 0) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
   if (nccl) {
-    std::string why;
-    if (!gpu->nccl_available(&why)) throw RuntimeFailure("--transport nccl: " + why + "; use --transport loopback");
     if (gpu->device_count() < n)
       throw RuntimeFailure("--transport nccl runs one rank per GPU: --ranks " + std::to_string(n) + " but this machine has " +
                            std::to_string(gpu->device_count()) + " GPU(s); use fewer ranks or --transport loopback");

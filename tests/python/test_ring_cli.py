@@ -115,6 +115,18 @@ for extra, words in bad:
     t.check(len(lines) == 1 and words in p.stderr, f"{' '.join(extra)}: {p.stderr.strip()}")
     t.check(not os.path.exists(t.path("bad.npy")), f"{' '.join(extra)}: wrote an output")
 
+# --transport nccl where it cannot run (no GPU here, or a build without CUDA / NCCL): exit 1, one line. The
+# shapes are ones the GPU kernels take (D = 64, block 64), so that only the machine can refuse.
+for name in ("q16", "k16", "v16"):
+    x = rng.standard_normal((1, 256, 2, 64)).astype(np.float32)
+    np.save(t.path(name + ".npy"), (x.view(np.uint32) >> 16).astype(np.uint16))
+p = subprocess.run([t.bin, "run", "random:density=0.5", "--q", t.path("q16.npy"), "--k", t.path("k16.npy"), "--v",
+                    t.path("v16.npy"), "--dtype", "bf16", "--block", "64", "--backend", "cuda", "--ranks", "2",
+                    "--transport", "nccl", "-o", t.path("bad.npy")], capture_output=True, text=True)
+if p.returncode != 0:  # on a machine with 2+ GPUs and NCCL it runs (scripts/ring-gpu.sh checks its output)
+    t.check(p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and
+            any(w in p.stderr for w in ("NCCL", "GPU", "CUDA")), f"--transport nccl here: {p.returncode} {p.stderr.strip()}")
+
 # bench --ranks: one record per rank count, efficiency 1 at the base count, loopback named as such.
 p = bsattn("bench", "--backend", "cpu", "--ranks", "1,2", "--seq", "512", "--heads", "2", "--head-dim", "32",
            "--block", "64", "--pattern", "causal", "--density", "0.5", "--ring-layout", "zigzag",
