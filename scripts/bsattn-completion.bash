@@ -40,6 +40,9 @@ _bsattn() {
     --dtype) COMPREPLY=($(compgen -W "auto f32 f16 bf16" -- "$cur")); return ;;
     --synthetic) COMPREPLY=($(compgen -W "decay sinks clustered spatial random" -- "$cur")); return ;;
     --order) COMPREPLY=($(compgen -W "raster snake morton hilbert gilbert tiles residue" -- "$cur")); return ;;
+    --ring-layout) COMPREPLY=($(compgen -W "contiguous zigzag" -- "$cur")); return ;;
+    --transport) COMPREPLY=($(compgen -W "loopback nccl" -- "$cur")); return ;;
+    --scaling) COMPREPLY=($(compgen -W "strong weak both" -- "$cur")); return ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$(_bsattn_options "$bin" $sub $kind)" -- "$cur"))
