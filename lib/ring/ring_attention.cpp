@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -176,12 +177,14 @@ RingResult ring_attention(const AttentionProblem& p, const BlockMask& mask, cons
 
   RingResult res;
   const int64_t B = p.batch, S = p.q_len, Hq = p.heads_q, Hkv = p.heads_kv, D = p.head_dim;
-  res.out.assign(size_t(B * S * Hq * D), 0.f);
-  res.lse.assign(size_t(B * Hq * S), 0.f);
+  // NaN until a rank writes its rows: every element has exactly one owner, and a gap would show.
+  const float poison = std::numeric_limits<float>::quiet_NaN();
+  res.out.assign(size_t(B * S * Hq * D), poison);
+  res.lse.assign(size_t(B * Hq * S), poison);
   if (dout) {
-    res.dq.assign(res.out.size(), 0.f);
-    res.dk.assign(size_t(B * S * Hkv * D), 0.f);
-    res.dv.assign(res.dk.size(), 0.f);
+    res.dq.assign(res.out.size(), poison);
+    res.dk.assign(size_t(B * S * Hkv * D), poison);
+    res.dv.assign(res.dk.size(), poison);
   }
   res.ranks.resize(size_t(n));
   std::mutex serialize;
