@@ -191,9 +191,16 @@ RingResult check_case(const Case& c, int ranks, RingLayoutKind layout, uint64_t 
   }
   REQUIRE(int(r.ranks.size()) == ranks);
   int64_t pairs = 0;
+  const RingLayout L = make_ring_layout(ranks, layout, c.S, c.bq, c.bk);
   for (const RankReport& rr : r.ranks) {
     CHECK(rr.steps_computed + rr.steps_skipped == ranks);
-    CHECK(rr.bytes_sent >= 0);
+    // Bytes sent: the forward passes on the shards of ranks r, r-1, ..., r-N+2 (float32 K and V); the
+    // backward passes every shard once with its dK and dV (four float32 tensors).
+    int64_t want = 0;
+    for (int s = 0; s + 1 < ranks; ++s) want += 2 * 4 * c.B * c.Hkv * c.D * L.shard_len((rr.rank - s + ranks) % ranks);
+    if (grads && ranks > 1)
+      for (int s = 0; s < ranks; ++s) want += 4 * 4 * c.B * c.Hkv * c.D * L.shard_len((rr.rank - s + ranks) % ranks);
+    CHECK(rr.bytes_sent == want);
     pairs += rr.computed_pairs;
   }
   // Every kept pair is computed by exactly one step.
