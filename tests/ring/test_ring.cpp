@@ -49,9 +49,25 @@ BlockMask make_mask(const Case& c, uint64_t seed) {
           else if (c.kind == "dense") keep = true;
           else if (c.kind == "diagonal") keep = std::abs(qi - kj) < 0.5 * double(std::max(c.bq, c.bk));
           else if (c.kind == "holes") keep = i % 3 != 1 && rng.uniform() < 0.5;  // rows i%3==1 are empty
+          else if (c.kind == "headtypes") keep = rng.uniform() < 0.3;
           if (keep) m.set(b, h, i, j);
         }
+  if (c.kind == "headtypes") {
+    // Head 0 random (sparse), head 1 dense, head 2 streaming (1 sink block, 2 local blocks), cycling: the
+    // single rank reads dense and streaming heads from their definition, the ring from the sliced bitmap.
+    for (int64_t h = 0; h < s.heads; ++h) {
+      const int64_t kind = h % 3;
+      m.heads[size_t(h)].type = kind == 1 ? HeadType::Dense : kind == 2 ? HeadType::Streaming : HeadType::Sparse;
+      if (kind == 2) m.heads[size_t(h)].sink_blocks = 1, m.heads[size_t(h)].local_blocks = 2;
+      for (int64_t b = 0; b < s.batch; ++b) {
+        uint8_t* hb = m.head_bits(b, h);
+        if (kind == 1) std::fill(hb, hb + s.head_cells(), uint8_t(1));
+        if (kind == 2) fill_streaming(m.geometry(), 1, 2, hb);
+      }
+    }
+  }
   if (c.causal) m.apply_causal();
+  if (c.kind == "headtypes") m.check_consistency();
   return m;
 }
 
@@ -322,6 +338,16 @@ TEST_CASE("ring forward: GQA, tails, batches, unequal block sizes, a mask per ba
       Case broadcast = batch;
       broadcast.mask_batch = 1;
       check_case(broadcast, 3, layout, ++seed);
+    }
+}
+
+TEST_CASE("ring forward and backward: dense and streaming heads as well as sparse ones") {
+  uint64_t seed = 700;
+  for (RingLayoutKind layout : kLayouts)
+    for (bool causal : {false, true}) {
+      Case c;
+      c.kind = "headtypes", c.H = 6, c.Hkv = 3, c.S = 224, c.causal = causal;
+      check_case(c, 3, layout, ++seed, true);
     }
 }
 
