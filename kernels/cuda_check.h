@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 
 #include "lib/error.h"
@@ -48,3 +49,35 @@ namespace bsattn::cuda {
     cublasStatus_t bsattn_s_ = (call);                                                             \
     if (bsattn_s_ != CUBLAS_STATUS_SUCCESS) ::bsattn::cuda::cublas_fail(bsattn_s_, #call, __FILE__, __LINE__); \
   } while (0)
+
+namespace bsattn::cuda {
+
+// Per-device caches are arrays of this size.
+constexpr int kMaxDevices = 64;
+
+// The calling thread's current device, checked against kMaxDevices.
+inline int current_device() {
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices) throw RuntimeFailure("CUDA device index " + std::to_string(dev) + " out of range");
+  return dev;
+}
+
+// Runs a setup once per device: a kernel's attributes (the opt-in to more than 48 KiB of dynamic shared
+// memory) belong to the kernel on one device, so a process driving several GPUs (the ring's NCCL ranks,
+// one thread each) sets them on each. Two threads on one device may both run it; it sets the same value.
+class PerDeviceOnce {
+ public:
+  template <class Fn>
+  void operator()(Fn&& fn) {
+    const int dev = current_device();
+    if (done_[dev].load(std::memory_order_acquire)) return;
+    fn();
+    done_[dev].store(true, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<bool> done_[kMaxDevices] = {};
+};
+
+}  // namespace bsattn::cuda

@@ -16,15 +16,12 @@
 
 namespace bsattn::cuda::bwd {
 
-// Launches KERNEL with `smem` bytes of dynamic shared memory (the opt-in above 48 KiB is a per-function
-// attribute, set at its first launch).
+// Launches KERNEL with `smem` bytes of dynamic shared memory (the opt-in above 48 KiB is an attribute of
+// the function on each device, set at its first launch there).
 template <void (*KERNEL)(BwdParams)>
 void launch_smem(dim3 grid, int threads, int smem, const BwdParams& p, cudaStream_t stream) {
-  static bool configured = false;
-  if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    configured = true;
-  }
+  static PerDeviceOnce configured;
+  configured([&] { CUDA_CHECK(cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)); });
   KERNEL<<<grid, threads, smem, stream>>>(p);
   CUDA_CHECK_LAUNCH("attention backward kernel");
 }
@@ -49,15 +46,14 @@ void launch_dq_pass(const BwdParams& p, cudaStream_t stream) {
 }
 
 // The sm90 dK/dV loop (with dQ atomics, or without for the deterministic pass). The shared-memory
-// opt-in is per kernel, set at its first launch.
+// opt-in is per kernel and device, set at its first launch there.
 template <class T, bool DQ_ATOMIC>
 void launch_sm90_kernel(const BwdSm90Params& tp, cudaStream_t stream) {
-  static bool configured = false;
-  if (!configured) {
+  static PerDeviceOnce configured;
+  configured([&] {
     CUDA_CHECK(cudaFuncSetAttribute(bwd_sm90_kernel<T, DQ_ATOMIC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     T::SMEM_LAUNCH));
-    configured = true;
-  }
+  });
   const BwdParams& p = tp.p;
   const dim3 grid(unsigned((p.kv_len + T::BN - 1) / T::BN), unsigned(p.heads_kv), unsigned(p.batch));
   bwd_sm90_kernel<T, DQ_ATOMIC><<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(tp);

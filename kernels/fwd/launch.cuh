@@ -16,14 +16,11 @@
 namespace bsattn::cuda::fwd {
 
 // Launches `kernel`, the one kernel of configuration T, allowing it T::SMEM_LAUNCH bytes of dynamic
-// shared memory (a per-function attribute, set at its first launch).
+// shared memory (an attribute of the function on each device, set at its first launch there).
 template <class T, class Arg>
 void launch_kernel(void (*kernel)(Arg), dim3 grid, const Arg& arg, cudaStream_t stream) {
-  static bool configured = false;
-  if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_LAUNCH));
-    configured = true;
-  }
+  static PerDeviceOnce configured;
+  configured([&] { CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_LAUNCH)); });
   kernel<<<grid, T::THREADS, T::SMEM_LAUNCH, stream>>>(arg);
   CUDA_CHECK_LAUNCH("attention forward kernel");
 }
