@@ -49,10 +49,11 @@ struct RunOptions {
   std::string reorder, grid;
   int64_t text = 0;
   std::string dilated;
-  // --ranks: ring attention over this many ranks (lib/ring); `ring` is set when --ranks is given.
+  // --ranks: ring attention over this many ranks (lib/ring); `ring` is set when --ranks is given,
+  // `ring_options` when --ring-layout or --transport is.
   int ranks = 1;
-  bool ring = false;
-  std::string ring_layout, transport;
+  bool ring = false, ring_options = false;
+  std::string ring_layout = "contiguous", transport = "loopback";
 };
 
 // run --nsa: NSA's three branches and their gated sum (lib/nsa/nsa.h) instead of one mask.
@@ -204,8 +205,8 @@ void run_dilated_cmd(const RunOptions& o, Qkv in, std::vector<int64_t> perm, Bac
 void run_ring_cmd(const RunOptions& o, RunRequest req, const MaskStats& st, OutputSet& outputs) {
   ring::RingConfig cfg;
   cfg.ranks = o.ranks;
-  cfg.layout = ring::parse_ring_layout(o.ring_layout.empty() ? "contiguous" : o.ring_layout);
-  cfg.transport = ring::parse_transport(o.transport.empty() ? "loopback" : o.transport);
+  cfg.layout = ring::parse_ring_layout(o.ring_layout);
+  cfg.transport = ring::parse_transport(o.transport);
   const nlohmann::json mask_spec = req.mask.spec, input_spec = req.inputs.spec;
   const Layout layout = req.inputs.layout;
   const bool grads = req.gradients;
@@ -277,11 +278,11 @@ void run_run(const RunOptions& o) {
     throw UsageError("--deterministic selects the CUDA backward's dQ pass (the CPU reference always is); it needs "
                      "--backend cuda");
 
-  if (!o.ring && (!o.ring_layout.empty() || !o.transport.empty()))
+  if (!o.ring && o.ring_options)
     throw UsageError("--ring-layout and --transport configure the ring: they need --ranks N");
   if (o.ring) {
-    ring::parse_ring_layout(o.ring_layout.empty() ? "contiguous" : o.ring_layout);
-    const ring::TransportKind t = ring::parse_transport(o.transport.empty() ? "loopback" : o.transport);
+    ring::parse_ring_layout(o.ring_layout);
+    const ring::TransportKind t = ring::parse_transport(o.transport);
     if (t == ring::TransportKind::Nccl && backend != Backend::Cuda)
       throw UsageError("--transport nccl moves GPU memory between GPUs: it needs --backend cuda (the CPU reference runs "
                        "with --transport loopback)");
@@ -356,7 +357,7 @@ void run_run(const RunOptions& o) {
 
   BlockMask m = cu.empty() ? resolve_mask(mask, in, perm.empty() ? nullptr : &perm) : resolve_varlen_mask(mask, in, cu);
   // The ring's sizes are checked before the warnings below: a refused --ranks is the only line.
-  if (o.ring) ring::check_ring_shape(o.ranks, ring::parse_ring_layout(o.ring_layout.empty() ? "contiguous" : o.ring_layout), m.shape);
+  if (o.ring) ring::check_ring_shape(o.ranks, ring::parse_ring_layout(o.ring_layout), m.shape);
   MaskStats st = cu.empty() ? mask_stats(m) : varlen_mask_stats(m, cu);
   if (st.empty_rows > 0)
     std::fprintf(stderr, "bsattn run: warning: %lld mask rows keep no block (their output is 0, LSE = -inf)\n",
@@ -479,10 +480,11 @@ void register_run(CLI::App& app) {
   sub->add_flag("-q,--quiet", o->quiet, "Print nothing on success (and no progress unless --progress)")->group("Output");
   sub->add_flag("--progress", o->progress, "CPU backend: progress with ETA on stderr even when it is not a terminal (default: on a terminal)")->group("Output");
   auto* ranks = sub->add_option("--ranks", o->ranks, "Ring attention (context parallelism): shard the sequence over N ranks that pass K/V shards round a ring; the output equals the single-rank run (docs/ring.md)")->check(CLI::Range(1, 1024))->group("Ring");
-  sub->add_option("--ring-layout", o->ring_layout, "How --ranks shards the sequence: contiguous (rank r: chunk r) or zigzag (chunks r and 2N-1-r, balanced under --causal) [default: contiguous]")->group("Ring");
-  sub->add_option("--transport", o->transport, "How --ranks exchange shards: loopback (N virtual ranks in this process, on the CPU or one GPU) or nccl (one GPU per rank, --backend cuda) [default: loopback]")->group("Ring");
-  sub->callback([o, ranks]() {
+  auto* layout = sub->add_option("--ring-layout", o->ring_layout, "How --ranks shards the sequence: contiguous (rank r: chunk r) or zigzag (chunks r and 2N-1-r, balanced under --causal)")->capture_default_str()->group("Ring");
+  auto* transport = sub->add_option("--transport", o->transport, "How --ranks exchange shards: loopback (N virtual ranks in this process, on the CPU or one GPU) or nccl (one GPU per rank, --backend cuda)")->capture_default_str()->group("Ring");
+  sub->callback([o, ranks, layout, transport]() {
     o->ring = ranks->count() > 0;
+    o->ring_options = layout->count() + transport->count() > 0;
     run_run(*o);
   });
 }
