@@ -78,6 +78,8 @@ void run_ring_bench(const BenchOptions& o, bool use_cuda, const bench::SweepAxes
   if (!o.csv_out.empty() || !o.save_masks.empty() || !o.synthetic.empty())
     throw UsageError("--ranks writes its table and --json/--markdown; --csv, --save-masks and --synthetic do not apply");
   if (axes.pass != std::vector<std::string>{"fwd"}) throw UsageError("--ranks times the forward ring: --pass fwd only");
+  if (o.causal || !o.orders.empty() || !o.grid.empty() || o.text)
+    throw UsageError("--causal, --order, --grid and --text apply to --dilated; a causal ring: --pattern causal");
   ring::RingBenchOptions ro;
   ro.ranks = ring::parse_rank_list(o.ranks);
   ro.scaling = ring::parse_scaling(o.scaling);

@@ -142,6 +142,8 @@ if p.returncode == 0:
     t.check("loopback" in p.stdout and "| strong | 2 |" in p.stdout, f"bench --ranks table: {p.stdout}")
 p = bsattn("bench", "--backend", "cpu", "--ranks", "2,1", "--seq", "512", expect=2)
 t.check("ascend" in p.stderr, f"bench --ranks 2,1: {p.stderr.strip()}")
+p = bsattn("bench", "--backend", "cpu", "--ranks", "1,2", "--causal", "--seq", "512", expect=2)
+t.check("--pattern causal" in p.stderr, f"bench --ranks --causal: {p.stderr.strip()}")
 p = bsattn("bench", "--backend", "cpu", "--ring-layout", "zigzag", "--seq", "512", expect=2)
 t.check("--ranks" in p.stderr, f"bench --ring-layout without --ranks: {p.stderr.strip()}")
 t.finish("ring cli: run --ranks 2/3/4 x contiguous/zigzag x causal equals NumPy float64 and the single run, gradients too; bad options exit 2; bench --ranks records")
