@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -97,7 +98,7 @@ void nccl_check(ncclResult_t r, const char* call) {
                        (api.error_string ? api.error_string(r) : std::to_string(int(r))));
 }
 
-// The communicators of one ring, destroyed with the last transport that uses them.
+// The communicators of one ring of GPUs 0..N-1 and the host barrier of their threads.
 struct NcclGroup {
   std::vector<ncclComm_t> comms;
   ring::LoopbackHub hub;  // the host barrier of the ranks' threads
@@ -177,6 +178,24 @@ class NcclTransport : public ring::Transport {
   cudaEvent_t ready_ = nullptr, done_ = nullptr;
 };
 
+// The communicators of GPUs 0..ranks-1, made once per rank count and kept for the process: a bench runs
+// the ring many times, and ncclCommInitAll takes about a second. A group a failed ring aborted is made
+// anew. The cache is never destroyed: at exit NCCL and the CUDA runtime may already be gone.
+std::shared_ptr<NcclGroup> nccl_group(int ranks) {
+  static std::mutex mu;
+  static auto* groups = new std::map<int, std::shared_ptr<NcclGroup>>();
+  std::lock_guard<std::mutex> lock(mu);
+  std::shared_ptr<NcclGroup>& g = (*groups)[ranks];
+  if (!g || g->was_aborted) {
+    auto fresh = std::make_shared<NcclGroup>(ranks);
+    std::vector<int> devices(static_cast<size_t>(ranks));
+    for (int r = 0; r < ranks; ++r) devices[size_t(r)] = r;
+    nccl_check(nccl_api().comm_init_all(fresh->comms.data(), ranks, devices.data()), "ncclCommInitAll");
+    g = std::move(fresh);
+  }
+  return g;
+}
+
 }  // namespace
 
 bool nccl_usable(std::string* why) {
@@ -192,10 +211,7 @@ std::vector<std::unique_ptr<ring::Transport>> make_nccl_transports(int ranks, co
   std::string why;
   if (!nccl_usable(&why)) throw RuntimeFailure("--transport nccl: " + why + "; use --transport loopback");
   if (int(compute_streams.size()) != ranks) throw std::logic_error("make_nccl_transports: one compute stream per rank");
-  auto group = std::make_shared<NcclGroup>(ranks);
-  std::vector<int> devices(static_cast<size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) devices[size_t(r)] = r;
-  nccl_check(nccl_api().comm_init_all(group->comms.data(), ranks, devices.data()), "ncclCommInitAll");
+  std::shared_ptr<NcclGroup> group = nccl_group(ranks);
   std::vector<std::unique_ptr<ring::Transport>> t;
   for (int r = 0; r < ranks; ++r)
     t.push_back(std::make_unique<NcclTransport>(group, r, static_cast<cudaStream_t>(compute_streams[size_t(r)])));
