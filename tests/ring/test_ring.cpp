@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/attention.h"
 #include "lib/error.h"
+#include "lib/ring/loopback.h"
 #include "lib/ring/rank_engine.h"
 #include "lib/ring/ring_attention.h"
 #include "lib/ring/ring_layout.h"
@@ -281,6 +284,50 @@ TEST_CASE("ring steps: causal contiguous skips the future shards; zigzag balance
     // 8 chunks of 32 tokens; rank r holds chunks r and 7-r: (r*32*32 + 32*33/2) + ((7-r)*32*32 + 32*33/2).
     CHECK(pairs == 7 * 32 * 32 + 32 * 33);
   }
+}
+
+TEST_CASE("loopback transport: a shift delivers each rank its predecessor's bytes; a failing rank stops the rest") {
+  const int n = 3;
+  LoopbackHub hub(n);
+  auto copy = [](void* d, const void* s, size_t b) { std::memcpy(d, s, b); };
+  std::vector<std::vector<int>> send(n), recv(n, std::vector<int>(4, -1));
+  for (int r = 0; r < n; ++r) send[size_t(r)] = {r, r * 10, r * 100, r * 1000};
+  std::vector<int64_t> sent(n);
+  {
+    std::vector<std::thread> th;
+    for (int r = 0; r < n; ++r)
+      th.emplace_back([&, r] {
+        LoopbackTransport t(hub, r, copy);
+        t.start_shift(send[size_t(r)].data(), 16, recv[size_t(r)].data(), 16);
+        t.finish_shift();
+        sent[size_t(r)] = t.bytes_sent();
+      });
+    for (auto& x : th) x.join();
+  }
+  for (int r = 0; r < n; ++r) {
+    CHECK(recv[size_t(r)] == send[size_t((r + n - 1) % n)]);
+    CHECK(sent[size_t(r)] == 16);
+  }
+  // Rank 1 expects other sizes than rank 0 sends: it fails, aborts the hub, and ranks 0 and 2 are released.
+  LoopbackHub hub2(n);
+  std::vector<int> failed(n, 0);
+  {
+    std::vector<std::thread> th;
+    for (int r = 0; r < n; ++r)
+      th.emplace_back([&, r] {
+        LoopbackTransport t(hub2, r, copy);
+        try {
+          t.start_shift(send[size_t(r)].data(), 16, recv[size_t(r)].data(), r == 1 ? 8 : 16);
+          t.barrier();
+        } catch (...) {
+          failed[size_t(r)] = 1;
+          t.abort();
+        }
+      });
+    for (auto& x : th) x.join();
+  }
+  CHECK(failed[1] == 1);
+  CHECK(hub2.aborted());
 }
 
 TEST_CASE("merge_partial: log-sum-exp weights and empty rows") {
