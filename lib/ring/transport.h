@@ -1,8 +1,7 @@
 // How the ranks of a ring exchange their K/V shards: one interface, a loopback implementation in this
 // folder (N virtual ranks in one process, lib/ring/loopback.h) and an NCCL one in kernels/ (one GPU per
 // rank, kernels/nccl_transport.cpp). Each rank's thread owns its Transport and calls it in the same order
-// as every other rank (SPMD): a rank that stops calling stalls the others, so a failing rank calls
-// abort() (loopback) or lets the process end (NCCL).
+// as every other rank (SPMD): a rank that stops calling stalls the others, so a failing rank calls abort().
 #pragma once
 #include <cstddef>
 #include <cstdint>
