@@ -18,7 +18,7 @@
 #include "kernels/ring_engine.h"
 #include "lib/backend.h"
 #include "lib/error.h"
-#include "lib/tensor/tensor_io.h"
+#include "lib/npy.h"
 
 namespace bsattn::cuda {
 
@@ -206,8 +206,11 @@ class CudaRankEngine : public ring::RankEngine {
   int64_t lse_elems() const { return s_.batch * s_.heads_q * s_.own_rows; }
   int64_t kv_elems(int64_t rows) const { return s_.batch * rows * s_.heads_kv * s_.head_dim; }
 
+  // Float32 values (exact in the dtype) as their 16-bit patterns, rounded to nearest even as to_16bit does.
   void upload16(void* dst, const float* src, int64_t n) {
-    const std::vector<uint16_t> h = to_16bit(std::vector<float>(src, src + n), s_.dtype);
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    const bool bf16 = s_.dtype == ElemType::BF16;
+    for (int64_t i = 0; i < n; ++i) h[size_t(i)] = bf16 ? float_to_bf16(src[i]) : float_to_half(src[i]);
     CUDA_CHECK(cudaMemcpyAsync(dst, h.data(), size_t(n) * 2, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));  // `h` is freed on return
   }

@@ -66,15 +66,21 @@ std::vector<nlohmann::json> ring_scaling(const AttentionProblem& base, const Rin
   if (opt.reps < 1 || opt.warmup < 0) throw UsageError("ring bench: reps must be >= 1 and warmup >= 0");
   const int n0 = opt.ranks.front();
   std::vector<nlohmann::json> records;
+  BlockMask mask;
+  std::vector<float> q, k, v;
+  int64_t inputs_len = -1;
   for (Scaling sc : opt.scaling) {
     double t0 = 0, per_rank_rate0 = 0;
     for (int n : opt.ranks) {
       AttentionProblem p = base;
       if (sc == Scaling::Weak) p.q_len = p.kv_len = base.q_len * n / n0;
-      const BlockMask mask = make_mask(p.q_len);
-      const int64_t nq = p.batch * p.q_len * p.heads_q * p.head_dim, nk = p.batch * p.kv_len * p.heads_kv * p.head_dim;
-      const std::vector<float> q = seeded_values(nq, opt.seed * 4 + 1), k = seeded_values(nk, opt.seed * 4 + 2),
-                               v = seeded_values(nk, opt.seed * 4 + 3);
+      // One mask and one set of inputs per sequence length (strong scaling: the same for every N).
+      if (p.q_len != inputs_len) {
+        const int64_t nq = p.batch * p.q_len * p.heads_q * p.head_dim, nk = p.batch * p.kv_len * p.heads_kv * p.head_dim;
+        mask = make_mask(p.q_len);
+        q = seeded_values(nq, opt.seed * 4 + 1), k = seeded_values(nk, opt.seed * 4 + 2), v = seeded_values(nk, opt.seed * 4 + 3);
+        inputs_len = p.q_len;
+      }
       RingConfig cfg = opt.ring;
       cfg.ranks = n;
       cfg.serialize_steps = cfg.transport == TransportKind::Loopback;
