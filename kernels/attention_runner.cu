@@ -10,8 +10,10 @@
 #include "kernels/attention_fwd.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
+#include "kernels/gating.h"
 #include "kernels/mask_build_device.h"
 #include "lib/error.h"
+#include "lib/hstu/hstu.h"
 #include "lib/npy.h"
 
 namespace bsattn::cuda {
@@ -54,6 +56,8 @@ struct AttentionRunner::Impl {
   std::string bwd_kernel;  // AttentionOptions::bwd_kernel
   cudaStream_t stream = nullptr;
   DeviceBuffer q, k, v, o, lse, cu_q, cu_k, head_type, head_sink, head_local, bits, kv_num, kv_idx;
+  // HSTU: the relative bias tables (FwdParams::rab points into them) and U of the u-gating.
+  DeviceBuffer rab_pos, rab_ts, rab_times, rab_bounds, rab_dense, gate_u;
   FwdParams fp;
   // Backward (prepare_backward): dO, D_i, the dQ accumulator, the gradients, the column CSR.
   DeviceBuffer dout, delta, dq_accum, dq, dk, dv, q_num, q_idx;
@@ -127,9 +131,32 @@ AttentionRunner::AttentionRunner(Checked, const AttentionProblem& p, const Block
   init(p, mask, in, opt);
 }
 
+namespace {
+
+// What the kernels' relative bias and u-gating need of the problem: UsageError before any GPU call.
+void check_hstu_inputs(const AttentionProblem& p, const AttentionInputs& in) {
+  if (in.silu_bias)
+    throw UsageError("the CUDA backend takes HSTU's bias as its tables (AttentionInputs::rab), not as a dense "
+                     "[H, q, kv] score bias (use --backend cpu)");
+  if (in.gate_u && p.score != ScoreFn::Silu) throw UsageError("u-gating is HSTU's: it needs the SiLU score");
+  if (!in.rab || !in.rab->any()) return;
+  const RelativeBiasTables& r = *in.rab;
+  if (p.score != ScoreFn::Silu) throw UsageError("the relative attention bias is HSTU's: it needs the SiLU score");
+  if (p.q_len != p.kv_len || p.cu_seqlens_q != p.cu_seqlens_k)
+    throw UsageError("the relative attention bias is for self-attention: Q and K must have the same lengths");
+  const int64_t big = int64_t(1) << 30;
+  if (r.pos && (r.pos_len <= 0 || r.pos_len > big))
+    throw UsageError("the position bias table needs 1 to 2^30 entries per head, got " + std::to_string(r.pos_len));
+  if (r.ts && (r.ts_buckets <= 0 || r.ts_buckets > big))
+    throw UsageError("the timestamp bias table needs 1 to 2^30 buckets per head, got " + std::to_string(r.ts_buckets));
+  if (r.ts && !r.timestamps) throw UsageError("the timestamp bias needs the timestamps (one per token)");
+}
+
+}  // namespace
+
 void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                            const AttentionOptions& opt) {
-  if (in.silu_bias) throw UsageError("the CUDA backend has no SiLU bias (use --backend cpu)");
+  check_hstu_inputs(p, in);
   if (!gpu_present()) throw RuntimeFailure("no CUDA GPU on this machine; use --backend cpu");
   auto& I = *impl_;
   I.p = p;
@@ -188,6 +215,29 @@ void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, con
   f.head_local = I.head_local.get<int32_t>();
   f.kv_num_blocks = I.kv_num.get<int32_t>();
   f.kv_indices = I.kv_idx.get<int32_t>();
+  std::vector<double> bounds;  // read by the copy below before the synchronization at the end
+  if (in.rab && in.rab->any()) {
+    const RelativeBiasTables& r = *in.rab;
+    const size_t H = size_t(p.heads_q);
+    RabParams& g = f.rab;
+    if (r.pos) {
+      I.rab_pos.upload(r.pos, H * size_t(r.pos_len) * 4, s);
+      g.pos = I.rab_pos.get<float>(), g.pos_len = int(r.pos_len);
+    }
+    if (r.ts) {
+      bounds = hstu_ts_bucket_bounds(r.ts_buckets);
+      I.rab_ts.upload(r.ts, H * size_t(r.ts_buckets) * 4, s);
+      I.rab_times.upload(r.timestamps, size_t(p.total_q()) * 8, s);
+      I.rab_bounds.upload(bounds.data(), bounds.size() * 8, s);
+      g.ts = I.rab_ts.get<float>(), g.ts_buckets = int(r.ts_buckets);
+      g.timestamps = I.rab_times.get<double>(), g.ts_bounds = I.rab_bounds.get<double>();
+    }
+    if (r.dense) {
+      I.rab_dense.upload(r.dense, H * size_t(p.q_len) * size_t(p.kv_len) * 4, s);
+      g.dense = I.rab_dense.get<float>(), g.dense_q = int(p.q_len), g.dense_k = int(p.kv_len);
+    }
+  }
+  if (in.gate_u) I.gate_u.upload(in.gate_u, qn * es, s);
   // The persistent kernel's counter pool is allocated on the device's first use: here, not inside a
   // launch that a caller may be capturing into a CUDA graph.
   if (select_config(f, device_cc(), opt.kernel).persistent) ws_sched_block();
@@ -196,7 +246,11 @@ void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, con
 
 AttentionRunner::~AttentionRunner() = default;
 
-void AttentionRunner::launch() { launch_attention_fwd(impl_->fp, impl_->p.dtype, impl_->variant, impl_->stream); }
+void AttentionRunner::launch() {
+  auto& I = *impl_;
+  launch_attention_fwd(I.fp, I.p.dtype, I.variant, I.stream);
+  if (I.gate_u.get()) launch_gate_u(I.o.get(), I.gate_u.get(), int64_t(I.o.bytes() / 2), I.p.dtype, I.stream);
+}
 
 void* AttentionRunner::stream() const { return impl_->stream; }
 
@@ -247,6 +301,8 @@ void AttentionRunner::prepare_backward(const float* dout, bool deterministic) {
   BwdParams& b = I.bp;
   static_cast<FwdParams&>(b) = I.fp;
   b.deterministic = deterministic;
+  if (I.fp.rab.on() || I.gate_u.get())
+    throw UsageError("the GPU backward has no HSTU relative bias or u-gating (they run the forward pass only)");
   check_bwd_supported(b, I.bwd_kernel);
   cudaStream_t s = I.stream;
   const size_t qn = I.rows_q * I.d_kernel, kn = I.rows_k * I.d_kernel;  // kernel-side (padded) elements

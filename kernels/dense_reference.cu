@@ -78,7 +78,7 @@ __global__ void masked_softmax_kernel(const float* S, int len_q, int len_k, cons
 AttentionResult gpu_dense_reference(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in) {
   p.validate(mask);
   if (p.dtype == ElemType::F32) throw UsageError("the GPU dense reference takes bf16 or f16 inputs");
-  if (in.silu_bias) throw UsageError("the GPU dense reference has no SiLU bias");
+  if (in.silu_bias || in.rab || in.gate_u) throw UsageError("the GPU dense reference has no SiLU bias or u-gating");
   const int64_t Hq = p.heads_q, Hk = p.heads_kv, D = p.head_dim, B = p.batch;
   const size_t es = elem_size(p.dtype);
   const bool bf = p.dtype == ElemType::BF16;

@@ -7,6 +7,23 @@
 
 namespace bsattn::cuda {
 
+// HSTU's relative attention bias (docs/hstu.md), computed in the kernel for each (query, key) pair of a
+// sequence from per-query-head tables (kernels/fwd/bias.cuh): SiLU scores only, self-attention (each
+// sequence's keys are its queries). Any of the three terms may be absent (null).
+struct RabParams {
+  const float* pos = nullptr;  // [Hq, pos_len]: by distance min(|i - j|, pos_len - 1)
+  int pos_len = 0;
+  const float* ts = nullptr;   // [Hq, ts_buckets]: by timestamp bucket
+  int ts_buckets = 0;
+  const double* timestamps = nullptr;  // [total_q], packed like Q
+  // [ts_buckets + 1]: bucket b holds the |dt| in [ts_bounds[b], ts_bounds[b + 1]) (ts_bounds[0] = 0, the
+  // last +inf), the exact edges of lib/hstu's hstu_ts_bucket (hstu_ts_bucket_bounds).
+  const double* ts_bounds = nullptr;
+  const float* dense = nullptr;  // [Hq, dense_q, dense_k] (positions within each sequence)
+  int dense_q = 0, dense_k = 0;  // the problem's q_len, kv_len (varlen: the longest sequence)
+  bool on() const { return pos || ts || dense; }
+};
+
 struct FwdParams {
   const void* q = nullptr;  // [total_q, Hq, D] elements of `dtype`
   const void* k = nullptr;  // [total_k, Hkv, D]
@@ -37,6 +54,7 @@ struct FwdParams {
   float scale = 1.f;  // softmax / SiLU scale
   bool silu = false;
   float silu_inv_n = 1.f;
+  RabParams rab;      // SiLU only; launch picks a kernel with the bias when rab.on()
 };
 
 }  // namespace bsattn::cuda

@@ -49,12 +49,29 @@ struct AttentionProblem : AttentionShape {
   void validate(const BlockMask& mask) const;
 };
 
+// HSTU's relative attention bias as its tables (docs/hstu.md; lib/hstu/hstu.h's HstuBias holds them):
+// the CUDA backend computes rab for each pair in the kernel, for SiLU self-attention (q_len == kv_len,
+// equal offsets). Any of the three terms may be absent (null).
+struct RelativeBiasTables {
+  const float* pos = nullptr;  // [heads_q, pos_len]
+  int64_t pos_len = 0;
+  const float* ts = nullptr;   // [heads_q, ts_buckets]
+  int64_t ts_buckets = 0;
+  const double* timestamps = nullptr;  // [total_q], needed with ts
+  const float* dense = nullptr;        // [heads_q, q_len, kv_len], positions within each sequence
+  bool any() const { return pos || ts || dense; }
+};
+
 // Host buffers, `dtype` elements, BSHD (packed when varlen).
 struct AttentionInputs {
   const void* q = nullptr;
   const void* k = nullptr;
   const void* v = nullptr;
   const float* silu_bias = nullptr;  // optional, [heads_q, q_len, kv_len], SiLU only, CPU backend only
+  // HSTU (SiLU) on the CUDA backend: the relative bias from its tables, and u-gating (O * U elementwise,
+  // U [total_q, Hq, D] of `dtype`). The CPU reference takes both through lib/hstu's hstu_forward.
+  const RelativeBiasTables* rab = nullptr;
+  const void* gate_u = nullptr;
 };
 
 struct AttentionResult {

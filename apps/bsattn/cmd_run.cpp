@@ -19,6 +19,7 @@
 #include "lib/ring/ring_plan.h"
 #include "lib/ring/ring_run.h"
 #include "lib/run/run.h"
+#include "lib/tensor/tensor_io.h"
 #include "lib/varlen/varlen.h"
 
 
@@ -92,8 +93,8 @@ void run_nsa(const RunOptions& o, Qkv in, const std::vector<int32_t>& cu, Backen
   outputs.commit();
 }
 
-// run --score silu with HSTU's relative bias and/or u-gating (lib/hstu/hstu.h). The bias runs on the CPU
-// reference; u-gating alone also after the CUDA forward.
+// run --score silu with HSTU's relative bias and/or u-gating (lib/hstu/hstu.h): the CPU reference, or the
+// CUDA kernels (the bias computed per pair from the tables, u-gating by a kernel after the forward).
 void run_hstu(const RunOptions& o, RunRequest req, const MaskStats& st, OutputSet& outputs) {
   Qkv& in = req.inputs;
   const AttentionProblem p = req.cu_seqlens.empty() ? problem_for(in.q, in.k) : varlen_problem(in.q, in.k, req.cu_seqlens);
@@ -105,20 +106,24 @@ void run_hstu(const RunOptions& o, RunRequest req, const MaskStats& st, OutputSe
       throw UsageError("--gate-u " + o.hstu.gate_u + ": U must have the shape of O (that of Q)");
     u = std::move(ut.data);
   }
-  if (req.backend == Backend::Cuda && bias.any())
-    throw UsageError("the CUDA backend has no SiLU bias yet (--rab-pos/--rab-ts/--rab); use --backend cpu");
   const Layout layout = in.layout;
   const nlohmann::json input_spec = in.spec;
   RunResult r;
+  AttentionProblem ps = p;
+  ps.score = ScoreFn::Silu;
+  ps.scale = req.scale;
+  ps.silu_n = req.silu_n > 0 ? req.silu_n : double(p.kv_len);
+  r.problem = ps;
   if (req.backend == Backend::Cuda) {
-    r = run_attention(std::move(req));
-    for (size_t e = 0; e < u.size(); ++e) r.out[e] *= u[e];
+    // The 16-bit values of the inputs (and U rounded to the same type), the bias computed in the kernel.
+    const ElemType t = cuda_input_type(in);
+    r.problem.dtype = t;
+    const std::vector<uint16_t> q16 = to_16bit(in.q.data, t), k16 = to_16bit(in.k.data, t), v16 = to_16bit(in.v.data, t);
+    const std::vector<uint16_t> u16 = u.empty() ? std::vector<uint16_t>{} : to_16bit(u, t);
+    r.out = hstu_forward_cuda(r.problem, req.mask, q16.data(), k16.data(), v16.data(), bias,
+                              u16.empty() ? nullptr : u16.data(), req.cuda);
+    r.backend_name = std::string("cuda (") + elem_type_name(t) + (req.cuda.kernel.empty() ? "" : ", kernel " + req.cuda.kernel) + ")";
   } else {
-    AttentionProblem ps = p;
-    ps.score = ScoreFn::Silu;
-    ps.scale = req.scale;
-    ps.silu_n = req.silu_n > 0 ? req.silu_n : double(p.kv_len);
-    r.problem = ps;
     r.out = hstu_forward(ps, req.mask, in.q.data.data(), in.k.data.data(), in.v.data.data(), bias,
                          u.empty() ? nullptr : u.data(), req.f64, req.threads);
     r.backend_name = req.f64 ? "cpu (float64)" : "cpu (float32)";

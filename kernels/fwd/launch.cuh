@@ -42,7 +42,10 @@ void launch_sm90_ws(const FwdParams& p, cudaStream_t stream) {
 
 template <class Elem, int D, int BM>
 void launch_sm80_general(const FwdParams& p, cudaStream_t stream) {
-  if (p.silu) {
+  if (p.silu && p.rab.on()) {
+    using T = Sm80GeneralConfig<Elem, D, BM, true, true>;
+    launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, BM), p, stream);
+  } else if (p.silu) {
     using T = Sm80GeneralConfig<Elem, D, BM, true>;
     launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, BM), p, stream);
   } else {

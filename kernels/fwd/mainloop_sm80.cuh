@@ -9,14 +9,16 @@
 //                 before ex2.approx); lazy rescale of O; P packed to 16 bits before P V; Q K^T's
 //                 ldmatrix addresses as lane base ^ step. Needs scale > 0 (the row max is taken on raw
 //                 scores). The default on GPUs other than sm_90.
-//   sm80-general  any block_q (64, 128), softmax with any scale or SiLU (HSTU): 16 rows per warp, BN 64,
-//                 scores scaled before the max, two barriers per tile.
+//   sm80-general  any block_q (64, 128), softmax with any scale or SiLU (HSTU, with or without its
+//                 relative attention bias, kernels/fwd/bias.cuh): 16 rows per warp, BN 64, scores
+//                 scaled before the max, two barriers per tile.
 // (Each step's measured effect: results/kernel-history.md.)
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "kernels/fwd/bias.cuh"
 #include "kernels/fwd/block.cuh"
 #include "kernels/fwd/epilogue.cuh"
 #include "kernels/fwd/mask.cuh"
@@ -28,7 +30,7 @@ namespace bsattn::cuda::fwd {
 
 // The tile shape of a main loop and the fragment counts it implies: BM query rows per CTA (the mask's
 // block_q), BN keys per step (divides block_kv), NWARPS warps, a STAGES-deep K/V ring.
-template <typename Elem_, int D_, int BM_, int BN_, int NWARPS_, int STAGES_, bool SILU_>
+template <typename Elem_, int D_, int BM_, int BN_, int NWARPS_, int STAGES_, bool SILU_, bool BIAS_ = false>
 struct TileShape {
   using Elem = Elem_;
   static constexpr int D = D_;
@@ -37,6 +39,7 @@ struct TileShape {
   static constexpr int NWARPS = NWARPS_;
   static constexpr int STAGES = STAGES_;
   static constexpr bool SILU = SILU_;
+  static constexpr bool BIAS = BIAS_;  // HSTU's relative attention bias (FwdParams::rab), SiLU only
   static constexpr int THREADS = NWARPS * 32;
   static constexpr int MT = BM / (16 * NWARPS);  // m16 tiles per warp (rows per warp / 16)
   static constexpr int NT = BN / 8;              // n8 tiles of S per warp
@@ -47,14 +50,16 @@ struct TileShape {
   static constexpr int KV_ELEMS = BN * D;
   static constexpr int SMEM_BYTES = (Q_ELEMS + STAGES * 2 * KV_ELEMS) * 2;
   static constexpr int SMEM_LAUNCH = SMEM_BYTES;  // dynamic shared memory asked at launch
-  // Two CTAs per SM when registers and shared memory allow it (latency hiding across CTAs).
-  static constexpr int MIN_BLOCKS = (THREADS <= 128 || SMEM_BYTES > 110 * 1024) ? 1 : 2;
+  // Two CTAs per SM when registers and shared memory allow it (latency hiding across CTAs); with the
+  // bias, whose per-pair work would spill within 128 registers, one.
+  static constexpr int MIN_BLOCKS = (THREADS <= 128 || SMEM_BYTES > 110 * 1024 || BIAS) ? 1 : 2;
   static_assert(sizeof(Elem) == 2, "16-bit inputs only");
   static_assert(D % 64 == 0, "swizzle works on 8 chunks of 16 bytes: D must be a multiple of 64");
   static_assert(BM % (16 * NWARPS) == 0, "each warp owns whole m16 tiles");
   static_assert(BN % 16 == 0 && NT % 2 == 0, "ldmatrix.x4 loads K in pairs of n8 tiles");
   static_assert(DT % 2 == 0, "ldmatrix.x4.trans loads V in pairs of n8 tiles");
   static_assert(STAGES >= 2, "double buffering at least");
+  static_assert(!BIAS || SILU, "the relative attention bias is HSTU's: SiLU scores only");
 };
 
 // sm80: 4 warps of 32 rows each share every K/V fragment between two m16 tiles (half the shared-memory
@@ -66,8 +71,8 @@ struct Sm80Config : TileShape<Elem, D, /*BM=*/128, /*BN=*/64, /*NWARPS=*/4, /*ST
 };
 
 // sm80-general: 16 rows per warp (BM / 16 warps), BN 64, 2 stages, for block_q 64 and 128.
-template <class Elem, int D, int BM, bool SILU>
-struct Sm80GeneralConfig : TileShape<Elem, D, BM, /*BN=*/64, /*NWARPS=*/BM / 16, /*STAGES=*/2, SILU> {
+template <class Elem, int D, int BM, bool SILU, bool BIAS = false>
+struct Sm80GeneralConfig : TileShape<Elem, D, BM, /*BN=*/64, /*NWARPS=*/BM / 16, /*STAGES=*/2, SILU, BIAS> {
   static constexpr bool RAW_SCORES = false;
 };
 
@@ -285,6 +290,10 @@ __device__ __forceinline__ void sm80_general_loop(const FwdParams& p, const Sm80
   const KvTileList& tiles = c.tiles;
   const int lane = c.lane, warp_row = c.warp_row;
   load_tile<T, T::BM>(c.sq, c.g.q, c.g.ldq, qt.q_rows, c.g.safe, c.tid);
+  [[maybe_unused]] const auto rab_rows = [&] {
+    if constexpr (T::BIAS) return RabRows<T>(p.rab, qt, warp_row, lane);
+    else return 0;
+  }();
 #pragma unroll
   for (int s = 0; s < T::STAGES - 1; ++s) {
     if (s < tiles.count) c.g.load_kv(c.skv, s, tiles.tile(s), qt.len_k, c.tid);
@@ -303,6 +312,7 @@ __device__ __forceinline__ void sm80_general_loop(const FwdParams& p, const Sm80
 
     float s[T::MT][T::NT][4];
     MmaMainLoop<T>::qk(c.sq, sk, warp_row, lane, s);
+    if constexpr (T::BIAS) add_rab_tile<T>(s, p.scale, p.rab, rab_rows, qt, k0, lane);  // s = scale * s + rab
 
     const bool need_mask = qt.tm.needed(qt.q0, k0, T::BN);
 #pragma unroll
@@ -316,7 +326,7 @@ __device__ __forceinline__ void sm80_general_loop(const FwdParams& p, const Sm80
           bool vis = !need_mask || qt.tm.visible(q, k);
           float x = s[mt][nt][e];
           if constexpr (T::SILU)
-            s[mt][nt][e] = vis ? silu_score(x * p.scale, p.silu_inv_n) : 0.f;
+            s[mt][nt][e] = vis ? silu_score(T::BIAS ? x : x * p.scale, p.silu_inv_n) : 0.f;
           else
             s[mt][nt][e] = vis ? x * scale_log2 : -INFINITY;
         }

@@ -1,7 +1,9 @@
 #include "lib/hstu/hstu.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
+#include <limits>
 
 #include "lib/error.h"
 #include "lib/npy.h"
@@ -60,9 +62,45 @@ std::vector<float> load_dense_bias(const std::string& path, int64_t heads, int64
   return b;
 }
 
+namespace {
+uint64_t bits_of(double x) {
+  uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+double double_of(uint64_t u) {
+  double x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+// floor(ln(max(|dt|, 1)) / 0.301), saturated at `cap` (also for an infinite |dt|, whose floor is no integer).
+int64_t ts_bucket_unclamped(double adt, int64_t cap) {
+  const double x = std::floor(std::log(std::max(adt, 1.0)) / 0.301);
+  return x >= double(cap) ? cap : int64_t(x);
+}
+}  // namespace
+
 int64_t hstu_ts_bucket(double dt, int64_t buckets) {
-  const double x = std::log(std::max(std::fabs(dt), 1.0)) / 0.301;
-  return std::clamp<int64_t>(int64_t(std::floor(x)), 0, buckets - 1);
+  return std::max<int64_t>(0, ts_bucket_unclamped(std::fabs(dt), buckets - 1));
+}
+
+std::vector<double> hstu_ts_bucket_bounds(int64_t buckets) {
+  if (buckets <= 0) throw UsageError("the timestamp bias needs at least one bucket");
+  std::vector<double> b(size_t(buckets + 1), std::numeric_limits<double>::infinity());
+  b[0] = 0;
+  // Bucket b's lower edge: the least double x with bucket(x) >= b, by bisection on the bit patterns of
+  // the non-negative doubles (ordered as the values; the bucket is non-decreasing in |dt|).
+  const uint64_t top = bits_of(std::numeric_limits<double>::max());
+  for (int64_t k = 1; k < buckets; ++k) {
+    if (ts_bucket_unclamped(std::numeric_limits<double>::max(), buckets) < k) break;  // never reached: +inf
+    uint64_t lo = 0, hi = top;  // bucket(lo) < k <= bucket(hi)
+    while (hi - lo > 1) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      (ts_bucket_unclamped(double_of(mid), buckets) >= k ? hi : lo) = mid;
+    }
+    b[size_t(k)] = double_of(hi);
+  }
+  return b;
 }
 
 std::vector<float> hstu_rab(const HstuBias& b, int64_t H, int64_t t0, int64_t len, int64_t dq, int64_t dk) {
@@ -95,14 +133,23 @@ void one_sequence(const AttentionProblem& p1, const BlockMask& m, const float* q
 
 }  // namespace
 
-std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
-                                const float* v, const HstuBias& bias, const float* u, bool f64, int threads) {
+void check_hstu_problem(const AttentionProblem& p, const BlockMask& mask, const HstuBias& bias) {
   if (p.score != ScoreFn::Silu) throw UsageError("HSTU attention takes the SiLU score (--score silu)");
   p.validate(mask);
   if (p.q_len != p.kv_len || (p.varlen() && p.cu_seqlens_q != p.cu_seqlens_k))
     throw UsageError("HSTU attention is self-attention: Q and K must have the same lengths");
   if (!bias.ts.empty() && int64_t(bias.timestamps.size()) != p.total_q())
     throw UsageError("--rab-ts needs --timestamps with one timestamp per token (" + std::to_string(p.total_q()) + ")");
+  const int64_t H = p.heads_q;
+  if ((!bias.pos.empty() && int64_t(bias.pos.size()) != H * bias.pos_len) ||
+      (!bias.ts.empty() && int64_t(bias.ts.size()) != H * bias.ts_buckets) ||
+      (!bias.dense.empty() && int64_t(bias.dense.size()) != H * p.q_len * p.kv_len))
+    throw UsageError("HSTU bias: a table's size does not match the heads (" + std::to_string(H) + ") and its length");
+}
+
+std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
+                                const float* v, const HstuBias& bias, const float* u, bool f64, int threads) {
+  check_hstu_problem(p, mask, bias);
   const int64_t H = p.heads_q, Hkv = p.heads_kv, D = p.head_dim;
   std::vector<float> out(size_t(p.total_q() * H * D), 0.f);
   for (int64_t b = 0; b < p.batch; ++b) {
@@ -121,6 +168,27 @@ std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask
   if (u)
     for (size_t e = 0; e < out.size(); ++e) out[e] *= u[e];
   return out;
+}
+
+RelativeBiasTables hstu_bias_tables(const HstuBias& b) {
+  RelativeBiasTables t;
+  if (!b.pos.empty()) t.pos = b.pos.data(), t.pos_len = b.pos_len;
+  if (!b.ts.empty()) t.ts = b.ts.data(), t.ts_buckets = b.ts_buckets, t.timestamps = b.timestamps.data();
+  if (!b.dense.empty()) t.dense = b.dense.data();
+  return t;
+}
+
+std::vector<float> hstu_forward_cuda(const AttentionProblem& p, const BlockMask& mask, const void* q, const void* k,
+                                     const void* v, const HstuBias& bias, const void* u, const AttentionOptions& opt) {
+  check_hstu_problem(p, mask, bias);
+  if (p.dtype == ElemType::F32) throw UsageError("the CUDA backend takes bf16 or f16 inputs (--dtype bf16 or f16)");
+  const RelativeBiasTables tables = hstu_bias_tables(bias);
+  AttentionInputs in{q, k, v, nullptr};
+  if (tables.any()) in.rab = &tables;
+  in.gate_u = u;
+  AttentionOptions o = opt;
+  o.backend = Backend::Cuda;
+  return attention_forward(p, mask, in, o).out;
 }
 
 ErrorReport hstu_quality(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k, const float* v,

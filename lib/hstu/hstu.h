@@ -5,7 +5,7 @@
 //   bucket(i,j) = clamp(floor(ln(max(|t[min(i+1, L-1)] - t[j]|, 1)) / 0.301), 0, Nb-1)
 // (HSTU's bucketization: query i is scored with the timestamp of the item it predicts, i+1), i and j
 // positions within the sequence, t its timestamps. Computed by the CPU reference (lib/reference) with the
-// bias materialized per sequence ([H, L, L]); the CUDA kernels have no SiLU bias.
+// bias materialized per sequence ([H, L, L]), or by the CUDA kernels from the tables (hstu_forward_cuda).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -39,6 +39,10 @@ std::vector<float> load_dense_bias(const std::string& path, int64_t heads, int64
 
 // HSTU's timestamp bucket of a difference dt.
 int64_t hstu_ts_bucket(double dt, int64_t buckets);
+// The buckets' edges as |dt| values: [buckets + 1], bounds[0] = 0, bounds[buckets] = +inf, and
+// hstu_ts_bucket(dt) = b exactly when bounds[b] <= |dt| < bounds[b + 1] (edges never reached are +inf).
+// The CUDA kernels compare with these instead of taking a logarithm in double precision.
+std::vector<double> hstu_ts_bucket_bounds(int64_t buckets);
 // rab of one sequence: [H, L, L] (positions within the sequence; `t0` its first row in the packed timestamps).
 std::vector<float> hstu_rab(const HstuBias& b, int64_t heads, int64_t t0, int64_t len, int64_t dense_q_len,
                             int64_t dense_kv_len);
@@ -47,6 +51,18 @@ std::vector<float> hstu_rab(const HstuBias& b, int64_t heads, int64_t t0, int64_
 // f32 BSHD (packed when varlen); u: [total, Hq, D] or null. f64: compute in float64. Returns O [total, Hq, D].
 std::vector<float> hstu_forward(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k,
                                 const float* v, const HstuBias& bias, const float* u, bool f64 = false, int threads = 0);
+
+// The checks both backends make first: SiLU, self-attention, the problem against the mask, the tables'
+// sizes, one timestamp per token. UsageError.
+void check_hstu_problem(const AttentionProblem& p, const BlockMask& mask, const HstuBias& bias);
+// The tables as the attention entry takes them (pointers into b).
+RelativeBiasTables hstu_bias_tables(const HstuBias& b);
+// hstu_forward on the CUDA backend (opt: kernel and launch; the backend is set here): q, k, v and u (or
+// null) 16-bit of p.dtype, rab computed for each pair in the kernel from the tables (exactly hstu_rab's
+// values), u-gating by a kernel after it. O [total, Hq, D] as float. UsageError before any GPU call;
+// RuntimeFailure without a GPU.
+std::vector<float> hstu_forward_cuda(const AttentionProblem& p, const BlockMask& mask, const void* q, const void* k,
+                                     const void* v, const HstuBias& bias, const void* u, const AttentionOptions& opt);
 
 // HSTU attention with a mask (a selection such as topk) against the same attention with every (causally
 // visible) block kept, both through hstu_forward in float32: what `analyze --score silu --rab-...` reports.

@@ -221,6 +221,9 @@ struct Prepared {
     q = head_rows_of<T>(in.q, p.dtype, p.total_q(), H, D, rq, "Q", threads);
     k = head_rows_of<T>(in.k, p.dtype, p.total_k(), Hkv, D, rk, "K", threads);
     v = head_rows_of<T>(in.v, p.dtype, p.total_k(), Hkv, D, rk, "V", threads);
+    if (in.rab || in.gate_u)
+      throw UsageError("the CPU reference takes HSTU's bias tables and U through hstu_forward (lib/hstu), not "
+                       "the attention entry");
     bias = in.silu_bias;
     softmax = p.score == ScoreFn::Softmax;
     if (bias && softmax) throw UsageError("a score bias is only defined for SiLU attention");

@@ -10,7 +10,7 @@ O = (SiLU(alpha*QK^T + rab) / n) V over the visible pairs, times U. Tolerance 1e
 against float64, at most 90 keys); --f64 at 2e-7 (the float32 output file).
 analyze with the same options (alpha 1/sqrt(D): analyze has no --scale): the masked output's rel_l2 against every visible block kept, as NumPy's.
 Bad input exits 2 with one line: --rab-ts without --timestamps, timestamps of the wrong length, a table
-of the wrong shape, --backend cuda with a bias ("no SiLU bias"), --gate-u with softmax.
+of the wrong shape, --lse (SiLU has none), --gate-u with softmax. (The CUDA path: tests/gpu/test_hstu_gpu.cpp.)
 """
 import os
 import subprocess
@@ -133,7 +133,7 @@ bad = [
     (["--rab-ts", F["ts"]], "--timestamps"),
     (["--rab-ts", F["ts"], "--timestamps", t.path("fx_stamps.npy")], "--timestamps"),
     (["--rab-pos", F["bias"]], "--rab-pos"),
-    (["--rab-pos", F["pos"], "--backend", "cuda", "--dtype", "bf16"], "no SiLU bias"),
+    (["--rab-pos", F["pos"], "--lse", t.path("bad_lse.npy")], "log-sum-exp"),
 ]
 for args, needle in bad:
     r = bsattn("run", "dense", *QKV, *SEQ, "--score", "silu", "--causal", "-o", t.path("bad.npy"),
