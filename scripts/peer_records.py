@@ -10,7 +10,7 @@ PASS_FLOP_FACTOR = {"fwd": 1.0, "bwd": 2.5, "fwd+bwd": 3.5}
 # Keys a peer record copies from the bsattn record it was timed against (the problem and the mask).
 PROBLEM_KEYS = ("pattern", "spec", "causal", "batch", "heads", "heads_kv", "seq", "head_dim", "block", "dtype",
                 "pass", "density_target", "density", "pair_density", "kept_blocks", "flops_dense_equiv",
-                "bytes_min", "mask_file", "seed")
+                "bytes_min", "mask_file", "seed", "score", "rab", "gate_u")
 
 DENSE_SPECS = ("dense", "causal")
 GRAD_NAMES = ("dq", "dk", "dv")

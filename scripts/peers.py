@@ -37,6 +37,14 @@ flex_attention calls on inputs permuted beforehand (what bsattn's cuda record ti
   python3 scripts/peers.py --bench dilated.json --bsattn build/bsattn --out merged.json   (bench --dilated records)
   (then `bsattn bench --from merged.json --csv merged.csv --markdown merged.md` for the exports)
 
+HSTU (issue 21, docs/hstu.md; records of `bsattn bench --score silu [--rab pos+ts] [--gate-u]`, fixed length,
+dense or causal masks, forward): HSTU attention in plain PyTorch, SiLU(alpha QK^T + rab) / n over the visible
+pairs, times V, times U: rab from per-head tables gathered by the clamped distance and by HSTU's timestamp
+bucket (float64 timestamps, torch.log), all as [B, H, S, S] tensors. Two records per bsattn record: `torch_hstu`
+(eager) and `torch_compile_hstu` (the same function through torch.compile). Seeded inputs and tables of the
+record's shape; for the smallest S of each (D, causal, rab, gate_u), `bsattn run --score silu --backend cuda`
+with the same tables (.npy) computes O, and both peers' outputs are checked against it.
+
 NSA (issue 21, docs/nsa.md): `--nsa SPEC` times NSA's forward in PyTorch, bf16: mean-pooled K/V, the
 compressed branch and its scores as dense matmuls (the scores feed the selection), the top-n selection
 shared across each GQA group (forced initial and local blocks), then FlexAttention for the selected and
@@ -305,6 +313,116 @@ def grad_errors(got, ours):
     return {g: rel_err(a, b) for g, a, b in zip(pr.GRAD_NAMES, got, ours)}
 
 
+HSTU_BUCKETS = 129  # the bench's timestamp table: HSTU's 128 buckets + 1
+
+
+def hstu_torch(q, k, v, u, pos, ts, t, alpha, n, causal):
+    """HSTU attention, BHSD: q [B,H,S,D], k/v [B,Hkv,S,D] bf16, u like q or None; pos [H,Np] / ts [H,Nb] float32
+    or None, t [B,S] float64. O = (SiLU(alpha q.k + rab) / n over visible pairs) v, times u (docs/hstu.md)."""
+    B, H, S, D = q.shape
+    g = H // k.shape[1]
+    kk, vv = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    s = torch.matmul(q, kk.transpose(-1, -2)).float() * alpha          # [B,H,S,S]
+    i = torch.arange(S, device=q.device)
+    if pos is not None:
+        dist = (i[:, None] - i[None, :]).abs().clamp(max=pos.shape[1] - 1)
+        s = s + pos[:, dist].unsqueeze(0)                                # [1,H,S,S]
+    if ts is not None:
+        tq = t[:, (i + 1).clamp(max=S - 1)]                              # the timestamp of the next item
+        dt = (tq[:, :, None] - t[:, None, :]).abs().clamp(min=1.0)       # [B,S,S] float64
+        b = torch.floor(torch.log(dt) / 0.301).clamp(0, ts.shape[1] - 1).long()
+        s = s + ts[:, b].permute(1, 0, 2, 3)                             # [H,B,S,S] -> [B,H,S,S]
+    p = F.silu(s) / n
+    if causal:
+        p = p.masked_fill(i[None, :] > i[:, None], 0.0)
+    o = torch.matmul(p.to(q.dtype), vv)
+    return o * u if u is not None else o
+
+
+def hstu_inputs(r, seed, dev):
+    """Seeded Q, K, V (and U) bf16, the tables and timestamps for bench record R (as the bench draws them:
+    tables uniform in [-1, 1), pos [H, S], ts [H, 129], timestamps increasing by 0 s to ~2 years)."""
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed)
+    B, H, Hkv, S, D = r["batch"], r["heads"], r["heads_kv"], r["seq"], r["head_dim"]
+    q, k, v, u = (torch.randn(s, generator=gen, device=dev).to(torch.bfloat16)
+                  for s in ((B, H, S, D), (B, Hkv, S, D), (B, Hkv, S, D), (B, H, S, D)))
+    rab = r.get("rab") or "none"
+    pos = torch.rand((H, S), generator=gen, device=dev) * 2 - 1 if "pos" in rab else None
+    ts = torch.rand((H, HSTU_BUCKETS), generator=gen, device=dev) * 2 - 1 if "ts" in rab else None
+    gaps = torch.floor(torch.exp(torch.rand((B, S), generator=gen, device=dev, dtype=torch.float64) * 17.9))
+    t = 1.7e9 + torch.cumsum(gaps, 1) - gaps[:, :1]
+    return q, k, v, (u if r.get("gate_u") else None), pos, ts, t
+
+
+def bsattn_run_hstu(binary, r, q, k, v, u, pos, ts, t, tmp):
+    """bsattn's HSTU O on the same bf16 inputs and tables (`run --score silu --backend cuda`), layout bhsd."""
+    paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
+    for p, x in zip(paths, (q, k, v)):
+        write_bf16_npy(p, x)
+    cmd = [binary, "run", "causal" if r["causal"] else "dense", "--q", paths[0], "--k", paths[1], "--v", paths[2],
+           "--layout", "bhsd", "--dtype", "bf16", "--block", str(r["block"]), "--backend", "cuda", "--score", "silu",
+           "--silu-n", str(r["seq"]), "-o", paths[3], "-q"]
+    if r["causal"]:
+        cmd.append("--causal")
+    if u is not None:  # float32 holding U's bf16 values exactly: rounded back to the same bf16 by bsattn
+        np.save(os.path.join(tmp, "u.npy"), u.float().cpu().numpy())
+        cmd += ["--gate-u", os.path.join(tmp, "u.npy")]
+    if pos is not None:
+        np.save(os.path.join(tmp, "pos.npy"), pos.cpu().numpy())
+        cmd += ["--rab-pos", os.path.join(tmp, "pos.npy")]
+    if ts is not None:
+        np.save(os.path.join(tmp, "ts.npy"), ts.cpu().numpy())
+        np.save(os.path.join(tmp, "t.npy"), t.cpu().numpy())
+        cmd += ["--rab-ts", os.path.join(tmp, "ts.npy"), "--timestamps", os.path.join(tmp, "t.npy")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError("bsattn run --score silu failed: " + res.stderr.strip())
+    return torch.from_numpy(np.load(paths[3])).to(q.device)
+
+
+def time_hstu(records, cols, opt, flush, gemm, binary, seed, dev, tmp):
+    """Peer records (torch_hstu, torch_compile_hstu) for bsattn's HSTU records (bench --score silu)."""
+    compiled = torch.compile(hstu_torch, dynamic=False)
+    merged, checked = [], set()
+    todo = [r for r in records if r["pass"] == "fwd" and r["spec"] in pr.DENSE_SPECS and not r.get("cu_seqlens")]
+    for r in records:
+        if r not in todo:
+            print("  hstu peers: skipped %s S=%d %s (dense or causal fixed-length forward records only)"
+                  % (r["spec"], r["seq"], r["pass"]), file=sys.stderr)
+    todo.sort(key=lambda r: (r["seq"], r["head_dim"]))
+    for n, r in enumerate(todo):
+        print("[hstu %d/%d] %s S=%d D=%d rab=%s%s" % (n + 1, len(todo), r["spec"], r["seq"], r["head_dim"], r.get("rab"),
+                                                       " u-gating" if r.get("gate_u") else ""), file=sys.stderr, flush=True)
+        q, k, v, u, pos, ts, t = hstu_inputs(r, seed, dev)
+        alpha, norm = r["head_dim"] ** -0.5, float(r["seq"])
+        ckey = (r["head_dim"], r["causal"], r.get("rab"), r.get("gate_u"))
+        ours = None
+        if binary and ckey not in checked:
+            checked.add(ckey)
+            try:
+                ours = bsattn_run_hstu(binary, r, q, k, v, u, pos, ts, t, tmp)
+            except Exception as e:  # reported, and the peers are still timed
+                print("  check skipped: %s" % e, file=sys.stderr)
+        for impl, fn in (("torch_hstu", hstu_torch), ("torch_compile_hstu", compiled)):
+            def call(fn=fn):
+                return fn(q, k, v, u, pos, ts, t, alpha, norm, r["causal"])
+            try:
+                out = call()
+            except torch.OutOfMemoryError as e:
+                print("  %s: out of memory (%s)" % (impl, str(e).splitlines()[0]), file=sys.stderr)
+                torch.cuda.empty_cache()
+                continue
+            extra = pr.output_check(*rel_err(out, ours)) if ours is not None else {}
+            del out
+            tm = measure(call, opt, flush)
+            merged.append(pr.peer_record(cols, r, impl, tm, pr.peer_flops(r, False), torch.__version__, gemm,
+                                         None, extra))
+            print("  %s: %.3f ms%s" % (impl, tm["median_ms"], " (check rel err %.2e)" % extra["check_rel_err"]
+                                       if extra else ""), file=sys.stderr)
+    return merged
+
+
 def nsa_spec(text):
     p = dict(block=64, stride=32, select=64, topn=16, window=512, init=1, local=2)
     for item in filter(None, text.split(",")):
@@ -417,11 +535,13 @@ def main():
     gemm = (ctx.get("ceilings") or {}).get("gemm_bf16_tflops")
     l2 = torch.cuda.get_device_properties(dev).L2_cache_size
     flush = torch.empty(max(2 * l2, 1 << 20), dtype=torch.uint8, device=dev)
-    ours = [r for r in doc["records"] if r["impl"] == "bsattn" and r.get("mask_file")]
+    hstu = [r for r in doc["records"] if r["impl"] == "bsattn" and r.get("score") == "silu"]
+    ours = [r for r in doc["records"] if r["impl"] == "bsattn" and r.get("mask_file") and r.get("score") != "silu"]
     dilated = [r for r in doc["records"] if r["impl"] == "bsattn" and pr.is_dilated(r)]
     cols = list(ours[0].keys()) if ours else []
-    if not ours and not dilated:
-        sys.exit("peers.py: no bsattn records with mask files (run bench with --save-masks) and no dilated records")
+    if not ours and not dilated and not hstu:
+        sys.exit("peers.py: no bsattn records with mask files (run bench with --save-masks), no dilated records and "
+                 "no HSTU (--score silu) records")
     if ours and not a.masks:
         sys.exit("peers.py: the records have mask files: give --masks, the --save-masks folder of that run")
     has_bwd = any(pr.needs_grads(r["pass"]) for r in ours)
@@ -560,6 +680,8 @@ def main():
 
         if dilated and "flex" in impls:
             merged += time_dilated(dilated, flex, opt, flush, gemm, a.bsattn, a.seed, dev, tmp)
+        if hstu:
+            merged += time_hstu(hstu, list(hstu[0].keys()), opt, flush, gemm, a.bsattn, a.seed, dev, tmp)
 
     doc["records"] = doc["records"] + merged
     ctx["peers"] = {"torch": torch.__version__, "impls": sorted(impls), "seed": a.seed,

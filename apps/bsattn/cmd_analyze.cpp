@@ -23,6 +23,8 @@
 #include "lib/quality/frontier.h"
 #include "lib/reference/parallel.h"
 #include "lib/quality/quality.h"
+#include "lib/run/run.h"
+#include "lib/tensor/tensor_io.h"
 #include "lib/varlen/varlen.h"
 
 namespace bsattn::app {
@@ -161,11 +163,26 @@ void analyze_hstu(const AnalyzeOptions& o, const AttentionProblem& p, const Qkv&
   BlockMask m = cu.empty() ? resolve_mask(parse_mask_cli(o.mask, o.seed), in)
                            : resolve_varlen_mask(parse_mask_cli(o.mask, o.seed), in, cu);
   const MaskStats st = cu.empty() ? mask_stats(m) : varlen_mask_stats(m, cu);
-  ErrorReport e = hstu_quality(p, m, in.q.data.data(), in.k.data.data(), in.v.data.data(), bias,
-                               u.empty() ? nullptr : u.data(), o.threads);
+  const bool cuda = o.backend == "cuda";
+  std::string where = "cpu float32";
+  ErrorReport e;
+  if (cuda) {  // the inputs' 16-bit values (U rounded to the same type), the bias computed in the kernel
+    const ElemType t = cuda_input_type(in);
+    AttentionProblem p16 = p;
+    p16.dtype = t;
+    const std::vector<uint16_t> q16 = to_16bit(in.q.data, t), k16 = to_16bit(in.k.data, t), v16 = to_16bit(in.v.data, t);
+    const std::vector<uint16_t> u16 = u.empty() ? std::vector<uint16_t>{} : to_16bit(u, t);
+    AttentionOptions opt;
+    opt.kernel = o.kernel;
+    e = hstu_quality_cuda(p16, m, q16.data(), k16.data(), v16.data(), bias, u16.empty() ? nullptr : u16.data(), opt);
+    where = std::string("cuda ") + elem_type_name(t);
+  } else {
+    e = hstu_quality(p, m, in.q.data.data(), in.k.data.data(), in.v.data.data(), bias, u.empty() ? nullptr : u.data(),
+                     o.threads);
+  }
   if (!o.quiet) {
-    std::printf("hstu (silu, n=%g) with the mask against every visible block kept (cpu float32)\n%-5s %10s %9s\n",
-                p.silu_n, "head", "rel_l2", "cosine");
+    std::printf("hstu (silu, n=%g) with the mask against every visible block kept (%s)\n%-5s %10s %9s\n",
+                p.silu_n, where.c_str(), "head", "rel_l2", "cosine");
     for (size_t h = 0; h < e.heads.size(); ++h)
       std::printf("%-5zu %10.3e %9.6f\n", h, e.heads[h].rel_l2, e.heads[h].cosine);
     std::printf("summary: density %.4f, pair density %.4f, rel_l2 %.3e, cosine %.6f, max_abs %.3e\n", st.density,
@@ -176,6 +193,7 @@ void analyze_hstu(const AnalyzeOptions& o, const AttentionProblem& p, const Qkv&
                     {"rab", o.hstu.rab}, {"gate_u", o.hstu.gate_u}, {"silu_n", p.silu_n}};
   nlohmann::json heads = nlohmann::json::array();
   for (auto& h : e.heads) heads.push_back(to_json(h));
+  result["context"]["backend"] = where;
   result["quality"] = {{"reference", "the same HSTU attention with every visible block kept"},
                        {"mask", to_json(st)}, {"error", to_json(e.overall)}, {"heads", heads}};
   if (!cu.empty()) result["cu_seqlens"] = cu;
@@ -244,21 +262,22 @@ void run_analyze(const AnalyzeOptions& o) {
                             !o.mask.mask.empty()))
     throw UsageError("--nsa: analyze compares NSA with dense attention on the CPU, softmax, without MASK, --sweep, "
                      "--check or --backend cuda");
-  if (o.hstu.requested() && (cuda || o.sweep || !o.check.empty() || !o.check_grads.empty() || o.score != "silu"))
+  const bool hstu = o.hstu.requested();
+  if (hstu && (o.sweep || !o.check.empty() || !o.check_grads.empty() || o.score != "silu"))
     throw UsageError("--rab-pos/--rab-ts/--rab/--gate-u: analyze compares HSTU attention (--score silu) under MASK with "
-                     "every block kept, on the CPU, without --sweep, --check or --backend cuda");
-  if (cuda) {
+                     "every block kept, without --sweep or --check");
+  if (cuda && !hstu) {
     if (o.sweep) throw UsageError("--sweep runs on the CPU reference; drop --backend cuda");
     if (!o.check.empty() || !o.check_grads.empty())
       throw UsageError("--check/--check-grads compare against the float64 CPU reference; drop --backend cuda");
     if (o.score != "softmax")
       throw UsageError("--backend cuda: analyze computes recall from the softmax log-sum-exp; for --score silu use --backend cpu");
-  } else if (!o.kernel.empty()) {
+  } else if (!cuda && !o.kernel.empty()) {
     throw UsageError("--kernel selects a CUDA kernel variant; it needs --backend cuda");
   }
   InputCli inputs = o.inputs;
   const std::vector<int32_t> cu = resolve_varlen(o.varlen, inputs);
-  if (!cu.empty() && (cuda || o.sweep))
+  if (!cu.empty() && ((cuda && !hstu) || o.sweep))
     throw UsageError(std::string(cuda ? "--backend cuda" : "--sweep") + " takes fixed-length inputs; with --seqlens/--cu-seqlens "
                      "analyze runs on the CPU reference without --sweep");
   Qkv in = load_inputs(inputs, true, o.seed);
@@ -393,7 +412,7 @@ void register_analyze(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
-  sub->add_option("--backend", o->backend, "cpu: the exact CPU reference (f32 on the input values); cuda: the fused kernel against the GPU dense reference in bf16/f16 (softmax; no --sweep/--check)")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
+  sub->add_option("--backend", o->backend, "cpu: the exact CPU reference (f32 on the input values); cuda: the fused kernel against the GPU dense reference in bf16/f16 (softmax; no --sweep/--check), or with HSTU's --rab-*/--gate-u both HSTU passes on the kernels")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
   sub->add_option("--kernel", o->kernel, "--backend cuda: the forward kernel variant of the sparse pass (default: the fastest for the problem)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_option("--check", o->check, "Output O (.npy, the layout of --q) of another kernel on the same inputs and mask: pass/fail")->group("Check");

@@ -47,6 +47,7 @@ struct BenchOptions {
   int64_t text = 0;
   bool causal = false;
   std::string ranks, ring_layout = "contiguous", transport = "loopback", scaling = "strong";  // --ranks: the ring's scaling
+  bool gate_u = false;  // HSTU u-gating (--score silu)
 };
 
 // --markdown: a file gets the table under the run's context; stdout ("-") the table alone.
@@ -202,6 +203,9 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   if (!o.config_file.empty())
     axes.merge_json(nlohmann::json::parse(read_text_file(o.config_file), nullptr, false), "--config " + o.config_file);
   for (auto& [axis, text] : o.axes) axes.set(axis, text);
+  if (o.gate_u) axes.gate_u = true;
+  if ((o.axes.count("score") || o.axes.count("rab") || o.gate_u) && (o.nsa.requested() || !o.dilated.empty()))
+    throw UsageError("--score/--rab/--gate-u apply to the masks' forward; --nsa and --dilated time softmax attention");
   if (!o.varlen.seqlens.empty() || !o.varlen.cu_seqlens.empty())  // else those of --config, if any
     axes.cu_seqlens = varlen_offsets(o.varlen.seqlens, o.varlen.cu_seqlens);
   if (!axes.cu_seqlens.empty() && !o.save_masks.empty())
@@ -406,6 +410,9 @@ void register_bench(CLI::App& app) {
   axis("pattern", "Patterns: random, local, causal, dense, or specs separated by ';'");
   axis("dtype", "Element types: bf16, f16, f32");
   add_block_options(*sub, o->blocks, gs, "64 on the CPU, 128 on a GPU", BlockValues::Sweep);
+  axis("score", "Score functions: softmax, silu (HSTU: SiLU(alpha QK^T + rab) / n, n = seq; FLOPs counted as softmax's)");
+  axis("rab", "HSTU's relative bias for the silu configurations (one value): none, pos, ts, pos+ts (seeded tables: pos [H, seq], ts [H, 129] with seeded timestamps; docs/hstu.md)");
+  sub->add_flag("--gate-u", o->gate_u, "HSTU: u-gating (O * U, a seeded U) in the silu configurations")->group(gs);
   axis("pass", "Passes: fwd, bwd (the backward alone, on the forward's O and LSE), fwd+bwd (or fwdbwd); bwd and fwd+bwd on the cuda backend");
   sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")
       ->group(gs)

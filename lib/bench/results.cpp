@@ -20,7 +20,8 @@ const std::vector<std::string>& record_columns() {
       "tflops_dense_equiv", "gemm_fraction", "gbytes_per_s", "speedup_vs_dense", "dense_median_ms",
       "dense_sm_clock_mhz",
       "mask_build_ms", "mask_build_kind", "mask_build_share", "check_ref",       "check_rel_err",
-      "check_max_abs_err", "mask_file",   "seed",            "mask_generate_ms"};
+      "check_max_abs_err", "mask_file",   "seed",            "mask_generate_ms", "score",
+      "rab",           "gate_u"};
   return cols;
 }
 
@@ -187,6 +188,9 @@ std::string to_markdown(const BenchDoc& d) {
     std::string impl = str(r["impl"]);
     if (r["kernel"].is_string() && !r["kernel"].get<std::string>().empty()) impl += ":" + r["kernel"].get<std::string>();
     std::string pattern = str(r["pattern"]) + (r["causal"] == true && r["pattern"] != "causal" ? " (causal)" : "");
+    if (r["score"] == "silu")  // HSTU: the score, its bias terms and u-gating
+      pattern += " silu" + (r["rab"].is_string() && r["rab"] != "none" ? "+" + r["rab"].get<std::string>() : "") +
+                 (r["gate_u"] == true ? "+u" : "");
     std::string noise = r["rel_noise"].is_number() ? num(r["rel_noise"].get<double>() * 100, "%.1f%%") : "-";
     if (r["noise_met"] == false) noise += "!";
     std::string gemm = r["gemm_fraction"].is_number() ? num(r["gemm_fraction"].get<double>() * 100, "%.0f%%") : "-";

@@ -4,6 +4,7 @@
 #include "lib/build_info.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -102,6 +103,38 @@ void make_inputs(InputSet& s, const AttentionProblem& p, uint64_t seed) {
   tk.join();
 }
 
+// HSTU's bias tables and U for a silu configuration (SweepAxes::rab, gate_u), seeded, drawn once per shape:
+// per-head tables uniform in [-1, 1), the position table as long as the sequence, 129 timestamp buckets
+// (HSTU's 128 + 1), timestamps increasing by gaps of 0 to ~2 years (many buckets), U as the inputs.
+struct HstuInputs {
+  std::string key;
+  std::vector<float> pos, ts;
+  std::vector<double> timestamps;
+  std::vector<uint8_t> u;
+  RelativeBiasTables tables;
+};
+
+void make_hstu_inputs(HstuInputs& h, const BenchConfig& c, const AttentionProblem& p, uint64_t seed) {
+  const std::string key = std::to_string(p.heads_q) + "/" + std::to_string(p.q_len) + "/" + std::to_string(p.total_q()) +
+                          "/" + std::to_string(p.head_dim) + "/" + elem_type_name(p.dtype);
+  if (h.key != key) {
+    h.key = key;
+    Rng rng(mix_seed(seed, 0x68737475));
+    h.pos.resize(size_t(p.heads_q * p.q_len));
+    h.ts.resize(size_t(p.heads_q * 129));
+    for (float& x : h.pos) x = float(rng.uniform() * 2 - 1);
+    for (float& x : h.ts) x = float(rng.uniform() * 2 - 1);
+    h.timestamps.resize(size_t(p.total_q()));
+    double t = 1.7e9;
+    for (double& x : h.timestamps) x = t, t += std::floor(std::exp(rng.uniform() * 17.9));
+    fill_random(h.u, p.total_q() * p.heads_q * p.head_dim, p.dtype, mix_seed(seed, 4));
+  }
+  h.tables = RelativeBiasTables{};
+  if (c.rab == "pos" || c.rab == "pos+ts") h.tables.pos = h.pos.data(), h.tables.pos_len = p.q_len;
+  if (c.rab == "ts" || c.rab == "pos+ts")
+    h.tables.ts = h.ts.data(), h.tables.ts_buckets = 129, h.tables.timestamps = h.timestamps.data();
+}
+
 std::string mask_file_name(const BenchConfig& c, size_t index) {
   std::string s = std::to_string(index) + "_" + c.spec + "_S" + std::to_string(c.seq()) + "_H" +
                   std::to_string(c.shape.heads_q) + "_b" + std::to_string(c.block) + (c.causal ? "_causal" : "");
@@ -141,6 +174,7 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
   if (!opt.save_masks_dir.empty()) ::mkdir(opt.save_masks_dir.c_str(), 0755);
 
   InputSet inputs;
+  HstuInputs hstu;
   struct Measured {
     TimingStats attention;
     std::shared_ptr<MaskBuildTiming> mask_build;  // the backend's own mask build (null: none)
@@ -178,6 +212,11 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
     in.q = inputs.q.data();
     in.k = inputs.k.data();
     in.v = inputs.v.data();
+    if (c.score == ScoreFn::Silu && (c.rab != "none" || c.gate_u)) {
+      make_hstu_inputs(hstu, c, p, opt.seed);
+      if (hstu.tables.any()) in.rab = &hstu.tables;
+      if (c.gate_u) in.gate_u = hstu.u.data();
+    }
 
     auto time_mask = [&](const BenchConfig& cfg, const BlockMask& m) -> Measured {
       std::string key = cfg.dense_key() + "|" + cfg.spec;
@@ -257,7 +296,10 @@ BenchDoc run_bench(const SweepPlan& plan, BenchBackend& backend, const MaskFacto
                         {"tflops_dense_equiv", tflops(w.flops_dense_equiv, st.median_ms)},
                         {"gbytes_per_s", gbytes_per_s(w.bytes_min, st.median_ms)},
                         {"mask_generate_ms", mask_ms},
-                        {"seed", opt.seed}};
+                        {"seed", opt.seed},
+                        {"score", c.score == ScoreFn::Silu ? "silu" : "softmax"},
+                        {"rab", c.rab},
+                        {"gate_u", c.gate_u}};
     // The mask build share: the backend's own build when it has one (GPU: the row CSR the kernel reads,
     // timed like the attention), else the CPU pattern generation.
     // A mask the factory built on the device and timed itself (bench --synthetic: adaptive selection

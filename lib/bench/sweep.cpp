@@ -99,15 +99,29 @@ void SweepAxes::set(const std::string& axis, const std::string& text) {
   } else if (axis == "pass") {
     pass = split_list(text, what);
     for (auto& p : pass) parse_pass(p);
+  } else if (axis == "score") {
+    score = split_list(text, what);
+    for (auto& s : score)
+      if (s != "softmax" && s != "silu") throw UsageError(what + " '" + s + "': allowed are softmax, silu");
+  } else if (axis == "rab") {
+    if (text != "none" && text != "pos" && text != "ts" && text != "pos+ts")
+      throw UsageError(what + " '" + text + "': allowed are none, pos, ts, pos+ts (HSTU's bias terms)");
+    rab = text;
   } else throw UsageError("unknown sweep axis '" + axis + "'");
 }
 
 void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
   if (!j.is_object()) throw UsageError(what + ": a sweep config must be a JSON object");
-  static const std::set<std::string> known{"seq",   "head_dim", "dim",     "heads", "kv_heads", "heads_kv",
-                                           "batch", "block",    "density", "pattern", "dtype",  "pass"};
+  static const std::set<std::string> known{"seq",   "head_dim", "dim",     "heads",   "kv_heads", "heads_kv",
+                                           "batch", "block",    "density", "pattern", "dtype",    "pass",
+                                           "score", "rab"};
   for (auto& [key, value] : j.items()) {
     if (key == "schema" || key == "comment") continue;
+    if (key == "gate_u") {
+      if (!value.is_boolean()) throw UsageError(what + ": gate_u must be true or false");
+      gate_u = value.get<bool>();
+      continue;
+    }
     if (key == "cu_seqlens") {  // varlen offsets (bench --seqlens / --cu-seqlens); [] for none
       if (!value.is_array()) throw UsageError(what + ": cu_seqlens must be an array of offsets [0, L1, L1+L2, ...]");
       std::vector<int64_t> cu;
@@ -121,7 +135,8 @@ void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
     }
     if (!known.count(key))
       throw UsageError(what + ": unknown key '" + key +
-                       "' (allowed: seq, head_dim, heads, kv_heads, batch, block, density, pattern, dtype, pass)");
+                       "' (allowed: seq, head_dim, heads, kv_heads, batch, block, density, pattern, dtype, pass, "
+                       "score, rab, gate_u)");
     std::string text;
     if (value.is_string()) text = value.get<std::string>();
     else if (value.is_number()) text = value.dump();
@@ -144,7 +159,7 @@ void SweepAxes::merge_json(const nlohmann::json& j, const std::string& what) {
 nlohmann::json SweepAxes::to_json() const {
   return {{"seq", seq},     {"head_dim", head_dim}, {"heads", heads},     {"kv_heads", kv_heads}, {"batch", batch},
           {"block", block}, {"density", density},   {"pattern", pattern}, {"dtype", dtype},       {"pass", pass},
-          {"cu_seqlens", cu_seqlens}};
+          {"cu_seqlens", cu_seqlens}, {"score", score}, {"rab", rab}, {"gate_u", gate_u}};
 }
 
 MaskShape BenchConfig::mask_shape() const {
@@ -162,6 +177,7 @@ AttentionProblem BenchConfig::problem() const {
   static_cast<AttentionShape&>(p) = shape;
   p.dtype = dtype;
   p.cu_seqlens_q = p.cu_seqlens_k = cu_seqlens;
+  if (score == ScoreFn::Silu) p.score = ScoreFn::Silu, p.silu_n = double(shape.q_len);
   return p;
 }
 
@@ -173,6 +189,7 @@ std::string BenchConfig::label() const {
   s += (cu_seqlens.empty() ? " S=" : " varlen total=" + std::to_string(cu_seqlens.back()) + " longest=") +
        std::to_string(seq()) + " D=" + std::to_string(shape.head_dim) + " block=" + std::to_string(block) +
        " " + elem_type_name(dtype) + " " + pass_name(pass);
+  if (score == ScoreFn::Silu) s += " silu" + (rab == "none" ? "" : " rab=" + rab) + (gate_u ? " u-gating" : "");
   return s;
 }
 
@@ -189,14 +206,18 @@ nlohmann::json BenchConfig::to_json() const {
           {"block", block},
           {"dtype", elem_type_name(dtype)},
           {"pass", pass_name(pass)},
-          {"cu_seqlens", cu_seqlens.empty() ? nlohmann::json() : nlohmann::json(cu_seqlens)}};
+          {"cu_seqlens", cu_seqlens.empty() ? nlohmann::json() : nlohmann::json(cu_seqlens)},
+          {"score", score == ScoreFn::Silu ? "silu" : "softmax"},
+          {"rab", rab},
+          {"gate_u", gate_u}};
 }
 
 std::string BenchConfig::dense_key() const {
   return std::to_string(shape.batch) + "/" + std::to_string(shape.heads_q) + "/" + std::to_string(shape.heads_kv) +
          "/" + std::to_string(seq()) + "/" + std::to_string(shape.head_dim) + "/" + std::to_string(block) + "/" +
          elem_type_name(dtype) + "/" + pass_name(pass) + (causal ? "/causal" : "") +
-         (cu_seqlens.empty() ? "" : "/varlen" + std::to_string(cu_seqlens.back()));
+         (cu_seqlens.empty() ? "" : "/varlen" + std::to_string(cu_seqlens.back())) +
+         (score == ScoreFn::Silu ? "/silu/" + rab + (gate_u ? "/u" : "") : "");
 }
 
 BenchConfig BenchConfig::dense_baseline() const {
@@ -239,6 +260,9 @@ SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
   const bool varlen = !a.cu_seqlens.empty();
   const std::vector<int64_t> batches = varlen ? std::vector<int64_t>{int64_t(a.cu_seqlens.size()) - 1} : a.batch;
   const std::vector<int64_t> seqs = varlen ? std::vector<int64_t>{longest} : a.seq;
+  if ((a.rab != "none" || a.gate_u) && std::find(a.score.begin(), a.score.end(), "silu") == a.score.end())
+    throw UsageError("--rab and --gate-u are HSTU's: they need --score silu");
+  for (const auto& score_s : a.score)
   for (const auto& pass_s : a.pass)
     for (const auto& dtype_s : a.dtype)
       for (int64_t B : batches)
@@ -261,6 +285,7 @@ SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
                     c.pass = parse_pass(pass_s);
                     c.pattern = pat;
                     c.density_target = d;
+                    if (score_s == "silu") c.score = ScoreFn::Silu, c.rab = a.rab, c.gate_u = a.gate_u;
                     auto skip = [&](const std::string& why) { plan.skipped.push_back({c, why}); };
                     if (H % c.shape.heads_kv) {
                       skip("heads " + std::to_string(H) + " is not a multiple of --kv-heads " +

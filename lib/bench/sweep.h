@@ -26,13 +26,18 @@ struct SweepAxes {
   std::vector<std::string> pattern{"random", "local", "causal"};
   std::vector<std::string> dtype{"bf16"};
   std::vector<std::string> pass{"fwd"};
+  std::vector<std::string> score{"softmax"};  // softmax, silu (HSTU: SiLU(alpha QK^T + rab) / n, n = seq)
+  // HSTU's relative bias for the silu configurations (docs/hstu.md): none, pos, ts or pos+ts, from seeded
+  // tables (pos: [H, seq]; ts: [H, 129] with seeded increasing timestamps); and u-gating (O * U, seeded U).
+  std::string rab = "none";
+  bool gate_u = false;
   // Varlen (bench --seqlens / --cu-seqlens): the offsets of one packed batch, which replace the seq and
   // batch axes (batch = the number of sequences, seq = the longest). Empty: fixed lengths.
   std::vector<int32_t> cu_seqlens;
 
   // Sets one axis from its command-line text ("4096,8192", "0.05:0.5:0.05"); `axis` is the option's
-  // name without dashes (seq, head-dim, heads, kv-heads, batch, block, density, pattern, dtype, pass),
-  // or its config-file key (head_dim, kv_heads); dim and heads-kv / heads_kv are older names.
+  // name without dashes (seq, head-dim, heads, kv-heads, batch, block, density, pattern, dtype, pass,
+  // score, rab), or its config-file key (head_dim, kv_heads); dim and heads-kv / heads_kv are older names.
   void set(const std::string& axis, const std::string& text);
   // A config file: {"seq": [4096, 8192] or "4096,8192", ...} with the same names; unknown keys are
   // UsageErrors naming the file. Keys absent keep their current values.
@@ -54,6 +59,9 @@ struct BenchConfig {
   int64_t block = 128;
   ElemType dtype = ElemType::BF16;
   Pass pass = Pass::Fwd;
+  ScoreFn score = ScoreFn::Softmax;
+  std::string rab = "none";  // silu: HSTU's bias terms (SweepAxes::rab)
+  bool gate_u = false;       // silu: u-gating
   std::string pattern;        // the axis value ("random", "local", "causal", or a spec)
   double density_target = -1; // the density axis value; -1 when the pattern takes no density
   std::string spec;           // the mask spec given to the pattern registry

@@ -198,4 +198,11 @@ ErrorReport hstu_quality(const AttentionProblem& p, const BlockMask& mask, const
   return compare_tensors(sparse.data(), dense.data(), p.total_q(), p.heads_q, p.head_dim);
 }
 
+ErrorReport hstu_quality_cuda(const AttentionProblem& p, const BlockMask& mask, const void* q, const void* k,
+                              const void* v, const HstuBias& bias, const void* u, const AttentionOptions& opt) {
+  const std::vector<float> sparse = hstu_forward_cuda(p, mask, q, k, v, bias, u, opt);
+  const std::vector<float> dense = hstu_forward_cuda(p, dense_mask_like(mask.shape, mask.causal), q, k, v, bias, u, opt);
+  return compare_tensors(sparse.data(), dense.data(), p.total_q(), p.heads_q, p.head_dim);
+}
+
 }  // namespace bsattn

@@ -68,5 +68,8 @@ std::vector<float> hstu_forward_cuda(const AttentionProblem& p, const BlockMask&
 // visible) block kept, both through hstu_forward in float32: what `analyze --score silu --rab-...` reports.
 ErrorReport hstu_quality(const AttentionProblem& p, const BlockMask& mask, const float* q, const float* k, const float* v,
                          const HstuBias& bias, const float* u, int threads = 0);
+// The same on the CUDA backend (both passes through hstu_forward_cuda; q, k, v, u 16-bit of p.dtype).
+ErrorReport hstu_quality_cuda(const AttentionProblem& p, const BlockMask& mask, const void* q, const void* k,
+                              const void* v, const HstuBias& bias, const void* u, const AttentionOptions& opt);
 
 }  // namespace bsattn
