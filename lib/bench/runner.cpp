@@ -67,6 +67,7 @@ class CpuBackend : public BenchBackend {
   std::unique_ptr<PreparedCase> prepare(const AttentionProblem& p, const BlockMask& m, const AttentionInputs& in,
                                         Pass pass) override {
     if (pass != Pass::Fwd) throw UsageError(std::string("pass ") + pass_name(pass) + " is timed on the cuda backend only");
+    if (in.rab || in.gate_u) throw UsageError("HSTU's bias (--rab) and u-gating (--gate-u) are timed on the cuda backend only");
     p.validate(m);
     return std::make_unique<CpuCase>(p, m, in);
   }

@@ -28,7 +28,7 @@ using namespace gputest;
 
 namespace {
 
-enum Terms { kPos = 1, kTs = 2, kDense = 4 };
+constexpr int kPos = 1, kTs = 2, kDense = 4;  // the bias terms of a case
 
 struct HstuCase {
   std::vector<int64_t> lens = {300, 77, 513, 1};  // jagged; empty: fixed length B x seq
@@ -55,6 +55,7 @@ void run_hstu_case(const HstuCase& c, uint64_t seed) {
   CAPTURE(seed);
   AttentionProblem p;
   p.heads_q = c.hq, p.heads_kv = c.hkv, p.head_dim = c.d;
+  p.dtype = c.dt;
   p.score = ScoreFn::Silu;
   p.scale = 0.7 / std::sqrt(double(c.d));
   if (c.lens.empty()) {
