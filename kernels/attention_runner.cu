@@ -237,7 +237,7 @@ void AttentionRunner::init(const AttentionProblem& p, const BlockMask& mask, con
       g.dense = I.rab_dense.get<float>(), g.dense_q = int(p.q_len), g.dense_k = int(p.kv_len);
     }
   }
-  if (in.gate_u) I.gate_u.upload(in.gate_u, qn * es, s);
+  if (in.gate_u) I.gate_u.upload_rows(in.gate_u, I.rows_q, I.d * es, I.d_kernel * es, s);  // padded like O
   // The persistent kernel's counter pool is allocated on the device's first use: here, not inside a
   // launch that a caller may be capturing into a CUDA graph.
   if (select_config(f, device_cc(), opt.kernel).persistent) ws_sched_block();

@@ -3,7 +3,7 @@
 // hstu_forward with f64, which materializes rab per sequence) on the same 16-bit inputs: every bias kind
 // alone and together, jagged batches with lengths that are no multiple of any block (and a sequence of
 // one token), fixed-length batches, causal and not, sparse masks (HSTU with a selection), GQA and MQA,
-// D 64 and 128, block_q 64 and 128 (both kernel tile heights), bf16 and f16, with and without U.
+// D 64, 128, 256 and 96 (padded), block_q 64 and 128 (both kernel tile heights), bf16 and f16, with and without U.
 // The runner poisons O (NaN) before the kernel, so an unwritten element fails.
 //
 // Tolerance: ||O - ref|| / ||ref|| <= 1e-2 (bf16) / 3e-3 (f16), as the forward suite: the kernel rounds P
@@ -145,6 +145,16 @@ TEST_CASE("hstu gpu: D 64/128, block_q 64/128, block_kv 64/128/256, bf16/f16, u-
           c.terms = kPos | kTs | (bq == 64 ? kDense : 0);
           run_hstu_case(c, seed++);
         }
+}
+
+TEST_CASE("hstu gpu: head dims 96 (padded to 128) and 256") {
+  uint64_t seed = 300;
+  for (int64_t d : {96, 256})
+    for (int64_t bq : {64, 128}) {
+      HstuCase c;
+      c.d = d, c.bq = bq, c.terms = kPos | kTs | kDense, c.gate = true;
+      run_hstu_case(c, seed++);
+    }
 }
 
 TEST_CASE("hstu gpu: GQA and MQA, non-causal, sparse masks (a selection), fixed-length batches") {
