@@ -5,8 +5,8 @@
 // The timestamp bucket floor(ln(max(|dt|, 1)) / 0.301) is guessed from a float32 logarithm and then
 // settled against the exact edges lib/hstu computes in double precision (RabParams::ts_bounds), so the
 // bucket is the CPU reference's, not an approximation of it.
-// Everything but the fragment loops also compiles for the host: tests/kernels checks rab_value against
-// lib/hstu's hstu_rab on the CPU.
+// Everything here also compiles for the host: tests/kernels checks rab_value against lib/hstu's hstu_rab,
+// and add_rab_tile's fragment indexing for every lane of a warp, on the CPU.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -74,14 +74,13 @@ __host__ __device__ __forceinline__ double rab_query_time(const RabParams& r, in
   return r.ts ? rab_load(r.timestamps + start + (i + 1 < len ? i + 1 : len - 1)) : 0.0;
 }
 
-#ifdef __CUDACC__
 // A thread's rows of one query tile (the mma.sync C layout: row lane/4 + 8r of each m16 tile, from
 // warp_row), read once per tile: each row's position in its sequence and its query timestamp.
 template <class T>
 struct RabRows {
   int i[T::MT][2];     // position in the sequence; >= len_q for rows past the sequence end
   double tq[T::MT][2];
-  __device__ __forceinline__ RabRows(const RabParams& r, const QueryTile& qt, int warp_row, int lane) {
+  __host__ __device__ __forceinline__ RabRows(const RabParams& r, const QueryTile& qt, int warp_row, int lane) {
 #pragma unroll
     for (int mt = 0; mt < T::MT; ++mt)
 #pragma unroll
@@ -97,8 +96,8 @@ struct RabRows {
 // keys are the sequence's own tokens (qt.k_start == qt.q_start). Pairs past the sequence end (rows or
 // keys) get scale * s only and read nothing; the caller masks them, and causally hidden pairs, after.
 template <class T>
-__device__ __forceinline__ void add_rab_tile(float (&s)[T::MT][T::NT][4], float scale, const RabParams& r,
-                                             const RabRows<T>& rows, const QueryTile& qt, int k0, int lane) {
+__host__ __device__ __forceinline__ void add_rab_tile(float (&s)[T::MT][T::NT][4], float scale, const RabParams& r,
+                                                      const RabRows<T>& rows, const QueryTile& qt, int k0, int lane) {
 #pragma unroll
   for (int nt = 0; nt < T::NT; ++nt)
 #pragma unroll
@@ -116,6 +115,5 @@ __device__ __forceinline__ void add_rab_tile(float (&s)[T::MT][T::NT][4], float 
         }
     }
 }
-#endif
 
 }  // namespace bsattn::cuda::fwd
