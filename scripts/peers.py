@@ -360,7 +360,7 @@ def bsattn_run_hstu(binary, r, q, k, v, u, pos, ts, t, tmp):
     paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
     for p, x in zip(paths, (q, k, v)):
         write_bf16_npy(p, x)
-    cmd = [binary, "run", "causal" if r["causal"] else "dense", "--q", paths[0], "--k", paths[1], "--v", paths[2],
+    cmd = [binary, "run", "dense", "--q", paths[0], "--k", paths[1], "--v", paths[2],
            "--layout", "bhsd", "--dtype", "bf16", "--block", str(r["block"]), "--backend", "cuda", "--score", "silu",
            "--silu-n", str(r["seq"]), "-o", paths[3], "-q"]
     if r["causal"]:
