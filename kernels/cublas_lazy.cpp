@@ -1,7 +1,7 @@
 // cuBLAS loaded when first called, not when bsattn starts (issue 25). Linking libcublas made the dynamic
 // loader map and relocate libcublas + libcublasLt (about 600 MB of files) at every start, GPU or not:
-// `bsattn --version` took 0.3-2 s and 200+ MB. bsattn calls five cuBLAS functions (the GEMM ceiling and
-// the dense reference); this file defines them with the signatures of cublas_api.h, and each forwards
+// `bsattn --version` took 0.3-2 s and 200+ MB. bsattn calls six cuBLAS functions (the GEMM ceiling, the
+// dense reference and NSA's compressed branch); this file defines them with the signatures of cublas_api.h, and each forwards
 // to the real one, found with dlopen/dlsym on first use. Without the library the call returns
 // CUBLAS_STATUS_NOT_INITIALIZED, which CUBLAS_CHECK reports like any other cuBLAS failure.
 #include <cublas_v2.h>
@@ -59,6 +59,14 @@ BSATTN_CUBLAS_FORWARD(cublasGemmEx,
                        cublasComputeType_t computeType, cublasGemmAlgo_t algo),
                       (handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
                        computeType, algo))
+BSATTN_CUBLAS_FORWARD(cublasGemmStridedBatchedEx,
+                      (cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
+                       const void* alpha, const void* A, cudaDataType Atype, int lda, long long int strideA,
+                       const void* B, cudaDataType Btype, int ldb, long long int strideB, const void* beta, void* C,
+                       cudaDataType Ctype, int ldc, long long int strideC, int batchCount,
+                       cublasComputeType_t computeType, cublasGemmAlgo_t algo),
+                      (handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb, strideB, beta, C,
+                       Ctype, ldc, strideC, batchCount, computeType, algo))
 BSATTN_CUBLAS_FORWARD(cublasSgemmStridedBatched,
                       (cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
                        const float* alpha, const float* A, int lda, long long int strideA, const float* B, int ldb,

@@ -7,6 +7,9 @@
 #include "kernels/quality_cuda.h"
 #include "kernels/ring_engine.h"
 #include "lib/ring/ring_gpu.h"
+#include "kernels/sparse_pipelines.h"
+#include "lib/dilated/dilated_gpu.h"
+#include "lib/nsa/nsa_gpu.h"
 #include "lib/backend.h"
 #include "lib/error.h"
 
@@ -69,6 +72,8 @@ class CudaGpuBackend : public GpuBackend {
 
 CudaGpuBackend backend;
 const bool registered = (register_gpu_backend(&backend), true);
+const bool pipelines_registered =
+    (dilated::register_dilated_gpu(&dilated_gpu_instance()), register_nsa_gpu(&nsa_gpu_instance()), true);
 
 // The ring's GPU side (lib/ring/ring_gpu.h): the CUDA engine and the NCCL transport.
 class CudaRingGpu : public ring::RingGpu {

@@ -30,8 +30,12 @@ LongNet computation in PyTorch, FlexAttention with one mask_mod per branch, merg
 bsattn's), where its BlockMask (create_block_mask of the mask_mod, which maps positions back through the
 permutation) is block-diagonal. Two records: `flex_dilated` times everything on the GPU (the gathers into each
 branch's order, the flex_attention calls, the scatter back and the merge), `flex_dilated_branches` only the
-flex_attention calls on inputs permuted beforehand (what bsattn's cuda record times). Its O is checked against
-`bsattn run --dilated --backend cuda` on the same bf16 inputs (smallest S of each spec).
+flex_attention calls on inputs permuted beforehand. A third, `sdpa_dilated` (with sdpa_flash in --impls), is
+LongNet's own construction: each segment's class of tokens as one sequence of a dense SDPA flash call (a strided
+view per head, as LongNet's reference code does), the LSEs from aten._scaled_dot_product_flash_attention, scattered
+back and merged the same way (S a multiple of every segment). bsattn's cuda record times everything on the GPU
+from the inputs to the merged output, so `flex_dilated` and `sdpa_dilated` are its peers. The peers' O is
+checked against `bsattn run --dilated --backend cuda` on the same bf16 inputs (smallest S of each spec).
 
   python3 scripts/peers.py --bench bench.json --masks DIR --bsattn build/bsattn --out merged.json
   python3 scripts/peers.py --bench dilated.json --bsattn build/bsattn --out merged.json   (bench --dilated records)
@@ -45,14 +49,17 @@ bucket (float64 timestamps, torch.log), all as [B, H, S, S] tensors. Two records
 record's shape; for the smallest S of each (D, causal, rab, gate_u), `bsattn run --score silu --backend cuda`
 with the same tables (.npy) computes O, and both peers' outputs are checked against it.
 
-NSA (issue 21, docs/nsa.md): `--nsa SPEC` times NSA's forward in PyTorch, bf16: mean-pooled K/V, the
-compressed branch and its scores as dense matmuls (the scores feed the selection), the top-n selection
-shared across each GQA group (forced initial and local blocks), then FlexAttention for the selected and
-the window branch (mask_mod reading the per-token selection bitmap), and the 1/3 gate sum. One record per
---seq in the bsattn.bench/v1 columns (impl "flex_nsa"):
+NSA (issue 21, docs/nsa.md): `--nsa` times NSA's forward in PyTorch, bf16, computing what bsattn computes
+(qblock queries share a selection): mean-pooled K/V, the compressed scores and probabilities as dense
+matmuls, the importance per key block, the top-n selection shared across each GQA group (forced initial and
+local blocks), then FlexAttention for the selected branch (a BlockMask built from the selection in the
+timed call) and the window branch (its BlockMask, fixed by the shape, built once), and the 1/3 gate sum.
+With --bench (bsattn bench --nsa --backend cuda --json), one peer record per bsattn NSA record, merged into
+it; with --bsattn, the peer's O is checked against `bsattn run --nsa --backend cuda` at the smallest S:
 
-  python3 scripts/peers.py --nsa block=64,stride=32,select=64,topn=16,window=512 --seq 32768 --heads 16 \
-      --kv-heads 4 --head-dim 128 --out nsa-peers.json
+  python3 scripts/peers.py --nsa --bench nsa.json --bsattn build/bsattn --out nsa-merged.json
+  python3 scripts/peers.py --nsa block=64,stride=32,select=64,topn=16,window=512,qblock=64 --seq 32768 \
+      --heads 16 --kv-heads 4 --head-dim 128 --out nsa-peers.json
 """
 import argparse
 import json
@@ -232,6 +239,37 @@ def flex_dilated_forward(flex, q, k, v, branch_masks, gqa):
     return o.to(q.dtype)
 
 
+def sdpa_dilated_forward(q, k, v, branches, causal):
+    """Dilated attention with SDPA's flash backend, LongNet's own way: per branch (w, r), head h keeps the tokens of
+    class h mod r of each segment (a strided view), each segment's class is one sequence of a dense (or causal)
+    SDPA call with its LSE (aten._scaled_dot_product_flash_attention, natural log), scattered back and merged by
+    LSE. BHSD; S must be a multiple of every segment (ValueError otherwise)."""
+    B, H, S, D = q.shape
+    hkv = k.shape[1]
+    heads = torch.arange(H, device=q.device)
+    outs, lses = [], []
+    for w, r in branches:
+        if S % w:
+            raise ValueError("S=%d is not a multiple of segment %d" % (S, w))
+        n = w // r
+        cls = heads % r
+
+        def pick(x, hidx):
+            # [B, Hx, S, D] -> [B, H, S/w, n, D]: head h's kv (or query) head, its class in every segment.
+            y = x.view(B, x.shape[1], S // w, n, r, D)[:, hidx, :, :, cls, :]  # [H, B, S/w, n, D]
+            return y.permute(1, 0, 2, 3, 4).reshape(B, H * (S // w), n, D)
+        qs, ks, vs = pick(q, heads), pick(k, heads // (H // hkv)), pick(v, heads // (H // hkv))
+        o, lse = torch.ops.aten._scaled_dot_product_flash_attention(qs, ks, vs, 0.0, causal)[:2]
+        full = torch.zeros(B, H, S // w, n, r, D, device=q.device, dtype=torch.float32)
+        full[:, heads, :, :, cls, :] = o.view(B, H, S // w, n, D).permute(1, 0, 2, 3, 4).float()
+        lfull = torch.full((B, H, S // w, n, r), float("-inf"), device=q.device, dtype=torch.float32)
+        lfull[:, heads, :, :, cls] = lse.view(B, H, S // w, n).permute(1, 0, 2, 3).float()
+        outs.append(full.view(B, H, S, D))
+        lses.append(lfull.view(B, H, S))
+    o, _ = merge_by_lse(outs, lses)
+    return o.to(q.dtype)
+
+
 def bsattn_run_dilated(binary, spec, q, k, v, block, causal, tmp):
     """bsattn's dilated O on the same bf16 inputs (`run --dilated --backend cuda`), layout bhsd."""
     paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
@@ -247,9 +285,10 @@ def bsattn_run_dilated(binary, spec, q, k, v, block, causal, tmp):
     return torch.from_numpy(np.load(paths[3])).to(q.device)
 
 
-def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp):
-    """Peer records for bsattn's dilated forward records (standard order): flex_dilated (end to end on the GPU)
-    and flex_dilated_branches (the flex_attention calls alone, inputs permuted beforehand)."""
+def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp, sdpa=True):
+    """Peer records for bsattn's dilated forward records (standard order): flex_dilated (end to end on the GPU),
+    flex_dilated_branches (the flex_attention calls alone, inputs permuted beforehand) and, with SDPA,
+    sdpa_dilated (sdpa_dilated_forward, end to end)."""
     merged = []
     checked = set()
     todo = [r for r in records if r["pass"] == "fwd" and pr.parse_dilated_spec(r["spec"])[1] == "standard"]
@@ -268,6 +307,7 @@ def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp):
         masks = dilated_branches(branches, r["heads"], r["seq"], r["block"], r["causal"], dev)
         flops = pr.peer_flops(r, False)
         extra = {}
+        ours = None
         ckey = (r["spec"], r["causal"], r["head_dim"])
         if binary and ckey not in checked:
             checked.add(ckey)
@@ -290,6 +330,19 @@ def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp):
         t = measure(branches_only, opt, flush)
         merged.append(pr.peer_record(list(r.keys()), r, "flex_dilated_branches", t, flops, torch.__version__, gemm,
                                      r.get("dense_median_ms")))
+        del permuted
+        if sdpa:
+            def sdpa_dilated():
+                return sdpa_dilated_forward(q, k, v, branches, r["causal"])
+            try:
+                got = sdpa_dilated()
+                sextra = pr.output_check(*rel_err(got, ours)) if ours is not None else {}
+                del got
+                t = measure(sdpa_dilated, opt, flush)
+                merged.append(pr.peer_record(list(r.keys()), r, "sdpa_dilated", t, flops, torch.__version__, gemm,
+                                             r.get("dense_median_ms"), sextra))
+            except (RuntimeError, ValueError) as e:
+                print("  sdpa_dilated unavailable: %s" % str(e).splitlines()[0], file=sys.stderr)
     return merged
 
 
@@ -424,7 +477,7 @@ def time_hstu(records, cols, opt, flush, gemm, binary, seed, dev, tmp):
 
 
 def nsa_spec(text):
-    p = dict(block=64, stride=32, select=64, topn=16, window=512, init=1, local=2)
+    p = dict(block=64, stride=32, select=64, topn=16, window=512, init=1, local=2, qblock=1)
     for item in filter(None, text.split(",")):
         key, _, val = item.partition("=")
         if key not in p:
@@ -433,79 +486,178 @@ def nsa_spec(text):
     return p
 
 
-def nsa_torch(q, k, v, p, flex):
-    """NSA forward (docs/nsa.md, qblock=1): q [B,Hq,S,D], k/v [B,Hkv,S,D] bf16 -> O [B,Hq,S,D]."""
+def kv_blocks(keep):
+    """FlexAttention's row CSR of a bool block mask [..., rows, cols]: counts and ascending kept indices first."""
+    num = keep.sum(-1, dtype=torch.int32)
+    idx = torch.argsort((~keep).to(torch.int8), dim=-1, stable=True).to(torch.int32)
+    return num, idx
+
+
+def nsa_window_mask(B, H, S, p, dev):
+    """The window branch's BlockMask (docs/nsa.md: the W = ceil(window/select) key blocks ending at the block of
+    the row's first query, causal), 128-blocks; it depends on the shape only, so it is built once per shape."""
+    Q, ls = p["qblock"], p["select"]
+    w = (p["window"] + ls - 1) // ls
+
+    def win_mod(b, h, q_idx, kv_idx):
+        return (kv_idx // ls >= (q_idx // Q * Q) // ls - w + 1) & (kv_idx <= q_idx)
+    return create_block_mask(win_mod, B, H, S, S, device=dev, BLOCK_SIZE=128, _compile=True)
+
+
+def nsa_torch(q, k, v, p, flex, bm_win):
+    """NSA forward (docs/nsa.md; qblock queries share a selection, 1 = per token), as bsattn computes it:
+    q [B,Hq,S,D], k/v [B,Hkv,S,D] bf16 -> O [B,Hq,S,D] bf16. Pooled K/V in the input type, scores in float32
+    (TF32 on exact bf16 values: the products are exact), P rounded to bf16 for P Vc, the importance of each
+    key block from the float32 probabilities summed over the group and the row, top-n by torch.topk with the
+    forced blocks, the selected branch by FlexAttention on a BlockMask built from the selection (128-blocks, a
+    mask_mod reading the selection), the window branch on BM_WIN, and the 1/3 gate sum."""
     B, H, S, D = q.shape
     Hkv = k.shape[1]
     G = H // Hkv
-    l, d, ls = p["block"], p["stride"], p["select"]
+    l, d, ls, Q = p["block"], p["stride"], p["select"], p["qblock"]
     scale = D ** -0.5
+    dev = q.device
     kc = k.unfold(2, l, d).mean(-1)  # [B,Hkv,Nc,D]
     vc = v.unfold(2, l, d).mean(-1)
-    nc, ms = kc.shape[2], (S + ls - 1) // ls
-    t = torch.arange(S, device=q.device)
-    vis = (torch.arange(nc, device=q.device)[None, :] * d + l - 1) <= t[:, None]  # [S,Nc]
-    s = torch.matmul(q.float(), kc.float().repeat_interleave(G, 1).transpose(-1, -2)) * scale
-    s = s.masked_fill(~vis, float("-inf"))
-    pc = torch.softmax(s, -1).nan_to_num(0.0)  # rows that see no block: 0
-    o_cmp = torch.matmul(pc, vc.float().repeat_interleave(G, 1))
-    i = torch.arange(nc, device=q.device)
-    j = torch.arange(ms, device=q.device)
+    nc, ms, rows = kc.shape[2], (S + ls - 1) // ls, (S + Q - 1) // Q
+    t = torch.arange(S, device=dev)
+    i = torch.arange(nc, device=dev)
+    j = torch.arange(ms, device=dev)
+    vis = (i[None, :] * d + l - 1) <= t[:, None]  # [S,Nc]
+    s = torch.matmul(q.view(B, Hkv, G, S, D).float(), kc.float().unsqueeze(2).transpose(-1, -2)) * scale
+    pc = torch.softmax(s.masked_fill_(~vis, float("-inf")), -1).nan_to_num_(0.0)  # [B,Hkv,G,S,Nc]; no block: 0
+    del s
+    o_cmp = torch.matmul(pc.to(q.dtype), vc.unsqueeze(2)).view(B, H, S, D)
+    mass = pc.sum(2)  # [B,Hkv,S,Nc]
+    del pc
+    mass = F.pad(mass, (0, 0, 0, rows * Q - S)).view(B, Hkv, rows, Q, nc).sum(3)  # per row of Q queries
     overlap = ((i[:, None] * d) < (j[None, :] + 1) * ls) & ((i[:, None] * d + l) > j[None, :] * ls)  # [Nc,Ms]
-    imp = torch.matmul(pc, overlap.float()).view(B, Hkv, G, S, ms).sum(2)  # [B,Hkv,S,Ms]
-    c = (t // ls)[:, None]
-    forced = (j[None, :] < p["init"]) | ((j[None, :] > c - p["local"]) & (j[None, :] <= c))
-    imp = imp.masked_fill(j[None, :] > c, float("-inf")).masked_fill(forced, float("inf"))
+    imp = torch.matmul(mass, overlap.float())  # [B,Hkv,rows,Ms]
+    c = ((torch.arange(rows, device=dev) * Q + Q).clamp(max=S) - 1) // ls  # key block of each row's last query
+    cand = j[None, :] <= c[:, None]
+    forced = cand & ((j[None, :] < p["init"]) | (j[None, :] > c[:, None] - p["local"]))
+    imp = imp.masked_fill(~cand, float("-inf")).masked_fill(forced, float("inf"))
     top = imp.topk(min(p["topn"], ms), -1).indices
-    sel = torch.zeros(B, Hkv, S, ms, dtype=torch.bool, device=q.device)
+    sel = torch.zeros(B, Hkv, rows, ms, dtype=torch.bool, device=dev)
     sel.scatter_(-1, top, True)
-    sel &= j[None, None, None, :] <= c  # a row with fewer candidates than topn took invisible blocks
-    w = (p["window"] + ls - 1) // ls
+    sel = (sel & cand) | forced  # a row with fewer candidates than topn took invisible blocks; forced past topn
+    # The selected branch: the 128 x 128 blocks that hold a selected (Q x ls) block, all partial (the mask_mod
+    # masks tokens: the selection and causality).
+    keep = torch.zeros(B, Hkv, rows, (S + 127) // 128, device=dev)
+    sf = sel.float()
+    for first in (True, False):  # a block of ls <= 128 tokens lies in at most two 128-blocks
+        keep.index_add_(3, ((j * ls if first else (j + 1) * ls - 1).clamp(max=S - 1)) // 128, sf)
+    keep128 = torch.zeros(B, Hkv, (S + 127) // 128, keep.shape[3], device=dev)
+    r = torch.arange(rows, device=dev)
+    for first in (True, False):  # likewise a row of Q <= 128 queries
+        keep128.index_add_(2, ((r * Q if first else (r + 1) * Q - 1).clamp(max=S - 1)) // 128, keep)
+    num, idx = kv_blocks((keep128 > 0).repeat_interleave(G, 1))
 
     def sel_mod(b, h, q_idx, kv_idx):
-        return sel[b, h // G, q_idx, kv_idx // ls] & (kv_idx <= q_idx)
-
-    def win_mod(b, h, q_idx, kv_idx):
-        return (kv_idx // ls > q_idx // ls - w) & (kv_idx <= q_idx)
-
-    bm_sel = create_block_mask(sel_mod, B, H, S, S, device=q.device)
-    bm_win = create_block_mask(win_mod, B, H, S, S, device=q.device)
+        return sel[b, h // G, q_idx // Q, kv_idx // ls] & (kv_idx <= q_idx)
+    bm_sel = BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=128, mask_mod=sel_mod, seq_lengths=(S, S))
     o_slc = flex(q, k, v, block_mask=bm_sel, enable_gqa=True)
     o_win = flex(q, k, v, block_mask=bm_win, enable_gqa=True)
-    return ((o_cmp + o_slc.float() + o_win.float()) / 3).to(q.dtype)
+    return ((o_cmp.float() + o_slc.float() + o_win.float()) / 3).to(q.dtype)
+
+
+def bsattn_run_nsa(binary, spec, q, k, v, tmp):
+    """bsattn's NSA output on the same bf16 inputs (`run --nsa SPEC --backend cuda`), layout bhsd."""
+    paths = [os.path.join(tmp, n + ".npy") for n in ("q", "k", "v", "o")]
+    for path, t in zip(paths, (q, k, v)):
+        write_bf16_npy(path, t)
+    cmd = [binary, "run", "--nsa", spec, "--q", paths[0], "--k", paths[1], "--v", paths[2], "--layout", "bhsd",
+           "--dtype", "bf16", "--backend", "cuda", "-o", paths[3], "-q"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("bsattn run --nsa failed: " + r.stderr.strip())
+    return torch.from_numpy(np.load(paths[3])).to(q.device)
 
 
 def nsa_main():
     ap = argparse.ArgumentParser(description="NSA forward in PyTorch (FlexAttention per branch + the gate sum)")
-    ap.add_argument("--nsa", required=True)
+    ap.add_argument("--nsa", nargs="?", const="", help="NSA spec (docs/nsa.md); with --bench, taken from its records")
+    ap.add_argument("--bench", default="", help="bsattn bench --nsa JSON: time the peer on its records' shapes and "
+                                                "merge the peer records into it")
     ap.add_argument("--seq", default="32768")
     ap.add_argument("--heads", type=int, default=16)
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--head-dim", type=int, default=128)
+    ap.add_argument("--bsattn", default="", help="bsattn binary: check the peer's O against `run --nsa --backend cuda` "
+                                                 "at the smallest S")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("peers.py: no CUDA GPU visible to PyTorch")
     dev = torch.device("cuda")
-    p = nsa_spec(a.nsa)
+    # Float32 matmuls as TF32: the compressed scores multiply bf16 values, which TF32 holds exactly.
+    torch.backends.cuda.matmul.allow_tf32 = True
+    import torch._dynamo.config as dynamo_config
+    for knob in ("recompile_limit", "cache_size_limit"):
+        if hasattr(dynamo_config, knob):
+            setattr(dynamo_config, knob, 64)
     flex = torch.compile(flex_attention, dynamic=False)
-    opt = {"warmup": 2, "min_samples": 5, "max_samples": 1000, "noise_target": 0.02, "max_time_s": 2.0}
+    if a.bench:
+        doc = json.load(open(a.bench))
+        base = [r for r in doc["records"] if r["impl"] == "bsattn" and r["pattern"] == "nsa"]
+        if not base:
+            sys.exit("peers.py: %s has no bsattn NSA records (bsattn bench --nsa ... --json)" % a.bench)
+        opt = dict(doc["context"]["timing"])
+        gemm = (doc["context"].get("ceilings") or {}).get("gemm_bf16_tflops")
+    else:
+        if not a.nsa:
+            sys.exit("peers.py: give --nsa SPEC (or --bench with bsattn's NSA records)")
+        base = [dict(spec="nsa:" + a.nsa, batch=1, heads=a.heads, heads_kv=a.kv_heads, seq=int(x), head_dim=a.head_dim)
+                for x in a.seq.split(",")]
+        opt = {"warmup": 2, "min_samples": 5, "max_samples": 1000, "noise_target": 0.02, "max_time_s": 2.0}
+        doc, gemm = None, None
     flush = torch.empty(max(2 * torch.cuda.get_device_properties(dev).L2_cache_size, 1 << 20), dtype=torch.uint8, device=dev)
     records = []
-    for seq in (int(x) for x in a.seq.split(",")):
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(a.seed)
-        q, k, v = (torch.randn((1, h, seq, a.head_dim), generator=gen, device=dev).to(torch.bfloat16)
-                   for h in (a.heads, a.kv_heads, a.kv_heads))
-        st = measure(lambda: nsa_torch(q, k, v, p, flex), opt, flush)
-        records.append(dict(st, impl="flex_nsa", backend="cuda", pattern="nsa", spec="nsa:" + a.nsa, causal=True,
-                            batch=1, heads=a.heads, heads_kv=a.kv_heads, seq=seq, head_dim=a.head_dim,
-                            block=p["select"], dtype="bf16", **{"pass": "fwd"}, seed=a.seed))
-        print("flex_nsa S=%d: %.3f ms" % (seq, st["median_ms"]))
-    doc = {"schema": "bsattn.bench/v1", "context": {"tool": "scripts/peers.py --nsa", "gpu": torch.cuda.get_device_name(dev),
-                                                    "torch": torch.__version__, "nsa": p, "timing": opt},
-           "records": records, "skipped": []}
+    checked = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in sorted(base, key=lambda x: (x["seq"], x["head_dim"])):
+            spec = r["spec"].partition("nsa:")[2]
+            p = nsa_spec(spec)
+            B, S = r["batch"], r["seq"]
+            gen = torch.Generator(device=dev)
+            gen.manual_seed(a.seed)
+            q, k, v = (torch.randn((B, h, S, r["head_dim"]), generator=gen, device=dev).to(torch.bfloat16)
+                       for h in (r["heads"], r["heads_kv"], r["heads_kv"]))
+            bm_win = nsa_window_mask(B, r["heads"], S, p, dev)
+
+            def run():
+                return nsa_torch(q, k, v, p, flex, bm_win)
+            extra = {}
+            key = (spec, r["head_dim"])
+            if a.bsattn and key not in checked:
+                checked.add(key)
+                try:
+                    extra = pr.output_check(*rel_err(run(), bsattn_run_nsa(a.bsattn, spec, q, k, v, tmp)))
+                    print("flex_nsa S=%d: relative error against bsattn %.3g" % (S, extra["check_rel_err"]))
+                except Exception as e:  # reported, and the peer is still timed
+                    print("  check skipped: %s" % e, file=sys.stderr)
+            st = measure(run, opt, flush)
+            if doc is not None:
+                rec = pr.peer_record(list(r.keys()), r, "flex_nsa", st, r["flops_computed"], torch.__version__, gemm,
+                                     r.get("dense_median_ms"), extra)
+            else:
+                rec = dict(st, impl="flex_nsa", backend="cuda", pattern="nsa", spec=r["spec"], causal=True, batch=B,
+                           heads=r["heads"], heads_kv=r["heads_kv"], seq=S, head_dim=r["head_dim"], block=p["select"],
+                           dtype="bf16", **{"pass": "fwd"}, seed=a.seed, **extra)
+            records.append(rec)
+            print("flex_nsa S=%d: %.3f ms" % (S, st["median_ms"]))
+    peers_ctx = {"tool": "scripts/peers.py --nsa", "gpu": torch.cuda.get_device_name(dev), "torch": torch.__version__,
+                 "timing": opt, "command": " ".join(sys.argv),
+                 "flex_nsa": "pooled K/V (mean), compressed scores in float32 (TF32), softmax, P V in bf16, importance "
+                             "per key block, torch.topk with forced blocks, FlexAttention for the selected branch "
+                             "(BlockMask from the selection, built in the timed call) and the window branch "
+                             "(BlockMask built once per shape), 1/3 gate sum"}
+    if doc is None:
+        doc = {"schema": "bsattn.bench/v1", "context": peers_ctx, "records": records, "skipped": []}
+    else:
+        doc["records"] += records
+        doc["context"]["peers"] = peers_ctx
     with open(a.out + ".tmp", "w") as f:
         json.dump(doc, f, indent=1)
     os.replace(a.out + ".tmp", a.out)
@@ -679,7 +831,7 @@ def main():
                     merged.append(record(base, impl, t, True, t["median_ms"], extra))
 
         if dilated and "flex" in impls:
-            merged += time_dilated(dilated, flex, opt, flush, gemm, a.bsattn, a.seed, dev, tmp)
+            merged += time_dilated(dilated, flex, opt, flush, gemm, a.bsattn, a.seed, dev, tmp, "sdpa_flash" in impls)
         if hstu:
             merged += time_hstu(hstu, list(hstu[0].keys()), opt, flush, gemm, a.bsattn, a.seed, dev, tmp)
 

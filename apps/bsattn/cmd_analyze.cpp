@@ -49,6 +49,7 @@ struct AnalyzeOptions {
   int threads = 0;
   std::shared_ptr<AnalyzeCurvesOptions> curves;
   std::string dilated;
+  int64_t sample_rows = 0;  // --dilated: quality over this many rows per head (0: every row)
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -242,7 +243,10 @@ void run_analyze_dilated(const AnalyzeOptions& o) {
   for (const std::string& name : orders) {
     Qkv x = in;
     if (name != "standard") reorder_tokens(x, curves::sequence_order(curves::parse_order(name, lay.grid, blocks.q, "--order"), lay));
-    dilated::DilatedQuality q = dilated::evaluate_dilated(p, spec, x.q.data.data(), x.k.data.data(), x.v.data.data(), dopt);
+    dilated::DilatedQuality q =
+        o.sample_rows > 0
+            ? dilated::evaluate_dilated_rows(p, spec, x.q.data.data(), x.k.data.data(), x.v.data.data(), o.sample_rows, o.threads)
+            : dilated::evaluate_dilated(p, spec, x.q.data.data(), x.k.data.data(), x.v.data.data(), dopt);
     if (!o.quiet)
       std::printf("%-22s %9.4f %9.5f %9.5f %10.3e %9.6f %10lld\n", name.c_str(), q.coverage(), q.recall_mean,
                   q.recall_min, q.error.rel_l2, q.error.cosine, (long long)q.uncovered_rows);
@@ -256,6 +260,7 @@ void run_analyze_dilated(const AnalyzeOptions& o) {
 
 void run_analyze(const AnalyzeOptions& o) {
   if (!o.dilated.empty()) return run_analyze_dilated(o);
+  if (o.sample_rows > 0) throw UsageError("--sample-rows goes with --dilated (allowed: analyze --dilated SPEC --sample-rows N)");
   const bool cuda = o.backend == "cuda";
   nsa_params(o.nsa);  // the spec and files checked first (and --nsa-* without --nsa refused)
   if (o.nsa.requested() && (cuda || o.sweep || !o.check.empty() || !o.check_grads.empty() || o.score != "softmax" ||
@@ -405,6 +410,7 @@ void register_analyze(CLI::App& app) {
   sub->add_option("mask", o->mask.mask, "Mask file (.npy / .json / CSR prefix) or a pattern spec NAME[:k=v,...]")->group("Mask");
   add_mask_size_options(*sub, o->mask, "Mask");
   sub->add_option("--dilated", o->dilated, "Dilated attention (LongNet) instead of a mask: SEGMENT:RATE pairs, e.g. 512:1,1024:2,2048:4 (as run --dilated); with --grid and --order, once per token order applied before the segments are cut")->group("Mask");
+  sub->add_option("--sample-rows", o->sample_rows, "--dilated: measure recall and error on N query rows per head, evenly spaced, in float64 from the definition (for sequences too long for the full dense pass; 0: every row)")->check(CLI::Range(int64_t(0), int64_t(1) << 40))->capture_default_str()->group("Mask");
   add_input_options(*sub, o->inputs, true, true, "Input");
   add_varlen_options(*sub, o->varlen, "Input");
   add_nsa_options(*sub, o->nsa, true, "Mask");

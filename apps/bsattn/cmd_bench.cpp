@@ -168,10 +168,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
   outputs.add_folder(o.save_masks, "--save-masks");
   bool use_cuda;
   if (o.nsa.requested()) {
-    if (o.backend == "cuda")
-      throw UsageError("bench --nsa times NSA's CPU computation (its compressed branch and selection run on the CPU); "
-                       "use --backend cpu (or auto)");
-    o.backend = "cpu";
+    if (o.backend == "auto") o.backend = "cpu";  // NSA on the GPU when asked for: --backend cuda
   } else {
     nsa_params(o.nsa);  // refuses --nsa-pool without --nsa
   }
@@ -233,7 +230,8 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     context["argv"] = argv;
     context["config"] = axes.to_json();
     ProgressMeter meter("bsattn bench --nsa:", o.progress || (!o.quiet && stderr_is_terminal()));
-    bench::BenchDoc doc = bench::run_nsa_bench(axes, np, "nsa:" + o.nsa.spec, o.timing, o.seed, context, &meter);
+    bench::BenchDoc doc = bench::run_nsa_bench(axes, np, "nsa:" + o.nsa.spec, o.timing, o.seed, context, &meter,
+                                               use_cuda ? backend.get() : nullptr);
     meter.finish();
     if (doc.records.empty()) throw UsageError("no configuration could run: " + doc.skipped.front()["reason"].get<std::string>());
     if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
@@ -242,8 +240,8 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     write_markdown(o.md_out, doc, table);
     outputs.commit();
     if (!o.quiet && o.json_out != "-" && o.csv_out != "-" && o.md_out != "-") {
-      std::printf("bsattn bench --nsa: cpu, NSA forward (all three branches, selection and gate sum) against dense causal "
-                  "attention; seed %llu\n\n%s", (unsigned long long)o.seed, table.c_str());
+      std::printf("bsattn bench --nsa: %s, NSA forward (all three branches, selection and gate sum) against dense causal "
+                  "attention; seed %llu\n\n%s", use_cuda ? "cuda" : "cpu", (unsigned long long)o.seed, table.c_str());
       for (auto& r : doc.records)
         std::printf("nsa S=%lld H=%lld/%lld D=%lld: %.3f ms, dense causal %.3f ms, speedup %.2fx\n",
                     (long long)r["seq"].get<int64_t>(), (long long)r["heads"].get<int64_t>(),

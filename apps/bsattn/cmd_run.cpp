@@ -77,10 +77,11 @@ void run_nsa(const RunOptions& o, Qkv in, const std::vector<int32_t>& cu, Backen
   const MaskStats ws = packed ? varlen_mask_stats(r.window_mask, cu) : mask_stats(r.window_mask);
   const std::string bname = backend == Backend::Cuda ? std::string("cuda (") + elem_type_name(opt.cuda_dtype) + ")" : "cpu (float32)";
   if (!o.quiet)
-    std::printf("run: nsa on %s (compressed branch: cpu float64), %lld sequence(s), %lld tokens, Hq=%lld Hkv=%lld D=%lld; "
+    std::printf("run: nsa on %s (every step on %s), %lld sequence(s), %lld tokens, Hq=%lld Hkv=%lld D=%lld; "
                 "%lld compressed blocks; selected: pair density %.4f, window: pair density %.4f; gates %s; wrote %s\n",
-                bname.c_str(), (long long)p.batch, (long long)p.total_q(), (long long)p.heads_q, (long long)p.heads_kv,
-                (long long)p.head_dim, (long long)r.compressed_blocks, ss.pair_density(), ws.pair_density(),
+                bname.c_str(), backend == Backend::Cuda ? "the GPU" : "the CPU, compressed branch in float64", (long long)p.batch,
+                (long long)p.total_q(), (long long)p.heads_q, (long long)p.heads_kv, (long long)p.head_dim,
+                (long long)r.compressed_blocks, ss.pair_density(), ws.pair_density(),
                 !o.nsa.gates.empty() ? o.nsa.gates.c_str() : !o.nsa.gate_logits.empty() ? "sigmoid(logits)" : "1/3 each",
                 o.out.c_str());
   if (!o.json_out.empty()) {

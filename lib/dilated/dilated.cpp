@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "lib/dilated/dilated_gpu.h"
 #include "lib/error.h"
 #include "lib/reference/cpu_attention.h"
 
@@ -163,6 +164,12 @@ struct BranchRunner {
   virtual CpuForward<T> forward(const BranchPlan& b, const AttentionInputs& in) = 0;
   virtual CpuGradients<T> backward(const BranchPlan& b, const AttentionInputs& in, const CpuForward<T>& fwd,
                                    const float* dout) = 0;
+  // The whole forward (branches and merge) in one call when the backend has it: out [B*S, Hq, D], lse
+  // [B, Hq, S] in the original order. False: the branches run one by one and merge on the host.
+  virtual bool whole_forward(const AttentionProblem&, const std::vector<BranchPlan>&, const AttentionInputs&,
+                             std::vector<T>&, std::vector<T>&) {
+    return false;
+  }
 };
 
 template <class T>
@@ -189,6 +196,14 @@ struct EntryRunner : BranchRunner<float> {
     AttentionResult f{fwd.out, fwd.lse};
     AttentionGradients g = attention_backward(b.problem, b.mask, in, f, dout, opt);
     return {std::move(g.dq), std::move(g.dk), std::move(g.dv)};
+  }
+  // cuda: gathers, branches and the LSE merge on the GPU (lib/dilated/dilated_gpu.h).
+  bool whole_forward(const AttentionProblem& p, const std::vector<BranchPlan>& plans, const AttentionInputs& in,
+                     std::vector<float>& out, std::vector<float>& lse) override {
+    if (opt.backend != Backend::Cuda || !dilated_gpu()) return false;
+    DilatedResult r = dilated_gpu()->forward(p, plans, in, opt);
+    out = std::move(r.out), lse = std::move(r.lse);
+    return true;
   }
 };
 
@@ -219,7 +234,9 @@ DilatedResult run_dilated(const AttentionProblem& p, const DilatedSpec& spec, co
 
   // Forward: each branch's rows merged into (out, lse) as they come: the running merge keeps one
   // output, normalized, and its log-denominator.
+  const bool whole = runner.whole_forward(p, plans, in, out, lse);
   for (const BranchPlan& b : plans) {
+    if (whole) break;
     Permuted x = permute_inputs(b);
     CpuForward<T> f = runner.forward(b, x.in());
     for (int64_t bi = 0; bi < B; ++bi)

@@ -95,8 +95,9 @@ struct DilatedResult {
 
 // The forward (and, with `dout`, the backward) in the original token order. `in` holds p.dtype
 // elements, BSHD, fixed-length; dO is f32 with the shape of Q. The CPU backend keeps the branches and the
-// merge in float32 (float64 with opt.f64) until the results are returned; the cuda backend runs the
-// branches on the GPU and merges on the host in float32.
+// merge in float32 (float64 with opt.f64) until the results are returned; the cuda backend computes the
+// forward on the GPU (lib/dilated/dilated_gpu.h: gathers, branches, merge; O rounded to the inputs' 16-bit
+// type) and, with dO, each branch's backward on the GPU with the gradients added up on the host.
 DilatedResult dilated_attention(const AttentionProblem& p, const DilatedSpec& spec, const AttentionInputs& in,
                                 const float* dout, const DilatedOptions& opt);
 

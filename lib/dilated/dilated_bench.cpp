@@ -5,6 +5,7 @@
 #include <map>
 
 #include "lib/bench/results.h"
+#include "lib/dilated/dilated_gpu.h"
 #include "lib/error.h"
 #include "lib/npy.h"
 #include "lib/quality/quality.h"
@@ -137,6 +138,7 @@ bench::BenchDoc run_dilated_bench(const DilatedBenchPlan& plan, bench::BenchBack
                     bench::TimingStats st;
                     std::string kernel;
                     double clock = 0;
+                    nlohmann::json parts;
                     try {
                       if (cpu) {
                         // End to end on the host: the order, the branches (permutation, forward), the merge, back.
@@ -159,28 +161,47 @@ bench::BenchDoc run_dilated_bench(const DilatedBenchPlan& plan, bench::BenchBack
                             opt.timing);
                         kernel = "reference (end to end)";
                       } else {
-                        // Each branch's pass on the device, summed; the inputs in the order, then the branch's residue order.
                         std::vector<uint8_t> qo = q, ko = k, vo = v;
                         if (!perm.empty())
                           qo = permute_rows(q, qrow, B, perm), ko = permute_rows(k, krow, B, perm), vo = permute_rows(v, krow, B, perm);
-                        double noise = 0;
-                        int64_t samples = -1;
-                        bool met = true;
-                        for (const Branch& br : spec.branches) {
-                          BranchPlan bp = plan_branch(p, br, spec.causal, block, block);
-                          std::vector<uint8_t> qb = permute_rows(qo, qrow, B, bp.perm), kb = permute_rows(ko, krow, B, bp.perm),
-                                               vb = permute_rows(vo, krow, B, bp.perm);
-                          auto prepared = backend.prepare(bp.problem, bp.mask, {qb.data(), kb.data(), vb.data(), nullptr}, pass);
-                          bench::TimingStats s = prepared->time(opt.timing);
-                          st.median_ms += s.median_ms, st.mean_ms += s.mean_ms, st.min_ms += s.min_ms, st.max_ms += s.max_ms;
-                          noise = std::max(noise, s.rel_noise);
-                          samples = samples < 0 ? s.samples : std::min(samples, s.samples);
-                          met = met && s.noise_met;
-                          clock = prepared->sm_clock_mhz();
-                          kernel = prepared->kernel();
+                        std::vector<BranchPlan> plans;
+                        for (const Branch& br : spec.branches) plans.push_back(plan_branch(p, br, spec.causal, block, block));
+                        if (pass == bench::Pass::Fwd) {
+                          // Everything on the GPU from the inputs in the order to the merged output
+                          // (lib/dilated/dilated_gpu.h): the gathers into each branch's residue order, the
+                          // branches, the merge; each part also alone.
+                          if (!dilated_gpu()) throw UsageError("this build has no GPU dilated pipeline");
+                          AttentionOptions aopt;
+                          aopt.backend = Backend::Cuda;
+                          aopt.kernel = backend.kernel();
+                          DilatedGpuTiming t =
+                              dilated_gpu()->time(p, plans, {qo.data(), ko.data(), vo.data(), nullptr}, aopt, opt.timing);
+                          st = t.total;
+                          parts = {{"gather_ms", t.gather.median_ms}, {"branches_ms", t.branches.median_ms},
+                                   {"merge_ms", t.merge.median_ms}};
+                          clock = t.sm_clock_mhz;
+                          kernel = t.kernel + " x " + std::to_string(spec.branches.size()) +
+                                   " branches + gathers + LSE merge (all on the GPU)";
+                        } else {
+                          // Backward: each branch's pass on the device, summed (the merge has no backward kernel).
+                          double noise = 0;
+                          int64_t samples = -1;
+                          bool met = true;
+                          for (const BranchPlan& bp : plans) {
+                            std::vector<uint8_t> qb = permute_rows(qo, qrow, B, bp.perm), kb = permute_rows(ko, krow, B, bp.perm),
+                                                 vb = permute_rows(vo, krow, B, bp.perm);
+                            auto prepared = backend.prepare(bp.problem, bp.mask, {qb.data(), kb.data(), vb.data(), nullptr}, pass);
+                            bench::TimingStats s = prepared->time(opt.timing);
+                            st.median_ms += s.median_ms, st.mean_ms += s.mean_ms, st.min_ms += s.min_ms, st.max_ms += s.max_ms;
+                            noise = std::max(noise, s.rel_noise);
+                            samples = samples < 0 ? s.samples : std::min(samples, s.samples);
+                            met = met && s.noise_met;
+                            clock = prepared->sm_clock_mhz();
+                            kernel = prepared->kernel();
+                          }
+                          st.rel_noise = noise, st.samples = samples, st.noise_met = met;
+                          kernel += " x " + std::to_string(spec.branches.size()) + " branches (summed; host permutation not timed)";
                         }
-                        st.rel_noise = noise, st.samples = samples, st.noise_met = met;
-                        kernel += " x " + std::to_string(spec.branches.size()) + " branches (summed; host permutation and merge not timed)";
                       }
                     } catch (const UsageError& e) {
                       skip(std::string(backend.name()) + " backend: " + e.what());
@@ -220,6 +241,7 @@ bench::BenchDoc run_dilated_bench(const DilatedBenchPlan& plan, bench::BenchBack
                     r["mask_build_kind"] = "none";
                     r["mask_build_ms"] = 0.0;
                     if (clock > 0) r["sm_clock_mhz"] = clock;
+                    for (auto& [name, ms] : parts.items()) r[name] = ms;
                     if (ceil.measured && ceil.gemm_tflops > 0) r["gemm_fraction"] = bench::tflops(flops, st.median_ms) / ceil.gemm_tflops;
                     if (dense_ms[dkey] > 0) {
                       r["dense_median_ms"] = dense_ms[dkey];

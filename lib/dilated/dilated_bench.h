@@ -4,9 +4,12 @@
 // pattern family `dilated` is something else: block-level bands).
 //
 // What is timed: on the CPU backend, the whole computation on the host clock (the token order applied,
-// each branch's residue permutation and forward, the merge, the order undone); on the cuda backend, each
-// branch's block-sparse pass on the GPU (CUDA events, L2 flushed, the harness of lib/bench), summed over
-// the branches; the permutations and the merge, done on the host there, are not included. FLOPs: 4 * D *
+// each branch's residue permutation and forward, the merge, the order undone); on the cuda backend, the
+// forward with everything on the GPU from the inputs (in the token order) to the merged output: the
+// gathers into each branch's residue order, the branches' block-sparse forwards and the LSE merge
+// (lib/dilated/dilated_gpu.h; CUDA events, L2 flushed before every sample), each part also timed alone
+// (the records' gather_ms, branches_ms, merge_ms: medians); the token order itself is applied beforehand
+// (a model keeps its tokens in that order). The cuda backward passes: each branch's pass, summed. FLOPs: 4 * D *
 // dilated_pairs (x2.5 for bwd, x3.5 for fwd+bwd). The dense baseline is the same shape timed densely.
 #pragma once
 #include <cstdint>

@@ -1,8 +1,10 @@
 #include "lib/dilated/dilated_quality.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "lib/error.h"
 #include "lib/reference/dense_scan.h"
 #include "lib/reference/parallel.h"
 
@@ -104,6 +106,100 @@ DilatedQuality evaluate_dilated(const AttentionProblem& p_in, const DilatedSpec&
   return rep;
 }
 
+DilatedQuality evaluate_dilated_rows(const AttentionProblem& p_in, const DilatedSpec& spec, const float* q, const float* k,
+                                     const float* v, int64_t rows, int threads) {
+  AttentionProblem p = p_in;
+  p.dtype = ElemType::F32;
+  check_problem(p, spec);
+  const int64_t B = p.batch, S = p.q_len, H = p.heads_q, D = p.head_dim, G = H / p.heads_kv, Hkv = p.heads_kv;
+  if (rows < 1) throw UsageError("--sample-rows must be >= 1");
+  rows = std::min(rows, S);
+  const double scale = p.effective_scale();
+  const int64_t nb = int64_t(spec.branches.size());
+  // Per (b, h, sampled row): the dilated and dense outputs, the recall, the covered and visible keys.
+  std::vector<float> got(size_t(B * H * rows * D)), want(got.size());
+  std::vector<double> recall(size_t(B * H * rows), std::numeric_limits<double>::quiet_NaN());
+  std::vector<int64_t> covered(recall.size(), 0), visible(recall.size(), 0);
+  std::vector<uint8_t> uncovered(recall.size(), 0);
+  parallel_for(
+      B * H * rows,
+      [&](int64_t task) {
+        const int64_t i = task % rows, h = task / rows % H, b = task / (rows * H);
+        const int64_t t = ((2 * i + 1) * S) / (2 * rows), g = h / G;
+        const float* qt = q + ((b * S + t) * H + h) * D;
+        const int64_t nk = spec.causal ? t + 1 : S;
+        std::vector<double> s(static_cast<size_t>(nk));
+        double m = -std::numeric_limits<double>::infinity();
+        for (int64_t key = 0; key < nk; ++key) {
+          const float* kk = k + ((b * S + key) * Hkv + g) * D;
+          double dot = 0;
+          for (int64_t e = 0; e < D; ++e) dot += double(qt[e]) * double(kk[e]);
+          s[size_t(key)] = dot * scale;
+          m = std::max(m, s[size_t(key)]);
+        }
+        std::vector<double> od(size_t(D), 0.0), og(size_t(D), 0.0);
+        double sum_all = 0, sum_cov = 0, sum_mult = 0;
+        int64_t cov = 0;
+        for (int64_t key = 0; key < nk; ++key) {
+          const double e = std::exp(s[size_t(key)] - m);
+          const float* vv = v + ((b * S + key) * Hkv + g) * D;
+          sum_all += e;
+          for (int64_t d = 0; d < D; ++d) od[size_t(d)] += e * vv[d];
+          int64_t times = 0;  // the branches that relate (t, key): the key's multiplicity in the union
+          for (int64_t bi = 0; bi < nb; ++bi) times += branch_covers(spec.branches[size_t(bi)], spec.causal, h, t, key);
+          if (!times) continue;
+          ++cov;
+          sum_cov += e;
+          sum_mult += double(times) * e;
+          for (int64_t d = 0; d < D; ++d) og[size_t(d)] += double(times) * e * vv[d];
+        }
+        float* o1 = &got[size_t(task * D)];
+        float* o2 = &want[size_t(task * D)];
+        for (int64_t d = 0; d < D; ++d) {
+          o1[d] = sum_mult > 0 ? float(og[size_t(d)] / sum_mult) : 0.f;
+          o2[d] = float(od[size_t(d)] / sum_all);
+        }
+        recall[size_t(task)] = sum_cov / sum_all;
+        covered[size_t(task)] = cov;
+        visible[size_t(task)] = nk;
+        uncovered[size_t(task)] = cov == 0;
+      },
+      threads);
+  // got/want are [B, H, rows, D]: compared per head as [B*rows] rows of one head at a time.
+  DilatedQuality rep;
+  rep.sampled_rows = rows;
+  std::vector<float> gh(size_t(B * rows * D)), wh(gh.size()), ga, wa;
+  double sum_all = 0, min_all = 1;
+  int64_t n_all = 0;
+  for (int64_t h = 0; h < H; ++h) {
+    HeadQuality hq;
+    hq.head = h;
+    int64_t cov = 0, vis = 0;
+    double sum = 0, mn = 1;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t task = (b * H + h) * rows + i;
+        std::copy(got.begin() + task * D, got.begin() + (task + 1) * D, gh.begin() + (b * rows + i) * D);
+        std::copy(want.begin() + task * D, want.begin() + (task + 1) * D, wh.begin() + (b * rows + i) * D);
+        cov += covered[size_t(task)], vis += visible[size_t(task)];
+        sum += recall[size_t(task)], mn = std::min(mn, recall[size_t(task)]);
+        rep.uncovered_rows += uncovered[size_t(task)];
+      }
+    hq.density = vis ? double(cov) / double(vis) : 0;
+    hq.recall_mean = sum / double(B * rows), hq.recall_min = mn;
+    hq.error = compare_tensors(gh.data(), wh.data(), B * rows, 1, D).overall;
+    rep.covered_pairs += cov, rep.visible_pairs += vis;
+    sum_all += sum, min_all = std::min(min_all, mn), n_all += B * rows;
+    ga.insert(ga.end(), gh.begin(), gh.end()), wa.insert(wa.end(), wh.begin(), wh.end());
+    rep.heads.push_back(hq);
+  }
+  rep.error = compare_tensors(ga.data(), wa.data(), B * rows * H, 1, D).overall;
+  rep.recall_mean = sum_all / double(n_all);
+  rep.recall_min = min_all;
+  rep.computed_pairs = dilated_pairs(p, spec);
+  return rep;
+}
+
 nlohmann::json to_json(const DilatedQuality& r) {
   nlohmann::json heads = nlohmann::json::array();
   for (const auto& h : r.heads)
@@ -113,7 +209,8 @@ nlohmann::json to_json(const DilatedQuality& r) {
           {"summary",
            {{"recall_mean", r.recall_mean}, {"recall_min", r.recall_min}, {"error", to_json(r.error)},
             {"coverage", r.coverage()}, {"covered_pairs", r.covered_pairs}, {"computed_pairs", r.computed_pairs},
-            {"visible_pairs", r.visible_pairs}, {"uncovered_rows", r.uncovered_rows}}}};
+            {"visible_pairs", r.visible_pairs}, {"uncovered_rows", r.uncovered_rows},
+            {"sampled_rows", r.sampled_rows}}}};
 }
 
 }  // namespace bsattn::dilated

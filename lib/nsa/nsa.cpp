@@ -6,6 +6,7 @@
 
 #include "lib/error.h"
 #include "lib/npy.h"
+#include "lib/nsa/nsa_gpu.h"
 #include "lib/reference/parallel.h"
 #include "lib/spec.h"
 #include "lib/tensor/tensor_io.h"
@@ -76,6 +77,40 @@ std::vector<float> load_nsa_gates(const std::string& path, int64_t rows, int64_t
   return g;
 }
 
+BlockMask nsa_window_mask(const AttentionProblem& p, const NsaParams& np) {
+  const int64_t B = p.batch, S = p.q_len, H = p.heads_q;
+  MaskShape ms;
+  ms.batch = B, ms.heads = H, ms.q_len = ms.kv_len = S, ms.block_q = np.qblock, ms.block_kv = np.select;
+  BlockMask m(ms);
+  m.causal = true;
+  const int64_t W = (np.window + np.select - 1) / np.select, Mq = ms.mq();
+  for (int64_t row = 0; row < Mq; ++row) {
+    const int64_t t0 = row * np.qblock, t1 = std::min(S, (row + 1) * np.qblock) - 1;
+    const int64_t c0 = t0 / np.select, c = t1 / np.select;  // key blocks of the row's first and last query
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = std::max<int64_t>(0, c0 - W + 1); j <= c; ++j) m.set(b, h, row, j);
+  }
+  m.apply_causal();
+  m.spec = {{"nsa", np.to_json()}, {"branch", "window"}};
+  return m;
+}
+
+// The GPU path (lib/nsa/nsa_gpu.h): Q/K/V rounded to the 16-bit type, every step on the GPU.
+static NsaBranches nsa_forward_gpu(const AttentionProblem& p, const float* q, const float* k, const float* v,
+                                   const NsaParams& np, const float* gates, const NsaOptions& opt) {
+  AttentionProblem pa = p;
+  pa.dtype = opt.cuda_dtype;
+  nsa_gpu()->check(pa, np, opt.backend);
+  const int64_t nq = p.batch * p.q_len * p.heads_q * p.head_dim, nk = p.batch * p.kv_len * p.heads_kv * p.head_dim;
+  const std::vector<uint16_t> q16 = to_16bit(std::vector<float>(q, q + nq), pa.dtype),
+                              k16 = to_16bit(std::vector<float>(k, k + nk), pa.dtype),
+                              v16 = to_16bit(std::vector<float>(v, v + nk), pa.dtype);
+  NsaBranches r = nsa_gpu()->forward(pa, np, {q16.data(), k16.data(), v16.data(), nullptr}, gates, opt.backend);
+  r.select_mask.spec = {{"nsa", np.to_json()}, {"branch", "selected"}};
+  return r;
+}
+
 NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* k, const float* v, const NsaParams& np,
                         const float* gates, const NsaOptions& opt) {
   if (p.varlen()) {  // each sequence alone; outputs packed, masks embedded (lib/varlen/varlen.h)
@@ -104,6 +139,7 @@ NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* 
   if (p.q_len != p.kv_len) throw UsageError("NSA is self-attention: Q and K must have the same length");
   if (p.score != ScoreFn::Softmax) throw UsageError("NSA takes softmax scores (drop --score silu)");
   if (p.heads_q % p.heads_kv) throw UsageError("NSA: query heads must be a multiple of key/value heads");
+  if (opt.backend.backend == Backend::Cuda && nsa_gpu()) return nsa_forward_gpu(p, q, k, v, np, gates, opt);
   const int64_t B = p.batch, S = p.q_len, H = p.heads_q, Hkv = p.heads_kv, D = p.head_dim, G = H / Hkv;
   const double scale = p.effective_scale();
   const int64_t Nc = S >= np.block ? (S - np.block) / np.stride + 1 : 0;
@@ -167,13 +203,12 @@ NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* 
   MaskShape ms;
   ms.batch = B, ms.heads = H, ms.q_len = ms.kv_len = S, ms.block_q = np.qblock, ms.block_kv = np.select;
   r.select_mask = BlockMask(ms);
-  r.window_mask = BlockMask(ms);
-  r.select_mask.causal = r.window_mask.causal = true;
-  const int64_t W = (np.window + np.select - 1) / np.select;
+  r.select_mask.causal = true;
+  r.window_mask = nsa_window_mask(p, np);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t row = 0; row < Mq; ++row) {
-      const int64_t t0 = row * np.qblock, t1 = std::min(S, (row + 1) * np.qblock) - 1;
-      const int64_t c0 = t0 / np.select, c = t1 / np.select;  // key blocks of the row's first and last query
+      const int64_t t1 = std::min(S, (row + 1) * np.qblock) - 1;
+      const int64_t c = t1 / np.select;  // the key block of the row's last query
       for (int64_t g = 0; g < Hkv; ++g) {
         const double* im = &imp[size_t(((b * Mq + row) * Hkv + g) * Ms)];
         std::vector<uint8_t> take(size_t(c + 1), 0);
@@ -189,16 +224,12 @@ NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* 
           take[size_t(j)] = 1, ++n;
         }
         for (int64_t h = g * G; h < (g + 1) * G; ++h)
-          for (int64_t j = 0; j <= c; ++j) {
+          for (int64_t j = 0; j <= c; ++j)
             if (take[size_t(j)]) r.select_mask.set(b, h, row, j);
-            if (j >= c0 - W + 1) r.window_mask.set(b, h, row, j);
-          }
       }
     }
   r.select_mask.apply_causal();
-  r.window_mask.apply_causal();
   r.select_mask.spec = {{"nsa", np.to_json()}, {"branch", "selected"}};
-  r.window_mask.spec = {{"nsa", np.to_json()}, {"branch", "window"}};
 
   // The two block-sparse branches on the chosen backend.
   AttentionProblem pa = p;

@@ -15,9 +15,10 @@
 //   output      O = g_cmp * o_cmp + g_slc * o_slc + g_win * o_win with per-token, per-head gates (a file,
 //               sigmoid of given logits, or 1/3 each).
 //
-// The selected and window branches are block masks (block_q = qblock, block_kv = select) run by the
-// block-sparse forward of lib/attention.h (CPU reference or CUDA); the compressed branch is attention over
-// the pooled K/V, computed here in float64.
+// On the CPU backend, the compressed branch and the selection are computed here in float64 and the selected
+// and window branches (block masks, block_q = qblock, block_kv = select) by the CPU reference forward; on
+// the cuda backend every step runs on the GPU (lib/nsa/nsa_gpu.h), this file's float64 path being its
+// reference.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -65,8 +66,8 @@ struct NsaBranches {
 };
 
 struct NsaOptions {
-  AttentionOptions backend;  // the selected and window branches (cpu or cuda)
-  ElemType cuda_dtype = ElemType::BF16;  // cuda: Q/K/V rounded to this 16-bit type for the two branches
+  AttentionOptions backend;  // cpu: everything on the CPU; cuda: every step on the GPU (lib/nsa/nsa_gpu.h)
+  ElemType cuda_dtype = ElemType::BF16;  // cuda: Q/K/V rounded to this 16-bit type
   int threads = 0;
 };
 
@@ -75,6 +76,9 @@ struct NsaOptions {
 // (their statistics: varlen_mask_stats).
 NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* k, const float* v,
                         const NsaParams& np, const float* gates, const NsaOptions& opt = {});
+// The window branch's mask: rows of qblock queries, key blocks of `select` tokens, the window's W =
+// ceil(window/select) blocks ending at the block of the row's first query, up to the block of its last.
+BlockMask nsa_window_mask(const AttentionProblem& p, const NsaParams& np);
 
 // NSA against exact dense causal attention on the same inputs (CPU float32): the gated output and each
 // branch alone, per head and overall, with the selected and window masks' statistics (per sequence when

@@ -1,0 +1,318 @@
+// Dilated attention's forward on the GPU (lib/dilated/dilated_gpu.h says what runs where).
+//
+//   gather_rows_kernel  token rows (Hx * D 16-bit values) copied into a branch's residue order, 16 bytes
+//       per thread: dst row b*S + j = src row b*S + perm[j].
+//   the branches        the block-sparse forward (kernels/attention_device.h) on each branch's varlen
+//       problem, its row CSR built on the GPU once (launch_row_csr) from the plan's bitmap.
+//   merge_kernel        one warp per (token, head) of the original order, D/32 elements per lane: the
+//       branches' LSEs at the token's position in each residue order (inv), their max, the weights
+//       exp(L_b - max), the weighted sum of the branches' rows; O in the 16-bit type and the merged LSE.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/attention_device.h"
+#include "kernels/attention_fwd.h"
+#include "kernels/attention_runner.h"
+#include "kernels/cuda_check.h"
+#include "kernels/device_buffer.h"
+#include "kernels/mask_build_device.h"
+#include "kernels/sparse_pipelines.h"
+#include "kernels/timing.h"
+#include "lib/dilated/dilated_gpu.h"
+#include "lib/error.h"
+#include "lib/npy.h"
+
+namespace bsattn::cuda {
+
+namespace {
+
+using dilated::BranchPlan;
+using dilated::kMaxBranches;
+
+__global__ void gather_rows_kernel(const uint4* src, uint4* dst, const int32_t* perm, int64_t seq, int64_t rows,
+                                   int row_words) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= rows * row_words) return;
+  const int64_t row = e / row_words, b = row / seq, j = row % seq;
+  const int w = int(e % row_words);
+  dst[e] = src[(b * seq + perm[j]) * row_words + w];
+}
+
+struct MergeArgs {
+  int branches = 0;
+  const void* o[kMaxBranches] = {};         // [B*S, H, D] in the branch's residue order
+  const float* lse[kMaxBranches] = {};      // [H, B*S] (the varlen layout) in the branch's order
+  const int32_t* inv[kMaxBranches] = {};    // the token's position in the branch's order; null: identity
+  void* out = nullptr;                      // [B*S, H, D], original order
+  float* lse_out = nullptr;                 // [B, H, S]
+  int64_t batch = 0, seq = 0, heads = 0;
+};
+
+template <class T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  T v[N];
+};
+
+template <class T>
+__device__ __forceinline__ float to_float(T x) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return __bfloat162float(x);
+  else return __half2float(x);
+}
+template <class T>
+__device__ __forceinline__ T from_float(float x) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) return __float2bfloat16(x);
+  else return __float2half(x);
+}
+
+template <class T, int D>
+__global__ void merge_kernel(MergeArgs a) {
+  constexpr int E = D / 32;
+  static_assert(D % 32 == 0 && E >= 1 && E <= 8, "a warp covers the head dimension in whole vectors");
+  const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;  // (b, t, h), h fastest
+  const int lane = threadIdx.x & 31;
+  if (row >= a.batch * a.seq * a.heads) return;
+  const int64_t h = row % a.heads, tok = row / a.heads, b = tok / a.seq, t = tok % a.seq, bs = a.batch * a.seq;
+  float mx = -INFINITY;
+  for (int i = 0; i < a.branches; ++i) {
+    const int64_t pos = b * a.seq + (a.inv[i] ? a.inv[i][t] : t);
+    mx = fmaxf(mx, a.lse[i][h * bs + pos]);
+  }
+  Vec<T, E> res;
+  float* lse_out = a.lse_out + (b * a.heads + h) * a.seq + t;
+  if (mx == -INFINITY) {  // no branch selects this token for head h
+    for (int e = 0; e < E; ++e) res.v[e] = from_float<T>(0.f);
+    reinterpret_cast<Vec<T, E>*>(a.out)[row * 32 + lane] = res;
+    if (lane == 0) *lse_out = -INFINITY;
+    return;
+  }
+  float acc[E] = {};
+  float sum = 0.f;
+  for (int i = 0; i < a.branches; ++i) {
+    const int64_t pos = b * a.seq + (a.inv[i] ? a.inv[i][t] : t);
+    const float l = a.lse[i][h * bs + pos];
+    if (l == -INFINITY) continue;
+    const float w = expf(l - mx);
+    sum += w;
+    const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[(pos * a.heads + h) * 32 + lane];
+    for (int e = 0; e < E; ++e) acc[e] += w * to_float(x.v[e]);
+  }
+  const float inv_sum = 1.f / sum;
+  for (int e = 0; e < E; ++e) res.v[e] = from_float<T>(acc[e] * inv_sum);
+  reinterpret_cast<Vec<T, E>*>(a.out)[row * 32 + lane] = res;
+  if (lane == 0) *lse_out = mx + logf(sum);
+}
+
+void launch_merge(const MergeArgs& a, ElemType dtype, int64_t head_dim, cudaStream_t s) {
+  const int64_t rows = a.batch * a.seq * a.heads;
+  const unsigned grid = unsigned((rows + 7) / 8);
+  const bool bf = dtype == ElemType::BF16;
+  if (head_dim == 64) {
+    if (bf) merge_kernel<__nv_bfloat16, 64><<<grid, 256, 0, s>>>(a);
+    else merge_kernel<__half, 64><<<grid, 256, 0, s>>>(a);
+  } else {
+    if (bf) merge_kernel<__nv_bfloat16, 128><<<grid, 256, 0, s>>>(a);
+    else merge_kernel<__half, 128><<<grid, 256, 0, s>>>(a);
+  }
+  CUDA_CHECK_LAUNCH("merge_kernel (dilated)");
+}
+
+bool is_identity(const curves::Perm& perm) {
+  for (size_t j = 0; j < perm.size(); ++j)
+    if (perm[j] != int64_t(j)) return false;
+  return true;
+}
+
+// One problem resident on the GPU: the inputs, each branch's gathered inputs, CSR, offsets, output and
+// LSE, the merged output.
+class DilatedDevice {
+ public:
+  DilatedDevice(const AttentionProblem& p, const std::vector<BranchPlan>& plans, const AttentionInputs& in,
+                const AttentionOptions& opt)
+      : p_(p), opt_(opt) {
+    if (p.dtype != ElemType::BF16 && p.dtype != ElemType::F16)
+      throw UsageError("dilated attention on the GPU takes bf16 or f16 inputs (use --dtype bf16, or --backend cpu)");
+    if (p.head_dim != 64 && p.head_dim != 128)
+      throw UsageError("dilated attention on the GPU takes head_dim 64 or 128, got " + std::to_string(p.head_dim));
+    if (plans.empty() || int(plans.size()) > kMaxBranches)
+      throw UsageError("dilated attention takes 1 to " + std::to_string(kMaxBranches) + " branches");
+    for (const BranchPlan& b : plans) {  // the kernels' own limits, before any GPU work
+      b.problem.validate(b.mask);
+      AttentionProblem bp = b.problem;
+      bp.dtype = p.dtype;
+      AttentionRunner::check_supported(bp, b.mask, opt);
+    }
+    if (!gpu_present()) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    const int64_t B = p.batch, S = p.q_len, H = p.heads_q, Hkv = p.heads_kv, D = p.head_dim;
+    const size_t es = elem_size(p.dtype);
+    qrow_ = size_t(H * D) * es, krow_ = size_t(Hkv * D) * es;
+    rows_ = B * S;
+    q_.upload(in.q, size_t(rows_) * qrow_, stream_);
+    k_.upload(in.k, size_t(rows_) * krow_, stream_);
+    v_.upload(in.v, size_t(rows_) * krow_, stream_);
+    const std::vector<uint8_t> head_type(size_t(H), uint8_t(HeadType::Sparse));
+    const std::vector<int32_t> zeros(size_t(H), 0);
+    head_type_.upload(head_type.data(), head_type.size(), stream_);
+    head_zero_.upload(zeros.data(), zeros.size() * 4, stream_);
+    branches_.resize(plans.size());
+    for (size_t i = 0; i < plans.size(); ++i) {
+      const BranchPlan& plan = plans[i];
+      Branch& br = branches_[i];
+      br.identity = is_identity(plan.perm);
+      if (!br.identity) {
+        std::vector<int32_t> perm(plan.perm.begin(), plan.perm.end()), inv(perm.size());
+        for (size_t j = 0; j < perm.size(); ++j) inv[size_t(perm[j])] = int32_t(j);
+        br.perm.upload(perm.data(), perm.size() * 4, stream_);
+        br.inv.upload(inv.data(), inv.size() * 4, stream_);
+        br.q.alloc(q_.bytes()), br.k.alloc(k_.bytes()), br.v.alloc(v_.bytes());
+      }
+      br.cu.upload(plan.problem.cu_seqlens_q.data(), plan.problem.cu_seqlens_q.size() * 4, stream_);
+      const MaskShape& ms = plan.mask.shape;
+      const int64_t mask_rows = ms.batch * ms.heads * ms.mq();
+      br.bits.upload(plan.mask.bits.data(), plan.mask.bits.size(), stream_);
+      br.kv_num.alloc(size_t(mask_rows) * 4);
+      br.kv_idx.alloc(size_t(mask_rows * ms.mk()) * 4);
+      launch_row_csr(br.bits.get<uint8_t>(), mask_rows, int(ms.mk()), br.kv_num.get<int32_t>(), br.kv_idx.get<int32_t>(),
+                     stream_);
+      br.o.alloc(size_t(rows_) * qrow_);
+      br.lse.alloc(size_t(H * rows_) * 4);
+      poison(br.o), poison(br.lse);
+      DeviceAttention& a = br.pass;
+      a.problem = plan.problem;
+      a.problem.cu_seqlens_q.clear(), a.problem.cu_seqlens_k.clear();
+      a.problem.dtype = p.dtype;
+      a.mask_shape = ms;
+      a.causal = plan.mask.causal;
+      a.cu_q = a.cu_k = br.cu.get<int32_t>();
+      a.total_q = a.total_k = rows_;
+      a.head_type = head_type_.get<uint8_t>();
+      a.head_sink = a.head_local = head_zero_.get<int32_t>();
+      a.kv_num_blocks = br.kv_num.get<int32_t>();
+      a.kv_indices = br.kv_idx.get<int32_t>();
+      a.q = br.identity ? q_.get() : br.q.get();
+      a.k = br.identity ? k_.get() : br.k.get();
+      a.v = br.identity ? v_.get() : br.v.get();
+      a.o = br.o.get();
+      a.lse = br.lse.get<float>();
+      a.stream = stream_;
+      a.options = opt;
+      if (device_workspace_bytes(a, false) != 0)
+        throw std::logic_error("dilated branch pass: every mask form is given, yet the pass asks for a workspace");
+      merge_.o[i] = br.o.get();
+      merge_.lse[i] = br.lse.get<float>();
+      merge_.inv[i] = br.identity ? nullptr : br.inv.get<int32_t>();
+    }
+    out_.alloc(size_t(rows_) * qrow_);
+    lse_out_.alloc(size_t(B * H * S) * 4);
+    poison(out_), poison(lse_out_);
+    merge_.branches = int(plans.size());
+    merge_.out = out_.get();
+    merge_.lse_out = lse_out_.get<float>();
+    merge_.batch = B, merge_.seq = S, merge_.heads = H;
+    AttentionProblem first = plans[0].problem;
+    first.dtype = p.dtype;
+    kernel_ = resolve_fwd_variant(fwd_params(first, plans[0].mask, opt), opt.kernel);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  ~DilatedDevice() {
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  DilatedDevice(const DilatedDevice&) = delete;
+  DilatedDevice& operator=(const DilatedDevice&) = delete;
+
+  void gathers() {
+    for (Branch& br : branches_) {
+      if (br.identity) continue;
+      gather(q_, br.q, br.perm, qrow_);
+      gather(k_, br.k, br.perm, krow_);
+      gather(v_, br.v, br.perm, krow_);
+    }
+  }
+  void branch_passes() {
+    for (Branch& br : branches_) forward_device(br.pass);
+  }
+  void merge() { launch_merge(merge_, p_.dtype, p_.head_dim, stream_); }
+  void all() {
+    gathers();
+    branch_passes();
+    merge();
+  }
+  cudaStream_t stream() const { return stream_; }
+  const std::string& kernel() const { return kernel_; }
+
+  dilated::DilatedResult result() {
+    std::vector<uint16_t> o16(out_.bytes() / 2);
+    dilated::DilatedResult r;
+    r.lse.resize(lse_out_.bytes() / 4);
+    out_.download(o16.data(), out_.bytes(), stream_);
+    lse_out_.download(r.lse.data(), lse_out_.bytes(), stream_);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    r.out.resize(o16.size());
+    const bool bf = p_.dtype == ElemType::BF16;
+    for (size_t i = 0; i < o16.size(); ++i) r.out[i] = bf ? bf16_to_float(o16[i]) : half_to_float(o16[i]);
+    return r;
+  }
+
+ private:
+  struct Branch {
+    bool identity = true;
+    DeviceBuffer perm, inv, q, k, v, cu, bits, kv_num, kv_idx, o, lse;
+    DeviceAttention pass;
+  };
+  // NaN in every element until a pass writes it: an element left unwritten shows in the result.
+  void poison(DeviceBuffer& b) { CUDA_CHECK(cudaMemsetAsync(b.get(), 0xFF, b.bytes(), stream_)); }
+  void gather(const DeviceBuffer& src, DeviceBuffer& dst, const DeviceBuffer& perm, size_t row_bytes) {
+    const int words = int(row_bytes / 16);  // rows of H*D 16-bit values, D in {64, 128}: whole 16-byte words
+    const int64_t n = rows_ * words;
+    gather_rows_kernel<<<unsigned((n + 255) / 256), 256, 0, stream_>>>(src.get<uint4>(), dst.get<uint4>(),
+                                                                        perm.get<int32_t>(), p_.q_len, rows_, words);
+    CUDA_CHECK_LAUNCH("gather_rows_kernel (dilated)");
+  }
+
+  AttentionProblem p_;
+  AttentionOptions opt_;
+  cudaStream_t stream_ = nullptr;
+  size_t qrow_ = 0, krow_ = 0;
+  int64_t rows_ = 0;
+  DeviceBuffer q_, k_, v_, head_type_, head_zero_, out_, lse_out_;
+  std::vector<Branch> branches_;
+  MergeArgs merge_;
+  std::string kernel_;
+};
+
+class CudaDilatedGpu : public dilated::DilatedGpu {
+ public:
+  dilated::DilatedResult forward(const AttentionProblem& p, const std::vector<BranchPlan>& plans,
+                                 const AttentionInputs& in, const AttentionOptions& opt) override {
+    DilatedDevice d(p, plans, in, opt);
+    d.all();
+    return d.result();
+  }
+  dilated::DilatedGpuTiming time(const AttentionProblem& p, const std::vector<BranchPlan>& plans,
+                                 const AttentionInputs& in, const AttentionOptions& opt,
+                                 const bench::TimingOptions& timing) override {
+    DilatedDevice d(p, plans, in, opt);
+    GpuTimer timer(d.stream(), true);
+    auto timed = [&](auto&& fn) { return bench::measure([&]() { return timer.sample_ms(fn); }, timing); };
+    dilated::DilatedGpuTiming t;
+    t.total = timed([&] { d.all(); });
+    t.gather = timed([&] { d.gathers(); });
+    t.branches = timed([&] { d.branch_passes(); });
+    t.merge = timed([&] { d.merge(); });
+    t.sm_clock_mhz = timer.measure_sm_clock_mhz();
+    t.kernel = d.kernel();
+    return t;
+  }
+};
+
+}  // namespace
+
+dilated::DilatedGpu& dilated_gpu_instance() {
+  static CudaDilatedGpu instance;
+  return instance;
+}
+
+}  // namespace bsattn::cuda

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Dilated attention on the GPU host (issue 20): for S = 32768 and 131072 (grids 128x256 and 256x512) and two
+# LongNet configurations, standard against Hilbert order: bsattn's time (everything on the GPU: gathers into
+# the residue orders, branches, LSE merge) and effective TFLOP/s, the plain block-sparse forward at the
+# same pair densities (local and random masks), FlexAttention and SDPA flash doing the same dilated
+# attention (scripts/peers.py, their O checked against bsattn's), and recall and error against dense
+# attention on --synthetic spatial inputs (analyze --sample-rows: 64 rows per head, float64). Writes
+# $OUT/dilated-gpu-<gpu>-<commit>.md and the JSON it came from ($OUT/json-gpu-<commit>/).
+#
+#   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/dilated-gpu.sh")   (about 3-4 minutes after the build)
+#   OUT (default results/dilated), BSATTN_BUILD (default build-gpu: gpu-check.sh's folder, reused)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-results/dilated}
+BUILD=${BSATTN_BUILD:-build-gpu}
+export PATH=/usr/local/cuda/bin:$PATH
+mkdir -p "$OUT"
+echo "== build bsattn ($BUILD) =="
+{ [ -f "$BUILD/CMakeCache.txt" ] ||
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON -DBSATTN_TESTS=OFF \
+      -DCMAKE_PREFIX_PATH="$PWD/.carry/usr"; } >"$OUT/.build.log" 2>&1 &&
+  cmake --build "$BUILD" -j"$(nproc)" --target bsattn >>"$OUT/.build.log" 2>&1 ||
+  { tail -30 "$OUT/.build.log"; echo "dilated-gpu.sh: build failed"; exit 1; }
+rm -f "$OUT/.build.log"
+B=$BUILD/bsattn
+COMMIT=${BSATTN_COMMIT:-$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)}
+COMMIT=${COMMIT:0:7}
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//' | tr 'A-Z' 'a-z')
+JSON=$OUT/json-gpu-$COMMIT
+mkdir -p "$JSON"
+CONFIGS="2048:1,4096:2,8192:4;4096:1,8192:2,16384:4,32768:8"
+TIMING=(--min-samples 5 --max-time 0.5 --noise 0.02)
+cmds=()
+run() {
+  echo "+ $*" >&2
+  cmds+=("$*")
+  "$@"
+}
+for sg in 32768:128x256 131072:256x512; do
+  S=${sg%%:*} G=${sg##*:}
+  echo "== S=$S: bsattn bench --dilated ==" >&2
+  run "$B" bench --backend cuda --dilated "$CONFIGS" --seq "$S" --heads 16 --head-dim 128 --dtype bf16 --block 128 \
+    --grid "$G" --order standard,hilbert "${TIMING[@]}" --seed 1 --json "$JSON/bench-$S.json" -q || exit 1
+  # The plain block-sparse forward at the configurations' pair densities.
+  dens=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(','.join(sorted({'%.4f' % r['pair_density'] for r in d['records']})))" "$JSON/bench-$S.json")
+  run "$B" bench --backend cuda --pattern local,random --density "$dens" --seq "$S" --heads 16 --head-dim 128 \
+    --dtype bf16 --block 128 "${TIMING[@]}" --seed 1 --no-ceilings --json "$JSON/plain-$S.json" -q || exit 1
+  echo "== S=$S: peers (FlexAttention, SDPA flash) ==" >&2
+  run python3 scripts/peers.py --bench "$JSON/bench-$S.json" --bsattn "$B" --impls flex,sdpa_flash \
+    --out "$JSON/merged-$S.json" || cp "$JSON/bench-$S.json" "$JSON/merged-$S.json"
+  for c in ${CONFIGS//;/ }; do
+    tag=$(echo "$c" | tr ':,' '-_')
+    run "$B" analyze --dilated "$c" --synthetic "spatial:grid=$G" --seq "$S" --heads 16 --head-dim 128 --grid "$G" \
+      --order standard,hilbert --block 128 --sample-rows 64 --seed 1 --json "$JSON/analyze-$S-$tag.json" -q || exit 1
+  done
+done
+MD=$OUT/dilated-gpu-${gpu:-gpu}-$COMMIT.md
+python3 - "$JSON" "$MD" "$COMMIT" "${cmds[@]}" <<'PY'
+import glob, json, os, sys
+jdir, md, commit, cmds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+quality = {}
+for f in glob.glob(os.path.join(jdir, "analyze-*.json")):
+    d = json.load(open(f))
+    for r in d["orders"]:
+        quality[(d["layout"]["length"], d["dilated"]["spec"], r["order"])] = r["summary"]
+out = ["# Dilated attention on the GPU (issue 20), commit %s" % commit, "",
+       "`scripts/dilated-gpu.sh`: bf16, B=1, H=16, D=128, block 128, non-causal. bsattn: everything on the GPU from "
+       "the inputs (in the token order) to the merged output (gathers into each branch's residue order, the "
+       "branches' block-sparse forwards, the fused LSE merge), CUDA events, L2 flushed. flex_dilated / sdpa_dilated: "
+       "the same computation in PyTorch end to end (scripts/peers.py), flex_dilated_branches: its flex_attention "
+       "calls alone. Recall and error: `analyze --dilated --sample-rows 64` on `--synthetic spatial` inputs (64 "
+       "query rows per head, float64, against exact dense attention). `check`: relative L2 error of the peer's O "
+       "against `bsattn run --dilated --backend cuda` on the same inputs (smallest S).", ""]
+ctx = None
+for f in sorted(glob.glob(os.path.join(jdir, "merged-*.json")), key=lambda x: int(x.split("-")[-1][:-5])):
+    d = json.load(open(f))
+    ctx = d["context"]
+    recs = d["records"]
+    S = recs[0]["seq"]
+    out += ["## S = %d" % S, "",
+            "| configuration | order | impl | pair density | ms | eff. TFLOP/s | bsattn vs impl | gather / branches / merge ms | recall | rel. L2 error | check |",
+            "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    ours = {r["spec"]: r for r in recs if r["impl"] == "bsattn"}
+    for r in sorted(recs, key=lambda r: (r["spec"].split(";")[0], r["spec"], r["impl"] != "bsattn", r["impl"])):
+        spec, _, order = r["spec"].partition(";order=")
+        q = quality.get((S, spec, order))
+        mine = ours.get(r["spec"])
+        parts = ("%.3f / %.3f / %.3f" % (r["gather_ms"], r["branches_ms"], r["merge_ms"])) if r.get("gather_ms") is not None else ""
+        out.append("| %s | %s | %s | %.4f | %.3f | %.1f | %s | %s | %s | %s | %s |" % (
+            spec, order, r["impl"], r["pair_density"], r["median_ms"], r["tflops_effective"],
+            "%.2fx" % (r["median_ms"] / mine["median_ms"]) if mine and r["impl"] != "bsattn" else "",
+            parts, "%.4f" % q["recall_mean"] if q else "", "%.3f" % q["error"]["rel_l2"] if q else "",
+            "%.1e" % r["check_rel_err"] if r.get("check_rel_err") is not None else ""))
+    plain = os.path.join(jdir, "plain-%d.json" % S)
+    if os.path.exists(plain):
+        out += ["", "Plain block-sparse forward at the same pair densities (same run, `bench --pattern local,random`):", "",
+                "| pattern | density | ms | eff. TFLOP/s |", "|---|---:|---:|---:|"]
+        for r in json.load(open(plain))["records"]:
+            out.append("| %s | %.4f | %.3f | %.1f |" % (r["pattern"], r["density"], r["median_ms"], r["tflops_effective"]))
+    out.append("")
+if ctx:
+    out += ["Context: " + ", ".join("%s %s" % (k, ctx[k]) for k in ("device", "driver", "cuda_runtime", "commit", "date_utc")
+                                    if k in ctx) + "; torch %s" % ctx.get("peers", {}).get("torch", "-"), ""]
+out += ["## Commands", "", "```"] + cmds + ["```", ""]
+open(md + ".tmp", "w").write("\n".join(out))
+os.replace(md + ".tmp", md)
+print(md)
+PY
+cat "$MD"

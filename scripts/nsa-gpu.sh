@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# NSA on the GPU host (issue 21): bsattn bench --nsa --backend cuda (every step on the GPU: compression,
+# compressed branch, selection, the selected and window branches, gates) at S = 8192 and 32768, block 64,
+# stride 32, top-16, window 512, qblock 64, H=16, GQA 4, D=128, bf16; then scripts/peers.py --nsa times the
+# same computation in PyTorch (FlexAttention for the selected and window branches) on the same shapes and
+# checks its output against `bsattn run --nsa --backend cuda`. Writes $OUT/nsa-gpu-<gpu>-<commit>.{json,md}.
+#
+#   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/nsa-gpu.sh")   (about 2 minutes after the build)
+#   OUT (default results/nsa), BSATTN_BUILD (default build-gpu: gpu-check.sh's folder, reused)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-results/nsa}
+BUILD=${BSATTN_BUILD:-build-gpu}
+export PATH=/usr/local/cuda/bin:$PATH
+mkdir -p "$OUT"
+echo "== build bsattn ($BUILD) =="
+{ [ -f "$BUILD/CMakeCache.txt" ] ||
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON -DBSATTN_TESTS=OFF \
+      -DCMAKE_PREFIX_PATH="$PWD/.carry/usr"; } >"$OUT/.build.log" 2>&1 &&
+  cmake --build "$BUILD" -j"$(nproc)" --target bsattn >>"$OUT/.build.log" 2>&1 ||
+  { tail -30 "$OUT/.build.log"; echo "nsa-gpu.sh: build failed"; exit 1; }
+rm -f "$OUT/.build.log"
+B=$BUILD/bsattn
+COMMIT=${BSATTN_COMMIT:-$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)}
+COMMIT=${COMMIT:0:7}
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//' | tr 'A-Z' 'a-z')
+name=nsa-gpu-${gpu:-gpu}-$COMMIT
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+SPEC=block=64,stride=32,select=64,topn=16,window=512,qblock=64
+set -x
+"$B" bench --backend cuda --nsa "$SPEC" --seq 8192,32768 --heads 16 --kv-heads 4 --head-dim 128 --dtype bf16 \
+  --min-samples 5 --max-time 1 --noise 0.02 --seed 1 --json "$W/nsa.json" -q || exit 1
+python3 scripts/peers.py --nsa --bench "$W/nsa.json" --bsattn "$B" --out "$W/merged.json" || cp "$W/nsa.json" "$W/merged.json"
+set +x
+cp "$W/merged.json" "$OUT/$name.json"
+python3 - "$OUT/$name.json" "$OUT/$name.md" "$COMMIT" "$SPEC" <<'PY'
+import json, os, sys
+src, md, commit, spec = sys.argv[1:5]
+d = json.load(open(src))
+ctx = d["context"]
+out = ["# NSA forward on the GPU (issue 21), commit %s" % commit, "",
+       "`scripts/nsa-gpu.sh`: `%s`, bf16, B=1. bsattn: every step on the GPU from Q/K/V to the gated output "
+       "(lib/nsa/nsa_gpu.h; the window mask, fixed by the shape, built beforehand); its parts timed alone: "
+       "selection (compression, compressed branch, selection and its CSR), branches (selected + window "
+       "block-sparse forwards), gate. flex_nsa: the same computation in PyTorch (scripts/peers.py --nsa). "
+       "`check`: relative L2 error of flex_nsa's O against `bsattn run --nsa --backend cuda` on the same inputs "
+       "(rows whose selection differs by a near tie differ in the selected branch)." % spec, "",
+       "| S | H/Hkv | D | impl | ms | eff. TFLOP/s | flex_nsa / bsattn | selection / branches / gate ms | dense causal ms | check |",
+       "|---:|---|---:|---|---:|---:|---:|---|---:|---:|"]
+recs = d["records"]
+ours = {(r["seq"], r["head_dim"]): r for r in recs if r["impl"] == "bsattn"}
+for r in sorted(recs, key=lambda r: (r["seq"], r["head_dim"], r["impl"] != "bsattn")):
+    mine = ours.get((r["seq"], r["head_dim"]))
+    parts = "%.3f / %.3f / %.3f" % (r["selection_ms"], r["branches_ms"], r["gate_ms"]) if r.get("selection_ms") is not None else ""
+    out.append("| %d | %d/%d | %d | %s | %.3f | %.1f | %s | %s | %s | %s |" % (
+        r["seq"], r["heads"], r["heads_kv"], r["head_dim"], r["impl"], r["median_ms"], r["tflops_effective"],
+        "%.2fx" % (r["median_ms"] / mine["median_ms"]) if mine and r["impl"] != "bsattn" else "", parts,
+        "%.3f" % r["dense_median_ms"] if r.get("dense_median_ms") else "",
+        "%.1e" % r["check_rel_err"] if r.get("check_rel_err") is not None else ""))
+out += ["", "Context: " + ", ".join("%s %s" % (k, ctx[k]) for k in ("device", "driver", "cuda_runtime", "commit", "date_utc")
+                                    if k in ctx) + "; torch %s" % ctx.get("peers", {}).get("torch", "-"), ""]
+open(md + ".tmp", "w").write("\n".join(out))
+os.replace(md + ".tmp", md)
+PY
+cat "$OUT/$name.md"
