@@ -188,9 +188,11 @@ class NsaDevice {
     B_ = p.batch, S_ = p.q_len, H_ = p.heads_q, Hkv_ = p.heads_kv, D_ = p.head_dim, G_ = H_ / Hkv_;
     nc_ = S_ >= np.block ? (S_ - np.block) / np.stride + 1 : 0;
     mq_ = (S_ + np.qblock - 1) / np.qblock, ms_ = (S_ + np.select - 1) / np.select;
-    // Queries per chunk: scores (f32) and P (16-bit) of every query head within about 3 GiB.
+    // Queries per chunk: at most 4096 (a chunk's GEMMs stop at its last query's visible blocks, so that
+    // causality halves the scores written and read over the sequence) and scores (f32) and P (16-bit) of
+    // every query head within about 3 GiB.
     const int64_t per_query = std::max<int64_t>(1, H_ * nc_ * 6);
-    chunk_ = std::max<int64_t>(np.qblock, (int64_t(3) << 30) / per_query / np.qblock * np.qblock);
+    chunk_ = std::max<int64_t>(np.qblock, std::min<int64_t>(4096, (int64_t(3) << 30) / per_query) / np.qblock * np.qblock);
     chunk_ = std::min(chunk_, mq_ * np.qblock);
     window_ = nsa_window_mask(p, np);
 

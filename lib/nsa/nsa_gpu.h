@@ -6,7 +6,7 @@
 //   1. compression   K/V pooled into blocks (mean or the given weights), f32 sums rounded to the 16-bit type
 //                    (as a model keeps them), one copy per query head of the group;
 //   2. compressed    scores = scale * Q Kc^T by cuBLAS (16-bit in, f32 out, per query head), over chunks of
-//                    queries so that the scores stay within a bounded buffer;
+//                    at most 4096 queries, each up to its last query's visible compressed blocks;
 //   3. selection     one CTA per (query row, KV group): each row's softmax over its visible compressed
 //                    blocks (P, 16-bit, for step 4), the group's and row's probability mass per compressed
 //                    block, the importance of each key block, the top-n blocks with the forced ones

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/attention_runner.h"
+#include "lib/error.h"
 #include "lib/nsa/nsa.h"
 #include "lib/nsa/nsa_gpu.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -59,7 +60,7 @@ std::vector<double> importance(const Case& c, const NsaParams& np, const std::ve
         for (int64_t e = 0; e < Hkv * D; ++e)
           kc[size_t((b * nc + i) * Hkv * D + e)] += w[size_t(j)] * k[size_t((b * S + i * np.stride + j) * Hkv * D + e)];
   const double scale = 1.0 / std::sqrt(double(D));
-  std::vector<double> s(size_t(nc));
+  std::vector<double> s(static_cast<size_t>(nc));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < S; ++t)
       for (int64_t h = 0; h < H; ++h) {

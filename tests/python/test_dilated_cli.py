@@ -160,6 +160,8 @@ for r in recs:
     t.check(r["flops_computed"] == 4 * 16 * pr.dilated_pairs(S, 2, 1, branches, False), f"bench FLOPs of {r['spec']}")
 r = bsattn("bench", "--backend", "cpu", "--dilated", "16:3", "--seq", "96", expect=2)
 t.check("does not divide" in r.stderr, f"bench --dilated 16:3: {r.stderr.strip()}")
+r = bsattn("analyze", "local:window=1", "--synthetic", "gaussian", "--seq", "64", "--sample-rows", "4", expect=2)
+t.check("--sample-rows goes with --dilated" in r.stderr, f"analyze --sample-rows without --dilated: {r.stderr.strip()}")
 
 # peer_records' residue order is lib/curves/residue.cpp's (hand-computed case as in tests/dilated).
 t.check(pr.residue_perm(10, 4, 2) == [0, 2, 1, 3, 4, 6, 5, 7, 8, 9], "residue_perm(10, 4, 2)")
