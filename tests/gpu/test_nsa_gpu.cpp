@@ -204,3 +204,24 @@ TEST_CASE("NSA on the GPU: what it cannot run is a usage error before any GPU wo
   p.dtype = ElemType::BF16;
   CHECK_NOTHROW(nsa_gpu()->check(p, parse_nsa_spec("qblock=64", "--nsa"), {}));
 }
+
+TEST_CASE("NSA on the GPU: the timed pipeline runs every part (bench --nsa's path)") {
+  REQUIRE(cuda::gpu_present());
+  AttentionProblem p;
+  p.batch = 1, p.q_len = p.kv_len = 2048, p.heads_q = 8, p.heads_kv = 2, p.head_dim = 128;
+  p.dtype = ElemType::BF16;
+  const size_t nq = size_t(2048 * 8 * 128), nk = size_t(2048 * 2 * 128);
+  Tensor16 q = random_tensor(nq, p.dtype, 41), k = random_tensor(nk, p.dtype, 42), v = random_tensor(nk, p.dtype, 43);
+  AttentionOptions opt;
+  opt.backend = Backend::Cuda;
+  bench::TimingOptions t;
+  t.warmup = 1, t.min_samples = 3, t.max_time_s = 0.05;
+  const NsaParams np = parse_nsa_spec("qblock=64", "--nsa");
+  const NsaGpuTiming r = nsa_gpu()->time(p, np, {q.raw.data(), k.raw.data(), v.raw.data(), nullptr}, nullptr, opt, t);
+  CHECK(r.total.samples >= 3);
+  CHECK(r.selection.median_ms > 0);
+  CHECK(r.branches.median_ms > 0);
+  CHECK(r.gate.median_ms > 0);
+  CHECK(r.total.median_ms > r.gate.median_ms);
+  CHECK(!r.kernel.empty());
+}
