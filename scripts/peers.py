@@ -27,8 +27,8 @@ The parts that need no PyTorch live in scripts/peer_records.py.
 Dilated attention (records of `bsattn bench --dilated`, pattern "dilated-attn SPEC", forward, standard order): the same
 LongNet computation in PyTorch, FlexAttention with one mask_mod per branch, merged by the branches' LSE
 (flex_attention(..., return_lse=True), natural log). Each branch runs on its residue-permuted sequence (as
-bsattn's), where its BlockMask (create_block_mask of the mask_mod, which maps positions back through the
-permutation) is block-diagonal. Two records: `flex_dilated` times everything on the GPU (the gathers into each
+bsattn's), where its BlockMask is block-diagonal (built from the branch's structure, full blocks marked,
+the mask_mod masking the partial ones by run and class). Two records: `flex_dilated` times everything on the GPU (the gathers into each
 branch's order, the flex_attention calls, the scatter back and the merge), `flex_dilated_branches` only the
 flex_attention calls on inputs permuted beforehand. A third, `sdpa_dilated` (with sdpa_flash in --impls), is
 LongNet's own construction: each segment's class of tokens as one sequence of a dense SDPA flash call (a strided
@@ -195,23 +195,28 @@ def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp, d_o=None):
 
 def dilated_branches(branches, heads, seq, block, causal, device):
     """Per branch (segment w, rate r): its residue order, the inverse, and the BlockMask on the permuted
-    sequence. Head h selects the tokens whose position mod r is h mod r inside each segment (LongNet)."""
+    sequence. Head h selects the tokens whose position mod r is h mod r inside each segment (LongNet). The
+    blocks come from the branch's structure (peer_records.dilated_branch_blocks: kept and full blocks, no
+    S x S evaluation, no compilation); the mask_mod masks the partial blocks' tokens by run and class."""
     out = []
     for w, r in branches:
         perm = torch.tensor(pr.residue_perm(seq, w, r), dtype=torch.long, device=device)
         inv = torch.empty_like(perm)
         inv[perm] = torch.arange(seq, device=device)
+        kept, full, run_of, class_of = pr.dilated_branch_blocks(seq, w, r, heads, block, causal)
+        run_t = torch.from_numpy(run_of).to(device)
+        cls_t = torch.from_numpy(class_of).to(device)
 
-        def mask_mod(b, h, q_idx, kv_idx, perm=perm, w=w, r=r):
-            qi, ki = perm[q_idx], perm[kv_idx]
-            off = h % r
-            keep = ((qi // w) == (ki // w)) & ((qi % r) == off) & ((ki % r) == off)
+        def mask_mod(b, h, q_idx, kv_idx, run_t=run_t, cls_t=cls_t, r=r):
+            keep = (run_t[q_idx] == run_t[kv_idx]) & (cls_t[q_idx] == h % r)
             if causal:
-                keep = keep & (ki <= qi)
+                keep = keep & (kv_idx <= q_idx)
             return keep
-        # _compile: evaluated block by block, never as an S x S tensor (S = 131072 would not fit).
-        bm = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=seq, KV_LEN=seq, device=device,
-                               BLOCK_SIZE=block, _compile=True)
+        kept_t = torch.from_numpy(kept).to(device)[None]
+        full_t = torch.from_numpy(full).to(device)[None]
+        pn, pi = kv_blocks(kept_t & ~full_t)
+        fn_, fi = kv_blocks(full_t)
+        bm = BlockMask.from_kv_blocks(pn, pi, fn_, fi, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(seq, seq))
         out.append((perm, inv, bm))
     return out
 

@@ -122,4 +122,34 @@ if r.returncode == 0:
                        text=True)
     t.check(r.returncode == 0, "bench --from accepts the peer records: %s" % r.stderr.strip())
 
-t.finish("peer_records: FLOPs per pass, check plan, gradient checks and peer records OK")
+# dilated_branch_blocks (the FlexAttention peer's block masks for dilated branches) against the token-level
+# definition in original positions, mapped through the residue order, block by block: kept when a block holds a
+# computed pair, full when it holds only computed pairs (and is a whole block); the mask_mod arrays too.
+import numpy as np  # noqa: E402
+for seq, w, r, heads, block, causal in [(50, 16, 2, 3, 8, False), (50, 16, 2, 3, 8, True), (128, 64, 4, 4, 16, False),
+                                        (128, 24, 8, 8, 16, True), (200, 64, 1, 2, 16, True), (200, 8, 4, 4, 16, False),
+                                        (97, 96, 2, 4, 8, True)]:
+    kept, full, run_of, class_of = pr.dilated_branch_blocks(seq, w, r, heads, block, causal)
+    perm = np.array(pr.residue_perm(seq, w, r))
+    nb = (seq + block - 1) // block
+    Q, K = perm[:, None], perm[None, :]
+    pos = np.arange(seq)
+    for h in range(heads):
+        o = h % r
+        tok = (Q // w == K // w) & (Q % r == o) & (K % r == o)
+        if causal:
+            tok &= K <= Q
+        mm = (run_of[:, None] == run_of[None, :]) & (class_of[:, None] == o)
+        if causal:
+            mm &= pos[None, :] <= pos[:, None]
+        t.check(np.array_equal(mm, tok), "dilated mask_mod arrays %s" % ((seq, w, r, h, causal),))
+        pad = np.zeros((nb * block, nb * block), bool)
+        pad[:seq, :seq] = tok
+        exist = np.zeros_like(pad)
+        exist[:seq, :seq] = True
+        t4, e4 = pad.reshape(nb, block, nb, block), exist.reshape(nb, block, nb, block)
+        t.check(np.array_equal(kept[h], t4.any((1, 3))), "dilated kept blocks %s" % ((seq, w, r, h, block, causal),))
+        t.check(np.array_equal(full[h], (t4 | ~e4).all((1, 3)) & e4.all((1, 3))),
+                "dilated full blocks %s" % ((seq, w, r, h, block, causal),))
+
+t.finish("peer_records: FLOPs per pass, check plan, gradient checks, peer records and dilated block masks OK")
