@@ -139,7 +139,10 @@ NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* 
   if (p.q_len != p.kv_len) throw UsageError("NSA is self-attention: Q and K must have the same length");
   if (p.score != ScoreFn::Softmax) throw UsageError("NSA takes softmax scores (drop --score silu)");
   if (p.heads_q % p.heads_kv) throw UsageError("NSA: query heads must be a multiple of key/value heads");
-  if (opt.backend.backend == Backend::Cuda && nsa_gpu()) return nsa_forward_gpu(p, q, k, v, np, gates, opt);
+  if (opt.backend.backend == Backend::Cuda) {
+    if (!nsa_gpu()) throw RuntimeFailure("this bsattn was built without CUDA; use --backend cpu");
+    return nsa_forward_gpu(p, q, k, v, np, gates, opt);
+  }
   const int64_t B = p.batch, S = p.q_len, H = p.heads_q, Hkv = p.heads_kv, D = p.head_dim, G = H / Hkv;
   const double scale = p.effective_scale();
   const int64_t Nc = S >= np.block ? (S - np.block) / np.stride + 1 : 0;
@@ -231,20 +234,10 @@ NsaBranches nsa_forward(const AttentionProblem& p, const float* q, const float* 
   r.select_mask.apply_causal();
   r.select_mask.spec = {{"nsa", np.to_json()}, {"branch", "selected"}};
 
-  // The two block-sparse branches on the chosen backend.
+  // The two block-sparse branches on the CPU reference.
   AttentionProblem pa = p;
-  std::vector<uint16_t> q16, k16, v16;
-  AttentionInputs in{q, k, v, nullptr};
-  if (opt.backend.backend == Backend::Cuda) {
-    pa.dtype = opt.cuda_dtype;
-    const int64_t nq = B * S * H * D, nk = B * S * Hkv * D;
-    q16 = to_16bit(std::vector<float>(q, q + nq), pa.dtype);
-    k16 = to_16bit(std::vector<float>(k, k + nk), pa.dtype);
-    v16 = to_16bit(std::vector<float>(v, v + nk), pa.dtype);
-    in = AttentionInputs{q16.data(), k16.data(), v16.data(), nullptr};
-  } else {
-    pa.dtype = ElemType::F32;
-  }
+  pa.dtype = ElemType::F32;
+  const AttentionInputs in{q, k, v, nullptr};
   r.slc = attention_forward(pa, r.select_mask, in, opt.backend).out;
   r.win = attention_forward(pa, r.window_mask, in, opt.backend).out;
 
