@@ -1,7 +1,10 @@
 // Dilated attention's forward on the GPU (lib/dilated/dilated_gpu.h says what runs where).
 //
 //   gather_rows_kernel  token rows (Hx * D 16-bit values) copied into a branch's residue order, 16 bytes
-//       per thread: dst row b*S + j = src row b*S + perm[j].
+//       per thread: dst row b*S + j = src row b*S + perm[j], only the heads that read position j (the
+//       query heads whose offset is j's class, their K/V heads). The rest of the buffer stays as zeroed
+//       at allocation: a row no head reads lies at most inside a tile past a run's end, which the forward
+//       masks, and zeros keep it finite (0 * NaN would not be).
 //   the branches        the block-sparse forward (kernels/attention_device.h) on each branch's varlen
 //       problem, its row CSR built on the GPU once (launch_row_csr) from the plan's bitmap.
 //   merge_kernel        one warp per (token, head) of the original order, D/32 elements per lane: the
@@ -32,12 +35,14 @@ namespace {
 using dilated::BranchPlan;
 using dilated::kMaxBranches;
 
-__global__ void gather_rows_kernel(const uint4* src, uint4* dst, const int32_t* perm, int64_t seq, int64_t rows,
-                                   int row_words) {
+__global__ void gather_rows_kernel(const uint4* src, uint4* dst, const int32_t* perm, const int32_t* cls,
+                                   const uint8_t* need, int heads, int head_words, int64_t seq, int64_t rows) {
+  const int row_words = heads * head_words;
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= rows * row_words) return;
   const int64_t row = e / row_words, b = row / seq, j = row % seq;
   const int w = int(e % row_words);
+  if (!need[cls[j] * heads + w / head_words]) return;
   dst[e] = src[(b * seq + perm[j]) * row_words + w];
 }
 
@@ -168,6 +173,20 @@ class DilatedDevice {
         br.perm.upload(perm.data(), perm.size() * 4, stream_);
         br.inv.upload(inv.data(), inv.size() * 4, stream_);
         br.q.alloc(q_.bytes()), br.k.alloc(k_.bytes()), br.v.alloc(v_.bytes());
+        for (DeviceBuffer* x : {&br.q, &br.k, &br.v}) CUDA_CHECK(cudaMemsetAsync(x->get(), 0, x->bytes(), stream_));
+        // Position j's class (its original position mod r inside the segment); which heads read each class:
+        // query head h reads class h mod r, K/V head g the classes of its query heads.
+        const int64_t r = plan.branch.rate, w = plan.branch.segment, G = H / Hkv;
+        std::vector<int32_t> cls(perm.size());
+        for (size_t j = 0; j < perm.size(); ++j) cls[j] = int32_t(perm[j] % w % r);
+        std::vector<uint8_t> need_q(size_t(r * H), 0), need_kv(size_t(r * Hkv), 0);
+        for (int64_t h = 0; h < H; ++h) {
+          need_q[size_t(dilated::head_offset(h, r) * H + h)] = 1;
+          need_kv[size_t(dilated::head_offset(h, r) * Hkv + h / G)] = 1;
+        }
+        br.cls.upload(cls.data(), cls.size() * 4, stream_);
+        br.need_q.upload(need_q.data(), need_q.size(), stream_);
+        br.need_kv.upload(need_kv.data(), need_kv.size(), stream_);
       }
       br.cu.upload(plan.problem.cu_seqlens_q.data(), plan.problem.cu_seqlens_q.size() * 4, stream_);
       const MaskShape& ms = plan.mask.shape;
@@ -226,9 +245,9 @@ class DilatedDevice {
   void gathers() {
     for (Branch& br : branches_) {
       if (br.identity) continue;
-      gather(q_, br.q, br.perm, qrow_);
-      gather(k_, br.k, br.perm, krow_);
-      gather(v_, br.v, br.perm, krow_);
+      gather(q_, br.q, br, br.need_q, p_.heads_q);
+      gather(k_, br.k, br, br.need_kv, p_.heads_kv);
+      gather(v_, br.v, br, br.need_kv, p_.heads_kv);
     }
   }
   void branch_passes() {
@@ -259,16 +278,17 @@ class DilatedDevice {
  private:
   struct Branch {
     bool identity = true;
-    DeviceBuffer perm, inv, q, k, v, cu, bits, kv_num, kv_idx, o, lse;
+    DeviceBuffer perm, inv, cls, need_q, need_kv, q, k, v, cu, bits, kv_num, kv_idx, o, lse;
     DeviceAttention pass;
   };
   // NaN in every element until a pass writes it: an element left unwritten shows in the result.
   void poison(DeviceBuffer& b) { CUDA_CHECK(cudaMemsetAsync(b.get(), 0xFF, b.bytes(), stream_)); }
-  void gather(const DeviceBuffer& src, DeviceBuffer& dst, const DeviceBuffer& perm, size_t row_bytes) {
-    const int words = int(row_bytes / 16);  // rows of H*D 16-bit values, D in {64, 128}: whole 16-byte words
-    const int64_t n = rows_ * words;
-    gather_rows_kernel<<<unsigned((n + 255) / 256), 256, 0, stream_>>>(src.get<uint4>(), dst.get<uint4>(),
-                                                                        perm.get<int32_t>(), p_.q_len, rows_, words);
+  void gather(const DeviceBuffer& src, DeviceBuffer& dst, const Branch& br, const DeviceBuffer& need, int64_t heads) {
+    const int head_words = int(p_.head_dim * 2 / 16);  // D in {64, 128} 16-bit values: whole 16-byte words
+    const int64_t n = rows_ * heads * head_words;
+    gather_rows_kernel<<<unsigned((n + 255) / 256), 256, 0, stream_>>>(
+        src.get<uint4>(), dst.get<uint4>(), br.perm.get<int32_t>(), br.cls.get<int32_t>(), need.get<uint8_t>(),
+        int(heads), head_words, p_.q_len, rows_);
     CUDA_CHECK_LAUNCH("gather_rows_kernel (dilated)");
   }
 

@@ -2,7 +2,8 @@
 // when the build has CUDA, so that lib/dilated reaches it without linking CUDA.
 //
 // Q/K/V are uploaded once in the original token order. Per branch: one kernel gathers the token rows
-// into the branch's residue order (none for rate 1, whose residue order is the identity), then the
+// into the branch's residue order, each row only for the heads that read it (a query head reads the
+// tokens of its offset's class; none for rate 1, whose residue order is the identity), then the
 // block-sparse forward runs the branch as its varlen problem (the row CSR built on the GPU once, at
 // upload). Last, one kernel merges the branches: per (token, head) it reads each branch's LSE and output
 // row where the residue order put the token (the inverse permutation, on the fly) and writes
