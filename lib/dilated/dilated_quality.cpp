@@ -115,7 +115,6 @@ DilatedQuality evaluate_dilated_rows(const AttentionProblem& p_in, const Dilated
   if (rows < 1) throw UsageError("--sample-rows must be >= 1");
   rows = std::min(rows, S);
   const double scale = p.effective_scale();
-  const int64_t nb = int64_t(spec.branches.size());
   // Per (b, h, sampled row): the dilated and dense outputs, the recall, the covered and visible keys.
   std::vector<float> got(size_t(B * H * rows * D)), want(got.size());
   std::vector<double> recall(size_t(B * H * rows), std::numeric_limits<double>::quiet_NaN());
@@ -126,16 +125,28 @@ DilatedQuality evaluate_dilated_rows(const AttentionProblem& p_in, const Dilated
       [&](int64_t task) {
         const int64_t i = task % rows, h = task / rows % H, b = task / (rows * H);
         const int64_t t = ((2 * i + 1) * S) / (2 * rows), g = h / G;
-        const float* qt = q + ((b * S + t) * H + h) * D;
+        std::vector<double> qt(q + ((b * S + t) * H + h) * D, q + ((b * S + t) * H + h + 1) * D);
         const int64_t nk = spec.causal ? t + 1 : S;
         std::vector<double> s(static_cast<size_t>(nk));
         double m = -std::numeric_limits<double>::infinity();
         for (int64_t key = 0; key < nk; ++key) {
           const float* kk = k + ((b * S + key) * Hkv + g) * D;
-          double dot = 0;
-          for (int64_t e = 0; e < D; ++e) dot += double(qt[e]) * double(kk[e]);
+          double acc[4] = {0, 0, 0, 0};  // four chains: the sum is not one latency-bound sequence of adds
+          int64_t e = 0;
+          for (; e + 4 <= D; e += 4)
+            for (int u = 0; u < 4; ++u) acc[u] += qt[size_t(e + u)] * double(kk[e + u]);
+          for (; e < D; ++e) acc[0] += qt[size_t(e)] * double(kk[e]);
+          const double dot = (acc[0] + acc[1]) + (acc[2] + acc[3]);
           s[size_t(key)] = dot * scale;
           m = std::max(m, s[size_t(key)]);
+        }
+        // How many branches relate (t, key): the key's multiplicity in the union, from each branch's keys
+        // of t's segment and class (branch_covers, visited directly).
+        std::vector<uint8_t> times(static_cast<size_t>(nk), 0);
+        for (const Branch& br : spec.branches) {
+          const int64_t o = head_offset(h, br.rate), lo = t / br.segment * br.segment;
+          if (t % br.rate != o) continue;
+          for (int64_t key = lo + o; key < std::min(lo + br.segment, nk); key += br.rate) ++times[size_t(key)];
         }
         std::vector<double> od(size_t(D), 0.0), og(size_t(D), 0.0);
         double sum_all = 0, sum_cov = 0, sum_mult = 0;
@@ -145,13 +156,12 @@ DilatedQuality evaluate_dilated_rows(const AttentionProblem& p_in, const Dilated
           const float* vv = v + ((b * S + key) * Hkv + g) * D;
           sum_all += e;
           for (int64_t d = 0; d < D; ++d) od[size_t(d)] += e * vv[d];
-          int64_t times = 0;  // the branches that relate (t, key): the key's multiplicity in the union
-          for (int64_t bi = 0; bi < nb; ++bi) times += branch_covers(spec.branches[size_t(bi)], spec.causal, h, t, key);
-          if (!times) continue;
+          const double mult = times[size_t(key)];
+          if (mult == 0) continue;
           ++cov;
           sum_cov += e;
-          sum_mult += double(times) * e;
-          for (int64_t d = 0; d < D; ++d) og[size_t(d)] += double(times) * e * vv[d];
+          sum_mult += mult * e;
+          for (int64_t d = 0; d < D; ++d) og[size_t(d)] += mult * e * vv[d];
         }
         float* o1 = &got[size_t(task * D)];
         float* o2 = &want[size_t(task * D)];
