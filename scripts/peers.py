@@ -28,9 +28,9 @@ Dilated attention (records of `bsattn bench --dilated`, pattern "dilated-attn SP
 LongNet computation in PyTorch, FlexAttention with one mask_mod per branch, merged by the branches' LSE
 (flex_attention(..., return_lse=True), natural log). Each branch runs on its residue-permuted sequence (as
 bsattn's), where its BlockMask is block-diagonal (built from the branch's structure, full blocks marked,
-the mask_mod masking the partial ones by run and class). Two records: `flex_dilated` times everything on the GPU (the gathers into each
-branch's order, the flex_attention calls, the scatter back and the merge), `flex_dilated_branches` only the
-flex_attention calls on inputs permuted beforehand. A third, `sdpa_dilated` (with sdpa_flash in --impls), is
+the mask_mod masking the partial ones by run and class). Two records: `flex_dilated` times everything on
+the GPU (the gathers into each branch's order, the flex_attention calls, the scatter back and the merge),
+`flex_dilated_branches` only the flex_attention calls on inputs permuted beforehand. A third, `sdpa_dilated` (with sdpa_flash in --impls), is
 LongNet's own construction: each segment's class of tokens as one sequence of a dense SDPA flash call (a strided
 view per head, as LongNet's reference code does), the LSEs from aten._scaled_dot_product_flash_attention, scattered
 back and merged the same way (S a multiple of every segment). bsattn's cuda record times everything on the GPU
