@@ -13,6 +13,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -35,8 +36,10 @@ namespace {
 using dilated::BranchPlan;
 using dilated::kMaxBranches;
 
-__global__ void gather_rows_kernel(const uint4* src, uint4* dst, const int32_t* perm, const int32_t* cls,
-                                   const uint8_t* need, int heads, int head_words, int64_t seq, int64_t rows) {
+// W: uint4 (16-byte words) when a head's row is whole words, uint16_t (one element) otherwise.
+template <class W>
+__global__ void gather_rows_kernel(const W* src, W* dst, const int32_t* perm, const int32_t* cls, const uint8_t* need,
+                                   int heads, int head_words, int64_t seq, int64_t rows) {
   const int row_words = heads * head_words;
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= rows * row_words) return;
@@ -72,10 +75,14 @@ __device__ __forceinline__ T from_float(float x) {
   else return __float2half(x);
 }
 
-template <class T, int D>
-__global__ void merge_kernel(MergeArgs a) {
-  constexpr int E = D / 32;
-  static_assert(D % 32 == 0 && E >= 1 && E <= 8, "a warp covers the head dimension in whole vectors");
+constexpr int kMaxMergeDim = 256;  // the forward kernels' largest head dim
+
+// The merge of one (token, head) row by one warp. E > 0: D = 32 E, each lane E consecutive elements as one
+// vector; E = 0: any D <= kMaxMergeDim, lane l the elements l, l + 32, ...
+template <class T, int E>
+__global__ void merge_kernel(MergeArgs a, int dim) {
+  static_assert(E >= 0 && E <= 8, "a lane holds at most 8 elements");
+  constexpr int kSlots = E > 0 ? E : kMaxMergeDim / 32;
   const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;  // (b, t, h), h fastest
   const int lane = threadIdx.x & 31;
   if (row >= a.batch * a.seq * a.heads) return;
@@ -85,43 +92,50 @@ __global__ void merge_kernel(MergeArgs a) {
     const int64_t pos = b * a.seq + (a.inv[i] ? a.inv[i][t] : t);
     mx = fmaxf(mx, a.lse[i][h * bs + pos]);
   }
-  Vec<T, E> res;
-  float* lse_out = a.lse_out + (b * a.heads + h) * a.seq + t;
-  if (mx == -INFINITY) {  // no branch selects this token for head h
-    for (int e = 0; e < E; ++e) res.v[e] = from_float<T>(0.f);
-    reinterpret_cast<Vec<T, E>*>(a.out)[row * 32 + lane] = res;
-    if (lane == 0) *lse_out = -INFINITY;
-    return;
-  }
-  float acc[E] = {};
+  float acc[kSlots] = {};
   float sum = 0.f;
-  for (int i = 0; i < a.branches; ++i) {
+  for (int i = 0; i < a.branches && mx != -INFINITY; ++i) {
     const int64_t pos = b * a.seq + (a.inv[i] ? a.inv[i][t] : t);
     const float l = a.lse[i][h * bs + pos];
     if (l == -INFINITY) continue;
     const float w = expf(l - mx);
     sum += w;
-    const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[(pos * a.heads + h) * 32 + lane];
-    for (int e = 0; e < E; ++e) acc[e] += w * to_float(x.v[e]);
+    if constexpr (E > 0) {
+      const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[(pos * a.heads + h) * 32 + lane];
+      for (int e = 0; e < E; ++e) acc[e] += w * to_float(x.v[e]);
+    } else {
+      const T* x = static_cast<const T*>(a.o[i]) + (pos * a.heads + h) * dim;
+      for (int k = 0; k < kSlots; ++k)
+        if (lane + 32 * k < dim) acc[k] += w * to_float(x[lane + 32 * k]);
+    }
   }
-  const float inv_sum = 1.f / sum;
-  for (int e = 0; e < E; ++e) res.v[e] = from_float<T>(acc[e] * inv_sum);
-  reinterpret_cast<Vec<T, E>*>(a.out)[row * 32 + lane] = res;
-  if (lane == 0) *lse_out = mx + logf(sum);
+  // No branch selects this token for head h: O = 0, LSE = -inf.
+  const float inv_sum = mx == -INFINITY ? 0.f : 1.f / sum;
+  if constexpr (E > 0) {
+    Vec<T, E> res;
+    for (int e = 0; e < E; ++e) res.v[e] = from_float<T>(acc[e] * inv_sum);
+    reinterpret_cast<Vec<T, E>*>(a.out)[row * 32 + lane] = res;
+  } else {
+    T* out = static_cast<T*>(a.out) + row * dim;
+    for (int k = 0; k < kSlots; ++k)
+      if (lane + 32 * k < dim) out[lane + 32 * k] = from_float<T>(acc[k] * inv_sum);
+  }
+  if (lane == 0) a.lse_out[(b * a.heads + h) * a.seq + t] = mx == -INFINITY ? -INFINITY : mx + logf(sum);
+}
+
+template <class T>
+void launch_merge_t(const MergeArgs& a, int dim, cudaStream_t s) {
+  const unsigned grid = unsigned((a.batch * a.seq * a.heads + 7) / 8);
+  if (dim == 64) merge_kernel<T, 2><<<grid, 256, 0, s>>>(a, dim);
+  else if (dim == 128) merge_kernel<T, 4><<<grid, 256, 0, s>>>(a, dim);
+  else if (dim == 256) merge_kernel<T, 8><<<grid, 256, 0, s>>>(a, dim);
+  else merge_kernel<T, 0><<<grid, 256, 0, s>>>(a, dim);
+  CUDA_CHECK_LAUNCH("merge_kernel (dilated)");
 }
 
 void launch_merge(const MergeArgs& a, ElemType dtype, int64_t head_dim, cudaStream_t s) {
-  const int64_t rows = a.batch * a.seq * a.heads;
-  const unsigned grid = unsigned((rows + 7) / 8);
-  const bool bf = dtype == ElemType::BF16;
-  if (head_dim == 64) {
-    if (bf) merge_kernel<__nv_bfloat16, 64><<<grid, 256, 0, s>>>(a);
-    else merge_kernel<__half, 64><<<grid, 256, 0, s>>>(a);
-  } else {
-    if (bf) merge_kernel<__nv_bfloat16, 128><<<grid, 256, 0, s>>>(a);
-    else merge_kernel<__half, 128><<<grid, 256, 0, s>>>(a);
-  }
-  CUDA_CHECK_LAUNCH("merge_kernel (dilated)");
+  if (dtype == ElemType::BF16) launch_merge_t<__nv_bfloat16>(a, int(head_dim), s);
+  else launch_merge_t<__half>(a, int(head_dim), s);
 }
 
 bool is_identity(const curves::Perm& perm) {
@@ -139,8 +153,9 @@ class DilatedDevice {
       : p_(p), opt_(opt) {
     if (p.dtype != ElemType::BF16 && p.dtype != ElemType::F16)
       throw UsageError("dilated attention on the GPU takes bf16 or f16 inputs (use --dtype bf16, or --backend cpu)");
-    if (p.head_dim != 64 && p.head_dim != 128)
-      throw UsageError("dilated attention on the GPU takes head_dim 64 or 128, got " + std::to_string(p.head_dim));
+    if (p.head_dim > kMaxMergeDim)
+      throw UsageError("dilated attention on the GPU takes head_dim up to " + std::to_string(kMaxMergeDim) + ", got " +
+                       std::to_string(p.head_dim));
     if (plans.empty() || int(plans.size()) > kMaxBranches)
       throw UsageError("dilated attention takes 1 to " + std::to_string(kMaxBranches) + " branches");
     for (const BranchPlan& b : plans) {  // the kernels' own limits, before any GPU work
@@ -163,6 +178,7 @@ class DilatedDevice {
     head_type_.upload(head_type.data(), head_type.size(), stream_);
     head_zero_.upload(zeros.data(), zeros.size() * 4, stream_);
     branches_.resize(plans.size());
+    size_t ws_bytes = 0;
     for (size_t i = 0; i < plans.size(); ++i) {
       const BranchPlan& plan = plans[i];
       Branch& br = branches_[i];
@@ -218,12 +234,14 @@ class DilatedDevice {
       a.lse = br.lse.get<float>();
       a.stream = stream_;
       a.options = opt;
-      if (device_workspace_bytes(a, false) != 0)
-        throw std::logic_error("dilated branch pass: every mask form is given, yet the pass asks for a workspace");
+      ws_bytes = std::max(ws_bytes, device_workspace_bytes(a, false));  // head dims the kernels run padded
       merge_.o[i] = br.o.get();
       merge_.lse[i] = br.lse.get<float>();
       merge_.inv[i] = br.identity ? nullptr : br.inv.get<int32_t>();
     }
+    // One workspace for every branch's pass (they run one after the other on the stream).
+    workspace_.alloc(ws_bytes);
+    for (Branch& br : branches_) br.pass.workspace = workspace_.get(), br.pass.workspace_bytes = ws_bytes;
     out_.alloc(size_t(rows_) * qrow_);
     lse_out_.alloc(size_t(B * H * S) * 4);
     poison(out_), poison(lse_out_);
@@ -284,12 +302,17 @@ class DilatedDevice {
   // NaN in every element until a pass writes it: an element left unwritten shows in the result.
   void poison(DeviceBuffer& b) { CUDA_CHECK(cudaMemsetAsync(b.get(), 0xFF, b.bytes(), stream_)); }
   void gather(const DeviceBuffer& src, DeviceBuffer& dst, const Branch& br, const DeviceBuffer& need, int64_t heads) {
-    const int head_words = int(p_.head_dim * 2 / 16);  // D in {64, 128} 16-bit values: whole 16-byte words
-    const int64_t n = rows_ * heads * head_words;
-    gather_rows_kernel<<<unsigned((n + 255) / 256), 256, 0, stream_>>>(
-        src.get<uint4>(), dst.get<uint4>(), br.perm.get<int32_t>(), br.cls.get<int32_t>(), need.get<uint8_t>(),
-        int(heads), head_words, p_.q_len, rows_);
-    CUDA_CHECK_LAUNCH("gather_rows_kernel (dilated)");
+    auto go = [&](auto word) {
+      using W = decltype(word);
+      const int head_words = int(p_.head_dim * 2 / int64_t(sizeof(W)));
+      const int64_t n = rows_ * heads * head_words;
+      gather_rows_kernel<W><<<unsigned((n + 255) / 256), 256, 0, stream_>>>(
+          src.get<W>(), dst.get<W>(), br.perm.get<int32_t>(), br.cls.get<int32_t>(), need.get<uint8_t>(), int(heads),
+          head_words, p_.q_len, rows_);
+      CUDA_CHECK_LAUNCH("gather_rows_kernel (dilated)");
+    };
+    if (p_.head_dim % 8 == 0) go(uint4{});  // a head's row is whole 16-byte words
+    else go(uint16_t{});
   }
 
   AttentionProblem p_;
@@ -297,7 +320,7 @@ class DilatedDevice {
   cudaStream_t stream_ = nullptr;
   size_t qrow_ = 0, krow_ = 0;
   int64_t rows_ = 0;
-  DeviceBuffer q_, k_, v_, head_type_, head_zero_, out_, lse_out_;
+  DeviceBuffer q_, k_, v_, head_type_, head_zero_, workspace_, out_, lse_out_;
   std::vector<Branch> branches_;
   MergeArgs merge_;
   std::string kernel_;

@@ -158,8 +158,8 @@ void check_nsa_gpu(const AttentionProblem& p, const NsaParams& np, const Attenti
   if (p.heads_q % p.heads_kv) throw UsageError("NSA: query heads must be a multiple of key/value heads");
   if (p.dtype != ElemType::BF16 && p.dtype != ElemType::F16)
     throw UsageError(what + " takes bf16 or f16 inputs (use --dtype bf16, or --backend cpu)");
-  if (p.head_dim != 64 && p.head_dim != 128)
-    throw UsageError(what + " takes head_dim 64 or 128, got " + std::to_string(p.head_dim) + " (or use --backend cpu)");
+  if (p.head_dim > 1024)  // the compression kernel's threads
+    throw UsageError(what + " takes head_dim up to 1024, got " + std::to_string(p.head_dim));
   if (np.qblock != 64 && np.qblock != 128)
     throw UsageError(what + ": qblock=" + std::to_string(np.qblock) +
                      " (allowed: 64 or 128, the forward kernels' query block; qblock=1 runs with --backend cpu)");
@@ -242,12 +242,14 @@ class NsaDevice {
       a.lse = lse.get<float>();
       a.stream = stream_;
       a.options = opt;
-      if (device_workspace_bytes(a, false) != 0)
-        throw std::logic_error("NSA branch pass: every mask form is given, yet the pass asks for a workspace");
       return a;
     };
     slc_pass_ = pass(sel_num_, sel_idx_, oslc_, lse_slc_);
     win_pass_ = pass(win_num_, win_idx_, owin_, lse_win_);
+    // One workspace for both passes (one after the other on the stream): head dims the kernels run padded.
+    const size_t ws = std::max(device_workspace_bytes(slc_pass_, false), device_workspace_bytes(win_pass_, false));
+    workspace_.alloc(ws);
+    for (DeviceAttention* a : {&slc_pass_, &win_pass_}) a->workspace = workspace_.get(), a->workspace_bytes = ws;
     kernel_ = resolve_fwd_variant(fwd_params(p, window_, opt), opt.kernel);
     const size_t smem = size_t(nc_) * 4 + size_t(ms_) * 5;
     if (smem > 48 * 1024) {
@@ -378,7 +380,7 @@ class NsaDevice {
   cublasHandle_t blas_ = nullptr;
   DeviceBuffer q_, k_, v_, pool_, gates_, kc_, vc_, scores_, prob_, ocmp_;
   DeviceBuffer sel_bits_, sel_num_, sel_idx_, win_bits_, win_num_, win_idx_;
-  DeviceBuffer oslc_, owin_, out_, lse_slc_, lse_win_, head_type_, head_zero_;
+  DeviceBuffer oslc_, owin_, out_, lse_slc_, lse_win_, head_type_, head_zero_, workspace_;
   DeviceAttention slc_pass_, win_pass_;
   std::string kernel_;
 };

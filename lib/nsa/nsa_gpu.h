@@ -16,7 +16,7 @@
 //   5. the selected and the window branches: the block-sparse forward on the GPU CSRs (the window mask,
 //                    fixed by the shape, is built on the host once per problem);
 //   6. the gates: O = g_cmp o_cmp + g_slc o_slc + g_win o_win in the 16-bit type.
-// Limits: 16-bit Q/K/V, head_dim 64 or 128, qblock and select 64 or 128 (the forward kernels' blocks).
+// Limits: 16-bit Q/K/V, the head dims the forward takes, qblock and select 64 or 128 (its blocks).
 #pragma once
 #include <string>
 

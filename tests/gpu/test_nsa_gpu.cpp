@@ -184,6 +184,8 @@ TEST_CASE("NSA on the GPU: compression, compressed branch, selection, branches a
       {1, 1536, 8, 1, 128, "block=64,stride=64,select=128,topn=5,window=256,init=0,local=3,qblock=64", ElemType::BF16, true, true},
       // Fewer tokens than a compression block: no compressed block at all (o_cmp = 0, forced blocks only).
       {1, 50, 4, 2, 64, "block=64,stride=32,select=64,topn=4,window=64,qblock=64", ElemType::BF16, true, false},
+      // A head dim the block-sparse kernels run padded.
+      {1, 700, 4, 2, 96, "block=32,stride=16,select=64,topn=4,window=128,qblock=64", ElemType::BF16, false, false},
   };
   uint64_t seed = 4100;
   for (const Case& c : cases) check(c, seed += 10);
@@ -196,7 +198,7 @@ TEST_CASE("NSA on the GPU: what it cannot run is a usage error before any GPU wo
   REQUIRE(nsa_gpu() != nullptr);
   CHECK_THROWS_AS(nsa_gpu()->check(p, parse_nsa_spec("qblock=1", "--nsa"), {}), UsageError);
   CHECK_THROWS_AS(nsa_gpu()->check(p, parse_nsa_spec("qblock=64,select=32", "--nsa"), {}), UsageError);
-  p.head_dim = 96;
+  p.head_dim = 512;
   CHECK_THROWS_AS(nsa_gpu()->check(p, parse_nsa_spec("qblock=64", "--nsa"), {}), UsageError);
   p.head_dim = 64;
   p.dtype = ElemType::F32;
