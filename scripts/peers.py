@@ -509,13 +509,22 @@ def nsa_window_mask(B, H, S, p, dev):
     return create_block_mask(win_mod, B, H, S, S, device=dev, BLOCK_SIZE=128, _compile=True)
 
 
-def nsa_torch(q, k, v, p, flex, bm_win):
+def nsa_selected_mod(sel, G, Q, ls):
+    """The selected branch's mask_mod over the selection buffer SEL [B,Hkv,rows,Ms] (a token pair is kept when its
+    query row selected its key block, causal). Built once per shape over one buffer that each call refills: the
+    compiled flex_attention sees the same function and tensor every time (no recompilation per call)."""
+    def sel_mod(b, h, q_idx, kv_idx):
+        return sel[b, h // G, q_idx // Q, kv_idx // ls] & (kv_idx <= q_idx)
+    return sel_mod
+
+
+def nsa_torch(q, k, v, p, flex, bm_win, sel_buf, sel_mod):
     """NSA forward (docs/nsa.md; qblock queries share a selection, 1 = per token), as bsattn computes it:
     q [B,Hq,S,D], k/v [B,Hkv,S,D] bf16 -> O [B,Hq,S,D] bf16. Pooled K/V in the input type, scores in float32
     (TF32 on exact bf16 values: the products are exact), P rounded to bf16 for P Vc, the importance of each
     key block from the float32 probabilities summed over the group and the row, top-n by torch.topk with the
-    forced blocks, the selected branch by FlexAttention on a BlockMask built from the selection (128-blocks, a
-    mask_mod reading the selection), the window branch on BM_WIN, and the 1/3 gate sum."""
+    forced blocks, the selected branch by FlexAttention on a BlockMask built from the selection (128-blocks,
+    SEL_MOD reading the selection, copied into SEL_BUF), the window branch on BM_WIN, and the 1/3 gate sum."""
     B, H, S, D = q.shape
     Hkv = k.shape[1]
     G = H // Hkv
@@ -557,9 +566,7 @@ def nsa_torch(q, k, v, p, flex, bm_win):
     for first in (True, False):  # likewise a row of Q <= 128 queries
         keep128.index_add_(2, ((r * Q if first else (r + 1) * Q - 1).clamp(max=S - 1)) // 128, keep)
     num, idx = kv_blocks((keep128 > 0).repeat_interleave(G, 1))
-
-    def sel_mod(b, h, q_idx, kv_idx):
-        return sel[b, h // G, q_idx // Q, kv_idx // ls] & (kv_idx <= q_idx)
+    sel_buf.copy_(sel)
     bm_sel = BlockMask.from_kv_blocks(num, idx, BLOCK_SIZE=128, mask_mod=sel_mod, seq_lengths=(S, S))
     o_slc = flex(q, k, v, block_mask=bm_sel, enable_gqa=True)
     o_win = flex(q, k, v, block_mask=bm_win, enable_gqa=True)
@@ -630,9 +637,13 @@ def nsa_main():
             q, k, v = (torch.randn((B, h, S, r["head_dim"]), generator=gen, device=dev).to(torch.bfloat16)
                        for h in (r["heads"], r["heads_kv"], r["heads_kv"]))
             bm_win = nsa_window_mask(B, r["heads"], S, p, dev)
+            G = r["heads"] // r["heads_kv"]
+            sel_buf = torch.zeros(B, r["heads_kv"], (S + p["qblock"] - 1) // p["qblock"], (S + p["select"] - 1) // p["select"],
+                                  dtype=torch.bool, device=dev)
+            sel_mod = nsa_selected_mod(sel_buf, G, p["qblock"], p["select"])
 
             def run():
-                return nsa_torch(q, k, v, p, flex, bm_win)
+                return nsa_torch(q, k, v, p, flex, bm_win, sel_buf, sel_mod)
             extra = {}
             key = (spec, r["head_dim"])
             if a.bsattn and key not in checked:
