@@ -82,7 +82,7 @@ for f in sorted(glob.glob(os.path.join(jdir, "merged-*.json")), key=lambda x: in
     recs = d["records"]
     S = recs[0]["seq"]
     out += ["## S = %d" % S, "",
-            "| configuration | order | impl | pair density | ms | eff. TFLOP/s | bsattn vs impl | gather / branches / merge ms | recall | rel. L2 error | check |",
+            "| configuration | order | impl | pair density | ms | eff. TFLOP/s | impl time / bsattn time | gather / branches / merge ms | recall | rel. L2 error | check |",
             "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     ours = {r["spec"]: r for r in recs if r["impl"] == "bsattn"}
     for r in sorted(recs, key=lambda r: (r["spec"].split(";")[0], r["spec"], r["impl"] != "bsattn", r["impl"])):
