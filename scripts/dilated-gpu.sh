@@ -4,7 +4,8 @@
 # the residue orders, branches, LSE merge) and effective TFLOP/s, the plain block-sparse forward at the
 # same pair densities (local and random masks), FlexAttention and SDPA flash doing the same dilated
 # attention (scripts/peers.py, their O checked against bsattn's), and recall and error against dense
-# attention on --synthetic spatial inputs (analyze --sample-rows: 8 heads, 64 rows per head, float64). Writes
+# attention on --synthetic spatial inputs (analyze --sample-rows: 8 heads, 64 rows per head, float64), and the
+# GPU output against the CPU reference at S = 8192. Writes
 # $OUT/dilated-gpu-<gpu>-<commit>.md and the JSON it came from ($OUT/json-gpu-<commit>/).
 #
 #   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/dilated-gpu.sh")   (about 3-4 minutes after the build)
@@ -58,10 +59,26 @@ for sg in 32768:128x256 131072:256x512; do
       --order standard,hilbert --block 128 --sample-rows 64 --seed 1 --json "$JSON/analyze-$S-$tag.json" -q || exit 1
   done
 done
+# The GPU path (gathers, branches, merge) against the CPU reference on the same bf16 inputs, S = 8192.
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+python3 -c "
+import numpy as np
+rng = np.random.default_rng(1)
+for n in 'qkv':
+    np.save('$W/' + n + '.npy', rng.standard_normal((1, 8192, 16, 128)).astype(np.float32))"
+for be in cuda cpu; do
+  run "$B" run --dilated "${CONFIGS%%;*}" --q "$W/q.npy" --k "$W/k.npy" --v "$W/v.npy" --dtype bf16 --block 128 \
+    --backend $be -o "$W/o_$be.npy" -q || exit 1
+done
+err=$(python3 -c "
+import numpy as np
+g, c = np.load('$W/o_cuda.npy').astype(np.float64), np.load('$W/o_cpu.npy').astype(np.float64)
+print('%.3e' % (np.linalg.norm(g - c) / np.linalg.norm(c)))")
 MD=$OUT/dilated-gpu-${gpu:-gpu}-$COMMIT.md
-python3 - "$JSON" "$MD" "$COMMIT" "${cmds[@]}" <<'PY'
+python3 - "$JSON" "$MD" "$COMMIT" "$err" "${CONFIGS%%;*}" "${cmds[@]}" <<'PY'
 import glob, json, os, sys
-jdir, md, commit, cmds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+jdir, md, commit, err, cfg, cmds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
 quality = {}
 for f in glob.glob(os.path.join(jdir, "analyze-*.json")):
     d = json.load(open(f))
@@ -102,6 +119,8 @@ for f in sorted(glob.glob(os.path.join(jdir, "merged-*.json")), key=lambda x: in
         for r in json.load(open(plain))["records"]:
             out.append("| %s | %.4f | %.3f | %.1f |" % (r["pattern"], r["density"], r["median_ms"], r["tflops_effective"]))
     out.append("")
+out += ["Correctness: `bsattn run --dilated %s --dtype bf16` with `--backend cuda` against `--backend cpu` (float32 "
+        "reference) on the same inputs (S=8192, H=16, D=128, standard normal): relative L2 error %s." % (cfg, err), ""]
 if ctx:
     out += ["Context: " + ", ".join("%s %s" % (k, ctx[k]) for k in ("device", "driver", "cuda_runtime", "commit", "date_utc")
                                     if k in ctx) + "; torch %s" % ctx.get("peers", {}).get("torch", "-"), ""]

@@ -3,7 +3,8 @@
 # compressed branch, selection, the selected and window branches, gates) at S = 8192 and 32768, block 64,
 # stride 32, top-16, window 512, qblock 64, H=16, GQA 4, D=128, bf16; then scripts/peers.py --nsa times the
 # same computation in PyTorch (FlexAttention for the selected and window branches) on the same shapes and
-# checks its output against `bsattn run --nsa --backend cuda`. Writes $OUT/nsa-gpu-<gpu>-<commit>.{json,md}.
+# checks its output against `bsattn run --nsa --backend cuda`; and bsattn's GPU output against its CPU reference
+# (S = 4096). Writes $OUT/nsa-gpu-<gpu>-<commit>.{json,md}.
 #
 #   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/nsa-gpu.sh")   (about 2 minutes after the build)
 #   OUT (default results/nsa), BSATTN_BUILD (default build-gpu: gpu-check.sh's folder, reused)
@@ -32,11 +33,24 @@ set -x
 "$B" bench --backend cuda --nsa "$SPEC" --seq 8192,32768 --heads 16 --kv-heads 4 --head-dim 128 --dtype bf16 \
   --min-samples 5 --max-time 1 --noise 0.02 --seed 1 --json "$W/nsa.json" -q || exit 1
 python3 scripts/peers.py --nsa --bench "$W/nsa.json" --bsattn "$B" --out "$W/merged.json" || cp "$W/nsa.json" "$W/merged.json"
+# The GPU path against the CPU reference (float64 compressed branch and selection) on the same bf16 inputs.
+python3 -c "
+import numpy as np
+rng = np.random.default_rng(1)
+for n, h in (('q', 16), ('k', 4), ('v', 4)):
+    np.save('$W/' + n + '.npy', rng.standard_normal((1, 4096, h, 128)).astype(np.float32))"
+for be in cuda cpu; do
+  "$B" run --nsa "$SPEC" --q "$W/q.npy" --k "$W/k.npy" --v "$W/v.npy" --dtype bf16 --backend $be -o "$W/o_$be.npy" -q || exit 1
+done
 set +x
+python3 -c "
+import numpy as np
+g, c = np.load('$W/o_cuda.npy').astype(np.float64), np.load('$W/o_cpu.npy').astype(np.float64)
+print('%.3e' % (np.linalg.norm(g - c) / np.linalg.norm(c)))" > "$W/gpu_vs_cpu.txt" || exit 1
 cp "$W/merged.json" "$OUT/$name.json"
-python3 - "$OUT/$name.json" "$OUT/$name.md" "$COMMIT" "$SPEC" <<'PY'
+python3 - "$OUT/$name.json" "$OUT/$name.md" "$COMMIT" "$SPEC" "$(cat "$W/gpu_vs_cpu.txt")" <<'PY'
 import json, os, sys
-src, md, commit, spec = sys.argv[1:5]
+src, md, commit, spec, gpu_vs_cpu = sys.argv[1:6]
 d = json.load(open(src))
 ctx = d["context"]
 out = ["# NSA forward on the GPU (issue 21), commit %s" % commit, "",
@@ -58,6 +72,9 @@ for r in sorted(recs, key=lambda r: (r["seq"], r["head_dim"], r["impl"] != "bsat
         "%.2fx" % (r["median_ms"] / mine["median_ms"]) if mine and r["impl"] != "bsattn" else "", parts,
         "%.3f" % r["dense_median_ms"] if r.get("dense_median_ms") else "",
         "%.1e" % r["check_rel_err"] if r.get("check_rel_err") is not None else ""))
+out += ["", "Correctness: `bsattn run --nsa %s --dtype bf16` with `--backend cuda` against `--backend cpu` (the float64 "
+        "compressed branch and selection, the CPU block-sparse branches) on the same inputs (S=4096, H=16, Hkv=4, "
+        "D=128, standard normal): relative L2 error %s (selection differences by near ties included)." % (spec, gpu_vs_cpu)]
 out += ["", "Context: " + ", ".join("%s %s" % (k, ctx[k]) for k in ("device", "driver", "cuda_runtime", "commit", "date_utc")
                                     if k in ctx) + "; torch %s" % ctx.get("peers", {}).get("torch", "-"), ""]
 open(md + ".tmp", "w").write("\n".join(out))
