@@ -21,7 +21,10 @@ const std::vector<std::string>& record_columns() {
       "dense_sm_clock_mhz",
       "mask_build_ms", "mask_build_kind", "mask_build_share", "check_ref",       "check_rel_err",
       "check_max_abs_err", "mask_file",   "seed",            "mask_generate_ms", "score",
-      "rab",           "gate_u"};
+      "rab",           "gate_u",
+      // the parts of a pipeline, each timed alone: bench --dilated (gather, branches, merge) and bench --nsa
+      // (selection, branches, gate) on the cuda backend
+      "gather_ms",     "selection_ms",    "branches_ms",     "merge_ms",         "gate_ms"};
   return cols;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -398,4 +399,34 @@ TEST_CASE("bsattn bench --json: a valid document; bad usage exits 2") {
   Spawned g = spawn("--backend cpu --seq 128 --head-dim 16 --heads 3 --heads-kv 2 --block 32", "bad6");
   CHECK(g.status == 2);
   CHECK(g.err.find("--kv-heads") != std::string::npos);
+}
+
+// Every key the Records table of docs/bench-json.md names is a column make_record accepts (a documented key
+// a writer sets but the schema lacks fails only when that writer runs, e.g. on a GPU), and the other way
+// round: every column is documented.
+TEST_CASE("bsattn.bench/v1: the documented record keys and record_columns() are the same set") {
+  std::ifstream f(std::string(BSATTN_SOURCE_DIR) + "/docs/bench-json.md");
+  REQUIRE(f.good());
+  std::string line;
+  bool in_records = false;
+  std::set<std::string> documented;
+  while (std::getline(f, line)) {
+    if (line.rfind("## ", 0) == 0) in_records = line == "## Records";
+    if (!in_records || line.rfind("| `", 0) != 0) continue;
+    const std::string first = line.substr(1, line.find('|', 1) - 1);  // the first cell: `a`, `b`
+    for (size_t a = first.find('`'); a != std::string::npos; a = first.find('`', a)) {
+      const size_t b = first.find('`', a + 1);
+      if (b == std::string::npos) break;
+      documented.insert(first.substr(a + 1, b - a - 1));
+      a = b + 1;
+    }
+  }
+  REQUIRE(documented.size() > 20);
+  nlohmann::json fields = nlohmann::json::object();
+  for (const std::string& k : documented) fields[k] = 1.5;
+  nlohmann::json r;
+  CHECK_NOTHROW(r = make_record(fields));
+  std::set<std::string> columns(record_columns().begin(), record_columns().end());
+  for (const std::string& c : columns) CHECK_MESSAGE(documented.count(c), "column not documented: " << c);
+  for (const std::string& k : documented) CHECK_MESSAGE(columns.count(k), "documented, not a column: " << k);
 }
