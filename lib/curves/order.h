@@ -101,6 +101,25 @@ std::vector<float> apply_token_order(const std::vector<float>& x, int64_t batch,
 std::vector<float> unapply_token_order(const std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner,
                                        const Perm& perm);
 
+// An attention run's outputs, computed on the tokens in `perm`'s order, back to the original order in
+// place: r.out (BSHD, q_len, heads_q) and r.lse ([batch*heads_q, q_len]); with `gradients`, r.dq like out
+// and r.dk, r.dv over kv_len and heads_kv. R: any result with those float vectors (run, ring, dilated);
+// P: the problem (AttentionProblem). Nothing to do for an empty perm.
+template <class R, class P>
+void unapply_token_order_outputs(R& r, const P& p, const Perm& perm, bool gradients) {
+  if (perm.empty()) return;
+  auto back = [&](std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner) {
+    x = unapply_token_order(x, batch, seq, inner, perm);
+  };
+  back(r.out, p.batch, p.q_len, p.heads_q * p.head_dim);
+  back(r.lse, p.batch * p.heads_q, p.q_len, 1);
+  if (gradients) {
+    back(r.dq, p.batch, p.q_len, p.heads_q * p.head_dim);
+    back(r.dk, p.batch, p.kv_len, p.heads_kv * p.head_dim);
+    back(r.dv, p.batch, p.kv_len, p.heads_kv * p.head_dim);
+  }
+}
+
 // int64 .npy of shape (n,), written atomically; the reader checks dtype, rank, length (if > 0)
 // and that the values are a permutation.
 void write_permutation(const std::string& path, const Perm& perm);

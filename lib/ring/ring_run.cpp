@@ -40,18 +40,7 @@ RingRunResult run_ring(RunRequest req, const RingConfig& cfg) {
   out.out = std::move(r.ring.out), out.lse = std::move(r.ring.lse);
   out.dq = std::move(r.ring.dq), out.dk = std::move(r.ring.dk), out.dv = std::move(r.ring.dv);
   out.backend_name = r.ring.engine;
-  if (!perm.empty()) {
-    auto back = [&](std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner) {
-      x = curves::unapply_token_order(x, batch, seq, inner, perm);
-    };
-    back(out.out, p.batch, p.q_len, p.heads_q * p.head_dim);
-    back(out.lse, p.batch * p.heads_q, p.q_len, 1);
-    if (req.gradients) {
-      back(out.dq, p.batch, p.q_len, p.heads_q * p.head_dim);
-      back(out.dk, p.batch, p.kv_len, p.heads_kv * p.head_dim);
-      back(out.dv, p.batch, p.kv_len, p.heads_kv * p.head_dim);
-    }
-  }
+  curves::unapply_token_order_outputs(out, p, perm, req.gradients);
   return r;
 }
 

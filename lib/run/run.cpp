@@ -124,18 +124,7 @@ RunResult run_attention(RunRequest req) {
     run_cpu_f32(req, p, r);
   r.problem = p;
 
-  if (!perm.empty()) {
-    auto back = [&](std::vector<float>& x, int64_t batch, int64_t seq, int64_t inner) {
-      x = curves::unapply_token_order(x, batch, seq, inner, perm);
-    };
-    back(r.out, p.batch, p.q_len, p.heads_q * p.head_dim);
-    back(r.lse, p.batch * p.heads_q, p.q_len, 1);
-    if (req.gradients) {
-      back(r.dq, p.batch, p.q_len, p.heads_q * p.head_dim);
-      back(r.dk, p.batch, p.kv_len, p.heads_kv * p.head_dim);
-      back(r.dv, p.batch, p.kv_len, p.heads_kv * p.head_dim);
-    }
-  }
+  curves::unapply_token_order_outputs(r, p, perm, req.gradients);
   return r;
 }
 
