@@ -10,21 +10,7 @@
 #   OUT (default results/nsa), BSATTN_BUILD (default build-gpu: gpu-check.sh's folder, reused)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-results/nsa}
-BUILD=${BSATTN_BUILD:-build-gpu}
-export PATH=/usr/local/cuda/bin:$PATH
-mkdir -p "$OUT"
-echo "== build bsattn ($BUILD) =="
-{ [ -f "$BUILD/CMakeCache.txt" ] ||
-    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBSATTN_CUDA=ON -DBSATTN_TESTS=OFF \
-      -DCMAKE_PREFIX_PATH="$PWD/.carry/usr"; } >"$OUT/.build.log" 2>&1 &&
-  cmake --build "$BUILD" -j"$(nproc)" --target bsattn >>"$OUT/.build.log" 2>&1 ||
-  { tail -30 "$OUT/.build.log"; echo "nsa-gpu.sh: build failed"; exit 1; }
-rm -f "$OUT/.build.log"
-B=$BUILD/bsattn
-COMMIT=${BSATTN_COMMIT:-$(git rev-parse --short=7 HEAD 2>/dev/null || echo unknown)}
-COMMIT=${COMMIT:0:7}
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr -cs 'A-Za-z0-9' '-' | sed 's/-$//' | tr 'A-Z' 'a-z')
+. scripts/gpu-script-common.sh nsa nsa-gpu.sh
 name=nsa-gpu-${gpu:-gpu}-$COMMIT
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
