@@ -74,7 +74,7 @@ def with_causal(m, causal):
     c = m.__dict__.get("_causal_variant")  # kept, so that its device copies are made once
     if c is None:
         c = object.__new__(Mask)
-        c.__dict__.update(m.__dict__)
+        c.__dict__.update((key, val) for key, val in m.__dict__.items() if key not in ("_desc", "_ws_sizes"))
         c.causal = True
         c._moved = {}
         m._causal_variant = c
