@@ -35,7 +35,7 @@ BenchDoc run_nsa_bench(const SweepAxes& axes, const NsaParams& np, const std::st
   if (cuda && !nsa_gpu()) throw RuntimeFailure("this bsattn was built without CUDA; use --backend cpu");
   BenchDoc doc;
   if (cuda) {
-    for (auto& [key, val] : gpu->device_context().items()) context[key] = val;
+    context.update(gpu->device_context());
     Ceilings ceil = gpu->ceilings(timing);
     if (ceil.measured) context["ceilings"] = {{"gemm_bf16_tflops", ceil.gemm_tflops}, {"d2d_copy_gbs", ceil.copy_gbs}};
   }
