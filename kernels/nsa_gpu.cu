@@ -5,7 +5,7 @@
 //       of the group (so that the GEMMs batch over query heads with one stride).
 //   cuBLAS               scores [Hq, chunk, Nc] = scale * Q Kc^T (f32), then o_cmp = P Vc (f32), per batch
 //       and chunk of queries; the columns past the chunk's last visible compressed block are skipped.
-//   nsa_select_kernel    one CTA per (query row of qblock queries, KV group), 8 warps: a warp per (query,
+//   nsa_select_kernel    one CTA per (query row of qblock queries, KV group), 16 warps: a warp per (query,
 //       head) row of the group: max and sum of exp over the row's visible blocks, P written (zeros past the
 //       visible ones), P added to the row's per-block mass in shared memory; then each key block's
 //       importance from the compressed blocks overlapping it; then block_taken (kernels/nsa_select.h)
@@ -81,15 +81,11 @@ __device__ __forceinline__ int64_t visible_blocks(int64_t t, int64_t block, int6
   return t + 1 >= block ? min(nc, (t + 1 - block) / stride + 1) : 0;
 }
 
-__device__ __forceinline__ void merge_max_sum(float& m, float& s, float m2, float s2) {
-  const float mx = fmaxf(m, m2);
-  if (mx == -INFINITY) return;  // both empty
-  s = (m == -INFINITY ? 0.f : s * expf(m - mx)) + (m2 == -INFINITY ? 0.f : s2 * expf(m2 - mx));
-  m = mx;
-}
+// 16 warps: a CTA's rows are qblock queries x the group's heads (256 at qblock 64, GQA 4), 16 per warp.
+constexpr int kSelectThreads = 512;
 
 template <class T>
-__global__ void nsa_select_kernel(SelectArgs a) {
+__global__ void __launch_bounds__(kSelectThreads) nsa_select_kernel(SelectArgs a) {
   extern __shared__ float sh[];
   float* mass = sh;               // [nv]: the row's and group's probability per compressed block
   float* imp = sh + a.nv;         // [ms]: importance per key block
@@ -108,12 +104,12 @@ __global__ void nsa_select_kernel(SelectArgs a) {
     const int64_t nvis = visible_blocks(t, a.block, a.stride, a.nc);
     const float* srow = a.scores + (int64_t(h) * a.chunk + (t - a.t0)) * a.nc;
     T* prow = pbase + (int64_t(h) * a.chunk + (t - a.t0)) * a.nc;
+    // The row's max, then its sum of exponentials: one expf per element here and one for P below.
     float m = -INFINITY, s = 0.f;
-    for (int64_t i = lane; i < nvis; i += 32) merge_max_sum(m, s, srow[i], 1.f);
-    for (int off = 16; off; off >>= 1) {
-      const float m2 = __shfl_xor_sync(0xffffffffu, m, off), s2 = __shfl_xor_sync(0xffffffffu, s, off);
-      merge_max_sum(m, s, m2, s2);
-    }
+    for (int64_t i = lane; i < nvis; i += 32) m = fmaxf(m, srow[i]);
+    for (int off = 16; off; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    for (int64_t i = lane; i < nvis; i += 32) s += expf(srow[i] - m);
+    for (int off = 16; off; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
     const float inv = nvis ? 1.f / s : 0.f;
     for (int64_t i = lane; i < a.nv; i += 32) {
       const float p = i < nvis ? expf(srow[i] - m) * inv : 0.f;
@@ -355,7 +351,7 @@ class NsaDevice {
         a.stride = int(np_.stride), a.select = int(np_.select);
         a.topn = np_.topn, a.init = np_.init, a.local = np_.local;
         const int64_t rows = (n + np_.qblock - 1) / np_.qblock;
-        nsa_select_kernel<T><<<dim3(unsigned(rows), unsigned(Hkv_)), 256, smem, stream_>>>(a);
+        nsa_select_kernel<T><<<dim3(unsigned(rows), unsigned(Hkv_)), kSelectThreads, smem, stream_>>>(a);
         CUDA_CHECK_LAUNCH("nsa_select_kernel");
         if (nv > 0) {
           // o_cmp[t, h, :] = sum_i P[h, t, i] Vc_i (column-major: D x n, ldc Hq*D).

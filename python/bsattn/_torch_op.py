@@ -8,6 +8,7 @@ size kept on the mask. A custom op's Python dispatch and autograd wrapper cost m
 than a sparse forward+backward takes on the GPU (results/torch/). Traced calls (torch.compile, opcheck,
 dispatch modes, functorch transforms) go through the registered ops."""
 import ctypes
+import threading
 from typing import Optional, Tuple
 
 import torch
@@ -20,10 +21,23 @@ _HEAD_ARRAYS = ("bitmap", "kv_num_blocks", "kv_indices", "q_num_blocks", "q_indi
                 "head_local")
 
 
+_LOCAL = threading.local()  # per thread: the tensor descriptors by role, dtype, shape and strides
+
+
 def _t(x, name):
-    if x.dtype not in _DTYPES:
-        raise TypeError("bsattn: %s is %s (allowed: float32 on the CPU, bfloat16 or float16)" % (name, x.dtype))
-    return _capi.tensor(x.data_ptr(), _DTYPES[x.dtype], x.shape, x.stride())
+    """The C descriptor of tensor x in role `name` (q, k, ..., dv): made once per dtype, shape and strides and
+    kept per thread, with only its data pointer set per call (one role never holds two tensors at once)."""
+    cache = _LOCAL.__dict__.setdefault("tensors", {})
+    key = (name, x.dtype, x.shape, x.stride())
+    t = cache.get(key)
+    if t is None:
+        if x.dtype not in _DTYPES:
+            raise TypeError("bsattn: %s is %s (allowed: float32 on the CPU, bfloat16 or float16)" % (name, x.dtype))
+        if len(cache) > 256:  # many shapes (varlen batches): start over rather than grow without bound
+            cache.clear()
+        t = cache[key] = _capi.tensor(0, _DTYPES[x.dtype], x.shape, x.stride())
+    t.data = x.data_ptr()
+    return t
 
 
 def _ptr(x):
@@ -58,12 +72,22 @@ class _MaskView:
         self.causal = causal
 
 
+def _raw_stream(index):
+    """The current CUDA stream's handle on device `index` (the raw getter where this torch has it)."""
+    if _RAW_STREAM is not None:
+        return _RAW_STREAM(index)
+    return torch.cuda.current_stream(index).cuda_stream
+
+
+_RAW_STREAM = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def _options(q, silu, scale, silu_n, cu_q, cu_k, kernel, deterministic, bwd_kernel=""):
     opt = options("silu" if silu else "softmax", scale, silu_n, cu_q, cu_k,
                   cu_q.shape[0] - 1 if cu_q is not None else 0, _ptr)
     if q.is_cuda:
         opt.backend = _capi.BACKEND_CUDA
-        opt.stream = torch.cuda.current_stream(q.device).cuda_stream
+        opt.stream = _raw_stream(q.device.index)
         opt.kernel = kernel.encode() if kernel else None
         opt.bwd_kernel = bwd_kernel.encode() if bwd_kernel else None
         opt.deterministic = int(deterministic)
