@@ -3,7 +3,7 @@
 //   nsa_compress_kernel  one CTA per (compressed block, KV head, batch), D threads: the weighted sum of the
 //       block's `block` key and value rows in f32, rounded to the 16-bit type, written for each query head
 //       of the group (so that the GEMMs batch over query heads with one stride).
-//   cuBLAS               scores [Hq, chunk, Nc] = scale * Q Kc^T (f32), then o_cmp = P Vc (f32), per batch
+//   cuBLAS               scores [Hq, chunk, Nc] (rows padded to 8) = scale * Q Kc^T (f32), then o_cmp = P Vc (f32), per batch
 //       and chunk of queries; the columns past the chunk's last visible compressed block are skipped.
 //   nsa_select_kernel    one CTA per (query row of qblock queries, KV group), 16 warps: a warp per (query,
 //       head) row of the group: max and sum of exp over the row's visible blocks, P written (zeros past the
@@ -67,10 +67,11 @@ __global__ void nsa_compress_kernel(const T* k, const T* v, const float* w, int6
 }
 
 struct SelectArgs {
-  const float* scores = nullptr;  // [Hq, chunk, Nc], chunk rows from query t0
-  void* p = nullptr;              // [Hq, chunk, Nc] 16-bit
+  const float* scores = nullptr;  // [Hq, chunk, ld], chunk rows from query t0
+  void* p = nullptr;              // [Hq, chunk, ld] 16-bit
   uint8_t* bits = nullptr;        // [B, Hq, Mq, Ms]
   int64_t b = 0, seq = 0, t0 = 0, chunk = 0, nc = 0, nv = 0;  // nv: visible blocks of the chunk's last query
+  int64_t ld = 0;                 // row stride of scores and P (nc rounded up to 8)
   int64_t row0 = 0, mq = 0, ms = 0;
   int heads = 0, group = 0, qblock = 0, block = 0, stride = 0, select = 0;
   int64_t topn = 0, init = 0, local = 0;
@@ -102,8 +103,8 @@ __global__ void __launch_bounds__(kSelectThreads) nsa_select_kernel(SelectArgs a
     const int64_t t = tq0 + r / a.group;
     const int h = g * a.group + int(r % a.group);
     const int64_t nvis = visible_blocks(t, a.block, a.stride, a.nc);
-    const float* srow = a.scores + (int64_t(h) * a.chunk + (t - a.t0)) * a.nc;
-    T* prow = pbase + (int64_t(h) * a.chunk + (t - a.t0)) * a.nc;
+    const float* srow = a.scores + (int64_t(h) * a.chunk + (t - a.t0)) * a.ld;
+    T* prow = pbase + (int64_t(h) * a.chunk + (t - a.t0)) * a.ld;
     // The row's max, then its sum of exponentials: one expf per element here and one for P below.
     float m = -INFINITY, s = 0.f;
     for (int64_t i = lane; i < nvis; i += 32) m = fmaxf(m, srow[i]);
@@ -183,11 +184,14 @@ class NsaDevice {
     if (!gpu_present()) throw RuntimeFailure("--backend cuda: no CUDA GPU is available here; use --backend cpu");
     B_ = p.batch, S_ = p.q_len, H_ = p.heads_q, Hkv_ = p.heads_kv, D_ = p.head_dim, G_ = H_ / Hkv_;
     nc_ = S_ >= np.block ? (S_ - np.block) / np.stride + 1 : 0;
+    // Rows of scores and P 8 elements apart at least: aligned leading dimensions let cuBLAS take its
+    // Hopper kernels (with nc itself, often odd, it ran Turing-era align1 kernels at several times the time).
+    ld_ = (nc_ + 7) / 8 * 8;
     mq_ = (S_ + np.qblock - 1) / np.qblock, ms_ = (S_ + np.select - 1) / np.select;
     // Queries per chunk: at most 4096 (a chunk's GEMMs stop at its last query's visible blocks, so that
     // causality halves the scores written and read over the sequence) and scores (f32) and P (16-bit) of
     // every query head within about 3 GiB.
-    const int64_t per_query = std::max<int64_t>(1, H_ * nc_ * 6);
+    const int64_t per_query = std::max<int64_t>(1, H_ * ld_ * 6);
     chunk_ = std::max<int64_t>(np.qblock, std::min<int64_t>(4096, (int64_t(3) << 30) / per_query) / np.qblock * np.qblock);
     chunk_ = std::min(chunk_, mq_ * np.qblock);
     window_ = nsa_window_mask(p, np);
@@ -205,8 +209,8 @@ class NsaDevice {
     if (gates) gates_.upload(gates, size_t(B_ * S_ * H_ * 3) * 4, stream_);
     if (nc_ > 0) {
       kc_.alloc(size_t(B_ * H_ * nc_ * D_) * es), vc_.alloc(kc_.bytes());
-      scores_.alloc(size_t(H_ * chunk_ * nc_) * 4);
-      prob_.alloc(size_t(H_ * chunk_ * nc_) * es);
+      scores_.alloc(size_t(H_ * chunk_ * ld_) * 4);
+      prob_.alloc(size_t(H_ * chunk_ * ld_) * es);
     }
     ocmp_.alloc(nq * 4);
     const int64_t rows = B_ * H_ * mq_;
@@ -337,15 +341,15 @@ class NsaDevice {
         const int64_t nv = last + 1 >= np_.block ? std::min(nc_, (last + 1 - np_.block) / np_.stride + 1) : 0;
         float* ocmp = ocmp_.get<float>() + (b * S_ + t0) * H_ * D_;
         if (nv > 0) {
-          // scores[h, t, i] = scale * q_t . Kc_i (column-major: Kc^T-by-Q^T products of nv x n, ldc Nc).
+          // scores[h, t, i] = scale * q_t . Kc_i (column-major: Kc^T-by-Q^T products of nv x n, ldc ld).
           CUBLAS_CHECK(cublasGemmStridedBatchedEx(
               blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(nv), int(n), int(D_), &scale, kc_.get<T>() + b * H_ * nc_ * D_, dt,
               int(D_), nc_ * D_, q_.get<T>() + (b * S_ + t0) * H_ * D_, dt, int(H_ * D_), D_, &zero, scores_.get<float>(),
-              CUDA_R_32F, int(nc_), chunk_ * nc_, int(H_), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+              CUDA_R_32F, int(ld_), chunk_ * ld_, int(H_), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         }
         SelectArgs a;
         a.scores = scores_.get<float>(), a.p = prob_.get(), a.bits = sel_bits_.get<uint8_t>();
-        a.b = b, a.seq = S_, a.t0 = t0, a.chunk = chunk_, a.nc = nc_, a.nv = nv;
+        a.b = b, a.seq = S_, a.t0 = t0, a.chunk = chunk_, a.nc = nc_, a.nv = nv, a.ld = ld_;
         a.row0 = t0 / np_.qblock, a.mq = mq_, a.ms = ms_;
         a.heads = int(H_), a.group = int(G_), a.qblock = int(np_.qblock), a.block = int(np_.block);
         a.stride = int(np_.stride), a.select = int(np_.select);
@@ -357,7 +361,7 @@ class NsaDevice {
           // o_cmp[t, h, :] = sum_i P[h, t, i] Vc_i (column-major: D x n, ldc Hq*D).
           CUBLAS_CHECK(cublasGemmStridedBatchedEx(
               blas_, CUBLAS_OP_N, CUBLAS_OP_N, int(D_), int(n), int(nv), &one, vc_.get<T>() + b * H_ * nc_ * D_, dt,
-              int(D_), nc_ * D_, prob_.get<T>(), dt, int(nc_), chunk_ * nc_, &zero, ocmp, CUDA_R_32F, int(H_ * D_), D_,
+              int(D_), nc_ * D_, prob_.get<T>(), dt, int(ld_), chunk_ * ld_, &zero, ocmp, CUDA_R_32F, int(H_ * D_), D_,
               int(H_), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         } else {
           CUDA_CHECK(cudaMemsetAsync(ocmp, 0, size_t(n * H_ * D_) * 4, stream_));  // no query of the chunk sees a block
@@ -370,7 +374,7 @@ class NsaDevice {
   AttentionProblem p_;
   NsaParams np_;
   AttentionOptions opt_;
-  int64_t B_ = 0, S_ = 0, H_ = 0, Hkv_ = 0, D_ = 0, G_ = 1, nc_ = 0, mq_ = 0, ms_ = 0, chunk_ = 0;
+  int64_t B_ = 0, S_ = 0, H_ = 0, Hkv_ = 0, D_ = 0, G_ = 1, nc_ = 0, ld_ = 0, mq_ = 0, ms_ = 0, chunk_ = 0;
   BlockMask window_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
