@@ -171,41 +171,34 @@ def dilated_pairs(seq, heads, batch, branches, causal):
     return total * batch
 
 
-def dilated_branch_blocks(seq, segment, rate, heads, block, causal):
-    """A dilated branch's mask on its residue-permuted sequence, at FlexAttention's block level, without
-    evaluating any token pair: there, the tokens of one (segment, class) run are contiguous and attend to each
-    other (causal: the earlier ones), for the heads whose offset h mod rate is the run's class. Returns
-    (kept, full, run_of, class_of): kept / full [heads, nb, nb] bool (nb = ceil(seq / block)): the block holds
-    some / only computed pairs (full blocks are whole blocks); run_of / class_of [seq]: each permuted
-    position's run and its class, for the mask_mod of the partial blocks."""
+def dilated_head_index(seq, segment, rate, heads):
+    """A dilated branch's tokens per query head, as the FlexAttention peer packs them: [heads, seq // rate],
+    row h the original positions of head h's class (offset h mod rate inside every segment, LongNet), segment
+    after segment. Each segment's segment // rate tokens then attend to each other in the packed sequence, and
+    every row has its own segment's keys. seq must be a multiple of segment, and segment of rate (ValueError)."""
     import numpy as np
-    lens, classes = [], []
-    for s0 in range(0, seq, segment):
-        n = min(segment, seq - s0)
-        for c in range(min(rate, n)):
-            lens.append((n - c + rate - 1) // rate)
-            classes.append(c)
-    lens, classes = np.array(lens), np.array(classes)
-    run_of = np.repeat(np.arange(len(lens)), lens)
-    class_of = classes[run_of]
-    nb = (seq + block - 1) // block
+    if seq % segment or segment % rate:
+        raise ValueError("packed dilated branches need S=%d a multiple of segment %d, and it of rate %d"
+                         % (seq, segment, rate))
+    n = segment // rate
+    base = (np.arange(seq // segment)[:, None] * segment + np.arange(n)[None, :] * rate).reshape(-1)
+    return base[None, :] + (np.arange(heads) % rate)[:, None]
+
+
+def segment_blocks(length, segment, block, causal):
+    """Block masks of a sequence cut into segments of `segment` tokens that attend within themselves (causal:
+    to the earlier ones), at FlexAttention's block level: (kept, full) [nb, nb] bool, nb = ceil(length /
+    block); kept: the block holds a computed pair; full: only computed pairs, and it is a whole block."""
+    import numpy as np
+    nb = (length + block - 1) // block
     first = np.arange(nb) * block
-    last = np.minimum(first + block, seq) - 1
-    lo, hi = run_of[first], run_of[last]                       # runs a block spans: lo..hi
-    a, b = np.maximum(lo[:, None], lo[None, :]), np.minimum(hi[:, None], hi[None, :])
-    shared = a <= b                                            # the two blocks share a run
-    # Runs of each class before run index x: count[c, x]; the shared runs a..b hold class c when
-    # count[c, b + 1] > count[c, a].
-    count = np.concatenate([np.zeros((rate, 1), np.int64), np.cumsum(classes[None, :] == np.arange(rate)[:, None], 1)], 1)
-    bb = np.where(shared, b, a - 1) + 1
-    cls = np.arange(heads) % rate
-    kept = shared[None] & (count[cls][:, bb] > count[cls][:, a])
-    whole = (last - first + 1) == block
-    one_run = (lo == hi) & whole                               # a whole block inside one run
-    full = (one_run[:, None] & one_run[None, :] & (lo[:, None] == lo[None, :]))[None] & \
-        (classes[lo][None, :, None] == cls[:, None, None])
+    last = np.minimum(first + block, length) - 1
+    s0, s1 = first // segment, last // segment
+    kept = (s0[:, None] <= s1[None, :]) & (s0[None, :] <= s1[:, None])
+    whole = (s0 == s1) & (last - first + 1 == block)
+    full = whole[:, None] & whole[None, :] & (s0[:, None] == s0[None, :])
     if causal:
-        below = np.arange(nb)[None, :] <= np.arange(nb)[:, None]   # key block <= query block
-        kept &= below[None]
-        full &= (np.arange(nb)[None, :] < np.arange(nb)[:, None])[None]
-    return kept, full, run_of, class_of
+        i, j = np.arange(nb)[:, None], np.arange(nb)[None, :]
+        kept &= j <= i
+        full &= j < i
+    return kept, full

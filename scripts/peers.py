@@ -26,11 +26,12 @@ The parts that need no PyTorch live in scripts/peer_records.py.
 
 Dilated attention (records of `bsattn bench --dilated`, pattern "dilated-attn SPEC", forward, standard order): the same
 LongNet computation in PyTorch, FlexAttention with one mask_mod per branch, merged by the branches' LSE
-(flex_attention(..., return_lse=True), natural log). Each branch runs on its residue-permuted sequence (as
-bsattn's), where its BlockMask is block-diagonal (built from the branch's structure, full blocks marked,
-the mask_mod masking the partial ones by run and class). Two records: `flex_dilated` times everything on
-the GPU (the gathers into each branch's order, the flex_attention calls, the scatter back and the merge),
-`flex_dilated_branches` only the flex_attention calls on inputs permuted beforehand. A third, `sdpa_dilated` (with sdpa_flash in --impls), is
+(flex_attention(..., return_lse=True), natural log). Each branch packs each query head's tokens (its class in
+every segment) into one sequence of S/r tokens, where the branch is block-diagonal by segment (full blocks
+marked, the mask_mod masking the partial ones by segment), so that no row is empty. Two records:
+`flex_dilated` times everything on the GPU (the gathers into each head's packed order, the flex_attention
+calls, the scatter back and the merge; S a multiple of every segment),
+`flex_dilated_branches` only the flex_attention calls on inputs packed beforehand. A third, `sdpa_dilated` (with sdpa_flash in --impls), is
 LongNet's own construction: each segment's class of tokens as one sequence of a dense SDPA flash call (a strided
 view per head, as LongNet's reference code does), the LSEs from aten._scaled_dot_product_flash_attention, scattered
 back and merged the same way (S a multiple of every segment). bsattn's cuda record times everything on the GPU
@@ -194,31 +195,36 @@ def bsattn_run(binary, mask_npy, q, k, v, block, causal, kernel, tmp, d_o=None):
 
 
 def dilated_branches(branches, heads, seq, block, causal, device):
-    """Per branch (segment w, rate r): its residue order, the inverse, and the BlockMask on the permuted
-    sequence. Head h selects the tokens whose position mod r is h mod r inside each segment (LongNet). The
-    blocks come from the branch's structure (peer_records.dilated_branch_blocks: kept and full blocks, no
-    S x S evaluation, no compilation); the mask_mod masks the partial blocks' tokens by run and class."""
+    """Per branch (segment w, rate r): the tokens of each query head packed into one sequence
+    (peer_records.dilated_head_index: [H, S/r], its class in every segment) and the BlockMask of that packed
+    sequence, where each segment's w/r tokens attend to each other (peer_records.segment_blocks; the mask_mod
+    masks the partial blocks by segment). Every row keeps its own segment: the compiled kernel of this torch
+    computed wrong outputs for a residue-ordered sequence whose rows a head does not select (empty rows).
+    ValueError when S is not a multiple of every segment."""
     out = []
     for w, r in branches:
-        perm = torch.tensor(pr.residue_perm(seq, w, r), dtype=torch.long, device=device)
-        inv = torch.empty_like(perm)
-        inv[perm] = torch.arange(seq, device=device)
-        kept, full, run_of, class_of = pr.dilated_branch_blocks(seq, w, r, heads, block, causal)
-        run_t = torch.from_numpy(run_of).to(device)
-        cls_t = torch.from_numpy(class_of).to(device)
+        n = w // r
+        idx = torch.from_numpy(pr.dilated_head_index(seq, w, r, heads)).to(device)
+        kept, full = (torch.from_numpy(x).to(device)[None, None] for x in pr.segment_blocks(seq // r, n, block, causal))
 
-        def mask_mod(b, h, q_idx, kv_idx, run_t=run_t, cls_t=cls_t, r=r):
-            keep = (run_t[q_idx] == run_t[kv_idx]) & (cls_t[q_idx] == h % r)
-            if causal:
-                keep = keep & (kv_idx <= q_idx)
-            return keep
-        kept_t = torch.from_numpy(kept).to(device)[None]
-        full_t = torch.from_numpy(full).to(device)[None]
-        pn, pi = kv_blocks(kept_t & ~full_t)
-        fn_, fi = kv_blocks(full_t)
-        bm = BlockMask.from_kv_blocks(pn, pi, fn_, fi, BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(seq, seq))
-        out.append((perm, inv, bm))
+        def mask_mod(b, h, q_idx, kv_idx, n=n):
+            keep = q_idx // n == kv_idx // n
+            return keep & (kv_idx <= q_idx) if causal else keep
+        pn, pi = kv_blocks(kept & ~full)
+        fn_, fi = kv_blocks(full)
+        bm = BlockMask.from_kv_blocks(pn, pi, fn_, fi, BLOCK_SIZE=(block, block), mask_mod=mask_mod,
+                                      seq_lengths=(seq // r, seq // r))
+        out.append((idx, bm))
     return out
+
+
+def dilated_pack(q, k, v, idx):
+    """Q, K, V [B, H(kv), S, D] packed for one branch: [B, H, S/r, D], query head h's class tokens (K/V from
+    its KV head)."""
+    H, hkv = q.shape[1], k.shape[1]
+    heads = torch.arange(H, device=q.device)[:, None]
+    kvh = heads // (H // hkv)
+    return q[:, heads, idx], k[:, kvh, idx], v[:, kvh, idx]
 
 
 def merge_by_lse(outs, lses):
@@ -231,15 +237,20 @@ def merge_by_lse(outs, lses):
     return o, total
 
 
-def flex_dilated_forward(flex, q, k, v, branch_masks, gqa):
-    """Dilated attention, BHSD: per branch, gather into its order, flex_attention with its LSE, scatter back;
-    then merge."""
+def flex_dilated_forward(flex, q, k, v, branch_masks):
+    """Dilated attention, BHSD: per branch, each head's tokens packed (dilated_pack), flex_attention with its
+    LSE, scattered back (rows a head does not select: O = 0, LSE = -inf); then merge."""
+    B, H, S, D = q.shape
+    heads = torch.arange(H, device=q.device)[:, None]
     outs, lses = [], []
-    for perm, inv, bm in branch_masks:
-        o, lse = flex(q.index_select(2, perm), k.index_select(2, perm), v.index_select(2, perm), block_mask=bm,
-                      enable_gqa=gqa, return_lse=True)
-        outs.append(o.index_select(2, inv))
-        lses.append(lse.index_select(2, inv))
+    for idx, bm in branch_masks:
+        o, lse = flex(*dilated_pack(q, k, v, idx), block_mask=bm, return_lse=True)
+        full = torch.zeros(B, H, S, D, device=q.device, dtype=torch.float32)
+        full[:, heads, idx] = o.float()
+        lfull = torch.full((B, H, S), float("-inf"), device=q.device, dtype=torch.float32)
+        lfull[:, heads, idx] = lse.float()
+        outs.append(full)
+        lses.append(lfull)
     o, _ = merge_by_lse(outs, lses)
     return o.to(q.dtype)
 
@@ -292,7 +303,7 @@ def bsattn_run_dilated(binary, spec, q, k, v, block, causal, tmp):
 
 def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp, sdpa=True):
     """Peer records for bsattn's dilated forward records (standard order): flex_dilated (end to end on the GPU),
-    flex_dilated_branches (the flex_attention calls alone, inputs permuted beforehand) and, with SDPA,
+    flex_dilated_branches (the flex_attention calls alone, inputs packed beforehand) and, with SDPA,
     sdpa_dilated (sdpa_dilated_forward, end to end)."""
     merged = []
     checked = set()
@@ -308,8 +319,11 @@ def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp, sdpa=T
         kvs = (r["batch"], r["heads_kv"], r["seq"], r["head_dim"])
         q, k, v = (torch.randn(s, generator=gen, device=dev, dtype=torch.float32).to(torch.bfloat16)
                    for s in (shp, kvs, kvs))
-        gqa = r["heads"] != r["heads_kv"]
-        masks = dilated_branches(branches, r["heads"], r["seq"], r["block"], r["causal"], dev)
+        try:
+            masks = dilated_branches(branches, r["heads"], r["seq"], r["block"], r["causal"], dev)
+        except ValueError as e:
+            print("  flex_dilated unavailable: %s" % e, file=sys.stderr)
+            continue
         flops = pr.peer_flops(r, False)
         extra = {}
         ours = None
@@ -318,20 +332,20 @@ def time_dilated(records, flex, opt, flush, gemm, binary, seed, dev, tmp, sdpa=T
             checked.add(ckey)
             try:
                 ours = bsattn_run_dilated(binary, r["spec"].partition(";order=")[0], q, k, v, r["block"], r["causal"], tmp)
-                extra = pr.output_check(*rel_err(flex_dilated_forward(flex, q, k, v, masks, gqa), ours))
+                extra = pr.output_check(*rel_err(flex_dilated_forward(flex, q, k, v, masks), ours))
             except Exception as e:  # reported, and the peer is still timed
                 print("  check skipped: %s" % e, file=sys.stderr)
 
         def end_to_end():
-            return flex_dilated_forward(flex, q, k, v, masks, gqa)
+            return flex_dilated_forward(flex, q, k, v, masks)
         t = measure(end_to_end, opt, flush)
         merged.append(pr.peer_record(list(r.keys()), r, "flex_dilated", t, flops, torch.__version__, gemm,
                                      r.get("dense_median_ms"), extra))
-        permuted = [(q.index_select(2, p), k.index_select(2, p), v.index_select(2, p), bm) for p, _, bm in masks]
+        permuted = [dilated_pack(q, k, v, idx) + (bm,) for idx, bm in masks]
 
         def branches_only():
             for qq, kk, vv, bm in permuted:
-                flex(qq, kk, vv, block_mask=bm, enable_gqa=gqa, return_lse=True)
+                flex(qq, kk, vv, block_mask=bm, return_lse=True)
         t = measure(branches_only, opt, flush)
         merged.append(pr.peer_record(list(r.keys()), r, "flex_dilated_branches", t, flops, torch.__version__, gemm,
                                      r.get("dense_median_ms")))
@@ -492,10 +506,12 @@ def nsa_spec(text):
 
 
 def kv_blocks(keep):
-    """FlexAttention's row CSR of a bool block mask [..., rows, cols]: counts and ascending kept indices first."""
+    """FlexAttention's row CSR of a bool block mask [..., rows, cols]: counts and ascending kept indices, then
+    zeros (the compiled kernel reads past a row's count: other indices there gave wrong outputs on this torch)."""
     num = keep.sum(-1, dtype=torch.int32)
     idx = torch.argsort((~keep).to(torch.int8), dim=-1, stable=True).to(torch.int32)
-    return num, idx
+    past = torch.arange(keep.shape[-1], device=keep.device) >= num[..., None].to(torch.int64)
+    return num, idx.masked_fill(past, 0)
 
 
 def nsa_window_mask(B, H, S, p, dev):

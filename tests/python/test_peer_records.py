@@ -122,34 +122,45 @@ if r.returncode == 0:
                        text=True)
     t.check(r.returncode == 0, "bench --from accepts the peer records: %s" % r.stderr.strip())
 
-# dilated_branch_blocks (the FlexAttention peer's block masks for dilated branches) against the token-level
-# definition in original positions, mapped through the residue order, block by block: kept when a block holds a
-# computed pair, full when it holds only computed pairs (and is a whole block); the mask_mod arrays too.
+# The FlexAttention dilated peer's packing: dilated_head_index (each head's class tokens, segment after segment)
+# and segment_blocks (the packed sequence's block masks) against the token-level definition in original
+# positions: a pair of packed positions is computed exactly when the original pair is, and the blocks are
+# kept when they hold a computed pair, full when they hold only computed pairs (and are whole blocks).
 import numpy as np  # noqa: E402
-for seq, w, r, heads, block, causal in [(50, 16, 2, 3, 8, False), (50, 16, 2, 3, 8, True), (128, 64, 4, 4, 16, False),
-                                        (128, 24, 8, 8, 16, True), (200, 64, 1, 2, 16, True), (200, 8, 4, 4, 16, False),
-                                        (97, 96, 2, 4, 8, True)]:
-    kept, full, run_of, class_of = pr.dilated_branch_blocks(seq, w, r, heads, block, causal)
-    perm = np.array(pr.residue_perm(seq, w, r))
-    nb = (seq + block - 1) // block
-    Q, K = perm[:, None], perm[None, :]
-    pos = np.arange(seq)
+for seq, w, r, heads, block, causal in [(64, 16, 2, 3, 8, False), (64, 16, 2, 3, 8, True), (128, 64, 4, 4, 16, False),
+                                        (192, 24, 8, 8, 16, True), (200, 40, 1, 2, 16, True), (96, 96, 2, 4, 8, True),
+                                        (256, 128, 4, 2, 8, False)]:
+    idx = pr.dilated_head_index(seq, w, r, heads)
+    n = w // r
+    L = seq // r
+    kept, full = pr.segment_blocks(L, n, block, causal)
+    nb = (L + block - 1) // block
+    t.check(idx.shape == (heads, L), "dilated_head_index shape %s" % ((seq, w, r, heads),))
     for h in range(heads):
-        o = h % r
-        tok = (Q // w == K // w) & (Q % r == o) & (K % r == o)
+        Q, K = idx[h][:, None], idx[h][None, :]
+        tok = (Q // w == K // w) & (Q % w % r == h % r) & (K % w % r == h % r)
         if causal:
             tok &= K <= Q
-        mm = (run_of[:, None] == run_of[None, :]) & (class_of[:, None] == o)
+        mine = np.zeros(seq, bool)
+        mine[idx[h]] = True
+        pos = np.arange(seq)
+        t.check(np.array_equal(mine, pos % w % r == h % r), "head %d's tokens are its class %s" % (h, (seq, w, r)))
+        pk = (np.arange(L)[:, None] // n == np.arange(L)[None, :] // n)
         if causal:
-            mm &= pos[None, :] <= pos[:, None]
-        t.check(np.array_equal(mm, tok), "dilated mask_mod arrays %s" % ((seq, w, r, h, causal),))
+            pk &= np.arange(L)[None, :] <= np.arange(L)[:, None]
+        t.check(np.array_equal(pk, tok), "packed pairs = the definition's %s" % ((seq, w, r, h, causal),))
         pad = np.zeros((nb * block, nb * block), bool)
-        pad[:seq, :seq] = tok
+        pad[:L, :L] = pk
         exist = np.zeros_like(pad)
-        exist[:seq, :seq] = True
+        exist[:L, :L] = True
         t4, e4 = pad.reshape(nb, block, nb, block), exist.reshape(nb, block, nb, block)
-        t.check(np.array_equal(kept[h], t4.any((1, 3))), "dilated kept blocks %s" % ((seq, w, r, h, block, causal),))
-        t.check(np.array_equal(full[h], (t4 | ~e4).all((1, 3)) & e4.all((1, 3))),
-                "dilated full blocks %s" % ((seq, w, r, h, block, causal),))
+        t.check(np.array_equal(kept, t4.any((1, 3))), "segment kept blocks %s" % ((L, n, block, causal),))
+        t.check(np.array_equal(full, (t4 | ~e4).all((1, 3)) & e4.all((1, 3))),
+                "segment full blocks %s" % ((L, n, block, causal),))
+try:
+    pr.dilated_head_index(100, 16, 2, 2)
+    t.check(False, "dilated_head_index refuses S not a multiple of the segment")
+except ValueError:
+    pass
 
 t.finish("peer_records: FLOPs per pass, check plan, gradient checks, peer records and dilated block masks OK")
