@@ -22,6 +22,7 @@
 #include "kernels/attention_runner.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
+#include "kernels/elem16.cuh"
 #include "kernels/mask_build_device.h"
 #include "kernels/sparse_pipelines.h"
 #include "kernels/timing.h"
@@ -63,17 +64,6 @@ template <class T, int N>
 struct alignas(sizeof(T) * N) Vec {
   T v[N];
 };
-
-template <class T>
-__device__ __forceinline__ float to_float(T x) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) return __bfloat162float(x);
-  else return __half2float(x);
-}
-template <class T>
-__device__ __forceinline__ T from_float(float x) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) return __float2bfloat16(x);
-  else return __float2half(x);
-}
 
 constexpr int kMaxMergeDim = 256;  // the forward kernels' largest head dim
 

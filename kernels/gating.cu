@@ -6,21 +6,12 @@
 #include <algorithm>
 
 #include "kernels/cuda_check.h"
+#include "kernels/elem16.cuh"
 
 namespace bsattn::cuda {
 
 namespace {
 
-template <class E>
-__device__ __forceinline__ float to_f(E x) {
-  if constexpr (std::is_same_v<E, __nv_bfloat16>) return __bfloat162float(x);
-  else return __half2float(x);
-}
-template <class E>
-__device__ __forceinline__ E from_f(float x) {
-  if constexpr (std::is_same_v<E, __nv_bfloat16>) return __float2bfloat16_rn(x);
-  else return __float2half_rn(x);
-}
 
 // Eight elements (16 bytes) per thread and step; the n % 8 tail by the first threads.
 template <class E>
@@ -32,11 +23,11 @@ __global__ void gate_u_kernel(E* __restrict__ o, const E* __restrict__ u, int64_
     E* ae = reinterpret_cast<E*>(&a);
     const E* be = reinterpret_cast<const E*>(&b);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) ae[i] = from_f<E>(to_f(ae[i]) * to_f(be[i]));
+    for (int i = 0; i < 8; ++i) ae[i] = from_float<E>(to_float(ae[i]) * to_float(be[i]));
     reinterpret_cast<uint4*>(o)[v] = a;
   }
   const int64_t t = vecs * 8 + int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t < n) o[t] = from_f<E>(to_f(o[t]) * to_f(u[t]));
+  if (t < n) o[t] = from_float<E>(to_float(o[t]) * to_float(u[t]));
 }
 
 }  // namespace

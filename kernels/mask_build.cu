@@ -20,6 +20,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
+#include "kernels/elem16.cuh"
 #include "kernels/mask_build.h"
 #include "kernels/mask_build_device.h"
 #include "lib/error.h"
@@ -66,12 +67,6 @@ __global__ void column_csr_kernel(const uint8_t* bits, int64_t heads, int mq, in
   if (lane == 0) num[col] = n;
 }
 
-template <class Elem>
-__device__ __forceinline__ float to_f(Elem x) {
-  if constexpr (std::is_same_v<Elem, __nv_bfloat16>) return __bfloat162float(x);
-  else return __half2float(x);
-}
-
 // x [B, S, Hx, D] -> pooled [B, Hout, M, D] (f32 means over each block of `block` tokens); output head
 // h reads input head h / (Hout / Hx) (GQA broadcast of K). One CTA per (block, head, batch), D threads.
 template <class Elem>
@@ -81,7 +76,7 @@ __global__ void pool_level1_kernel(const Elem* x, int S, int Hx, int Hout, int D
   int t0 = m * block, t1 = min(S, t0 + block);
   float acc = 0.f;
   const Elem* base = x + (int64_t(b) * S) * Hx * D + int64_t(hx) * D + d;
-  for (int t = t0; t < t1; ++t) acc += to_f(base[int64_t(t) * Hx * D]);
+  for (int t = t0; t < t1; ++t) acc += to_float(base[int64_t(t) * Hx * D]);
   pooled[((int64_t(b) * Hout + h) * M + m) * D + d] = acc / float(t1 - t0);
 }
 

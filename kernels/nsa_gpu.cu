@@ -23,6 +23,7 @@
 #include "kernels/attention_runner.h"
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
+#include "kernels/elem16.cuh"
 #include "kernels/mask_build_device.h"
 #include "kernels/nsa_select.h"
 #include "kernels/sparse_pipelines.h"
@@ -34,17 +35,6 @@
 namespace bsattn::cuda {
 
 namespace {
-
-template <class T>
-__device__ __forceinline__ float to_float(T x) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) return __bfloat162float(x);
-  else return __half2float(x);
-}
-template <class T>
-__device__ __forceinline__ T from_float(float x) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) return __float2bfloat16(x);
-  else return __float2half(x);
-}
 
 template <class T>
 __global__ void nsa_compress_kernel(const T* k, const T* v, const float* w, int64_t seq, int hkv, int group, int dim,

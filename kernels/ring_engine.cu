@@ -15,6 +15,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/device_buffer.h"
+#include "kernels/elem16.cuh"
 #include "kernels/ring_engine.h"
 #include "lib/backend.h"
 #include "lib/error.h"
@@ -23,9 +24,6 @@
 namespace bsattn::cuda {
 
 namespace {
-
-__device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ inline float to_float(__half x) { return __half2float(x); }
 
 // One warp per (b, h, row): the step's partial (O_b in 16 bits, L_b) merged into the running (O, L) in f32;
 // a row the step left empty (L_b = -inf) keeps its value, and one empty so far takes the step's.
