@@ -16,6 +16,7 @@
 #include "lib/npy.h"
 #include "lib/reference/dense_scan.h"
 #include "lib/reference/parallel.h"
+#include "lib/reference/staircase.h"
 
 namespace bsattn {
 
@@ -302,24 +303,13 @@ struct Prepared {
 // 128, 512 and 1024 timed within noise of each other on the 2-vCPU dev VM (loaded), 512 never the worst.
 constexpr int64_t kForwardChunkCols = 512;
 
-// Rows of a query block the forward splits a chunk's GEMMs into where the causal diagonal crosses it:
-// with 128-row blocks, 4 groups compute 10/16 of the block pair instead of all of it (a causal
-// diagonal block has 8256 of 16384 pairs visible); 32 timed a little ahead of 64 and of no split (128)
-// on a mask of mostly diagonal blocks.
-constexpr int64_t kCausalRowGroup = 32;
-
-// Rows [r0, r1) of a query block whose scores cover the chunk's first `cols` columns.
-struct RowGroup {
-  int64_t r0, r1, cols;
-};
-
 // One thread's forward buffers, reused from task to task: no allocation per block.
 template <class T>
 struct ForwardScratch {
   RowMat<T> qi, acc, S, kg, vg;  // kg, vg: K and V rows gathered when a chunk's blocks are not adjacent
+  RowMat<T> kt, vs;              // the keys of the chunk's staircase columns, transposed; their values
   Col<T> m, l, log_l;            // running maximum and sum of the online softmax; log(l)
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
-  std::vector<RowGroup> groups;
 };
 
 // SiLU(x)/n and its derivative d/dx; masked pairs (x = -inf) give 0.
@@ -415,25 +405,25 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             if (!P.causal) return cols;
             return int64_t(std::upper_bound(w.col_key.begin(), w.col_key.end(), r0 + r + off) - w.col_key.begin());
           };
-          // Row groups and the columns each computes: one group when every row sees the whole chunk; across
-          // the causal diagonal, groups of kCausalRowGroup rows up to their last row's prefix, so that the
-          // GEMMs skip most of the hidden triangle instead of computing it for nothing.
-          w.groups.clear();
-          if (visible(0) == cols) {
-            w.groups.push_back({0, rows, cols});
-          } else {
-            for (int64_t g0 = 0; g0 < rows; g0 += kCausalRowGroup) {
-              const int64_t g1 = std::min(rows, g0 + kCausalRowGroup);
-              w.groups.push_back({g0, g1, visible(g1 - 1)});
-            }
+          // Columns [0, full) every row sees: one GEMM. Across the causal diagonal, the columns [full, cols)
+          // that row r sees up to visible(r): the staircase kernels, from a multiple of the vector width on
+          // (S gets whole vectors of columns past `cols`, kt zero keys there).
+          const int64_t full = visible(0) == cols ? cols : visible(0) / kLanes<T> * kLanes<T>;
+          const int64_t stair = cols - full;
+          auto stair_need = [&](int64_t r) { return visible(r) - full; };
+          w.S.resize(rows, (cols + kLanes<T> - 1) / kLanes<T> * kLanes<T>);
+          if (full > 0)
+            w.S.leftCols(full).noalias() = w.qi * kc.topRows(full).transpose();
+          if (stair > 0) {
+            w.kt.resize(D, w.S.cols() - full);
+            staircase::transpose_keys(kc.data() + full * kc.outerStride(), kc.outerStride(), stair, D, w.kt.data(),
+                                      w.kt.cols());
+            w.vs = vc.bottomRows(stair);
+            staircase::scores(w.qi.data(), D, w.kt.data(), w.kt.cols(), D, w.S.data() + full, w.S.cols(), rows,
+                              stair_need);
           }
-          w.S.resize(rows, cols);
-          for (const RowGroup& g : w.groups)
-            if (g.cols > 0)
-              w.S.block(g.r0, 0, g.r1 - g.r0, g.cols).noalias() =
-                  w.qi.middleRows(g.r0, g.r1 - g.r0) * kc.topRows(g.cols).transpose();
           for (int64_t r = 0; r < rows; ++r) {
-            auto srow = w.S.row(r);
+            auto srow = w.S.row(r).head(cols);
             const int64_t n = visible(r);
             if (!P.softmax) {
               for (int64_t c = 0; c < n; ++c) {
@@ -463,10 +453,9 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             if (alpha != T(1)) w.acc.row(r) *= alpha;
             w.m[r] = mnew;
           }
-          for (const RowGroup& g : w.groups)
-            if (g.cols > 0)
-              w.acc.middleRows(g.r0, g.r1 - g.r0).noalias() +=
-                  w.S.block(g.r0, 0, g.r1 - g.r0, g.cols) * vc.topRows(g.cols);
+          if (full > 0) w.acc.noalias() += w.S.leftCols(full) * vc.topRows(full);
+          if (stair > 0)
+            staircase::weighted(w.S.data() + full, w.S.cols(), w.vs.data(), D, D, w.acc.data(), D, rows, stair_need);
           t0 = t1;
         }
         // O = acc / l with l >= 1 (the maximum's own term is exp(0)), or acc for SiLU: O has a NaN/Inf

@@ -1,0 +1,176 @@
+// The CPU forward's products over the key columns that the causal diagonal crosses. There row r of a
+// query block sees a prefix of the columns that grows with r (a staircase), and most of the work of a
+// causal mask with few kept blocks per row. Eigen's GEMM computes whole rectangles and packs both
+// operands on every call, which at these sizes (a 128 x 128 block, D = 64 or 128) costs about as much as
+// the product; these kernels read the operands where they lie, keep R x L tiles in vector registers, and
+// stop each row tile at the last column its last row sees.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+namespace bsattn {
+
+// One 64-byte vector of T: an AVX-512 register, two AVX2 or four SSE registers (GCC and clang split it).
+template <class T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct Simd<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+template <class T>
+using Vec = typename Simd<T>::type;
+template <class T>
+constexpr int64_t kLanes = int64_t(sizeof(Vec<T>) / sizeof(T));
+
+template <class T>
+inline Vec<T> load_vec(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void store_vec(T* p, const Vec<T>& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+namespace staircase {
+
+// One step of an L x L transpose in registers: lanes j with bit h set of row a trade places with lanes
+// j - h of row b (rows a and b are h apart). The steps h = L/2, ..., 2, 1 on every such pair of rows
+// transpose the L rows.
+template <class T, int64_t H, size_t... J>
+inline void trade_lanes(Vec<T>& a, Vec<T>& b, std::index_sequence<J...>) {
+  constexpr int64_t L = kLanes<T>;
+  const Vec<T> lo = __builtin_shufflevector(a, b, ((J & H) ? L + J - H : J)...);
+  const Vec<T> hi = __builtin_shufflevector(a, b, ((J & H) ? L + J : J + H)...);
+  a = lo, b = hi;
+}
+template <class T, int64_t H>
+inline void transpose_step(Vec<T>* x) {
+  if constexpr (H >= 1) {
+    for (int64_t i = 0; i < kLanes<T>; ++i)
+      if (!(i & H)) trade_lanes<T, H>(x[i], x[i + H], std::make_index_sequence<size_t(kLanes<T>)>());
+    transpose_step<T, H / 2>(x);
+  }
+}
+
+// kt[d][c] = k[c][d] for c < n, d < D, and 0 for n <= c < n rounded up to whole vectors: k row-major
+// (ldk), kt row-major (ldt). In L x L tiles transposed in registers, each row of k read once, L elements
+// at a time (k's rows may be thousands of elements apart: element by element, down a column of k, took
+// longer than the products).
+template <class T>
+void transpose_keys(const T* k, int64_t ldk, int64_t n, int64_t D, T* kt, int64_t ldt) {
+  constexpr int64_t L = kLanes<T>;
+  for (int64_t c = 0; c < n; c += L) {
+    const int64_t m = std::min(L, n - c);
+    int64_t d = 0;
+    for (; d + L <= D; d += L) {
+      Vec<T> x[L] = {};
+      for (int64_t i = 0; i < m; ++i) x[i] = load_vec(k + (c + i) * ldk + d);
+      transpose_step<T, L / 2>(x);
+      for (int64_t i = 0; i < L; ++i) store_vec(kt + (d + i) * ldt + c, x[i]);
+    }
+    for (; d < D; ++d)  // D not a multiple of the vector
+      for (int64_t i = 0; i < L; ++i) kt[d * ldt + c + i] = i < m ? k[(c + i) * ldk + d] : T(0);
+  }
+}
+
+// s[r][0, NC*L) = sum_d q[r][d] * kt[d][0, NC*L) for r < R: q row-major (ldq), kt the keys transposed
+// (D rows of ldk), s row-major (lds). Each step of d loads NC vectors of kt and broadcasts R elements of q.
+template <class T, int R, int NC>
+inline void score_tile(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, int64_t lds) {
+  constexpr int64_t L = kLanes<T>;
+  Vec<T> acc[R][NC] = {};
+  for (int64_t d = 0; d < D; ++d) {
+    Vec<T> k[NC];
+    for (int c = 0; c < NC; ++c) k[c] = load_vec(kt + d * ldk + c * L);
+    for (int r = 0; r < R; ++r) {
+      const T x = q[r * ldq + d];
+      for (int c = 0; c < NC; ++c) acc[r][c] += x * k[c];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < NC; ++c) store_vec(s + r * lds + c * L, acc[r][c]);
+}
+
+// o[r][0, NV*L) += sum_{c < n} p[r][c] * v[c][0, NV*L) for r < R: p, v, o row-major (ldp, ldv, ldo). Each
+// step of c loads NV vectors of v's row and broadcasts R elements of p.
+template <class T, int R, int NV>
+inline void weighted_tile(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t n, T* o, int64_t ldo) {
+  constexpr int64_t L = kLanes<T>;
+  Vec<T> acc[R][NV] = {};
+  for (int64_t c = 0; c < n; ++c) {
+    Vec<T> x[NV];
+    for (int j = 0; j < NV; ++j) x[j] = load_vec(v + c * ldv + j * L);
+    for (int r = 0; r < R; ++r) {
+      const T w = p[r * ldp + c];
+      for (int j = 0; j < NV; ++j) acc[r][j] += w * x[j];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NV; ++j) store_vec(o + r * ldo + j * L, load_vec(o + r * ldo + j * L) + acc[r][j]);
+}
+
+// Rows per tile: 8, times 2 vectors (16 accumulators; 32 columns of S, or of O, for float). Scores use a
+// tile of one vector where the staircase needs at most one more vector of columns (16 for float, the
+// granularity of the skipped triangle). Weighted sums: 4 rows x 4 vectors timed slower (GCC read each
+// vector of V from memory once per row instead of keeping it in a register).
+constexpr int kScoreRows = 8;
+constexpr int kWeightRows = 8;
+
+// Scores of rows [0, rows) over kt's columns: row tile [r, r + R) computes the columns [0, need(r + R - 1))
+// rounded up to whole vectors (kt and s must have them: zero columns past the keys in kt). need(row) is
+// the number of columns row `row` sees (non-decreasing in row).
+template <class T, class Need>
+void scores(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, int64_t lds, int64_t rows,
+            const Need& need) {
+  constexpr int64_t L = kLanes<T>;
+  auto row_tile = [&](auto rows_c, int64_t r) {
+    constexpr int R = decltype(rows_c)::value;
+    const int64_t n = need(r + R - 1);
+    int64_t c = 0;
+    for (; c + L < n; c += 2 * L)
+      score_tile<T, R, 2>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds);
+    if (c < n) score_tile<T, R, 1>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds);
+  };
+  int64_t r = 0;
+  for (; r + kScoreRows <= rows; r += kScoreRows) row_tile(std::integral_constant<int, kScoreRows>(), r);
+  for (; r < rows; ++r) row_tile(std::integral_constant<int, 1>(), r);
+}
+
+// o[r][0, D) += sum_{c < need(r)} p[r][c] * v[c][0, D) for r < rows, where p[r][c] = 0 for c >= need(r)
+// (a row tile runs to its last row's need).
+template <class T, class Need>
+void weighted(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t D, T* o, int64_t ldo, int64_t rows,
+              const Need& need) {
+  constexpr int64_t L = kLanes<T>;
+  auto row_tile = [&](auto rows_c, int64_t r) {
+    constexpr int R = decltype(rows_c)::value;
+    const int64_t n = need(r + R - 1);
+    if (n <= 0) return;
+    const T* pr = p + r * ldp;
+    T* orow = o + r * ldo;
+    int64_t d = 0;
+    for (; d + 2 * L <= D; d += 2 * L) weighted_tile<T, R, 2>(pr, ldp, v + d, ldv, n, orow + d, ldo);
+    for (; d + L <= D; d += L) weighted_tile<T, R, 1>(pr, ldp, v + d, ldv, n, orow + d, ldo);
+    for (; d < D; ++d)  // D not a multiple of the vector
+      for (int i = 0; i < R; ++i) {
+        T sum = 0;
+        for (int64_t c = 0; c < n; ++c) sum += pr[i * ldp + c] * v[c * ldv + d];
+        orow[i * ldo + d] += sum;
+      }
+  };
+  int64_t r = 0;
+  for (; r + kWeightRows <= rows; r += kWeightRows) row_tile(std::integral_constant<int, kWeightRows>(), r);
+  for (; r < rows; ++r) row_tile(std::integral_constant<int, 1>(), r);
+}
+
+}  // namespace staircase
+}  // namespace bsattn
