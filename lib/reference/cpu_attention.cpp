@@ -251,6 +251,12 @@ struct Prepared {
   Strided<T> head_rows(const HeadRows<T>& t, int64_t h, int64_t row0, int64_t n) const {
     return Strided<T>(t.base + h * t.head_step + row0 * t.row_step, n, D, Eigen::OuterStride<>(t.row_step));
   }
+  // A hint that n rows of head h of t are needed soon (64-byte cache lines).
+  void prefetch_rows(const HeadRows<T>& t, int64_t h, int64_t row0, int64_t n) const {
+    const T* base = t.base + h * t.head_step + row0 * t.row_step;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t d = 0; d < D; d += 64 / int64_t(sizeof(T))) __builtin_prefetch(base + r * t.row_step + d);
+  }
   // The key blocks the forward's task (batch, head, row block) computes: the visited blocks with an
   // existing key that a row of the block may see (causal).
   void forward_blocks(int64_t task, std::vector<int64_t>& js) const {
@@ -371,6 +377,13 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         // keep O = 0 and LSE = -inf (SiLU: 0).
         P.forward_blocks(task, w.js);
         if (w.js.empty()) return;
+        // K and V rows of the first chunk requested before Q is copied: the three arrive side by side
+        // (from L3 or memory, rows heads x D apart) instead of one after another.
+        for (size_t t = 0; t < w.js.size() && int64_t(t) * P.bk < kForwardChunkCols; ++t) {
+          const int64_t c0 = w.js[t] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
+          P.prefetch_rows(P.k, hk, s.k0 + c0, n);
+          P.prefetch_rows(P.v, hk, s.k0 + c0, n);
+        }
         w.qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
         w.acc.setZero(rows, D);
         w.m.setConstant(rows, -inf);
@@ -447,7 +460,12 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
               continue;
             }
             const T alpha = w.m[r] == -inf ? T(0) : std::exp(w.m[r] - mnew);
-            srow.head(n) = (srow.head(n).array() - mnew).exp().matrix();
+            // exp over whole vectors (S's rows have them): a tail of n element by element went through
+            // libm's scalar expf, whose underflow path (scores far below the maximum) cost more than all
+            // the vector exps of the row. The columns past n are then overwritten with zeros.
+            const int64_t whole = (n + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+            auto e = w.S.row(r).head(whole).array();
+            e = (e - mnew).exp();
             srow.tail(cols - n).setZero();
             w.l[r] = w.l[r] * alpha + srow.head(n).sum();
             if (alpha != T(1)) w.acc.row(r) *= alpha;
