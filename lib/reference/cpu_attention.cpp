@@ -16,6 +16,7 @@
 #include "lib/npy.h"
 #include "lib/reference/dense_scan.h"
 #include "lib/reference/parallel.h"
+#include "lib/reference/simd.h"
 #include "lib/reference/staircase.h"
 
 namespace bsattn {
@@ -452,7 +453,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             // and denormals slowed causal masks 7x). A NaN score (+inf and -inf products in one
             // dot product) that the maximum skips makes the sum NaN, which the epilogue reports as an
             // overflow (Eigen's exp keeps NaN).
-            const T mx = n > 0 ? srow.head(n).maxCoeff() : -inf;
+            const T mx = n > 0 ? max_of(srow.data(), n) : -inf;
             if (!(mx < inf)) overflow(r);
             const T mnew = std::max(w.m[r], mx);
             if (!(mx < inf) || mnew == -inf) {  // an overflow, or nothing visible yet
@@ -467,8 +468,8 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             auto e = w.S.row(r).head(whole).array();
             e = (e - mnew).exp();
             srow.tail(cols - n).setZero();
-            w.l[r] = w.l[r] * alpha + srow.head(n).sum();
-            if (alpha != T(1)) w.acc.row(r) *= alpha;
+            w.l[r] = w.l[r] * alpha + sum_of(srow.data(), n);
+            if (alpha != T(1) && w.m[r] != -inf) w.acc.row(r) *= alpha;  // (no maximum yet: acc's row is 0)
             w.m[r] = mnew;
           }
           if (full > 0) w.acc.noalias() += w.S.leftCols(full) * vc.topRows(full);

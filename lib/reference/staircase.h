@@ -7,38 +7,12 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 #include <utility>
 
+#include "lib/reference/simd.h"
+
 namespace bsattn {
-
-// One 64-byte vector of T: an AVX-512 register, two AVX2 or four SSE registers (GCC and clang split it).
-template <class T>
-struct Simd;
-template <>
-struct Simd<float> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct Simd<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <class T>
-using Vec = typename Simd<T>::type;
-template <class T>
-constexpr int64_t kLanes = int64_t(sizeof(Vec<T>) / sizeof(T));
-
-template <class T>
-inline Vec<T> load_vec(const T* p) {
-  Vec<T> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-inline void store_vec(T* p, const Vec<T>& v) {
-  std::memcpy(p, &v, sizeof v);
-}
 
 namespace staircase {
 
@@ -73,7 +47,7 @@ void transpose_keys(const T* k, int64_t ldk, int64_t n, int64_t D, T* kt, int64_
     int64_t d = 0;
     for (; d + L <= D; d += L) {
       Vec<T> x[L] = {};
-      for (int64_t i = 0; i < m; ++i) x[i] = load_vec(k + (c + i) * ldk + d);
+      for (int64_t i = 0; i < m; ++i) load_vec(x[i], k + (c + i) * ldk + d);
       transpose_step<T, L / 2>(x);
       for (int64_t i = 0; i < L; ++i) store_vec(kt + (d + i) * ldt + c, x[i]);
     }
@@ -90,7 +64,7 @@ inline void score_tile(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_
   Vec<T> acc[R][NC] = {};
   for (int64_t d = 0; d < D; ++d) {
     Vec<T> k[NC];
-    for (int c = 0; c < NC; ++c) k[c] = load_vec(kt + d * ldk + c * L);
+    for (int c = 0; c < NC; ++c) load_vec(k[c], kt + d * ldk + c * L);
     for (int r = 0; r < R; ++r) {
       const T x = q[r * ldq + d];
       for (int c = 0; c < NC; ++c) acc[r][c] += x * k[c];
@@ -108,14 +82,18 @@ inline void weighted_tile(const T* p, int64_t ldp, const T* v, int64_t ldv, int6
   Vec<T> acc[R][NV] = {};
   for (int64_t c = 0; c < n; ++c) {
     Vec<T> x[NV];
-    for (int j = 0; j < NV; ++j) x[j] = load_vec(v + c * ldv + j * L);
+    for (int j = 0; j < NV; ++j) load_vec(x[j], v + c * ldv + j * L);
     for (int r = 0; r < R; ++r) {
       const T w = p[r * ldp + c];
       for (int j = 0; j < NV; ++j) acc[r][j] += w * x[j];
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NV; ++j) store_vec(o + r * ldo + j * L, load_vec(o + r * ldo + j * L) + acc[r][j]);
+    for (int j = 0; j < NV; ++j) {
+      Vec<T> sum;
+      load_vec(sum, o + r * ldo + j * L);
+      store_vec(o + r * ldo + j * L, sum + acc[r][j]);
+    }
 }
 
 // Rows per tile: 8, times 2 vectors (16 accumulators; 32 columns of S, or of O, for float). Scores use a
