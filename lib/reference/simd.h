@@ -3,8 +3,8 @@
 // kernels (lib/reference/staircase.h) and row reductions, where Eigen's expressions on short dynamic
 // rows cost more in set-up and in their generic horizontal reductions than the arithmetic.
 #pragma once
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -16,10 +16,12 @@ struct Simd;
 template <>
 struct Simd<float> {
   typedef float type __attribute__((vector_size(64)));
+  typedef float unaligned __attribute__((vector_size(64), aligned(4), __may_alias__));  // as GCC's __m512_u
 };
 template <>
 struct Simd<double> {
   typedef double type __attribute__((vector_size(64)));
+  typedef double unaligned __attribute__((vector_size(64), aligned(8), __may_alias__));
 };
 template <class T>
 using Vec = typename Simd<T>::type;
@@ -27,13 +29,15 @@ template <class T>
 constexpr int64_t kLanes = int64_t(sizeof(Vec<T>) / sizeof(T));
 
 // Vectors go by reference: by value, GCC warns that the ABI differs between instruction sets (-Wpsabi).
+// Through the unaligned type, not memcpy: with memcpy GCC kept the kernels' accumulators in a stack array
+// as well as in registers (a memset of the array per tile).
 template <class T>
 inline void load_vec(Vec<T>& v, const T* p) {
-  std::memcpy(&v, p, sizeof v);
+  v = *reinterpret_cast<const typename Simd<T>::unaligned*>(p);
 }
 template <class T>
 inline void store_vec(T* p, const Vec<T>& v) {
-  std::memcpy(p, &v, sizeof v);
+  *reinterpret_cast<typename Simd<T>::unaligned*>(p) = v;
 }
 
 // op(a, b) sets a to a op b. Over the lanes of v: each step combines v with v rotated by W lanes (W = L/2, ..., 1).

@@ -56,44 +56,57 @@ void transpose_keys(const T* k, int64_t ldk, int64_t n, int64_t D, T* kt, int64_
   }
 }
 
-// s[r][0, NC*L) = sum_d q[r][d] * kt[d][0, NC*L) for r < R: q row-major (ldq), kt the keys transposed
-// (D rows of ldk), s row-major (lds). Each step of d loads NC vectors of kt and broadcasts R elements of q.
-template <class T, int R, int NC>
-inline void score_tile(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, int64_t lds) {
-  constexpr int64_t L = kLanes<T>;
-  Vec<T> acc[R][NC] = {};
-  for (int64_t d = 0; d < D; ++d) {
-    Vec<T> k[NC];
-    for (int c = 0; c < NC; ++c) load_vec(k[c], kt + d * ldk + c * L);
-    for (int r = 0; r < R; ++r) {
-      const T x = q[r * ldq + d];
-      for (int c = 0; c < NC; ++c) acc[r][c] += x * k[c];
-    }
+// A tile's R x N accumulators, number I = r * N + j, each a member of its own: GCC keeps an array of
+// vectors on the stack as well as in registers (a memset, a store and a reload of every accumulator per
+// tile), separate members only in registers.
+template <class T, size_t I>
+struct Accumulator {
+  Vec<T> v{};
+};
+template <class T, class Seq>
+struct Accumulators;
+template <class T, size_t... I>
+struct Accumulators<T, std::index_sequence<I...>> : Accumulator<T, I>... {
+  template <size_t J>
+  Vec<T>& at() {
+    return static_cast<Accumulator<T, J>&>(*this).v;
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NC; ++c) store_vec(s + r * lds + c * L, acc[r][c]);
+};
+
+// s[r][0, N*L) = sum_d q[r][d] * kt[d][0, N*L) for r < R (R * N = sizeof...(I)): q row-major (ldq), kt the
+// keys transposed (D rows of ldk), s row-major (lds). Each step of d loads N vectors of kt and broadcasts
+// R elements of q.
+template <class T, int N, size_t... I>
+inline void score_tile(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, int64_t lds,
+                       std::index_sequence<I...>) {
+  constexpr int64_t L = kLanes<T>;
+  Accumulators<T, std::index_sequence<I...>> acc;
+  for (int64_t d = 0; d < D; ++d) {
+    Vec<T> k[N];
+    for (int j = 0; j < N; ++j) load_vec(k[j], kt + d * ldk + j * L);
+    ((acc.template at<I>() += q[int64_t(I / N) * ldq + d] * k[I % N]), ...);
+  }
+  (store_vec(s + int64_t(I / N) * lds + int64_t(I % N) * L, acc.template at<I>()), ...);
 }
 
-// o[r][0, NV*L) += sum_{c < n} p[r][c] * v[c][0, NV*L) for r < R: p, v, o row-major (ldp, ldv, ldo). Each
-// step of c loads NV vectors of v's row and broadcasts R elements of p.
-template <class T, int R, int NV>
-inline void weighted_tile(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t n, T* o, int64_t ldo) {
+// o[r][0, N*L) += sum_{c < n} p[r][c] * v[c][0, N*L) for r < R (R * N = sizeof...(I)): p, v, o row-major
+// (ldp, ldv, ldo). Each step of c loads N vectors of v's row and broadcasts R elements of p.
+template <class T, int N, size_t... I>
+inline void weighted_tile(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t n, T* o, int64_t ldo,
+                          std::index_sequence<I...>) {
   constexpr int64_t L = kLanes<T>;
-  Vec<T> acc[R][NV] = {};
+  Accumulators<T, std::index_sequence<I...>> acc;
   for (int64_t c = 0; c < n; ++c) {
-    Vec<T> x[NV];
-    for (int j = 0; j < NV; ++j) load_vec(x[j], v + c * ldv + j * L);
-    for (int r = 0; r < R; ++r) {
-      const T w = p[r * ldp + c];
-      for (int j = 0; j < NV; ++j) acc[r][j] += w * x[j];
-    }
+    Vec<T> x[N];
+    for (int j = 0; j < N; ++j) load_vec(x[j], v + c * ldv + j * L);
+    ((acc.template at<I>() += p[int64_t(I / N) * ldp + c] * x[I % N]), ...);
   }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NV; ++j) {
-      Vec<T> sum;
-      load_vec(sum, o + r * ldo + j * L);
-      store_vec(o + r * ldo + j * L, sum + acc[r][j]);
-    }
+  auto add = [](T* out, const Vec<T>& a) {
+    Vec<T> sum;
+    load_vec(sum, out);
+    store_vec(out, sum + a);
+  };
+  (add(o + int64_t(I / N) * ldo + int64_t(I % N) * L, acc.template at<I>()), ...);
 }
 
 // Rows per tile: 8, times 2 vectors (16 accumulators; 32 columns of S, or of O, for float). Scores use a
@@ -115,8 +128,8 @@ void scores(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, 
     const int64_t n = need(r + R - 1);
     int64_t c = 0;
     for (; c + L < n; c += 2 * L)
-      score_tile<T, R, 2>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds);
-    if (c < n) score_tile<T, R, 1>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds);
+      score_tile<T, 2>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds, std::make_index_sequence<2 * R>());
+    if (c < n) score_tile<T, 1>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds, std::make_index_sequence<R>());
   };
   int64_t r = 0;
   for (; r + kScoreRows <= rows; r += kScoreRows) row_tile(std::integral_constant<int, kScoreRows>(), r);
@@ -136,8 +149,10 @@ void weighted(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t D, T* o,
     const T* pr = p + r * ldp;
     T* orow = o + r * ldo;
     int64_t d = 0;
-    for (; d + 2 * L <= D; d += 2 * L) weighted_tile<T, R, 2>(pr, ldp, v + d, ldv, n, orow + d, ldo);
-    for (; d + L <= D; d += L) weighted_tile<T, R, 1>(pr, ldp, v + d, ldv, n, orow + d, ldo);
+    for (; d + 2 * L <= D; d += 2 * L)
+      weighted_tile<T, 2>(pr, ldp, v + d, ldv, n, orow + d, ldo, std::make_index_sequence<2 * R>());
+    for (; d + L <= D; d += L)
+      weighted_tile<T, 1>(pr, ldp, v + d, ldv, n, orow + d, ldo, std::make_index_sequence<R>());
     for (; d < D; ++d)  // D not a multiple of the vector
       for (int i = 0; i < R; ++i) {
         T sum = 0;
