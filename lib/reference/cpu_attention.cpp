@@ -305,16 +305,17 @@ struct Prepared {
   }
 };
 
-// Key columns one query block meets per GEMM in the forward: several key blocks at once share the
-// packing of Q and make GEMMs wider than one block pair. 512 keeps S (128 x 512 floats, 256 KiB) in L2;
-// 128, 512 and 1024 timed within noise of each other on the 2-vCPU dev VM (loaded), 512 never the worst.
+// Key columns one query block meets per pass of the forward (transpose of K, scores, softmax, weighted
+// sum): several key blocks at once make the kernels' row tiles longer than one block. 512 keeps S (128 x
+// 512 floats, 256 KiB) in L2; 128, 512 and 1024 timed within noise of each other on the 2-vCPU dev VM
+// (loaded) with Eigen's GEMM in place of the kernels, 512 never the worst; not timed again since.
 constexpr int64_t kForwardChunkCols = 512;
 
 // One thread's forward buffers, reused from task to task: no allocation per block.
 template <class T>
 struct ForwardScratch {
-  RowMat<T> qi, acc, S, kg, vg;  // kg, vg: K and V rows gathered when a chunk's blocks are not adjacent
-  RowMat<T> kt, vs;              // the keys of the chunk's staircase columns, transposed; their values
+  RowMat<T> qi, acc, S;  // scale * Q, the weighted sum of V, scores and weights of a chunk
+  RowMat<T> kt, vs;      // the chunk's keys, transposed, and values
   Col<T> m, l, log_l;            // running maximum and sum of the online softmax; log(l)
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
 };
@@ -393,49 +394,34 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           // The chunk: blocks t0..t1-1, at most kForwardChunkCols columns (one block at least).
           size_t t1 = t0;
           int64_t cols = 0;
-          bool adjacent = true;
           w.col_key.clear();
           for (; t1 < w.js.size(); ++t1) {
             const int64_t c0 = w.js[t1] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
             if (t1 > t0 && cols + n > kForwardChunkCols) break;
-            if (t1 > t0 && w.js[t1] != w.js[t1 - 1] + 1) adjacent = false;
             for (int64_t c = 0; c < n; ++c) w.col_key.push_back(c0 + c);
             cols += n;
           }
-          // K and V rows of the chunk: in place when its blocks are adjacent, else gathered block by block
-          // (only the sequence's last block can be short, and it comes last).
-          auto gathered = [&](const HeadRows<T>& t, RowMat<T>& buf) {
-            buf.resize(cols, D);
-            for (int64_t c = 0; c < cols; c += P.bk)
-              buf.middleRows(c, std::min(P.bk, cols - c)) =
-                  P.head_rows(t, hk, s.k0 + w.col_key[size_t(c)], std::min(P.bk, cols - c));
-            return Strided<T>(buf.data(), cols, D, Eigen::OuterStride<>(D));
-          };
-          const Strided<T> kc = adjacent ? P.k_rows(hk, s.k0 + w.col_key[0], cols) : gathered(P.k, w.kg);
-          const Strided<T> vc = adjacent ? P.v_rows(hk, s.k0 + w.col_key[0], cols) : gathered(P.v, w.vg);
+          // The chunk's keys transposed into kt and its values copied into vs, block by block (only the
+          // sequence's last block can be short, and it comes last). kt has zero keys past `cols` to a
+          // whole vector, and a vector more: where bk is not a multiple of the vector, a block's last tile
+          // runs into the next block's columns (which that block then overwrites) or past the last one.
+          const int64_t width = (cols + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+          w.kt.resize(D, width + kLanes<T>);
+          w.vs.resize(cols, D);
+          for (int64_t c = 0; c < cols; c += P.bk) {
+            const int64_t n = std::min(P.bk, cols - c);
+            const Strided<T> kb = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+            staircase::transpose_keys(kb.data(), kb.outerStride(), n, D, w.kt.data() + c, w.kt.cols());
+            w.vs.middleRows(c, n) = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+          }
           // Columns row r sees: a prefix, since the chunk's keys ascend (all of them without causal), and
           // one that grows with r.
           auto visible = [&](int64_t r) {
             if (!P.causal) return cols;
             return int64_t(std::upper_bound(w.col_key.begin(), w.col_key.end(), r0 + r + off) - w.col_key.begin());
           };
-          // Columns [0, full) every row sees: one GEMM. Across the causal diagonal, the columns [full, cols)
-          // that row r sees up to visible(r): the staircase kernels, from a multiple of the vector width on
-          // (S gets whole vectors of columns past `cols`, kt zero keys there).
-          const int64_t full = visible(0) == cols ? cols : visible(0) / kLanes<T> * kLanes<T>;
-          const int64_t stair = cols - full;
-          auto stair_need = [&](int64_t r) { return visible(r) - full; };
-          w.S.resize(rows, (cols + kLanes<T> - 1) / kLanes<T> * kLanes<T>);
-          if (full > 0)
-            w.S.leftCols(full).noalias() = w.qi * kc.topRows(full).transpose();
-          if (stair > 0) {
-            w.kt.resize(D, w.S.cols() - full);
-            staircase::transpose_keys(kc.data() + full * kc.outerStride(), kc.outerStride(), stair, D, w.kt.data(),
-                                      w.kt.cols());
-            w.vs = vc.bottomRows(stair);
-            staircase::scores(w.qi.data(), D, w.kt.data(), w.kt.cols(), D, w.S.data() + full, w.S.cols(), rows,
-                              stair_need);
-          }
+          w.S.resize(rows, width);
+          staircase::scores(w.qi.data(), D, w.kt.data(), w.kt.cols(), D, w.S.data(), width, rows, visible);
           for (int64_t r = 0; r < rows; ++r) {
             auto srow = w.S.row(r).head(cols);
             const int64_t n = visible(r);
@@ -472,9 +458,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             if (alpha != T(1) && w.m[r] != -inf) w.acc.row(r) *= alpha;  // (no maximum yet: acc's row is 0)
             w.m[r] = mnew;
           }
-          if (full > 0) w.acc.noalias() += w.S.leftCols(full) * vc.topRows(full);
-          if (stair > 0)
-            staircase::weighted(w.S.data() + full, w.S.cols(), w.vs.data(), D, D, w.acc.data(), D, rows, stair_need);
+          staircase::weighted(w.S.data(), width, w.vs.data(), D, D, w.acc.data(), D, rows, visible);
           t0 = t1;
         }
         // O = acc / l with l >= 1 (the maximum's own term is exp(0)), or acc for SiLU: O has a NaN/Inf

@@ -1,9 +1,10 @@
-// The CPU forward's products over the key columns that the causal diagonal crosses. There row r of a
-// query block sees a prefix of the columns that grows with r (a staircase), and most of the work of a
-// causal mask with few kept blocks per row. Eigen's GEMM computes whole rectangles and packs both
-// operands on every call, which at these sizes (a 128 x 128 block, D = 64 or 128) costs about as much as
-// the product; these kernels read the operands where they lie, keep R x L tiles in vector registers, and
-// stop each row tile at the last column its last row sees.
+// The CPU forward's products, S = (scale Q) K^T and O += P V, for a query block and a chunk of key
+// columns where row r sees a prefix of the columns: all of them without causal, across the causal
+// diagonal a prefix that grows with r (a staircase; most of the work of a causal mask with few kept blocks
+// per row). The kernels keep R x L tiles in vector registers and stop each row tile at the last column its
+// last row sees. Eigen's GEMM, which they replace, computes whole rectangles and packs both operands on
+// every call: at these sizes (128 rows, up to 512 columns, D = 64 or 128) the kernels timed 15-30% faster
+// on dense and sparse masks too (2-vCPU AMD EPYC dev VM, AVX-512).
 #pragma once
 #include <algorithm>
 #include <cstdint>
