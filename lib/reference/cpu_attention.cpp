@@ -379,8 +379,9 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         // keep O = 0 and LSE = -inf (SiLU: 0).
         P.forward_blocks(task, w.js);
         if (w.js.empty()) return;
-        // K and V rows of the first chunk requested before Q is copied: the three arrive side by side
-        // (from L3 or memory, rows heads x D apart) instead of one after another.
+        // The Q rows and the K and V rows of the first chunk requested before Q is copied: the three
+        // arrive side by side (from L3 or memory, rows heads x D apart) instead of one after another.
+        P.prefetch_rows(P.q, h, s.q0 + r0, rows);
         for (size_t t = 0; t < w.js.size() && int64_t(t) * P.bk < kForwardChunkCols; ++t) {
           const int64_t c0 = w.js[t] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
           P.prefetch_rows(P.k, hk, s.k0 + c0, n);
