@@ -314,9 +314,9 @@ constexpr int64_t kForwardChunkCols = 512;
 // One thread's forward buffers, reused from task to task: no allocation per block.
 template <class T>
 struct ForwardScratch {
-  RowMat<T> qi, acc, S;  // scale * Q, the weighted sum of V, scores and weights of a chunk
-  RowMat<T> kt, vs;      // the chunk's keys, transposed, and values
-  Col<T> m, l, log_l;            // running maximum and sum of the online softmax; log(l)
+  RowMat<T> qi, acc, S;  // scale * Q; the weighted sum of V; a chunk's scores, then weights
+  RowMat<T> kt, vs;      // the chunk's keys, transposed, and its values
+  Col<T> m, l, log_l;    // running maximum and sum of the online softmax; log(l)
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
 };
 

@@ -3,8 +3,8 @@
 // diagonal a prefix that grows with r (a staircase; most of the work of a causal mask with few kept blocks
 // per row). The kernels keep R x L tiles in vector registers and stop each row tile at the last column its
 // last row sees. Eigen's GEMM, which they replace, computes whole rectangles and packs both operands on
-// every call: at these sizes (128 rows, up to 512 columns, D = 64 or 128) the kernels timed 15-30% faster
-// on dense and sparse masks too (2-vCPU AMD EPYC dev VM, AVX-512).
+// every call: at these sizes (128 rows, up to 512 columns, D = 64 or 128) the kernels timed about a fifth
+// faster on dense and sparse masks too (2-vCPU AMD EPYC dev VM, AVX-512).
 #pragma once
 #include <algorithm>
 #include <cstdint>
