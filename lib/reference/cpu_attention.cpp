@@ -16,6 +16,8 @@
 #include "lib/npy.h"
 #include "lib/reference/dense_scan.h"
 #include "lib/reference/parallel.h"
+#include "lib/reference/simd.h"
+#include "lib/reference/staircase.h"
 
 namespace bsattn {
 
@@ -250,6 +252,12 @@ struct Prepared {
   Strided<T> head_rows(const HeadRows<T>& t, int64_t h, int64_t row0, int64_t n) const {
     return Strided<T>(t.base + h * t.head_step + row0 * t.row_step, n, D, Eigen::OuterStride<>(t.row_step));
   }
+  // A hint that n rows of head h of t are needed soon (64-byte cache lines).
+  void prefetch_rows(const HeadRows<T>& t, int64_t h, int64_t row0, int64_t n) const {
+    const T* base = t.base + h * t.head_step + row0 * t.row_step;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t d = 0; d < D; d += 64 / int64_t(sizeof(T))) __builtin_prefetch(base + r * t.row_step + d);
+  }
   // The key blocks the forward's task (batch, head, row block) computes: the visited blocks with an
   // existing key that a row of the block may see (causal).
   void forward_blocks(int64_t task, std::vector<int64_t>& js) const {
@@ -297,29 +305,19 @@ struct Prepared {
   }
 };
 
-// Key columns one query block meets per GEMM in the forward: several key blocks at once share the
-// packing of Q and make GEMMs wider than one block pair. 512 keeps S (128 x 512 floats, 256 KiB) in L2;
-// 128, 512 and 1024 timed within noise of each other on the 2-vCPU dev VM (loaded), 512 never the worst.
+// Key columns one query block meets per pass of the forward (transpose of K, scores, softmax, weighted
+// sum): several key blocks at once make the kernels' row tiles longer than one block. 512 keeps S (128 x
+// 512 floats, 256 KiB) in L2; 128, 512 and 1024 timed within noise of each other on the 2-vCPU dev VM
+// (loaded) with Eigen's GEMM in place of the kernels, 512 never the worst; not timed again since.
 constexpr int64_t kForwardChunkCols = 512;
-
-// Rows of a query block the forward splits a chunk's GEMMs into where the causal diagonal crosses it:
-// with 128-row blocks, 4 groups compute 10/16 of the block pair instead of all of it (a causal
-// diagonal block has 8256 of 16384 pairs visible); 32 timed a little ahead of 64 and of no split (128)
-// on a mask of mostly diagonal blocks.
-constexpr int64_t kCausalRowGroup = 32;
-
-// Rows [r0, r1) of a query block whose scores cover the chunk's first `cols` columns.
-struct RowGroup {
-  int64_t r0, r1, cols;
-};
 
 // One thread's forward buffers, reused from task to task: no allocation per block.
 template <class T>
 struct ForwardScratch {
-  RowMat<T> qi, acc, S, kg, vg;  // kg, vg: K and V rows gathered when a chunk's blocks are not adjacent
-  Col<T> m, l, log_l;            // running maximum and sum of the online softmax; log(l)
+  RowMat<T> qi, acc, S;  // scale * Q; the weighted sum of V; a chunk's scores, then weights
+  RowMat<T> kt, vs;      // the chunk's keys, transposed, and its values
+  Col<T> m, l, log_l;    // running maximum and sum of the online softmax; log(l)
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
-  std::vector<RowGroup> groups;
 };
 
 // SiLU(x)/n and its derivative d/dx; masked pairs (x = -inf) give 0.
@@ -381,6 +379,14 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         // keep O = 0 and LSE = -inf (SiLU: 0).
         P.forward_blocks(task, w.js);
         if (w.js.empty()) return;
+        // The Q rows and the K and V rows of the first chunk requested before Q is copied: the three
+        // arrive side by side (from L3 or memory, rows heads x D apart) instead of one after another.
+        P.prefetch_rows(P.q, h, s.q0 + r0, rows);
+        for (size_t t = 0; t < w.js.size() && int64_t(t) * P.bk < kForwardChunkCols; ++t) {
+          const int64_t c0 = w.js[t] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
+          P.prefetch_rows(P.k, hk, s.k0 + c0, n);
+          P.prefetch_rows(P.v, hk, s.k0 + c0, n);
+        }
         w.qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
         w.acc.setZero(rows, D);
         w.m.setConstant(rows, -inf);
@@ -389,51 +395,36 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           // The chunk: blocks t0..t1-1, at most kForwardChunkCols columns (one block at least).
           size_t t1 = t0;
           int64_t cols = 0;
-          bool adjacent = true;
           w.col_key.clear();
           for (; t1 < w.js.size(); ++t1) {
             const int64_t c0 = w.js[t1] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
             if (t1 > t0 && cols + n > kForwardChunkCols) break;
-            if (t1 > t0 && w.js[t1] != w.js[t1 - 1] + 1) adjacent = false;
             for (int64_t c = 0; c < n; ++c) w.col_key.push_back(c0 + c);
             cols += n;
           }
-          // K and V rows of the chunk: in place when its blocks are adjacent, else gathered block by block
-          // (only the sequence's last block can be short, and it comes last).
-          auto gathered = [&](const HeadRows<T>& t, RowMat<T>& buf) {
-            buf.resize(cols, D);
-            for (int64_t c = 0; c < cols; c += P.bk)
-              buf.middleRows(c, std::min(P.bk, cols - c)) =
-                  P.head_rows(t, hk, s.k0 + w.col_key[size_t(c)], std::min(P.bk, cols - c));
-            return Strided<T>(buf.data(), cols, D, Eigen::OuterStride<>(D));
-          };
-          const Strided<T> kc = adjacent ? P.k_rows(hk, s.k0 + w.col_key[0], cols) : gathered(P.k, w.kg);
-          const Strided<T> vc = adjacent ? P.v_rows(hk, s.k0 + w.col_key[0], cols) : gathered(P.v, w.vg);
+          // The chunk's keys transposed into kt and its values copied into vs, block by block (only the
+          // sequence's last block can be short, and it comes last). kt has zero keys past `cols` to a
+          // whole vector, and a vector more: where bk is not a multiple of the vector, a block's last tile
+          // runs into the next block's columns (which that block then overwrites) or past the last one.
+          const int64_t width = (cols + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+          w.kt.resize(D, width + kLanes<T>);
+          w.vs.resize(cols, D);
+          for (int64_t c = 0; c < cols; c += P.bk) {
+            const int64_t n = std::min(P.bk, cols - c);
+            const Strided<T> kb = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+            staircase::transpose_keys(kb.data(), kb.outerStride(), n, D, w.kt.data() + c, w.kt.cols());
+            w.vs.middleRows(c, n) = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+          }
           // Columns row r sees: a prefix, since the chunk's keys ascend (all of them without causal), and
           // one that grows with r.
           auto visible = [&](int64_t r) {
             if (!P.causal) return cols;
             return int64_t(std::upper_bound(w.col_key.begin(), w.col_key.end(), r0 + r + off) - w.col_key.begin());
           };
-          // Row groups and the columns each computes: one group when every row sees the whole chunk; across
-          // the causal diagonal, groups of kCausalRowGroup rows up to their last row's prefix, so that the
-          // GEMMs skip most of the hidden triangle instead of computing it for nothing.
-          w.groups.clear();
-          if (visible(0) == cols) {
-            w.groups.push_back({0, rows, cols});
-          } else {
-            for (int64_t g0 = 0; g0 < rows; g0 += kCausalRowGroup) {
-              const int64_t g1 = std::min(rows, g0 + kCausalRowGroup);
-              w.groups.push_back({g0, g1, visible(g1 - 1)});
-            }
-          }
-          w.S.resize(rows, cols);
-          for (const RowGroup& g : w.groups)
-            if (g.cols > 0)
-              w.S.block(g.r0, 0, g.r1 - g.r0, g.cols).noalias() =
-                  w.qi.middleRows(g.r0, g.r1 - g.r0) * kc.topRows(g.cols).transpose();
+          w.S.resize(rows, width);
+          staircase::scores(w.qi.data(), D, w.kt.data(), w.kt.cols(), D, w.S.data(), width, rows, visible);
           for (int64_t r = 0; r < rows; ++r) {
-            auto srow = w.S.row(r);
+            auto srow = w.S.row(r).head(cols);
             const int64_t n = visible(r);
             if (!P.softmax) {
               for (int64_t c = 0; c < n; ++c) {
@@ -449,7 +440,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             // and denormals slowed causal masks 7x). A NaN score (+inf and -inf products in one
             // dot product) that the maximum skips makes the sum NaN, which the epilogue reports as an
             // overflow (Eigen's exp keeps NaN).
-            const T mx = n > 0 ? srow.head(n).maxCoeff() : -inf;
+            const T mx = n > 0 ? max_of(srow.data(), n) : -inf;
             if (!(mx < inf)) overflow(r);
             const T mnew = std::max(w.m[r], mx);
             if (!(mx < inf) || mnew == -inf) {  // an overflow, or nothing visible yet
@@ -457,16 +448,18 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
               continue;
             }
             const T alpha = w.m[r] == -inf ? T(0) : std::exp(w.m[r] - mnew);
-            srow.head(n) = (srow.head(n).array() - mnew).exp().matrix();
+            // exp over whole vectors (S's rows have them): a tail of n element by element went through
+            // libm's scalar expf, whose underflow path (scores far below the maximum) cost more than all
+            // the vector exps of the row. The columns past n are then overwritten with zeros.
+            const int64_t whole = (n + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+            auto e = w.S.row(r).head(whole).array();
+            e = (e - mnew).exp();
             srow.tail(cols - n).setZero();
-            w.l[r] = w.l[r] * alpha + srow.head(n).sum();
-            if (alpha != T(1)) w.acc.row(r) *= alpha;
+            w.l[r] = w.l[r] * alpha + sum_of(srow.data(), n);
+            if (alpha != T(1) && w.m[r] != -inf) w.acc.row(r) *= alpha;  // (no maximum yet: acc's row is 0)
             w.m[r] = mnew;
           }
-          for (const RowGroup& g : w.groups)
-            if (g.cols > 0)
-              w.acc.middleRows(g.r0, g.r1 - g.r0).noalias() +=
-                  w.S.block(g.r0, 0, g.r1 - g.r0, g.cols) * vc.topRows(g.cols);
+          staircase::weighted(w.S.data(), width, w.vs.data(), D, D, w.acc.data(), D, rows, visible);
           t0 = t1;
         }
         // O = acc / l with l >= 1 (the maximum's own term is exp(0)), or acc for SiLU: O has a NaN/Inf

@@ -1,5 +1,6 @@
 // The CPU reference backend of lib/attention.h: exact block-sparse attention (forward and backward)
-// in float32 or float64, blocked over the kept blocks (one Eigen GEMM per block pair) and
+// in float32 or float64, blocked over the kept blocks (forward: the register-tile kernels of
+// lib/reference/staircase.h on chunks of up to 512 key columns; backward: one Eigen GEMM per block pair) and
 // multithreaded over (batch, head, row block). Semantics are those of lib/attention.h / DESIGN.md:
 // head types (dense heads ignore the bitmap, streaming heads use sink + local blocks), causal
 // bottom-right aligned per sequence, partial last blocks, GQA/MQA, varlen (mask rows relative to each

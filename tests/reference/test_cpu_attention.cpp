@@ -249,10 +249,11 @@ TEST_CASE("causal: hidden keys get exactly zero weight in float32 (no clamped-ex
   for (int d = 0; d < 8; ++d) CHECK(f32.out[size_t(d)] == doctest::Approx(v[size_t(d)]).epsilon(1e-6));
 }
 
-TEST_CASE("float32 forward on shapes that split into several GEMM chunks, gathers and causal row groups") {
-  // The forward multiplies a query block by up to 512 key columns at once (kForwardChunkCols), gathers K/V
-  // rows when the chunk's blocks are not adjacent, and splits query blocks that the causal diagonal crosses
-  // into 32-row groups (kCausalRowGroup). The cases above are too small for any of that; these are not:
+TEST_CASE("float32 forward on shapes that split into several chunks, with gaps and causal row tiles") {
+  // The forward multiplies a query block by up to 512 key columns at once (kForwardChunkCols), copies the
+  // chunk's K/V rows block by block (kept blocks need not be adjacent), and stops each row tile of its
+  // kernels (lib/reference/staircase.h) where the causal diagonal crosses a chunk. The cases above are too
+  // small for any of that; these are not:
   // 128-row query blocks, 64-column key blocks, up to 1100 keys (18 blocks: two or three chunks), random
   // masks (gaps between kept blocks), causal with q_len < kv_len and q_len > kv_len, GQA, partial tails.
   struct Big {
@@ -290,5 +291,51 @@ TEST_CASE("float32 forward on shapes that split into several GEMM chunks, gather
     auto f64 = cpu_forward<double>(p, m, in);
     CHECK(rel_err(f64.out, ref.out) < 1e-12);
     CHECK(rel_err(f64.lse, ref.lse) < 1e-12);
+  }
+}
+
+TEST_CASE("forward tile kernels: head dims and key blocks that are and are not whole vectors, float and double") {
+  // The forward computes scores and weighted sums with the kernels of lib/reference/staircase.h: tiles of
+  // 8 rows x 1 or 2 vectors (16 floats or 8 doubles), each row tile up to the columns its last row sees
+  // (across the causal diagonal), keys transposed in 16 x 16 (8 x 8) register tiles block by block, head
+  // dims past the last whole vector element by element. Cases: D of 2, 4 and 8 vectors and D = 40 and 24
+  // (a remainder for float, and for float D = 24 no 2-vector tile), key blocks of 64 and 128 and of 40
+  // and 24 (not whole float vectors: a block's last transposed tile runs into the next block), q_len < and
+  // > kv_len, lengths not a multiple of the block, GQA, sparse rows, causal or not.
+  struct Stair {
+    int64_t q_len, kv_len, hq, hkv, d, bq, bk;
+    double density;
+    bool causal;
+  };
+  const Stair cases[] = {
+      {300, 300, 4, 2, 64, 128, 128, 0.3, true},  {333, 400, 2, 1, 128, 64, 128, 0.5, true},
+      {400, 270, 2, 2, 40, 128, 64, 0.6, true},   {200, 200, 3, 3, 24, 64, 64, 1.0, true},
+      {190, 190, 1, 1, 32, 128, 128, 1.0, true},  {250, 310, 2, 1, 64, 64, 40, 0.7, true},
+      {230, 230, 2, 2, 48, 48, 24, 1.0, true},    {150, 610, 2, 1, 64, 128, 40, 0.6, false},
+      {170, 330, 1, 1, 40, 64, 24, 1.0, false},
+  };
+  uint64_t seed = 4242;
+  for (const Stair& c : cases) {
+    CAPTURE(c.q_len);
+    CAPTURE(c.d);
+    CAPTURE(c.bk);
+    Case cc{"tiles", 1, c.q_len, c.kv_len, c.hq, c.hkv, c.d, c.bq, c.bk, c.causal, {}, {}};
+    cc.density = c.density;
+    AttentionProblem p = problem(cc);
+    BlockMask m = random_mask(cc, ++seed);
+    auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), ++seed, 1.5);
+    auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), ++seed, 1.5);
+    auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), ++seed);
+    AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+    auto ref = naive::run(p, m, q.data(), k.data(), v.data());
+    for (int threads : {1, 3}) {
+      CAPTURE(threads);
+      auto f32 = cpu_forward<float>(p, m, in, CpuAttentionOptions{threads});
+      CHECK(rel_err(f32.out, ref.out) < 1e-5);
+      CHECK(rel_err(f32.lse, ref.lse) < 1e-5);
+      auto f64 = cpu_forward<double>(p, m, in, CpuAttentionOptions{threads});
+      CHECK(rel_err(f64.out, ref.out) < 1e-12);
+      CHECK(rel_err(f64.lse, ref.lse) < 1e-12);
+    }
   }
 }
