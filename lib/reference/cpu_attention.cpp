@@ -89,23 +89,27 @@ struct HeadRows {
   std::unique_ptr<T[]> store;  // the conversion, when the input is not read in place
   const T* base = nullptr;
   int64_t head_step = 0, row_step = 0;
+  bool checked = false;  // all_finite has passed; else whoever reads the rows checks them (the forward)
 };
 
-// A [rows, heads, head_dim] input as HeadRows. float32 read as float: in place once all_finite has
-// passed (copying it all would cost a sparse forward more than its GEMMs). Otherwise converted into
+// A [rows, heads, head_dim] input as HeadRows. float32 read as float: in place (copying it all would cost
+// a sparse forward more than its GEMMs), after a pass of all_finite over it unless `defer_check` (then
+// `checked` is false and the caller checks the rows as it reads them). Otherwise converted into
 // head-major order [heads, rows, head_dim], each head's rows contiguous: a block of rows is then a few
 // whole pages read in order (in the input's layout consecutive rows of one head are heads * head_dim
 // elements apart, a new page every row or two, which the hardware prefetchers do not follow). Both by
 // row ranges on `threads` threads; a NaN or Inf is reported as convert_checked reports it.
 template <class T>
 HeadRows<T> head_rows_of(const void* data, ElemType dtype, int64_t rows, int64_t heads, int64_t head_dim,
-                         int64_t rows_per_batch, const char* name, int threads) {
+                         int64_t rows_per_batch, const char* name, int threads, bool defer_check) {
   if (!data) throw UsageError(std::string(name) + " is missing");
   HeadRows<T> t;
   const bool in_place = std::is_same_v<T, float> && dtype == ElemType::F32;
+  t.checked = !(in_place && defer_check);
   if (in_place) {
     t.base = static_cast<const T*>(data);
     t.head_step = head_dim, t.row_step = heads * head_dim;
+    if (!t.checked) return t;
   } else {
     t.store.reset(new T[size_t(rows * heads * head_dim)]);  // every element is written: not zeroed first
     t.base = t.store.get();
@@ -207,22 +211,28 @@ template <class T>
 struct Prepared {
   const AttentionProblem& p;
   const BlockMask& mask;
+  const AttentionInputs* inputs = nullptr;
   HeadRows<T> q, k, v;
   const float* bias;
   T scale;
   int64_t H, Hkv, D, group, bq, bk, mq, mk;
   bool softmax, causal;
 
-  Prepared(const AttentionProblem& p_, const BlockMask& m, const AttentionInputs& in, int threads) : p(p_), mask(m) {
+  // defer_check: float32 inputs read in place are not checked for NaN/Inf here (HeadRows::checked is
+  // false); the forward checks the rows while its tasks have them in cache, then check_inputs.
+  Prepared(const AttentionProblem& p_, const BlockMask& m, const AttentionInputs& in, int threads,
+           bool defer_check = false)
+      : p(p_), mask(m) {
     p.validate(mask);
     H = p.heads_q;
     Hkv = p.heads_kv;
     D = p.head_dim;
     group = H / Hkv;
     int64_t rq = p.varlen() ? 0 : p.q_len, rk = p.varlen() ? 0 : p.kv_len;
-    q = head_rows_of<T>(in.q, p.dtype, p.total_q(), H, D, rq, "Q", threads);
-    k = head_rows_of<T>(in.k, p.dtype, p.total_k(), Hkv, D, rk, "K", threads);
-    v = head_rows_of<T>(in.v, p.dtype, p.total_k(), Hkv, D, rk, "V", threads);
+    q = head_rows_of<T>(in.q, p.dtype, p.total_q(), H, D, rq, "Q", threads, defer_check);
+    k = head_rows_of<T>(in.k, p.dtype, p.total_k(), Hkv, D, rk, "K", threads, defer_check);
+    v = head_rows_of<T>(in.v, p.dtype, p.total_k(), Hkv, D, rk, "V", threads, defer_check);
+    inputs = &in;
     if (in.rab || in.gate_u)
       throw UsageError("the CPU reference takes HSTU's bias tables and U through hstu_forward (lib/hstu), not "
                        "the attention entry");
@@ -242,6 +252,15 @@ struct Prepared {
     mk = mask.shape.mk();
   }
   int64_t mask_b(int64_t b) const { return mask.shape.batch == 1 ? 0 : b; }
+  // After a deferred check found a NaN/Inf (or an Inf that scaling made): convert_checked names the first
+  // one of Q, then K, then V, as the check before the tasks would have (and throws; it returns when the
+  // inputs were finite after all, e.g. scale * Q overflowed).
+  void check_inputs() const {
+    const int64_t rq = p.varlen() ? 0 : p.q_len, rk = p.varlen() ? 0 : p.kv_len;
+    convert_checked<T>(inputs->q, p.dtype, p.total_q() * H * D, H, D, rq, "Q");
+    convert_checked<T>(inputs->k, p.dtype, p.total_k() * Hkv * D, Hkv, D, rk, "K");
+    convert_checked<T>(inputs->v, p.dtype, p.total_k() * Hkv * D, Hkv, D, rk, "V");
+  }
   // n rows from packed row row0 of head h: of a BSHD tensor (dO), and of Q, K, V (HeadRows).
   Strided<T> rows_of(const T* t, int64_t heads, int64_t row0, int64_t h, int64_t n) const {
     return Strided<T>(t + (row0 * heads + h) * D, n, D, Eigen::OuterStride<>(heads * D));
@@ -350,8 +369,18 @@ void run_tasks(int64_t n, F&& fn, const CpuAttentionOptions& opt) {
 template <class T>
 CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, const AttentionInputs& in,
                           const CpuAttentionOptions& opt) {
-  Prepared<T> P(p, mask, in, opt.threads);
+  // float32 inputs read in place are checked for NaN/Inf by the tasks, on the rows they copy (Q, V) or
+  // transpose (K) while these are in cache: a pass over all of Q, K and V before the tasks cost about a
+  // tenth of a sparse forward. Key blocks no task reads are checked after the tasks (kv_read).
+  Prepared<T> P(p, mask, in, opt.threads, /*defer_check=*/true);
   const int64_t H = P.H, D = P.D;
+  const bool check_q = !P.q.checked, check_kv = !P.k.checked;
+  std::atomic<bool> bad_input{false};
+  std::unique_ptr<std::atomic<bool>[]> kv_read;  // per (batch, kv head, key block): some task checked it
+  if (check_kv) {
+    kv_read.reset(new std::atomic<bool>[size_t(p.batch * P.Hkv * P.mk)]);
+    for (int64_t e = 0; e < p.batch * P.Hkv * P.mk; ++e) kv_read[size_t(e)].store(false, std::memory_order_relaxed);
+  }
   CpuForward<T> res;
   res.out.assign(size_t(p.total_q() * H * D), T(0));
   const T fill = P.softmax ? -std::numeric_limits<T>::infinity() : T(0);
@@ -378,7 +407,12 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         // Key blocks with at least one existing key that some row of this block may see; none: the rows
         // keep O = 0 and LSE = -inf (SiLU: 0).
         P.forward_blocks(task, w.js);
-        if (w.js.empty()) return;
+        if (w.js.empty()) {
+          if (check_q)
+            for (int64_t r = 0; r < rows; ++r)
+              if (!all_finite(P.q_rows(h, s.q0 + r0 + r, 1).data(), size_t(D))) bad_input = true;
+          return;
+        }
         // The Q rows and the K and V rows of the first chunk requested before Q is copied: the three
         // arrive side by side (from L3 or memory, rows heads x D apart) instead of one after another.
         P.prefetch_rows(P.q, h, s.q0 + r0, rows);
@@ -388,6 +422,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           P.prefetch_rows(P.v, hk, s.k0 + c0, n);
         }
         w.qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
+        if (check_q && !all_finite(w.qi.data(), size_t(rows * D))) bad_input = true;  // or scale * q overflowed
         w.acc.setZero(rows, D);
         w.m.setConstant(rows, -inf);
         w.l.setZero(rows);
@@ -412,8 +447,13 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           for (int64_t c = 0; c < cols; c += P.bk) {
             const int64_t n = std::min(P.bk, cols - c);
             const Strided<T> kb = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
-            staircase::transpose_keys(kb.data(), kb.outerStride(), n, D, w.kt.data() + c, w.kt.cols());
+            const bool k_finite =
+                staircase::transpose_keys(kb.data(), kb.outerStride(), n, D, w.kt.data() + c, w.kt.cols());
             w.vs.middleRows(c, n) = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+            if (check_kv) {
+              if (!k_finite || !all_finite(w.vs.row(c).data(), size_t(n * D))) bad_input = true;
+              kv_read[size_t((b * P.Hkv + hk) * P.mk + w.col_key[size_t(c)] / P.bk)].store(true, std::memory_order_relaxed);
+            }
           }
           // Columns row r sees: a prefix, since the chunk's keys ascend (all of them without causal), and
           // one that grows with r.
@@ -479,6 +519,23 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         }
       },
       opt);
+  if (check_kv)  // the key blocks no task read
+    parallel_for(
+        p.batch * P.Hkv,
+        [&](int64_t bh) {
+          const int64_t b = bh / P.Hkv, hk = bh % P.Hkv;
+          const SeqSpan s = seq_span(p, b);
+          for (int64_t j = 0; j < P.mk; ++j) {
+            const int64_t c0 = j * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
+            if (n <= 0 || kv_read[size_t(bh * P.mk + j)].load(std::memory_order_relaxed)) continue;
+            for (int64_t c = 0; c < n; ++c)
+              if (!all_finite(P.k_rows(hk, s.k0 + c0 + c, 1).data(), size_t(D)) ||
+                  !all_finite(P.v_rows(hk, s.k0 + c0 + c, 1).data(), size_t(D)))
+                bad_input = true;
+          }
+        },
+        opt.threads);
+  if (bad_input) P.check_inputs();  // names the first NaN/Inf of Q, K, V and throws
   if (int64_t code = overflow_row.load(); code >= 0) {
     const int64_t task = code / P.bq, r = code % P.bq, i = task % P.mq, bh = task / P.mq;
     throw UsageError("attention scores overflow " + std::string(precision_name<T>()) + " for the query at [b=" +

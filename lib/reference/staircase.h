@@ -39,22 +39,34 @@ inline void transpose_step(Vec<T>* x) {
 // kt[d][c] = k[c][d] for c < n, d < D, and 0 for n <= c < n rounded up to whole vectors: k row-major
 // (ldk), kt row-major (ldt). In L x L tiles transposed in registers, each row of k read once, L elements
 // at a time (k's rows may be thousands of elements apart: element by element, down a column of k, took
-// longer than the products).
+// longer than the products). Returns whether every element of k read was finite (the forward checks its
+// inputs here, where they are in registers anyway): x * 0 is NaN exactly for a NaN or an Inf x.
 template <class T>
-void transpose_keys(const T* k, int64_t ldk, int64_t n, int64_t D, T* kt, int64_t ldt) {
+bool transpose_keys(const T* k, int64_t ldk, int64_t n, int64_t D, T* kt, int64_t ldt) {
   constexpr int64_t L = kLanes<T>;
+  Vec<T> probe{};
+  T probe_tail = 0;
   for (int64_t c = 0; c < n; c += L) {
     const int64_t m = std::min(L, n - c);
     int64_t d = 0;
     for (; d + L <= D; d += L) {
       Vec<T> x[L] = {};
-      for (int64_t i = 0; i < m; ++i) load_vec(x[i], k + (c + i) * ldk + d);
+      for (int64_t i = 0; i < m; ++i) {
+        load_vec(x[i], k + (c + i) * ldk + d);
+        probe += x[i] * T(0);
+      }
       transpose_step<T, L / 2>(x);
       for (int64_t i = 0; i < L; ++i) store_vec(kt + (d + i) * ldt + c, x[i]);
     }
     for (; d < D; ++d)  // D not a multiple of the vector
-      for (int64_t i = 0; i < L; ++i) kt[d * ldt + c + i] = i < m ? k[(c + i) * ldk + d] : T(0);
+      for (int64_t i = 0; i < L; ++i) {
+        const T x = i < m ? k[(c + i) * ldk + d] : T(0);
+        probe_tail += x * T(0);
+        kt[d * ldt + c + i] = x;
+      }
   }
+  const T sum = reduce_lanes<T>(probe, [](Vec<T>& a, const Vec<T>& b) { a += b; }) + probe_tail;
+  return sum == sum;
 }
 
 // A tile's R x N accumulators, number I = r * N + j, each a member of its own: GCC keeps an array of
