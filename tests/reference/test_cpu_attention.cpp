@@ -230,6 +230,66 @@ TEST_CASE("NaN and Inf inputs are usage errors naming the first position") {
   CHECK_THROWS_AS(cpu_forward<float>(bad, m, in), UsageError);
 }
 
+TEST_CASE("NaN/Inf inputs are found where the forward's tasks read them and where none reads them") {
+  // GQA (2 query heads, 1 key head), D = 20 (a tail past the vector), blocks of 8 over 20 rows. Key
+  // block 1 is kept by no row (no task reads it); row block 2 keeps nothing (its tasks read no key).
+  for (bool causal : {false, true}) {
+    Case c{"nan-where", 2, 20, 20, 2, 1, 20, 8, 8, causal, {}, {}};
+    c.density = 1.0;
+    AttentionProblem p = problem(c);
+    BlockMask m = random_mask(c, 5);
+    for (int64_t b = 0; b < c.batch; ++b)
+      for (int64_t h = 0; h < c.hq; ++h) {
+        uint8_t* bits = m.head_bits(b, h);
+        for (int64_t i = 0; i < 3; ++i) bits[i * 3 + 1] = 0;
+        for (int64_t j = 0; j < 3; ++j) bits[2 * 3 + j] = 0;
+      }
+    auto q = naive::randn(size_t(p.total_q() * c.hq * c.d), 1);
+    auto k = naive::randn(size_t(p.total_k() * c.hkv * c.d), 2);
+    auto v = naive::randn(size_t(p.total_k() * c.hkv * c.d), 3);
+    AttentionInputs in{q.data(), k.data(), v.data(), nullptr};
+    auto expect = [&](std::vector<float>& x, int64_t heads, int64_t b, int64_t s, int64_t h, int64_t d, float bad,
+                      const std::string& what) {
+      float& e = x[size_t(((b * 20 + s) * heads + h) * c.d + d)];
+      const float keep = e;
+      e = bad;
+      try {
+        cpu_forward<float>(p, m, in);
+        FAIL("no error for " << what);
+      } catch (const UsageError& err) {
+        CHECK_MESSAGE(std::string(err.what()).find(what) != std::string::npos, err.what());
+      }
+      e = keep;
+    };
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    expect(k, 1, 1, 2, 0, 19, nan, "K has NaN at [b=1, s=2, h=0, d=19]");    // block 0: read
+    expect(k, 1, 0, 9, 0, 3, -inf, "K has Inf at [b=0, s=9, h=0, d=3]");     // block 1: read by none
+    expect(v, 1, 1, 17, 0, 16, inf, "V has Inf at [b=1, s=17, h=0, d=16]");  // block 2 (short)
+    expect(v, 1, 0, 12, 0, 0, nan, "V has NaN at [b=0, s=12, h=0, d=0]");    // block 1: read by none
+    expect(q, 2, 1, 18, 1, 5, nan, "Q has NaN at [b=1, s=18, h=1, d=5]");    // row block 2: no keys
+    expect(q, 2, 0, 3, 0, 17, inf, "Q has Inf at [b=0, s=3, h=0, d=17]");
+    // Q is named before K, whatever the tasks met first.
+    k[0] = nan;
+    expect(q, 2, 1, 19, 1, 1, nan, "Q has NaN at [b=1, s=19, h=1, d=1]");
+    k[0] = 0.5f;
+  }
+  // A finite Q that the scale takes to Inf is no input error: the forward goes on (and reports the
+  // scores' overflow).
+  Case c{"scale-overflow", 1, 16, 16, 1, 1, 16, 16, 16, false, {}, {}};
+  c.density = 1.0;
+  AttentionProblem p = problem(c);
+  p.scale = 10.0;
+  BlockMask m = random_mask(c, 1);
+  auto q = naive::randn(16 * 16, 1), k = naive::randn(16 * 16, 2), v = naive::randn(16 * 16, 3);
+  q[5] = 1e38f;
+  try {
+    cpu_forward<float>(p, m, AttentionInputs{q.data(), k.data(), v.data(), nullptr});
+    FAIL("no error");
+  } catch (const UsageError& err) {
+    CHECK_MESSAGE(std::string(err.what()).find("scores overflow") != std::string::npos, err.what());
+  }
+}
+
 TEST_CASE("causal: hidden keys get exactly zero weight in float32 (no clamped-exp residue)") {
   // One head, S=128, block 64, causal, dense mask. V rows 1..63 hold 1e36: row 0 sees only key 0, so its
   // output must be V[0] exactly. A hidden key given exp's clamped floor (~4e-39) instead of 0 would add
