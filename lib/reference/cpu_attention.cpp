@@ -339,6 +339,32 @@ struct ForwardScratch {
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
 };
 
+// x[c] = exp(x[c] - shift) for c < n, 0 for n <= c < cols, and returns their sum as sum_of adds them; x
+// must have whole vectors up to cols. One pass instead of three (exp, the zeros, the sum): the exp is
+// Eigen's packet exp, which its array exp() applies to whole packets (bit for bit the same weights).
+template <class T>
+T exp_and_sum(T* x, int64_t n, int64_t cols, T shift) {
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  constexpr int64_t L = kLanes<T>, P = Eigen::internal::unpacket_traits<Packet>::size;
+  static_assert(L % P == 0, "a vector holds whole packets");
+  const Packet sp = Eigen::internal::pset1<Packet>(shift);
+  Vec<T> lane, acc{};
+  for (int64_t j = 0; j < L; ++j) lane[j] = T(j);
+  int64_t c = 0;
+  for (; c < n; c += L) {
+    for (int64_t j = 0; j < L; j += P)
+      Eigen::internal::pstoreu(x + c + j,
+                               Eigen::internal::pexp(Eigen::internal::psub(Eigen::internal::ploadu<Packet>(x + c + j), sp)));
+    Vec<T> e;
+    load_vec(e, x + c);
+    const Vec<T> kept = lane < T(n - c) ? e : Vec<T>{};
+    store_vec(x + c, kept);
+    acc += kept;
+  }
+  for (; c < cols; ++c) x[c] = T(0);
+  return reduce_lanes<T>(acc, [](Vec<T>& a, const Vec<T>& b) { a += b; });
+}
+
 // SiLU(x)/n and its derivative d/dx; masked pairs (x = -inf) give 0.
 template <class T>
 inline void silu_terms(T x, T inv_n, T& f, T& df) {
@@ -490,12 +516,8 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             const T alpha = w.m[r] == -inf ? T(0) : std::exp(w.m[r] - mnew);
             // exp over whole vectors (S's rows have them): a tail of n element by element went through
             // libm's scalar expf, whose underflow path (scores far below the maximum) cost more than all
-            // the vector exps of the row. The columns past n are then overwritten with zeros.
-            const int64_t whole = (n + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
-            auto e = w.S.row(r).head(whole).array();
-            e = (e - mnew).exp();
-            srow.tail(cols - n).setZero();
-            w.l[r] = w.l[r] * alpha + sum_of(srow.data(), n);
+            // the vector exps of the row. The columns past n get zeros.
+            w.l[r] = w.l[r] * alpha + exp_and_sum(srow.data(), n, cols, mnew);
             if (alpha != T(1) && w.m[r] != -inf) w.acc.row(r) *= alpha;  // (no maximum yet: acc's row is 0)
             w.m[r] = mnew;
           }
