@@ -361,6 +361,34 @@ struct ForwardScratch {
   std::vector<const T*> ahead;       // that task's first rows (Prepared::first_rows), prefetched row by row
 };
 
+// dst[r][d] = scale * src[r][d] for r < rows, d < D (src, dst row-major with ld_src, ld_dst), and whether
+// every src element was finite (x * 0 is NaN exactly for a NaN or Inf x): the forward's copy of its Q rows
+// (scaled) and V rows (scale 1, exact) and their check in one pass, on vectors (Eigen's strided assignment
+// peeled a few elements of each row one by one to align them).
+template <class T>
+bool scaled_copy_checked(const T* src, int64_t ld_src, int64_t rows, int64_t D, T scale, T* dst, int64_t ld_dst) {
+  constexpr int64_t L = kLanes<T>;
+  Vec<T> probe{};
+  T probe_tail = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* x = src + r * ld_src;
+    T* y = dst + r * ld_dst;
+    int64_t d = 0;
+    for (; d + L <= D; d += L) {
+      Vec<T> v;
+      load_vec(v, x + d);
+      probe += v * T(0);
+      store_vec(y + d, v * scale);
+    }
+    for (; d < D; ++d) {
+      probe_tail += x[d] * T(0);
+      y[d] = x[d] * scale;
+    }
+  }
+  const T sum = reduce_lanes<T>(probe, [](Vec<T>& a, const Vec<T>& b) { a += b; }) + probe_tail;
+  return sum == sum;
+}
+
 // x[c] = exp(x[c] - shift) for c < n, 0 for n <= c < cols, and returns their sum as sum_of adds them; x
 // must have whole vectors up to cols. One pass instead of three (exp, the zeros, the sum): the exp is
 // Eigen's packet exp, which its array exp() applies to whole packets (bit for bit the same weights).
@@ -383,7 +411,7 @@ T exp_and_sum(T* x, int64_t n, int64_t cols, T shift) {
     store_vec(x + c, kept);
     acc += kept;
   }
-  for (; c < cols; ++c) x[c] = T(0);
+  for (; c < cols; c += L) store_vec(x + c, Vec<T>{});  // (x has whole vectors)
   return reduce_lanes<T>(acc, [](Vec<T>& a, const Vec<T>& b) { a += b; });
 }
 
@@ -481,8 +509,10 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         }
         size_t ahead_next = 0;
         const size_t ahead_per_row = (w.ahead.size() + size_t(rows) - 1) / size_t(rows);
-        w.qi = P.q_rows(h, s.q0 + r0, rows) * P.scale;
-        if (check_q && !all_finite(w.qi.data(), size_t(rows * D))) bad_input = true;  // or scale * q overflowed
+        w.qi.resize(rows, D);
+        const Strided<T> qb = P.q_rows(h, s.q0 + r0, rows);
+        if (!scaled_copy_checked(qb.data(), qb.outerStride(), rows, D, P.scale, w.qi.data(), D) && check_q)
+          bad_input = true;
         w.acc.setZero(rows, D);
         w.m.setConstant(rows, -inf);
         w.l.setZero(rows);
@@ -509,9 +539,10 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             const Strided<T> kb = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
             const bool k_finite =
                 staircase::transpose_keys(kb.data(), kb.outerStride(), n, D, w.kt.data() + c, w.kt.cols());
-            w.vs.middleRows(c, n) = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+            const Strided<T> vb = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
+            const bool v_finite = scaled_copy_checked(vb.data(), vb.outerStride(), n, D, T(1), w.vs.row(c).data(), D);
             if (check_kv) {
-              if (!k_finite || !all_finite(w.vs.row(c).data(), size_t(n * D))) bad_input = true;
+              if (!k_finite || !v_finite) bad_input = true;
               kv_read[size_t((b * P.Hkv + hk) * P.mk + w.col_key[size_t(c)] / P.bk)].store(true, std::memory_order_relaxed);
             }
           }
@@ -570,7 +601,16 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           } else if (!std::isfinite(w.l[r])) {  // a NaN score (+inf plus -inf in a dot product) or sum
             overflow(r);
           } else if (w.l[r] > 0) {
-            o.row(r) = w.acc.row(r) / w.l[r];
+            const T lr = w.l[r];  // (a division, as before: the same O bit for bit)
+            T* orow = o.row(r).data();
+            const T* arow = w.acc.row(r).data();
+            int64_t d = 0;
+            for (; d + kLanes<T> <= D; d += kLanes<T>) {
+              Vec<T> a;
+              load_vec(a, arow + d);
+              store_vec(orow + d, a / lr);
+            }
+            for (; d < D; ++d) orow[d] = arow[d] / lr;
             res.lse[size_t(P.lse_index(b, h, r0 + r, s))] = w.m[r] + w.log_l[r];
           }
         }
