@@ -277,26 +277,6 @@ struct Prepared {
     for (int64_t r = 0; r < n; ++r)
       for (int64_t d = 0; d < D; d += 64 / int64_t(sizeof(T))) __builtin_prefetch(base + r * t.row_step + d);
   }
-  // The rows a forward task reads first: its Q rows, then the K and V rows of its first chunk of key
-  // blocks (js, as forward_blocks gives them), block by block.
-  void first_rows(int64_t task, const std::vector<int64_t>& js, int64_t chunk_cols, std::vector<const T*>& out) const {
-    const int64_t i = task % mq, bh = task / mq, h = bh % H, b = bh / H;
-    const SeqSpan s = seq_span(p, b);
-    const int64_t r0 = i * bq, rows = std::min(s.q_len, r0 + bq) - r0;
-    out.clear();
-    for (int64_t r = 0; r < rows; ++r) out.push_back(q.base + h * q.head_step + (s.q0 + r0 + r) * q.row_step);
-    for (size_t t = 0; t < js.size() && int64_t(t) * bk < chunk_cols; ++t) {
-      const int64_t c0 = js[t] * bk, n = std::min(s.kv_len, c0 + bk) - c0;
-      for (int64_t c = 0; c < n; ++c) {
-        out.push_back(k.base + (h / group) * k.head_step + (s.k0 + c0 + c) * k.row_step);
-        out.push_back(v.base + (h / group) * v.head_step + (s.k0 + c0 + c) * v.row_step);
-      }
-    }
-  }
-  // A hint (into L2) that the row at p, D elements, is needed soon.
-  void prefetch_row(const T* row) const {
-    for (int64_t d = 0; d < D; d += 64 / int64_t(sizeof(T))) __builtin_prefetch(row + d, 0, 2);
-  }
   // The key blocks the forward's task (batch, head, row block) computes: the visited blocks with an
   // existing key that a row of the block may see (causal).
   void forward_blocks(int64_t task, std::vector<int64_t>& js) const {
@@ -357,8 +337,6 @@ struct ForwardScratch {
   RowMat<T> kt, vs;      // the chunk's keys, transposed, and its values
   Col<T> m, l, log_l;    // running maximum and sum of the online softmax; log(l)
   std::vector<int64_t> js, col_key;  // the task's key blocks; the key (in the sequence) of each chunk column
-  std::vector<int64_t> js_next;      // the key blocks of the task this thread is likely to run next
-  std::vector<const T*> ahead;       // that task's first rows (Prepared::first_rows), prefetched row by row
 };
 
 // dst[r][d] = scale * src[r][d] for r < rows, d < D (src, dst row-major with ld_src, ld_dst), and whether
@@ -457,7 +435,6 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
     kv_read.reset(new std::atomic<bool>[size_t(p.batch * P.Hkv * P.mk)]);
     for (int64_t e = 0; e < p.batch * P.Hkv * P.mk; ++e) kv_read[size_t(e)].store(false, std::memory_order_relaxed);
   }
-  const int64_t tasks = p.batch * H * P.mq, workers = resolve_threads(opt.threads);
   CpuForward<T> res;
   res.out.assign(size_t(p.total_q() * H * D), T(0));
   const T fill = P.softmax ? -std::numeric_limits<T>::infinity() : T(0);
@@ -492,23 +469,12 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
         }
         // The Q rows and the K and V rows of the first chunk requested before Q is copied: the three
         // arrive side by side (from L3 or memory, rows heads x D apart) instead of one after another.
-        // (Cheap when the previous task prefetched them: see `ahead`.)
         P.prefetch_rows(P.q, h, s.q0 + r0, rows);
         for (size_t t = 0; t < w.js.size() && int64_t(t) * P.bk < kForwardChunkCols; ++t) {
           const int64_t c0 = w.js[t] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
           P.prefetch_rows(P.k, hk, s.k0 + c0, n);
           P.prefetch_rows(P.v, hk, s.k0 + c0, n);
         }
-        // The first rows of the task this thread likely runs next (tasks go out in order, one to each
-        // free thread), requested a few at a time during the softmax's row loop: one request for all of
-        // them filled the core's queue of misses, and the requests themselves stalled.
-        w.ahead.clear();
-        if (task + workers < tasks) {
-          P.forward_blocks(task + workers, w.js_next);
-          if (!w.js_next.empty()) P.first_rows(task + workers, w.js_next, kForwardChunkCols, w.ahead);
-        }
-        size_t ahead_next = 0;
-        const size_t ahead_per_row = (w.ahead.size() + size_t(rows) - 1) / size_t(rows);
         w.qi.resize(rows, D);
         const Strided<T> qb = P.q_rows(h, s.q0 + r0, rows);
         if (!scaled_copy_checked(qb.data(), qb.outerStride(), rows, D, P.scale, w.qi.data(), D) && check_q)
@@ -555,7 +521,6 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           w.S.resize(rows, width);
           staircase::scores(w.qi.data(), D, w.kt.data(), w.kt.cols(), D, w.S.data(), width, rows, visible);
           for (int64_t r = 0; r < rows; ++r) {
-            for (size_t e = 0; e < ahead_per_row && ahead_next < w.ahead.size(); ++e) P.prefetch_row(w.ahead[ahead_next++]);
             auto srow = w.S.row(r).head(cols);
             const int64_t n = visible(r);
             if (!P.softmax) {
