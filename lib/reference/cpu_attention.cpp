@@ -436,7 +436,7 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
     for (int64_t e = 0; e < p.batch * P.Hkv * P.mk; ++e) kv_read[size_t(e)].store(false, std::memory_order_relaxed);
   }
   CpuForward<T> res;
-  res.out.assign(size_t(p.total_q() * H * D), T(0));
+  res.out = std::vector<T>(size_t(p.total_q() * H * D));  // zeros by memset (assign's fill loop timed ~1% slower)
   const T fill = P.softmax ? -std::numeric_limits<T>::infinity() : T(0);
   res.lse.assign(size_t(p.varlen() ? H * p.total_q() : p.batch * H * p.q_len), fill);
   const T inv_n = P.softmax ? T(0) : T(1.0 / p.silu_n);
@@ -520,9 +520,11 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
           };
           w.S.resize(rows, width);
           staircase::scores(w.qi.data(), D, w.kt.data(), w.kt.cols(), D, w.S.data(), width, rows, visible);
+          int64_t n = P.causal ? 0 : cols;  // visible(r), found from visible(r - 1)
           for (int64_t r = 0; r < rows; ++r) {
             auto srow = w.S.row(r).head(cols);
-            const int64_t n = visible(r);
+            if (P.causal)
+              while (n < cols && w.col_key[size_t(n)] <= r0 + r + off) ++n;
             if (!P.softmax) {
               for (int64_t c = 0; c < n; ++c) {
                 T x = srow[c], df;
