@@ -373,7 +373,7 @@ bool scaled_copy_checked(const T* src, int64_t ld_src, int64_t rows, int64_t D, 
 template <class T>
 T exp_and_sum(T* x, int64_t n, int64_t cols, T shift) {
   using Packet = typename Eigen::internal::packet_traits<T>::type;
-  constexpr int64_t L = kLanes<T>, P = Eigen::internal::unpacket_traits<Packet>::size;
+  constexpr int64_t L = kLanes<T>, P = Eigen::internal::packet_traits<T>::size;
   static_assert(L % P == 0, "a vector holds whole packets");
   const Packet sp = Eigen::internal::pset1<Packet>(shift);
   Vec<T> lane, acc{};
@@ -467,13 +467,14 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
               if (!all_finite(P.q_rows(h, s.q0 + r0 + r, 1).data(), size_t(D))) bad_input = true;
           return;
         }
-        // The Q rows and the K and V rows of the first chunk requested before Q is copied: the three
-        // arrive side by side (from L3 or memory, rows heads x D apart) instead of one after another.
+        // The Q rows and the K rows of the first chunk requested before Q is copied: they arrive side by
+        // side (from L3 or memory, rows heads x D apart) instead of one after another. A chunk's V rows are
+        // requested once its keys are transposed and copied after the softmax: they arrive during the
+        // scores and the softmax.
         P.prefetch_rows(P.q, h, s.q0 + r0, rows);
         for (size_t t = 0; t < w.js.size() && int64_t(t) * P.bk < kForwardChunkCols; ++t) {
           const int64_t c0 = w.js[t] * P.bk, n = std::min(s.kv_len, c0 + P.bk) - c0;
           P.prefetch_rows(P.k, hk, s.k0 + c0, n);
-          P.prefetch_rows(P.v, hk, s.k0 + c0, n);
         }
         w.qi.resize(rows, D);
         const Strided<T> qb = P.q_rows(h, s.q0 + r0, rows);
@@ -505,13 +506,10 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             const Strided<T> kb = P.k_rows(hk, s.k0 + w.col_key[size_t(c)], n);
             const bool k_finite =
                 staircase::transpose_keys(kb.data(), kb.outerStride(), n, D, w.kt.data() + c, w.kt.cols());
-            const Strided<T> vb = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], n);
-            const bool v_finite = scaled_copy_checked(vb.data(), vb.outerStride(), n, D, T(1), w.vs.row(c).data(), D);
-            if (check_kv) {
-              if (!k_finite || !v_finite) bad_input = true;
-              kv_read[size_t((b * P.Hkv + hk) * P.mk + w.col_key[size_t(c)] / P.bk)].store(true, std::memory_order_relaxed);
-            }
+            if (!k_finite) bad_input = true;
           }
+          for (int64_t c = 0; c < cols; c += P.bk)
+            P.prefetch_rows(P.v, hk, s.k0 + w.col_key[size_t(c)], std::min(P.bk, cols - c));
           // Columns row r sees: a prefix, since the chunk's keys ascend (all of them without causal), and
           // one that grows with r.
           auto visible = [&](int64_t r) {
@@ -553,6 +551,13 @@ CpuForward<T> cpu_forward(const AttentionProblem& p, const BlockMask& mask, cons
             w.l[r] = w.l[r] * alpha + exp_and_sum(srow.data(), n, cols, mnew);
             if (alpha != T(1) && w.m[r] != -inf) w.acc.row(r) *= alpha;  // (no maximum yet: acc's row is 0)
             w.m[r] = mnew;
+          }
+          for (int64_t c = 0; c < cols; c += P.bk) {
+            const int64_t nv = std::min(P.bk, cols - c);
+            const Strided<T> vb = P.v_rows(hk, s.k0 + w.col_key[size_t(c)], nv);
+            if (!scaled_copy_checked(vb.data(), vb.outerStride(), nv, D, T(1), w.vs.row(c).data(), D)) bad_input = true;
+            if (check_kv)  // K and V of the block checked
+              kv_read[size_t((b * P.Hkv + hk) * P.mk + w.col_key[size_t(c)] / P.bk)].store(true, std::memory_order_relaxed);
           }
           staircase::weighted(w.S.data(), width, w.vs.data(), D, D, w.acc.data(), D, rows, visible);
           t0 = t1;
