@@ -1,7 +1,10 @@
-// One 64-byte vector of T through GCC's vector extensions (clang has them too): an AVX-512 register with
-// -march=native on such a CPU, two AVX2 or four SSE registers elsewhere. For the CPU reference's own
-// kernels (lib/reference/staircase.h) and row reductions, where Eigen's expressions on short dynamic
-// rows cost more in set-up and in their generic horizontal reductions than the arithmetic.
+// One vector of T through GCC's vector extensions (clang has them too), as wide as the target's widest
+// registers: 64 bytes (an AVX-512 register) when the build has AVX-512, 32 (AVX2) with AVX, 16 (SSE) in a
+// portable x86-64 build. Wider than the registers, GCC splits every operation and the kernels' accumulators
+// no longer fit: a portable build with 64-byte vectors ran the forward 10x slower than with 16-byte ones.
+// For the CPU reference's own kernels (lib/reference/staircase.h) and row reductions, where Eigen's
+// expressions on short dynamic rows cost more in set-up and in their generic horizontal reductions than the
+// arithmetic.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,18 +13,25 @@
 
 namespace bsattn {
 
-// One 64-byte vector of T: an AVX-512 register, two AVX2 or four SSE registers (GCC and clang split it).
+#if defined(__AVX512F__)
+#define BSATTN_VEC_BYTES 64
+#elif defined(__AVX__)
+#define BSATTN_VEC_BYTES 32
+#else
+#define BSATTN_VEC_BYTES 16
+#endif
+
 template <class T>
 struct Simd;
 template <>
 struct Simd<float> {
-  typedef float type __attribute__((vector_size(64)));
-  typedef float unaligned __attribute__((vector_size(64), aligned(4), __may_alias__));  // as GCC's __m512_u
+  typedef float type __attribute__((vector_size(BSATTN_VEC_BYTES)));
+  typedef float unaligned __attribute__((vector_size(BSATTN_VEC_BYTES), aligned(4), __may_alias__));  // as __m512_u
 };
 template <>
 struct Simd<double> {
-  typedef double type __attribute__((vector_size(64)));
-  typedef double unaligned __attribute__((vector_size(64), aligned(8), __may_alias__));
+  typedef double type __attribute__((vector_size(BSATTN_VEC_BYTES)));
+  typedef double unaligned __attribute__((vector_size(BSATTN_VEC_BYTES), aligned(8), __may_alias__));
 };
 template <class T>
 using Vec = typename Simd<T>::type;

@@ -86,40 +86,29 @@ struct Accumulators<T, std::index_sequence<I...>> : Accumulator<T, I>... {
   }
 };
 
-// s[r][0, N*L) = sum_d q[r][d] * kt[d][0, N*L) for r < R (R * N = sizeof...(I)): q row-major (ldq), kt the
-// keys transposed (D rows of ldk), s row-major (lds). Each step of d loads N vectors of kt and broadcasts
-// R elements of q.
-template <class T, int N, size_t... I>
-inline void score_tile(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, int64_t lds,
-                       std::index_sequence<I...>) {
+// c[r][0, N*L) = (or +=, ADD) sum_{k < K} a[r][k] * b[k][0, N*L) for r < R (R * N = sizeof...(I)): a, b, c
+// row-major (lda, ldb, ldc). Each step of k loads N vectors of b's row and broadcasts R elements of a. The
+// scores are S = Q K^T with b the keys transposed (K = D); the weighted sums O += P V (K = the columns).
+template <bool ADD, class T, int N, size_t... I>
+inline void tile_product(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t K, T* c, int64_t ldc,
+                         std::index_sequence<I...>) {
   constexpr int64_t L = kLanes<T>;
   Accumulators<T, std::index_sequence<I...>> acc;
-  for (int64_t d = 0; d < D; ++d) {
-    Vec<T> k[N];
-    for (int j = 0; j < N; ++j) load_vec(k[j], kt + d * ldk + j * L);
-    ((acc.template at<I>() += q[int64_t(I / N) * ldq + d] * k[I % N]), ...);
-  }
-  (store_vec(s + int64_t(I / N) * lds + int64_t(I % N) * L, acc.template at<I>()), ...);
-}
-
-// o[r][0, N*L) += sum_{c < n} p[r][c] * v[c][0, N*L) for r < R (R * N = sizeof...(I)): p, v, o row-major
-// (ldp, ldv, ldo). Each step of c loads N vectors of v's row and broadcasts R elements of p.
-template <class T, int N, size_t... I>
-inline void weighted_tile(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t n, T* o, int64_t ldo,
-                          std::index_sequence<I...>) {
-  constexpr int64_t L = kLanes<T>;
-  Accumulators<T, std::index_sequence<I...>> acc;
-  for (int64_t c = 0; c < n; ++c) {
+  for (int64_t k = 0; k < K; ++k) {
     Vec<T> x[N];
-    for (int j = 0; j < N; ++j) load_vec(x[j], v + c * ldv + j * L);
-    ((acc.template at<I>() += p[int64_t(I / N) * ldp + c] * x[I % N]), ...);
+    for (int j = 0; j < N; ++j) load_vec(x[j], b + k * ldb + j * L);
+    ((acc.template at<I>() += a[int64_t(I / N) * lda + k] * x[I % N]), ...);
   }
-  auto add = [](T* out, const Vec<T>& a) {
-    Vec<T> sum;
-    load_vec(sum, out);
-    store_vec(out, sum + a);
+  auto put = [](T* out, const Vec<T>& v) {
+    if constexpr (ADD) {
+      Vec<T> sum;
+      load_vec(sum, out);
+      store_vec(out, sum + v);
+    } else {
+      store_vec(out, v);
+    }
   };
-  (add(o + int64_t(I / N) * ldo + int64_t(I % N) * L, acc.template at<I>()), ...);
+  (put(c + int64_t(I / N) * ldc + int64_t(I % N) * L, acc.template at<I>()), ...);
 }
 
 // Rows per tile: 8, times 2 vectors (16 accumulators; 32 columns of S, or of O, for float). Scores use a
@@ -141,8 +130,8 @@ void scores(const T* q, int64_t ldq, const T* kt, int64_t ldk, int64_t D, T* s, 
     const int64_t n = need(r + R - 1);
     int64_t c = 0;
     for (; c + L < n; c += 2 * L)
-      score_tile<T, 2>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds, std::make_index_sequence<2 * R>());
-    if (c < n) score_tile<T, 1>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds, std::make_index_sequence<R>());
+      tile_product<false, T, 2>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds, std::make_index_sequence<2 * R>());
+    if (c < n) tile_product<false, T, 1>(q + r * ldq, ldq, kt + c, ldk, D, s + r * lds + c, lds, std::make_index_sequence<R>());
   };
   int64_t r = 0;
   for (; r + kScoreRows <= rows; r += kScoreRows) row_tile(std::integral_constant<int, kScoreRows>(), r);
@@ -163,9 +152,9 @@ void weighted(const T* p, int64_t ldp, const T* v, int64_t ldv, int64_t D, T* o,
     T* orow = o + r * ldo;
     int64_t d = 0;
     for (; d + 2 * L <= D; d += 2 * L)
-      weighted_tile<T, 2>(pr, ldp, v + d, ldv, n, orow + d, ldo, std::make_index_sequence<2 * R>());
+      tile_product<true, T, 2>(pr, ldp, v + d, ldv, n, orow + d, ldo, std::make_index_sequence<2 * R>());
     for (; d + L <= D; d += L)
-      weighted_tile<T, 1>(pr, ldp, v + d, ldv, n, orow + d, ldo, std::make_index_sequence<R>());
+      tile_product<true, T, 1>(pr, ldp, v + d, ldv, n, orow + d, ldo, std::make_index_sequence<R>());
     for (; d < D; ++d)  // D not a multiple of the vector
       for (int i = 0; i < R; ++i) {
         T sum = 0;
