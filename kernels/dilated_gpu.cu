@@ -1,6 +1,8 @@
 // Dilated attention's forward on the GPU (lib/dilated/dilated_gpu.h says what runs where).
 //
-//   gather_rows_kernel  token rows (Hx * D 16-bit values) copied into a branch's residue order, 16 bytes
+//   (strided branches, r dividing S: no copy; the branch reads Q/K/V as they are, viewed as
+//       [B*S/r, r*H, D], and writes O in the original order: lib/dilated/dilated.h)
+//   gather_rows_kernel  residue-form branches: token rows (Hx * D 16-bit values) copied into the residue order, 16 bytes
 //       per thread: dst row b*S + j = src row b*S + perm[j], only the heads that read position j (the
 //       query heads whose offset is j's class, their K/V heads). The rest of the buffer stays as zeroed
 //       at allocation: a row no head reads lies at most inside a tile past a run's end, which the forward
@@ -8,7 +10,8 @@
 //   the branches        the block-sparse forward (kernels/attention_device.h) on each branch's varlen
 //       problem, its row CSR built on the GPU once (launch_row_csr) from the plan's bitmap.
 //   merge_kernel        one warp per (token, head) of the original order, D/32 elements per lane: the
-//       branches' LSEs at the token's position in each residue order (inv), their max, the weights
+//       branches' LSEs at the token's slot in each branch (virtual head (t mod r)*H + h of row t/r when
+//       strided, the residue order's position inv[t] otherwise), their max, the weights
 //       exp(L_b - max), the weighted sum of the branches' rows; O in the 16-bit type and the merged LSE.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -52,9 +55,10 @@ __global__ void gather_rows_kernel(const W* src, W* dst, const int32_t* perm, co
 
 struct MergeArgs {
   int branches = 0;
-  const void* o[kMaxBranches] = {};         // [B*S, H, D] in the branch's residue order
-  const float* lse[kMaxBranches] = {};      // [H, B*S] (the varlen layout) in the branch's order
-  const int32_t* inv[kMaxBranches] = {};    // the token's position in the branch's order; null: identity
+  const void* o[kMaxBranches] = {};         // [B*S, H, D]: original order (strided), residue order (otherwise)
+  const float* lse[kMaxBranches] = {};      // [r*H, B*S/r] (strided), [H, B*S] in the residue order (otherwise)
+  const int32_t* inv[kMaxBranches] = {};    // residue form: the token's position in the order
+  int rate[kMaxBranches] = {};              // strided: the rate r; residue form: 0
   void* out = nullptr;                      // [B*S, H, D], original order
   float* lse_out = nullptr;                 // [B, H, S]
   int64_t batch = 0, seq = 0, heads = 0;
@@ -77,24 +81,28 @@ __global__ void merge_kernel(MergeArgs a, int dim) {
   const int lane = threadIdx.x & 31;
   if (row >= a.batch * a.seq * a.heads) return;
   const int64_t h = row % a.heads, tok = row / a.heads, b = tok / a.seq, t = tok % a.seq, bs = a.batch * a.seq;
+  // Branch i's LSE and O row of (tok, h): strided, row tok / r of virtual head (tok mod r) * H + h, whose
+  // O row is the original (tok, h); residue form, position b*S + inv[t] of head h.
+  auto lse_at = [&](int i) {
+    const int r = a.rate[i];
+    if (r > 0) return a.lse[i][((tok % r) * a.heads + h) * (bs / r) + tok / r];
+    return a.lse[i][h * bs + b * a.seq + a.inv[i][t]];
+  };
+  auto o_row = [&](int i) { return a.rate[i] > 0 ? row : (b * a.seq + a.inv[i][t]) * a.heads + h; };
   float mx = -INFINITY;
-  for (int i = 0; i < a.branches; ++i) {
-    const int64_t pos = b * a.seq + (a.inv[i] ? a.inv[i][t] : t);
-    mx = fmaxf(mx, a.lse[i][h * bs + pos]);
-  }
+  for (int i = 0; i < a.branches; ++i) mx = fmaxf(mx, lse_at(i));
   float acc[kSlots] = {};
   float sum = 0.f;
   for (int i = 0; i < a.branches && mx != -INFINITY; ++i) {
-    const int64_t pos = b * a.seq + (a.inv[i] ? a.inv[i][t] : t);
-    const float l = a.lse[i][h * bs + pos];
+    const float l = lse_at(i);
     if (l == -INFINITY) continue;
     const float w = expf(l - mx);
     sum += w;
     if constexpr (E > 0) {
-      const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[(pos * a.heads + h) * 32 + lane];
+      const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[o_row(i) * 32 + lane];
       for (int e = 0; e < E; ++e) acc[e] += w * to_float(x.v[e]);
     } else {
-      const T* x = static_cast<const T*>(a.o[i]) + (pos * a.heads + h) * dim;
+      const T* x = static_cast<const T*>(a.o[i]) + o_row(i) * dim;
       for (int k = 0; k < kSlots; ++k)
         if (lane + 32 * k < dim) acc[k] += w * to_float(x[lane + 32 * k]);
     }
@@ -128,12 +136,6 @@ void launch_merge(const MergeArgs& a, ElemType dtype, int64_t head_dim, cudaStre
   else launch_merge_t<__half>(a, int(head_dim), s);
 }
 
-bool is_identity(const curves::Perm& perm) {
-  for (size_t j = 0; j < perm.size(); ++j)
-    if (perm[j] != int64_t(j)) return false;
-  return true;
-}
-
 // One problem resident on the GPU: the inputs, each branch's gathered inputs, CSR, offsets, output and
 // LSE, the merged output.
 class DilatedDevice {
@@ -163,8 +165,10 @@ class DilatedDevice {
     q_.upload(in.q, size_t(rows_) * qrow_, stream_);
     k_.upload(in.k, size_t(rows_) * krow_, stream_);
     v_.upload(in.v, size_t(rows_) * krow_, stream_);
-    const std::vector<uint8_t> head_type(size_t(H), uint8_t(HeadType::Sparse));
-    const std::vector<int32_t> zeros(size_t(H), 0);
+    int64_t max_heads = H;  // a strided branch has r*H (virtual) query heads
+    for (const BranchPlan& b : plans) max_heads = std::max(max_heads, b.problem.heads_q);
+    const std::vector<uint8_t> head_type(size_t(max_heads), uint8_t(HeadType::Sparse));
+    const std::vector<int32_t> zeros(size_t(max_heads), 0);
     head_type_.upload(head_type.data(), head_type.size(), stream_);
     head_zero_.upload(zeros.data(), zeros.size() * 4, stream_);
     branches_.resize(plans.size());
@@ -172,10 +176,9 @@ class DilatedDevice {
     for (size_t i = 0; i < plans.size(); ++i) {
       const BranchPlan& plan = plans[i];
       Branch& br = branches_[i];
-      br.identity = is_identity(plan.perm);
-      if (!br.identity) {
-        std::vector<int32_t> perm(plan.perm.begin(), plan.perm.end()), inv(perm.size());
-        for (size_t j = 0; j < perm.size(); ++j) inv[size_t(perm[j])] = int32_t(j);
+      br.strided = plan.strided;
+      if (!br.strided) {
+        std::vector<int32_t> perm(plan.perm.begin(), plan.perm.end()), inv(plan.inv.begin(), plan.inv.end());
         br.perm.upload(perm.data(), perm.size() * 4, stream_);
         br.inv.upload(inv.data(), inv.size() * 4, stream_);
         br.q.alloc(q_.bytes()), br.k.alloc(k_.bytes()), br.v.alloc(v_.bytes());
@@ -212,14 +215,14 @@ class DilatedDevice {
       a.mask_shape = ms;
       a.causal = plan.mask.causal;
       a.cu_q = a.cu_k = br.cu.get<int32_t>();
-      a.total_q = a.total_k = rows_;
+      a.total_q = a.total_k = plan.rows(rows_);
       a.head_type = head_type_.get<uint8_t>();
       a.head_sink = a.head_local = head_zero_.get<int32_t>();
       a.kv_num_blocks = br.kv_num.get<int32_t>();
       a.kv_indices = br.kv_idx.get<int32_t>();
-      a.q = br.identity ? q_.get() : br.q.get();
-      a.k = br.identity ? k_.get() : br.k.get();
-      a.v = br.identity ? v_.get() : br.v.get();
+      a.q = br.strided ? q_.get() : br.q.get();
+      a.k = br.strided ? k_.get() : br.k.get();
+      a.v = br.strided ? v_.get() : br.v.get();
       a.o = br.o.get();
       a.lse = br.lse.get<float>();
       a.stream = stream_;
@@ -227,7 +230,8 @@ class DilatedDevice {
       ws_bytes = std::max(ws_bytes, device_workspace_bytes(a, false));  // head dims the kernels run padded
       merge_.o[i] = br.o.get();
       merge_.lse[i] = br.lse.get<float>();
-      merge_.inv[i] = br.identity ? nullptr : br.inv.get<int32_t>();
+      merge_.inv[i] = br.strided ? nullptr : br.inv.get<int32_t>();
+      merge_.rate[i] = br.strided ? int(plan.branch.rate) : 0;
     }
     // One workspace for every branch's pass (they run one after the other on the stream).
     workspace_.alloc(ws_bytes);
@@ -252,7 +256,7 @@ class DilatedDevice {
 
   void gathers() {
     for (Branch& br : branches_) {
-      if (br.identity) continue;
+      if (br.strided) continue;
       gather(q_, br.q, br, br.need_q, p_.heads_q);
       gather(k_, br.k, br, br.need_kv, p_.heads_kv);
       gather(v_, br.v, br, br.need_kv, p_.heads_kv);
@@ -285,7 +289,7 @@ class DilatedDevice {
 
  private:
   struct Branch {
-    bool identity = true;
+    bool strided = true;
     DeviceBuffer perm, inv, cls, need_q, need_kv, q, k, v, cu, bits, kv_num, kv_idx, o, lse;
     DeviceAttention pass;
   };

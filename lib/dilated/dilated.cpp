@@ -86,18 +86,32 @@ BranchPlan plan_branch(const AttentionProblem& p, const Branch& b, bool causal, 
   const int64_t S = p.q_len, w = b.segment, r = b.rate;
   BranchPlan plan;
   plan.branch = b;
-  plan.perm = curves::residue_order(S, w, r);
+  plan.strided = S % r == 0;  // then every segment, the tail too, holds S_seg / r tokens of each class
   AttentionProblem& bp = plan.problem;
   bp = p;
+  // Runs: strided, one per (batch, segment), all classes in it (each class its virtual heads); residue
+  // form, one per (batch, segment, class).
   std::vector<int64_t> lens;
   for (int64_t bi = 0; bi < p.batch; ++bi)
     for (int64_t s0 = 0; s0 < S; s0 += w) {
       const int64_t len = std::min(w, S - s0);
+      if (plan.strided) {
+        lens.push_back(len / r);
+        continue;
+      }
       for (int64_t c = 0; c < r && c < len; ++c) {  // class c: positions c, c + r, ... of the segment
         lens.push_back((len - c + r - 1) / r);
         plan.run_class.push_back(c);
       }
     }
+  if (plan.strided) {
+    bp.heads_q = p.heads_q * r;
+    bp.heads_kv = p.heads_kv * r;
+  } else {
+    plan.perm = curves::residue_order(S, w, r);
+    plan.inv.resize(plan.perm.size());
+    for (size_t j = 0; j < plan.perm.size(); ++j) plan.inv[size_t(plan.perm[j])] = int64_t(j);
+  }
   const int64_t runs = int64_t(lens.size()), maxlen = *std::max_element(lens.begin(), lens.end());
   bp.batch = runs;
   bp.q_len = bp.kv_len = maxlen;
@@ -107,7 +121,7 @@ BranchPlan plan_branch(const AttentionProblem& p, const Branch& b, bool causal, 
 
   MaskShape ms;
   ms.batch = runs;
-  ms.heads = p.heads_q;
+  ms.heads = bp.heads_q;
   ms.q_len = ms.kv_len = maxlen;
   ms.block_q = block_q;
   ms.block_kv = block_kv;
@@ -118,10 +132,12 @@ BranchPlan plan_branch(const AttentionProblem& p, const Branch& b, bool causal, 
   for (int64_t run = 0; run < runs; ++run) {
     const int64_t n = lens[size_t(run)], nbq = (n + block_q - 1) / block_q, nbk = (n + block_kv - 1) / block_kv;
     for (int64_t h = 0; h < p.heads_q; ++h) {
-      if (head_offset(h, r) != plan.run_class[size_t(run)]) continue;
+      const int64_t c = head_offset(h, r);
+      if (!plan.strided && c != plan.run_class[size_t(run)]) continue;
+      const int64_t head = plan.strided ? c * p.heads_q + h : h;
       for (int64_t i = 0; i < nbq; ++i) {
         const int64_t last_q = std::min(n, (i + 1) * block_q) - 1;
-        for (int64_t j = 0; j < nbk && (!causal || j * block_kv <= last_q); ++j) m.set(run, h, i, j);
+        for (int64_t j = 0; j < nbk && (!causal || j * block_kv <= last_q); ++j) m.set(run, head, i, j);
       }
     }
   }
@@ -223,71 +239,86 @@ DilatedResult run_dilated(const AttentionProblem& p, const DilatedSpec& spec, co
   std::vector<BranchPlan> plans;
   for (const Branch& br : spec.branches) plans.push_back(plan_branch(p, br, spec.causal, opt.block_q, opt.block_kv));
 
-  struct Permuted {
+  // A branch's inputs: the caller's (strided form) or permuted into its residue order.
+  struct BranchInputs {
     std::vector<uint8_t> q, k, v;
-    AttentionInputs in() const { return {q.data(), k.data(), v.data(), nullptr}; }
+    AttentionInputs view;
   };
-  auto permute_inputs = [&](const BranchPlan& b) {
-    return Permuted{permute_token_rows(in.q, qrow, B, b.perm), permute_token_rows(in.k, krow, B, b.perm),
-                    permute_token_rows(in.v, krow, B, b.perm)};
+  auto branch_inputs = [&](const BranchPlan& b) {
+    BranchInputs x;
+    if (b.strided) {
+      x.view = {in.q, in.k, in.v, nullptr};
+      return x;
+    }
+    x.q = permute_token_rows(in.q, qrow, B, b.perm), x.k = permute_token_rows(in.k, krow, B, b.perm);
+    x.v = permute_token_rows(in.v, krow, B, b.perm);
+    x.view = {x.q.data(), x.k.data(), x.v.data(), nullptr};
+    return x;
   };
 
   // Forward: each branch's rows merged into (out, lse) as they come: the running merge keeps one
-  // output, normalized, and its log-denominator.
+  // output, normalized, and its log-denominator. A branch's LSE is [its heads, its rows] (varlen).
   const bool whole = runner.whole_forward(p, plans, in, out, lse);
   for (const BranchPlan& b : plans) {
     if (whole) break;
-    Permuted x = permute_inputs(b);
-    CpuForward<T> f = runner.forward(b, x.in());
-    for (int64_t bi = 0; bi < B; ++bi)
-      for (int64_t j = 0; j < S; ++j) {
-        const int64_t src = bi * S + j, dst = bi * S + b.perm[size_t(j)];
-        for (int64_t h = 0; h < H; ++h) {
-          const T lb = f.lse[size_t(h * BS + src)];
-          if (lb == ninf) continue;  // the branch does not select this token for head h
-          T& L = lse[size_t((bi * H + h) * S + (dst - bi * S))];
-          T* o = out.data() + (dst * H + h) * D;
-          const T* ob = f.out.data() + (src * H + h) * D;
-          if (L == ninf) {
-            L = lb;
-            std::copy(ob, ob + D, o);
-            continue;
-          }
-          const T mx = std::max(L, lb), wa = std::exp(L - mx), wb = std::exp(lb - mx), s = wa + wb;
-          for (int64_t d = 0; d < D; ++d) o[d] = (wa * o[d] + wb * ob[d]) / s;
-          L = mx + std::log(s);
+    BranchInputs x = branch_inputs(b);
+    CpuForward<T> f = runner.forward(b, x.view);
+    const int64_t brows = b.rows(BS), bheads = b.heads(H);
+    for (int64_t g = 0; g < BS; ++g)
+      for (int64_t h = 0; h < H; ++h) {
+        const BranchPlan::Slot sl = b.slot(g, h, H, S);
+        const T lb = f.lse[size_t(sl.head * brows + sl.row)];
+        if (lb == ninf) continue;  // the branch does not select this token for head h
+        T& L = lse[size_t(((g / S) * H + h) * S + g % S)];
+        T* o = out.data() + (g * H + h) * D;
+        const T* ob = f.out.data() + (sl.row * bheads + sl.head) * D;
+        if (L == ninf) {
+          L = lb;
+          std::copy(ob, ob + D, o);
+          continue;
         }
+        const T mx = std::max(L, lb), wa = std::exp(L - mx), wb = std::exp(lb - mx), s = wa + wb;
+        for (int64_t d = 0; d < D; ++d) o[d] = (wa * o[d] + wb * ob[d]) / s;
+        L = mx + std::log(s);
       }
   }
 
   DilatedResult res;
   if (dout) {
-    // Backward: each branch with the merged O and LSE in its own layout, dO permuted likewise; the
-    // branches' gradients, back in the original order, add up.
+    // Backward: each branch with the merged O and LSE in its own layout, dO likewise; the branches'
+    // gradients, back in the original order, add up.
     std::vector<T> dq(size_t(BS * H * D), T(0)), dk(size_t(BS * Hkv * D), T(0)), dv(size_t(BS * Hkv * D), T(0));
     for (const BranchPlan& b : plans) {
-      Permuted x = permute_inputs(b);
+      BranchInputs x = branch_inputs(b);
+      const int64_t brows = b.rows(BS), bheads = b.heads(H), bkv = b.heads(Hkv);
       CpuForward<T> f;
       f.out.resize(out.size());
       f.lse.resize(size_t(H * BS));
       std::vector<float> dob(size_t(BS * H * D));
-      for (int64_t bi = 0; bi < B; ++bi)
-        for (int64_t j = 0; j < S; ++j) {
-          const int64_t pos = bi * S + j, tok = bi * S + b.perm[size_t(j)];
-          std::copy(out.begin() + tok * H * D, out.begin() + (tok + 1) * H * D, f.out.begin() + pos * H * D);
-          std::copy(dout + tok * H * D, dout + (tok + 1) * H * D, dob.begin() + pos * H * D);
-          for (int64_t h = 0; h < H; ++h) f.lse[size_t(h * BS + pos)] = lse[size_t((bi * H + h) * S + (tok - bi * S))];
+      for (int64_t g = 0; g < BS; ++g)
+        for (int64_t h = 0; h < H; ++h) {
+          const BranchPlan::Slot sl = b.slot(g, h, H, S);
+          const int64_t src = (g * H + h) * D, dst = (sl.row * bheads + sl.head) * D;
+          std::copy(out.begin() + src, out.begin() + src + D, f.out.begin() + dst);
+          std::copy(dout + src, dout + src + D, dob.begin() + dst);
+          f.lse[size_t(sl.head * brows + sl.row)] = lse[size_t(((g / S) * H + h) * S + g % S)];
         }
-      CpuGradients<T> g = runner.backward(b, x.in(), f, dob.data());
-      for (int64_t bi = 0; bi < B; ++bi)
-        for (int64_t j = 0; j < S; ++j) {
-          const int64_t pos = bi * S + j, tok = bi * S + b.perm[size_t(j)];
-          for (int64_t e = 0; e < H * D; ++e) dq[size_t(tok * H * D + e)] += g.dq[size_t(pos * H * D + e)];
-          for (int64_t e = 0; e < Hkv * D; ++e) {
-            dk[size_t(tok * Hkv * D + e)] += g.dk[size_t(pos * Hkv * D + e)];
-            dv[size_t(tok * Hkv * D + e)] += g.dv[size_t(pos * Hkv * D + e)];
+      CpuGradients<T> gr = runner.backward(b, x.view, f, dob.data());
+      for (int64_t g = 0; g < BS; ++g) {
+        for (int64_t h = 0; h < H; ++h) {
+          const BranchPlan::Slot sl = b.slot(g, h, H, S);
+          const T* src = gr.dq.data() + (sl.row * bheads + sl.head) * D;
+          for (int64_t d = 0; d < D; ++d) dq[size_t((g * H + h) * D + d)] += src[d];
+        }
+        for (int64_t h = 0; h < Hkv; ++h) {
+          const BranchPlan::Slot sl = b.slot(g, h, Hkv, S);
+          const int64_t src = (sl.row * bkv + sl.head) * D, dst = (g * Hkv + h) * D;
+          for (int64_t d = 0; d < D; ++d) {
+            dk[size_t(dst + d)] += gr.dk[size_t(src + d)];
+            dv[size_t(dst + d)] += gr.dv[size_t(src + d)];
           }
         }
+      }
     }
     res.dq = to_float(dq, "dQ"), res.dk = to_float(dk, "dK"), res.dv = to_float(dv, "dV");
   }

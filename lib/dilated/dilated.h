@@ -13,14 +13,21 @@
 // so that i mod r and (i - s0) mod r agree. K/V heads follow GQA (query head h reads kv head
 // h / (Hq/Hkv)); the selection is the query head's.
 //
-// Construction. residue_order(S, w, r) (lib/curves/residue.cpp) lists each segment's tokens class by
-// class, so every (segment, class) run of tokens that attend to each other is contiguous. Each run is one
-// sequence of a varlen batch, and the mask ([runs, Hq, Mq, Mk]) keeps a run's blocks for the heads whose
-// offset is the run's class: the branch is one block-sparse forward on permuted Q/K/V, exact for any
-// lengths (tails and runs shorter than a block are the varlen sequences' partial blocks). The branches
-// are merged row by row as above. The backward of the merge is the branches' own backward run with the
-// merged O and LSE in place of their own (the merge is one softmax over the union, so P = exp(S - L) and
-// D = rowsum(dO * O) are those of the union), and the gradients of the branches add up.
+// Construction. When r divides S, the branch needs no permutation: Q viewed as [B*S/r, r*Hq, D] (the same
+// memory) puts token t = r*u + c of head h at row u, "virtual head" c*Hq + h, so the tokens of class c
+// of a segment are one run of w/r consecutive rows of virtual head c*Hq + h (K/V likewise with Hkv, and
+// GQA maps virtual head c*Hq + h to c*Hkv + h/(Hq/Hkv), the class's copy of its K/V head). Each run is one
+// sequence of a varlen batch and the mask ([runs, r*Hq, Mq, Mk]) keeps a run's blocks for the virtual
+// heads c*Hq + h whose offset h mod r is c: the branch is one block-sparse forward on the inputs as they
+// are, its O already in the original order and its LSE [r*Hq, B*S/r] (the strided form). Otherwise
+// residue_order(S, w, r) (lib/curves/residue.cpp) lists each segment's tokens class by class, each
+// (segment, class) run is one sequence, the mask ([runs, Hq, Mq, Mk]) keeps a run's blocks for the heads
+// whose offset is the run's class, and Q/K/V are permuted into that order (the residue form). Either way
+// the branch is exact for any lengths (tails and runs shorter than a block are the varlen sequences'
+// partial blocks). The branches are merged row by row as above. The backward of the merge is the
+// branches' own backward run with the merged O and LSE in place of their own (the merge is one softmax
+// over the union, so P = exp(S - L) and D = rowsum(dO * O) are those of the union), and the gradients
+// of the branches add up.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -56,10 +63,23 @@ inline int64_t head_offset(int64_t head, int64_t rate) { return head % rate; }
 // One branch as a varlen block-sparse problem on the residue-permuted sequence.
 struct BranchPlan {
   Branch branch;
-  curves::Perm perm;             // residue order of one sequence: position j holds token perm[j]
-  AttentionProblem problem;      // varlen, one sequence per non-empty (batch, segment, class) run
-  BlockMask mask;                // [runs, Hq, Mq, Mk]
-  std::vector<int64_t> run_class;
+  bool strided = false;          // r divides S: the inputs viewed as [B*S/r, r*H, D], no permutation
+  curves::Perm perm;             // residue form: position j of one sequence holds token perm[j]; strided: empty
+  AttentionProblem problem;      // varlen, one sequence per non-empty run; strided: heads r*Hq / r*Hkv
+  BlockMask mask;                // [runs, heads of the problem, Mq, Mk]
+  std::vector<int64_t> run_class;  // residue form: each run's class (strided: every run holds all classes)
+  // Where token g (0..B*S-1, original order) of head h of a tensor with `heads` heads is in the branch's
+  // layout [rows, heads * (strided ? r : 1), ...]: (row, virtual head). rows = B*S / (strided ? r : 1).
+  struct Slot {
+    int64_t row, head;
+  };
+  Slot slot(int64_t g, int64_t h, int64_t heads, int64_t seq) const {
+    if (strided) return {g / branch.rate, (g % branch.rate) * heads + h};
+    return {g - g % seq + inv[size_t(g % seq)], h};
+  }
+  int64_t rows(int64_t tokens) const { return strided ? tokens / branch.rate : tokens; }
+  int64_t heads(int64_t h) const { return strided ? h * branch.rate : h; }
+  std::vector<int64_t> inv;      // residue form: the position of token t in the order (perm's inverse)
 };
 
 // The problem `p` (fixed-length, q_len == kv_len, softmax) checked for dilated attention: UsageError

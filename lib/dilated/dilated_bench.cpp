@@ -179,8 +179,8 @@ bench::BenchDoc run_dilated_bench(const DilatedBenchPlan& plan, bench::BenchBack
                         for (const Branch& br : spec.branches) plans.push_back(plan_branch(p, br, spec.causal, block, block));
                         if (pass == bench::Pass::Fwd) {
                           // Everything on the GPU from the inputs in the order to the merged output
-                          // (lib/dilated/dilated_gpu.h): the gathers into each branch's residue order, the
-                          // branches, the merge; each part also alone.
+                          // (lib/dilated/dilated_gpu.h): the gathers into the residue-form branches' orders
+                          // (none when the rates divide S), the branches, the merge; each part also alone.
                           if (!dilated_gpu()) throw UsageError("this build has no GPU dilated pipeline");
                           AttentionOptions aopt;
                           aopt.backend = Backend::Cuda;
@@ -191,16 +191,22 @@ bench::BenchDoc run_dilated_bench(const DilatedBenchPlan& plan, bench::BenchBack
                           parts = {{"gather_ms", t.gather.median_ms}, {"branches_ms", t.branches.median_ms},
                                    {"merge_ms", t.merge.median_ms}};
                           clock = t.sm_clock_mhz;
-                          kernel = t.kernel + " x " + std::to_string(spec.branches.size()) +
-                                   " branches + gathers + LSE merge (all on the GPU)";
+                          const auto gathered = std::count_if(plans.begin(), plans.end(),
+                                                              [](const BranchPlan& b) { return !b.strided; });
+                          kernel = t.kernel + " x " + std::to_string(spec.branches.size()) + " branches + " +
+                                   (gathered ? std::to_string(gathered) + " gathered" : std::string("no gathers")) +
+                                   " + LSE merge (all on the GPU)";
                         } else {
                           // Backward: each branch's pass on the device, summed (the merge has no backward kernel).
                           double noise = 0;
                           int64_t samples = -1;
                           bool met = true;
                           for (const BranchPlan& bp : plans) {
-                            std::vector<uint8_t> qb = permute_rows(qo, qrow, B, bp.perm), kb = permute_rows(ko, krow, B, bp.perm),
-                                                 vb = permute_rows(vo, krow, B, bp.perm);
+                            // Strided branches read the inputs as they are; the residue form, permuted.
+                            std::vector<uint8_t> qb = qo, kb = ko, vb = vo;
+                            if (!bp.strided)
+                              qb = permute_rows(qo, qrow, B, bp.perm), kb = permute_rows(ko, krow, B, bp.perm),
+                              vb = permute_rows(vo, krow, B, bp.perm);
                             auto prepared = backend.prepare(bp.problem, bp.mask, {qb.data(), kb.data(), vb.data(), nullptr}, pass);
                             bench::TimingStats s = prepared->time(opt.timing);
                             st.median_ms += s.median_ms, st.mean_ms += s.mean_ms, st.min_ms += s.min_ms, st.max_ms += s.max_ms;

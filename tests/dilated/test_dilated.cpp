@@ -186,22 +186,54 @@ TEST_CASE("parse_dilated: pairs, and one clear error per bad input") {
 TEST_CASE("plan_branch: residue runs as varlen sequences, the head's class kept (hand-computed)") {
   AttentionProblem p;
   p.batch = 1, p.q_len = p.kv_len = 10, p.heads_q = 2, p.heads_kv = 1, p.head_dim = 4;
-  // Segment 4, rate 2: segments [0,4) [4,8) [8,10); classes even/odd: runs of 2, 2, 2, 2, 1, 1.
+  // Segment 4, rate 2, S = 10: strided. Q viewed as [5 rows, 2 classes x 2 heads]: row u holds tokens
+  // 2u (virtual heads 0, 1) and 2u + 1 (virtual heads 2, 3); segments [0,4) [4,8) [8,10) are runs of
+  // 2, 2, 1 rows; head 0 (offset 0) keeps virtual head 0, head 1 (offset 1) virtual head 2 + 1 = 3.
+  {
+    BranchPlan s = plan_branch(p, {4, 2}, false, 2, 2);
+    CHECK(s.strided);
+    CHECK(s.perm.empty());
+    CHECK(s.problem.heads_q == 4);
+    CHECK(s.problem.heads_kv == 2);
+    CHECK(s.problem.cu_seqlens_q == std::vector<int32_t>{0, 2, 4, 5});
+    CHECK(s.mask.shape.heads == 4);
+    for (int64_t run = 0; run < 3; ++run)
+      for (int64_t vh = 0; vh < 4; ++vh) CHECK(s.mask.at(run, vh, 0, 0) == (vh == 0 || vh == 3));
+    // Token 7 (segment 1, odd) of head 1: row 3, virtual head 1 * 2 + 1; of kv head 0: virtual kv head 1.
+    CHECK(s.slot(7, 1, 2, 10).row == 3);
+    CHECK(s.slot(7, 1, 2, 10).head == 3);
+    CHECK(s.slot(7, 0, 1, 10).head == 1);
+    CHECK(s.rows(10) == 5);
+    CHECK(s.heads(2) == 4);
+  }
+  // S = 10, segment 4, rate 4 (4 does not divide 10): residue form.
+  {
+    BranchPlan r4 = plan_branch(p, {4, 4}, false, 2, 2);
+    CHECK(!r4.strided);
+    CHECK(r4.perm == curves::Perm{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // runs of one token each but the tail's
+    CHECK(r4.problem.cu_seqlens_q == std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+    CHECK(r4.slot(9, 0, 2, 10).row == 9);
+  }
+  p.q_len = p.kv_len = 11;  // rate 2 does not divide 11: residue form
+  // Segment 4, rate 2: segments [0,4) [4,8) [8,11); classes even/odd: runs of 2, 2, 2, 2, 2, 1.
   BranchPlan b = plan_branch(p, {4, 2}, false, 2, 2);
-  CHECK(b.perm == curves::Perm{0, 2, 1, 3, 4, 6, 5, 7, 8, 9});
-  CHECK(b.problem.cu_seqlens_q == std::vector<int32_t>{0, 2, 4, 6, 8, 9, 10});
+  CHECK(!b.strided);
+  CHECK(b.perm == curves::Perm{0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9});
+  CHECK(b.slot(9, 1, 2, 11).row == 10);
+  CHECK(b.slot(9, 1, 2, 11).head == 1);
+  CHECK(b.problem.cu_seqlens_q == std::vector<int32_t>{0, 2, 4, 6, 8, 10, 11});
   CHECK(b.run_class == std::vector<int64_t>{0, 1, 0, 1, 0, 1});
   CHECK(b.mask.shape.batch == 6);
   CHECK(b.mask.at(0, 0, 0, 0));
   CHECK(!b.mask.at(0, 1, 0, 0));  // head 1 has offset 1: not the even run
   CHECK(b.mask.at(1, 1, 0, 0));
   CHECK(!b.mask.at(1, 0, 0, 0));
-  // dilated_pairs: per head 2*2 + 2*2 + 1*1 = 9 pairs, two heads; causal 3 + 3 + 1.
+  // dilated_pairs: head 0 2*2 + 2*2 + 2*2, head 1 2*2 + 2*2 + 1*1; causal 3 + 3 + 3 and 3 + 3 + 1.
   DilatedSpec s;
   s.branches = {{4, 2}};
-  CHECK(dilated_pairs(p, s) == 18);
+  CHECK(dilated_pairs(p, s) == 21);
   s.causal = true;
-  CHECK(dilated_pairs(p, s) == 14);
+  CHECK(dilated_pairs(p, s) == 16);
 }
 
 TEST_CASE("dilated attention: exact against the float64 definition (branches, rates, tails, causal, GQA, batch)") {
