@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Dilated attention on the GPU host (issue 20): for S = 32768 and 131072 (grids 128x256 and 256x512) and two
-# LongNet configurations, standard against Hilbert order: bsattn's time (everything on the GPU: gathers into
-# the residue orders, branches, LSE merge) and effective TFLOP/s, the plain block-sparse forward at the
-# same pair densities (local and random masks), FlexAttention and SDPA flash doing the same dilated
-# attention (scripts/peers.py, their O checked against bsattn's), and recall and error against dense
+# LongNet configurations, standard against Hilbert order: bsattn's time (everything on the GPU: the
+# branches on the inputs viewed by rate, no gathers as every rate divides S, the LSE merge) and effective
+# TFLOP/s, the plain block-sparse forward at the same pair densities (local and random masks),
+# FlexAttention and SDPA flash doing the same dilated attention (scripts/peers.py, their O checked against
+# bsattn's), and recall and error against dense
 # attention on --synthetic spatial inputs (analyze --sample-rows: 8 heads, 64 rows per head, float64), and the
 # GPU output against the CPU reference at S = 8192. Writes
 # $OUT/dilated-gpu-<gpu>-<commit>.md and the JSON it came from ($OUT/json-gpu-<commit>/).
@@ -72,8 +73,8 @@ for f in glob.glob(os.path.join(jdir, "analyze-*.json")):
         quality[(d["layout"]["length"], d["dilated"]["spec"], r["order"])] = r["summary"]
 out = ["# Dilated attention on the GPU (issue 20), commit %s" % commit, "",
        "`scripts/dilated-gpu.sh`: bf16, B=1, H=16, D=128, block 128, non-causal. bsattn: everything on the GPU from "
-       "the inputs (in the token order) to the merged output (gathers into each branch's residue order, the "
-       "branches' block-sparse forwards, the fused LSE merge), CUDA events, L2 flushed. flex_dilated / sdpa_dilated: "
+       "the inputs (in the token order) to the merged output (each branch's block-sparse forward on the inputs "
+       "viewed as [S/r, r*H, D], the fused LSE merge), CUDA events, L2 flushed. flex_dilated / sdpa_dilated: "
        "the same computation in PyTorch end to end (scripts/peers.py), flex_dilated_branches: its flex_attention "
        "calls alone. Recall and error: `analyze --dilated --sample-rows 64` on `--synthetic spatial` inputs (8 "
        "heads, every offset of the rates; 64 query rows per head, float64, against exact dense attention). `check`: relative L2 error of the peer's O "
