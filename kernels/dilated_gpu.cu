@@ -9,7 +9,8 @@
 //       masks, and zeros keep it finite (0 * NaN would not be).
 //   the branches        the block-sparse forward (kernels/attention_device.h) on each branch's varlen
 //       problem, its row CSR built on the GPU once (launch_row_csr) from the plan's bitmap.
-//   merge_kernel        one warp per (token, head) of the original order, D/32 elements per lane: the
+//   merge_kernel        one warp per (token, head) of the original order (a block per token and 8 heads),
+//       D/32 elements per lane: the
 //       branches' LSEs at the token's slot in each branch (virtual head (t mod r)*H + h of row t/r when
 //       strided, the residue order's position inv[t] otherwise), their max, the weights
 //       exp(L_b - max), the weighted sum of the branches' rows; O in the 16-bit type and the merged LSE.
@@ -59,6 +60,7 @@ struct MergeArgs {
   const float* lse[kMaxBranches] = {};      // [r*H, B*S/r] (strided), [H, B*S] in the residue order (otherwise)
   const int32_t* inv[kMaxBranches] = {};    // residue form: the token's position in the order
   int rate[kMaxBranches] = {};              // strided: the rate r; residue form: 0
+  int64_t lse_rows[kMaxBranches] = {};      // rows of each branch's LSE: B*S / r (strided), B*S
   void* out = nullptr;                      // [B*S, H, D], original order
   float* lse_out = nullptr;                 // [B, H, S]
   int64_t batch = 0, seq = 0, heads = 0;
@@ -71,38 +73,51 @@ struct alignas(sizeof(T) * N) Vec {
 
 constexpr int kMaxMergeDim = 256;  // the forward kernels' largest head dim
 
-// The merge of one (token, head) row by one warp. E > 0: D = 32 E, each lane E consecutive elements as one
-// vector; E = 0: any D <= kMaxMergeDim, lane l the elements l, l + 32, ...
+// The merge of one (token, head) row by one warp: token blockIdx.x, head blockIdx.y * W + warp (W warps per
+// block, min(8, H)), so the token's position in each branch is worked out once per warp in 32-bit arithmetic (B*S <
+// 2^31). E > 0: D = 32 E, each lane E consecutive elements as one vector; E = 0: any D <= kMaxMergeDim,
+// lane l the elements l, l + 32, ...
 template <class T, int E>
 __global__ void merge_kernel(MergeArgs a, int dim) {
   static_assert(E >= 0 && E <= 8, "a lane holds at most 8 elements");
   constexpr int kSlots = E > 0 ? E : kMaxMergeDim / 32;
-  const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;  // (b, t, h), h fastest
+  const uint32_t tok = blockIdx.x, seq = uint32_t(a.seq), t = tok % seq, heads = uint32_t(a.heads);
+  const uint32_t h = blockIdx.y * (blockDim.x >> 5) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
-  if (row >= a.batch * a.seq * a.heads) return;
-  const int64_t h = row % a.heads, tok = row / a.heads, b = tok / a.seq, t = tok % a.seq, bs = a.batch * a.seq;
-  // Branch i's LSE and O row of (tok, h): strided, row tok / r of virtual head (tok mod r) * H + h, whose
-  // O row is the original (tok, h); residue form, position b*S + inv[t] of head h.
-  auto lse_at = [&](int i) {
-    const int r = a.rate[i];
-    if (r > 0) return a.lse[i][((tok % r) * a.heads + h) * (bs / r) + tok / r];
-    return a.lse[i][h * bs + b * a.seq + a.inv[i][t]];
-  };
-  auto o_row = [&](int i) { return a.rate[i] > 0 ? row : (b * a.seq + a.inv[i][t]) * a.heads + h; };
+  if (h >= heads) return;
+  const int64_t row = int64_t(tok) * heads + h, bs = a.batch * a.seq;
+  // Branch i's LSE and the O row of (tok, h): strided, row tok / r of virtual head (tok mod r) * H + h,
+  // whose O row is the original (tok, h); residue form, position b*S + inv[t] of head h.
+  float l[kMaxBranches];
+  int64_t orow[kMaxBranches];
   float mx = -INFINITY;
-  for (int i = 0; i < a.branches; ++i) mx = fmaxf(mx, lse_at(i));
+#pragma unroll
+  for (int i = 0; i < kMaxBranches; ++i) {
+    l[i] = -INFINITY;
+    orow[i] = row;
+    if (i >= a.branches) continue;
+    const uint32_t r = uint32_t(a.rate[i]);
+    if (r > 0) {
+      l[i] = a.lse[i][int64_t((tok % r) * heads + h) * a.lse_rows[i] + tok / r];
+    } else {
+      const int64_t pos = int64_t(tok - t) + a.inv[i][t];
+      l[i] = a.lse[i][int64_t(h) * bs + pos];
+      orow[i] = pos * heads + h;
+    }
+    mx = fmaxf(mx, l[i]);
+  }
   float acc[kSlots] = {};
   float sum = 0.f;
-  for (int i = 0; i < a.branches && mx != -INFINITY; ++i) {
-    const float l = lse_at(i);
-    if (l == -INFINITY) continue;
-    const float w = expf(l - mx);
+#pragma unroll
+  for (int i = 0; i < kMaxBranches; ++i) {
+    if (i >= a.branches || l[i] == -INFINITY) continue;
+    const float w = expf(l[i] - mx);
     sum += w;
     if constexpr (E > 0) {
-      const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[o_row(i) * 32 + lane];
+      const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[orow[i] * 32 + lane];
       for (int e = 0; e < E; ++e) acc[e] += w * to_float(x.v[e]);
     } else {
-      const T* x = static_cast<const T*>(a.o[i]) + o_row(i) * dim;
+      const T* x = static_cast<const T*>(a.o[i]) + orow[i] * dim;
       for (int k = 0; k < kSlots; ++k)
         if (lane + 32 * k < dim) acc[k] += w * to_float(x[lane + 32 * k]);
     }
@@ -118,16 +133,20 @@ __global__ void merge_kernel(MergeArgs a, int dim) {
     for (int k = 0; k < kSlots; ++k)
       if (lane + 32 * k < dim) out[lane + 32 * k] = from_float<T>(acc[k] * inv_sum);
   }
-  if (lane == 0) a.lse_out[(b * a.heads + h) * a.seq + t] = mx == -INFINITY ? -INFINITY : mx + logf(sum);
+  if (lane == 0) {
+    const int64_t b = (tok - t) / seq;
+    a.lse_out[(b * heads + h) * a.seq + t] = mx == -INFINITY ? -INFINITY : mx + logf(sum);
+  }
 }
 
 template <class T>
 void launch_merge_t(const MergeArgs& a, int dim, cudaStream_t s) {
-  const unsigned grid = unsigned((a.batch * a.seq * a.heads + 7) / 8);
-  if (dim == 64) merge_kernel<T, 2><<<grid, 256, 0, s>>>(a, dim);
-  else if (dim == 128) merge_kernel<T, 4><<<grid, 256, 0, s>>>(a, dim);
-  else if (dim == 256) merge_kernel<T, 8><<<grid, 256, 0, s>>>(a, dim);
-  else merge_kernel<T, 0><<<grid, 256, 0, s>>>(a, dim);
+  const int64_t warps = std::min<int64_t>(8, a.heads);
+  const dim3 grid(unsigned(a.batch * a.seq), unsigned((a.heads + warps - 1) / warps)), block(unsigned(32 * warps));
+  if (dim == 64) merge_kernel<T, 2><<<grid, block, 0, s>>>(a, dim);
+  else if (dim == 128) merge_kernel<T, 4><<<grid, block, 0, s>>>(a, dim);
+  else if (dim == 256) merge_kernel<T, 8><<<grid, block, 0, s>>>(a, dim);
+  else merge_kernel<T, 0><<<grid, block, 0, s>>>(a, dim);
   CUDA_CHECK_LAUNCH("merge_kernel (dilated)");
 }
 
@@ -232,6 +251,7 @@ class DilatedDevice {
       merge_.lse[i] = br.lse.get<float>();
       merge_.inv[i] = br.strided ? nullptr : br.inv.get<int32_t>();
       merge_.rate[i] = br.strided ? int(plan.branch.rate) : 0;
+      merge_.lse_rows[i] = plan.rows(rows_);
     }
     // One workspace for every branch's pass (they run one after the other on the stream).
     workspace_.alloc(ws_bytes);
