@@ -9,11 +9,11 @@
 //       masks, and zeros keep it finite (0 * NaN would not be).
 //   the branches        the block-sparse forward (kernels/attention_device.h) on each branch's varlen
 //       problem, its row CSR built on the GPU once (launch_row_csr) from the plan's bitmap.
-//   merge_kernel        one warp per (token, head) of the original order (a block per token and 8 heads),
-//       D/32 elements per lane: the
-//       branches' LSEs at the token's slot in each branch (virtual head (t mod r)*H + h of row t/r when
-//       strided, the residue order's position inv[t] otherwise), their max, the weights
-//       exp(L_b - max), the weighted sum of the branches' rows; O in the 16-bit type and the merged LSE.
+//   merge_kernel        one warp per (token, head) of the original order (a block per token and up to 8
+//       heads), D/32 elements per lane: the branches' LSEs and O rows at the token's slot in each branch
+//       (virtual head (t mod r)*H + h of row t/r when strided, the residue order's position inv[t]
+//       otherwise), loaded four branches at a time, merged with the weights exp(L_b - max) into a running
+//       sum rescaled as the max grows; O in the 16-bit type and the merged LSE.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -74,11 +74,15 @@ struct alignas(sizeof(T) * N) Vec {
 constexpr int kMaxMergeDim = 256;  // the forward kernels' largest head dim
 
 // The merge of one (token, head) row by one warp: token blockIdx.x, head blockIdx.y * W + warp (W warps per
-// block, min(8, H)), so the token's position in each branch is worked out once per warp in 32-bit arithmetic (B*S <
-// 2^31). E > 0: D = 32 E, each lane E consecutive elements as one vector; E = 0: any D <= kMaxMergeDim,
-// lane l the elements l, l + 32, ...
+// block, min(8, H)), so the token's position in each branch is worked out once per warp in 32-bit arithmetic
+// (B*S < 2^31). The branches go by groups of kGroup, each group's LSEs and O rows loaded together (one
+// round trip to memory per group, not two per branch), merged into a running (max, sum, acc) that is
+// rescaled when the max grows. E > 0: D = 32 E, each lane E consecutive elements as one vector; E = 0:
+// any D <= kMaxMergeDim, lane l the elements l, l + 32, ...
+constexpr int kGroup = 4;
+
 template <class T, int E>
-__global__ void merge_kernel(MergeArgs a, int dim) {
+__global__ void __launch_bounds__(256) merge_kernel(MergeArgs a, int dim) {
   static_assert(E >= 0 && E <= 8, "a lane holds at most 8 elements");
   constexpr int kSlots = E > 0 ? E : kMaxMergeDim / 32;
   const uint32_t tok = blockIdx.x, seq = uint32_t(a.seq), t = tok % seq, heads = uint32_t(a.heads);
@@ -86,41 +90,54 @@ __global__ void merge_kernel(MergeArgs a, int dim) {
   const int lane = threadIdx.x & 31;
   if (h >= heads) return;
   const int64_t row = int64_t(tok) * heads + h, bs = a.batch * a.seq;
-  // Branch i's LSE and the O row of (tok, h): strided, row tok / r of virtual head (tok mod r) * H + h,
-  // whose O row is the original (tok, h); residue form, position b*S + inv[t] of head h.
-  float l[kMaxBranches];
-  int64_t orow[kMaxBranches];
-  float mx = -INFINITY;
+  float mx = -INFINITY, sum = 0.f, acc[kSlots] = {};
+  for (int g0 = 0; g0 < a.branches; g0 += kGroup) {
+    // Branch i's LSE and the O row of (tok, h): strided, row tok / r of virtual head (tok mod r) * H + h,
+    // whose O row is the original (tok, h); residue form, position b*S + inv[t] of head h.
+    float l[kGroup];
+    float x[kGroup][kSlots];
 #pragma unroll
-  for (int i = 0; i < kMaxBranches; ++i) {
-    l[i] = -INFINITY;
-    orow[i] = row;
-    if (i >= a.branches) continue;
-    const uint32_t r = uint32_t(a.rate[i]);
-    if (r > 0) {
-      l[i] = a.lse[i][int64_t((tok % r) * heads + h) * a.lse_rows[i] + tok / r];
-    } else {
-      const int64_t pos = int64_t(tok - t) + a.inv[i][t];
-      l[i] = a.lse[i][int64_t(h) * bs + pos];
-      orow[i] = pos * heads + h;
-    }
-    mx = fmaxf(mx, l[i]);
-  }
-  float acc[kSlots] = {};
-  float sum = 0.f;
+    for (int j = 0; j < kGroup; ++j) {
+      const int i = g0 + j;
+      l[j] = -INFINITY;
+      if (i >= a.branches) continue;
+      int64_t orow = row;
+      const uint32_t r = uint32_t(a.rate[i]);
+      if (r > 0) {
+        l[j] = a.lse[i][int64_t((tok % r) * heads + h) * a.lse_rows[i] + tok / r];
+      } else {
+        const int64_t pos = int64_t(tok - t) + a.inv[i][t];
+        l[j] = a.lse[i][int64_t(h) * bs + pos];
+        orow = pos * heads + h;
+      }
+      // Loaded whatever the LSE (no dependency on it); a row no branch selects is never weighted.
+      if constexpr (E > 0) {
+        const Vec<T, E> v = reinterpret_cast<const Vec<T, E>*>(a.o[i])[orow * 32 + lane];
 #pragma unroll
-  for (int i = 0; i < kMaxBranches; ++i) {
-    if (i >= a.branches || l[i] == -INFINITY) continue;
-    const float w = expf(l[i] - mx);
-    sum += w;
-    if constexpr (E > 0) {
-      const Vec<T, E> x = reinterpret_cast<const Vec<T, E>*>(a.o[i])[orow[i] * 32 + lane];
-      for (int e = 0; e < E; ++e) acc[e] += w * to_float(x.v[e]);
-    } else {
-      const T* x = static_cast<const T*>(a.o[i]) + orow[i] * dim;
-      for (int k = 0; k < kSlots; ++k)
-        if (lane + 32 * k < dim) acc[k] += w * to_float(x[lane + 32 * k]);
+        for (int e = 0; e < E; ++e) x[j][e] = to_float(v.v[e]);
+      } else {
+        const T* src = static_cast<const T*>(a.o[i]) + orow * dim;
+#pragma unroll
+        for (int k = 0; k < kSlots; ++k) x[j][k] = lane + 32 * k < dim ? to_float(src[lane + 32 * k]) : 0.f;
+      }
     }
+    float gmx = mx;
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) gmx = fmaxf(gmx, l[j]);
+    if (gmx == -INFINITY) continue;  // nothing selected so far
+    const float c = expf(mx - gmx);  // 0 while mx is -inf
+    sum *= c;
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) acc[k] *= c;
+#pragma unroll
+    for (int j = 0; j < kGroup; ++j) {
+      if (l[j] == -INFINITY) continue;  // not selected: its O row (zeros or unwritten) is never read into acc
+      const float w = expf(l[j] - gmx);
+      sum += w;
+#pragma unroll
+      for (int k = 0; k < kSlots; ++k) acc[k] += w * x[j][k];
+    }
+    mx = gmx;
   }
   // No branch selects this token for head h: O = 0, LSE = -inf.
   const float inv_sum = mx == -INFINITY ? 0.f : 1.f / sum;

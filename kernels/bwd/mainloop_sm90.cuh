@@ -130,8 +130,11 @@ __device__ __forceinline__ void bwd_produce(const BwdSm90Params& tp, const BwdSm
       rows[r] = l2;
       rows[BM + r] = dl;
     }
-    __syncwarp();  // the lanes' row values before lane 0's arrive (release) publishes the stage
-    if (lane == 0) {
+    // Each lane's arrive (release) publishes its own row values; lane 0's also expects the TMA bytes. The
+    // stage is full once all 32 lanes have arrived and Q and dO have landed.
+    if (lane != 0) {
+      fwd::mbar_arrive(L.full(s));
+    } else {
       fwd::mbar_expect_tx(L.full(s), 2 * T::QT_BYTES);
 #pragma unroll
       for (int cb = 0; cb < D / 64; ++cb) {
@@ -339,7 +342,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) bwd_sm90_kernel(const __grid_co
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   if (tid == 0) {
     fwd::mbar_init(L.kv_full(), 1);
-    for (int s = 0; s < T::STAGES; ++s) fwd::mbar_init(L.full(s), 1), fwd::mbar_init(L.empty(s), T::NWARPS);
+    for (int s = 0; s < T::STAGES; ++s) fwd::mbar_init(L.full(s), 32), fwd::mbar_init(L.empty(s), T::NWARPS);
     for (int wg = 0; wg < 2; ++wg) fwd::mbar_init(L.dq_full(wg), 4), fwd::mbar_init(L.dq_empty(wg), 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fwd::fence_proxy_async_smem();
