@@ -50,9 +50,9 @@ FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in
     throw UsageError("the CUDA kernels need an sm_80 or newer GPU; this one is sm_" + std::to_string(cc));
   const std::string kernel = canonical_name(kernel_in);
   // sm90-ws and sm80 take the row max on raw scores, which needs scale > 0; sm90-ws also runs SiLU
-  // (any scale: no row max), without HSTU's relative bias (sm80-general computes that).
+  // (any scale: no row max), with or without HSTU's relative bias.
   const bool raw_softmax = !p.silu && p.scale > 0.f;
-  const bool sm90_score = raw_softmax || (p.silu && !p.rab.on());
+  const bool sm90_score = raw_softmax || p.silu;
   const bool hopper = cc == 90;
 
   // Head dim 256 runs on sm80-general alone: its O accumulators and K/V tiles leave the other two loops
@@ -73,7 +73,7 @@ FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in
     if (cc != 0 && !hopper) refuse("needs an sm_90 GPU (H100/H200); this one is sm_" + std::to_string(cc));
     if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
     if (p.block_kv % 128 != 0) refuse("needs block_kv a multiple of 128, got " + std::to_string(p.block_kv));
-    if (!sm90_score) refuse("needs the SiLU score without HSTU's relative bias, or the softmax score with scale > 0");
+    if (!sm90_score) refuse("needs the SiLU score or the softmax score with scale > 0");
     return sm90_ws(p.head_dim);
   }
   if (kernel == "sm80") {

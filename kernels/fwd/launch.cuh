@@ -65,6 +65,7 @@ void launch_fwd(const FwdParams& p, const FwdConfig& c, cudaStream_t stream) {
   } else {
     switch (c.loop) {
       case FwdLoop::Sm90Ws:
+        if (p.silu && p.rab.on()) return launch_sm90_ws<Sm90WsConfig<Elem, D, true, true>>(p, stream);
         if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true>>(p, stream);
         return launch_sm90_ws<Sm90WsConfig<Elem, D, false>>(p, stream);
       case FwdLoop::Sm80: {

@@ -9,8 +9,9 @@
 //              before the softmax, V's after it, so a V waiting for its stage never holds back the next
 //              K, which Q K^T needs one step before P V needs that V). It runs up to one item ahead.
 //   consumers  warpgroups 0 and 1, 64 query rows each: per KV tile, S = Q K^T (wgmma, both operands in
-//              shared memory), the mask (boundary tiles only), the online softmax (or HSTU's SiLU score:
-//              no row max, no rescaling, no normalization), O += P V (P from
+//              shared memory), the mask (boundary tiles only), the online softmax (or HSTU's SiLU score,
+//              with or without its relative attention bias computed per pair: no row max, no rescaling,
+//              no normalization), O += P V (P from
 //              registers, V read MN-major by the descriptor). Q K^T of tile t and P V of tile t-1 are
 //              issued together, so the softmax of t runs while P V of t-1 is on the tensor cores; the two
 //              warpgroups take turns at issuing (ping-pong: named barriers 1 and 2), so one's softmax
@@ -31,6 +32,7 @@
 #include <type_traits>
 
 #include "kernels/cuda_check.h"
+#include "kernels/fwd/bias.cuh"
 #include "kernels/fwd/block.cuh"
 #include "kernels/fwd/epilogue.cuh"
 #include "kernels/fwd/mainloop_sm80.cuh"  // TileShape
@@ -45,12 +47,14 @@ namespace bsattn::cuda::fwd {
 // sm90-ws: BM = 128 query rows per item (two consumer warpgroups of 64 rows: wgmma's M), BN = 128 keys
 // per K/V tile (the widest wgmma N whose S accumulators, 64 registers, leave room for O at D = 128), two
 // stages of K and of V (three at D = 64), two Q buffers and an O buffer: 192 KB of shared memory at D = 128.
-// SILU: HSTU's score (no online softmax, no LSE) instead of the softmax. The K/V ring is 3 stages deep at
-// D = 64 (a tile's wgmma takes half as long as at D = 128, so a load has less time to land; 2-3% faster
-// than 2 stages at S=8192 and 32768, results/kernel-history.md) and 2 at D = 128 (shared memory).
-template <class Elem_, int D_, bool SILU_ = false>
-struct Sm90WsConfig : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/D_ == 64 ? 3 : 2, SILU_> {
-  using Base = TileShape<Elem_, D_, 128, 128, 8, D_ == 64 ? 3 : 2, SILU_>;
+// SILU: HSTU's score (no online softmax, no LSE) instead of the softmax; BIAS: with HSTU's relative
+// attention bias added to each score (kernels/fwd/bias.cuh). The K/V ring is 3 stages deep at D = 64 (a
+// tile's wgmma takes half as long as at D = 128, so a load has less time to land; 2-3% faster than 2
+// stages at S=8192 and 32768, results/kernel-history.md) and 2 at D = 128 (shared memory).
+template <class Elem_, int D_, bool SILU_ = false, bool BIAS_ = false>
+struct Sm90WsConfig
+    : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/D_ == 64 ? 3 : 2, SILU_, BIAS_> {
+  using Base = TileShape<Elem_, D_, 128, 128, 8, D_ == 64 ? 3 : 2, SILU_, BIAS_>;
   static constexpr int WARPGROUPS = 2;  // consumers
   // + a producer warpgroup (a lone producer warp would cap every thread at 168 registers: each of the
   // 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
@@ -125,19 +129,31 @@ __device__ __forceinline__ void mask_scores(float (&s)[1][T::NT][4], int q0, con
     mask_tile<T>(s, q0, tiles.tile(t) * T::BN, tm, warp_row, lane, fill);
 }
 
-// The score constants of a launch: the softmax's scale * log2(e); SiLU's -scale * log2(e) and scale / n.
+// The score constants of a launch: the softmax's scale * log2(e); SiLU's -scale * log2(e) and scale / n
+// (with the bias, whose add scales the scores first: -log2(e) and 1 / n).
 struct ScoreConsts {
   float scale_log2, c_exp, c_lin;
-  __device__ __forceinline__ explicit ScoreConsts(const FwdParams& p)
-      : scale_log2(p.scale * 1.44269504088896340736f), c_exp(-scale_log2), c_lin(p.scale * p.silu_inv_n) {}
+  __device__ __forceinline__ ScoreConsts(const FwdParams& p, bool scaled)
+      : scale_log2(p.scale * 1.44269504088896340736f),
+        c_exp(scaled ? -1.44269504088896340736f : -scale_log2),
+        c_lin(scaled ? p.silu_inv_n : p.scale * p.silu_inv_n) {}
 };
+
+// What the bias needs per item: this thread's rows' positions and query timestamps (nothing without it).
+struct NoRab {
+  __device__ __forceinline__ NoRab(const RabParams&, const QueryTile&, int, int) {}
+};
+template <class T>
+using ItemRab = std::conditional_t<T::BIAS, RabRows<T>, NoRab>;
 
 // Tile t's scores -> probabilities in place: masked, then the online softmax (returns whether O needs
 // rescaling, corrs the factors); or SiLU, then masked with 0 (never rescales).
 template <class T>
 __device__ __forceinline__ bool score_tile(float (&s)[1][T::NT][4], const WorkItem& it, int t, int warp_row, int lane,
-                                           const ScoreConsts& sc, OnlineSoftmax<T>& sm, float (&corrs)[1][2]) {
+                                           const ScoreConsts& sc, const FwdParams& p, const ItemRab<T>& rr,
+                                           OnlineSoftmax<T>& sm, float (&corrs)[1][2]) {
   if constexpr (T::SILU) {
+    if constexpr (T::BIAS) add_rab_tile<T>(s, p.scale, p.rab, rr, it, it.tiles.tile(t) * T::BN, lane);
     silu_tile<T>(s, sc.c_exp, sc.c_lin);
     mask_scores<T>(s, it.q0, it.tiles, t, it.tm, warp_row, lane, 0.f);
     return false;
@@ -152,7 +168,8 @@ __device__ __forceinline__ bool score_tile(float (&s)[1][T::NT][4], const WorkIt
 // last Q K^T.
 template <class T>
 __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const WorkItem& it, int& g, int wg,
-                                             int warp_row, int lane, const ScoreConsts& sc, OnlineSoftmax<T>& sm,
+                                             int warp_row, int lane, const ScoreConsts& sc, const FwdParams& p,
+                                             OnlineSoftmax<T>& sm,
                                              float (&o)[1][T::DT][4]) {
   const uint32_t sq_wg = L.q(k) + wg * 64 * 128;  // this warpgroup's 64 rows in each column block of Q
   constexpr int S = T::STAGES;
@@ -163,6 +180,7 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
     if (lane == 0) mbar_arrive(empty_bar);
   };
   const int n = it.tiles.count;
+  const ItemRab<T> rr(p.rab, it, warp_row, lane);
   float s[1][T::NT][4];
   uint32_t pa[1][T::BN / 16][4];
   // tile 0: Q K^T alone
@@ -177,7 +195,7 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
   release(L.empty_k(g % S));
   {
     float corrs[1][2];
-    score_tile<T>(s, it, 0, warp_row, lane, sc, sm, corrs);  // o is still zero: nothing to rescale
+    score_tile<T>(s, it, 0, warp_row, lane, sc, p, rr, sm, corrs);  // o is still zero: nothing to rescale
   }
   pack_p<T>(s, pa);
   for (int t = 1; t < n; ++t) {
@@ -195,7 +213,7 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
     fence_regs(s[0]);
     release(L.empty_k(gt % S));
     float corrs[1][2];
-    const bool rescale = score_tile<T>(s, it, t, warp_row, lane, sc, sm, corrs);
+    const bool rescale = score_tile<T>(s, it, t, warp_row, lane, sc, p, rr, sm, corrs);
     wg_wait<0>();  // P V of tile t-1: o and the registers of P are free
     fence_regs(o[0]);
     fence_regs(pa[0]);
@@ -330,7 +348,7 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
   const FwdParams& p = tp.p;
   auto slot = [&](int k) { return tp.sched + 4 + 8 * blockIdx.x + 4 * k; };
   const int warp_row = warp * 16;
-  const ScoreConsts sc(p);
+  const ScoreConsts sc(p, T::BIAS);
   int g = 0;  // K/V tiles taken so far (over all items)
   if (wg == 1) named_bar_arrive(1, 256);  // warpgroup 0 issues first
   // The first item is the CTA's own number: its tile list is read here while Q loads, rather than from
@@ -349,7 +367,7 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
       for (int e = 0; e < 4; ++e) o[0][dt][e] = 0.f;
     OnlineSoftmax<T> sm;
     sm.init();
-    if (it.loads()) consume_item<T>(L, k, it, g, wg, warp_row, lane, sc, sm, o);
+    if (it.loads()) consume_item<T>(L, k, it, g, wg, warp_row, lane, sc, p, sm, o);
     __syncwarp();
     if (lane == 0 && !it.loads()) mbar_arrive(L.q_empty(k));  // done with the slot (no Q was loaded)
     // The next item's slot is read before this item's epilogue, so that its latency hides under the

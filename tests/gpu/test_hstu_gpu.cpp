@@ -8,9 +8,10 @@
 //
 // Tolerance: ||O - ref|| / ||ref|| <= 1e-2 (bf16) / 3e-3 (f16), as the forward suite: the kernel rounds P
 // to the dtype before P V (2^-9 relative for bf16, 2^-12 for f16) and O when it stores it; u-gating
-// rounds O * U once more. rab itself is bit-identical to the CPU's (tests/kernels/test_hstu_bias.cu), so
-// a wrong bucket or distance shows as a larger error, not within the tolerance: a bias term off by one
-// table entry moves a score by ~1 (the tables are uniform in [-1, 1)).
+// rounds O * U once more. rab reads exactly the CPU's table entries (tests/kernels/test_hstu_bias.cu) and
+// adds them to the score within a few float32 ulp of the CPU's sum, so a wrong bucket or distance shows
+// as a larger error, not within the tolerance: a bias term off by one table entry moves a score by ~1
+// (the tables are uniform in [-1, 1)).
 #include <doctest/doctest.h>
 
 #include <cmath>

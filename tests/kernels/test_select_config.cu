@@ -78,17 +78,21 @@ TEST_CASE("select_config: a named kernel runs only what it can, and says so befo
   CHECK(select_config(problem(128, 128, 128), 90, "fa2-w8").name == "sm80-general");
 }
 
-TEST_CASE("select_config: HSTU's relative bias runs on sm80-general (sm90-ws runs SiLU without it)") {
+TEST_CASE("select_config: HSTU's relative bias runs where SiLU runs (sm90-ws on Hopper at block 128)") {
   float table = 0.f;  // any non-null table turns the bias on; select_config reads no values
   FwdParams p = problem(128, 128, 128, true);
   CHECK(select_config(p, 90).name == "sm90-ws");
   p.rab.pos = &table;
-  CHECK(select_config(p, 90).name == "sm80-general");
-  CHECK(select_config(problem(64, 64, 64, true), 90).name == "sm80-general");
-  CHECK_THROWS_AS(select_config(p, 90, "sm90-ws"), UsageError);
+  CHECK(select_config(p, 90).name == "sm90-ws");
+  CHECK(select_config(p, 90, "sm90-ws").name == "sm90-ws");
   CHECK(select_config(p, 90, "sm80-general").name == "sm80-general");
+  CHECK(select_config(p, 80).name == "sm80-general");
+  CHECK_THROWS_AS(select_config(p, 90, "sm80"), UsageError);  // sm80 runs the softmax only
+  FwdParams b64 = problem(64, 64, 64, true);
+  b64.rab.pos = &table;
+  CHECK(select_config(b64, 90).name == "sm80-general");
   p.rab.pos = nullptr, p.rab.dense = &table;
-  CHECK(select_config(p, 90).name == "sm80-general");
+  CHECK(select_config(p, 90).name == "sm90-ws");
 }
 
 TEST_CASE("select_config: sizes no kernel takes") {
