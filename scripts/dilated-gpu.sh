@@ -10,7 +10,8 @@
 # $OUT/dilated-gpu-<gpu>-<commit>.md and the JSON it came from ($OUT/json-gpu-<commit>/).
 #
 #   run(carry=[".carry"], command="BSATTN_COMMIT=<sha> scripts/dilated-gpu.sh")   (about 3-4 minutes after the build)
-#   OUT (default results/dilated), BSATTN_BUILD (default build-gpu: gpu-check.sh's folder, reused)
+#   OUT (default results/dilated), BSATTN_BUILD (default build-gpu: gpu-check.sh's folder, reused),
+#   DILATED_SIZES (default "32768:128x256 131072:256x512": the S:GRID pairs to run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/gpu-script-common.sh dilated dilated-gpu.sh
@@ -24,7 +25,7 @@ run() {
   cmds+=("$*")
   "$@"
 }
-for sg in 32768:128x256 131072:256x512; do
+for sg in ${DILATED_SIZES:-32768:128x256 131072:256x512}; do
   S=${sg%%:*} G=${sg##*:}
   echo "== S=$S: bsattn bench --dilated ==" >&2
   run "$B" bench --backend cuda --dilated "$CONFIGS" --seq "$S" --heads 16 --head-dim 128 --dtype bf16 --block 128 \
