@@ -288,8 +288,7 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
       fwd::fence_regs(dq);
       fwd::fence_regs(pa);
       fwd::fence_regs(da);
-      __syncwarp();
-      if (lane == 0) fwd::mbar_arrive(L.empty(s));
+      fwd::mbar_arrive(L.empty(s));  // each thread's reads of the stage done (release)
       // The dQ block to this warpgroup's buffer ([64 rows][64 fp32], row-major: the reduction's box) once
       // the writer has sent the previous one; rows past the sequence hold zeros (dS is 0 there).
       if (n > 0) fwd::mbar_wait(L.dq_empty(wg), (n - 1) & 1);
@@ -310,8 +309,7 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
       fwd::fence_regs(dk);
       fwd::fence_regs(pa);
       fwd::fence_regs(da);
-      __syncwarp();
-      if (lane == 0) fwd::mbar_arrive(L.empty(s));
+      fwd::mbar_arrive(L.empty(s));  // each thread's reads of the stage done (release)
     }
   });
   // dK (times scale: dS is the gradient of the scaled score) and dV (fp32 or 16-bit), keys that exist.
@@ -342,7 +340,7 @@ __global__ void __launch_bounds__(T::THREADS, 1) bwd_sm90_kernel(const __grid_co
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   if (tid == 0) {
     fwd::mbar_init(L.kv_full(), 1);
-    for (int s = 0; s < T::STAGES; ++s) fwd::mbar_init(L.full(s), 32), fwd::mbar_init(L.empty(s), T::NWARPS);
+    for (int s = 0; s < T::STAGES; ++s) fwd::mbar_init(L.full(s), 32), fwd::mbar_init(L.empty(s), 32 * T::NWARPS);
     for (int wg = 0; wg < 2; ++wg) fwd::mbar_init(L.dq_full(wg), 4), fwd::mbar_init(L.dq_empty(wg), 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fwd::fence_proxy_async_smem();
