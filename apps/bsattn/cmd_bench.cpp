@@ -409,7 +409,7 @@ void register_bench(CLI::App& app) {
   axis("dtype", "Element types: bf16, f16, f32");
   add_block_options(*sub, o->blocks, gs, "64 on the CPU, 128 on a GPU", BlockValues::Sweep);
   axis("score", "Score functions: softmax, silu (HSTU: SiLU(alpha QK^T + rab) / n, n = seq; FLOPs counted as softmax's)");
-  axis("rab", "HSTU's relative bias for the silu configurations (one value): none, pos, ts, pos+ts (seeded tables: pos [H, seq], ts [H, 129] with seeded timestamps; docs/hstu.md)");
+  axis("rab", "HSTU's relative bias for the silu configurations, one configuration each: none, pos, ts, pos+ts (seeded tables: pos [H, seq], ts [H, 129] with seeded timestamps; docs/hstu.md)");
   sub->add_flag("--gate-u", o->gate_u, "HSTU: u-gating (O * U, a seeded U) in the silu configurations")->group(gs);
   axis("pass", "Passes: fwd, bwd (the backward alone, on the forward's O and LSE), fwd+bwd (or fwdbwd); bwd and fwd+bwd on the cuda backend");
   sub->add_option("--config", o->config_file, "Sweep axes from a JSON file (command-line axes override it)")

@@ -104,9 +104,10 @@ void SweepAxes::set(const std::string& axis, const std::string& text) {
     for (auto& s : score)
       if (s != "softmax" && s != "silu") throw UsageError(what + " '" + s + "': allowed are softmax, silu");
   } else if (axis == "rab") {
-    if (text != "none" && text != "pos" && text != "ts" && text != "pos+ts")
-      throw UsageError(what + " '" + text + "': allowed are none, pos, ts, pos+ts (HSTU's bias terms)");
-    rab = text;
+    rab = split_list(text, what);
+    for (auto& r : rab)
+      if (r != "none" && r != "pos" && r != "ts" && r != "pos+ts")
+        throw UsageError(what + " '" + r + "': allowed are none, pos, ts, pos+ts (HSTU's bias terms), or a list of them");
   } else throw UsageError("unknown sweep axis '" + axis + "'");
 }
 
@@ -260,9 +261,11 @@ SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
   const bool varlen = !a.cu_seqlens.empty();
   const std::vector<int64_t> batches = varlen ? std::vector<int64_t>{int64_t(a.cu_seqlens.size()) - 1} : a.batch;
   const std::vector<int64_t> seqs = varlen ? std::vector<int64_t>{longest} : a.seq;
-  if ((a.rab != "none" || a.gate_u) && std::find(a.score.begin(), a.score.end(), "silu") == a.score.end())
+  const bool any_rab = std::any_of(a.rab.begin(), a.rab.end(), [](const std::string& r) { return r != "none"; });
+  if ((any_rab || a.gate_u) && std::find(a.score.begin(), a.score.end(), "silu") == a.score.end())
     throw UsageError("--rab and --gate-u are HSTU's: they need --score silu");
   for (const auto& score_s : a.score)
+  for (const auto& rab_s : score_s == "silu" ? a.rab : std::vector<std::string>{"none"})
   for (const auto& pass_s : a.pass)
     for (const auto& dtype_s : a.dtype)
       for (int64_t B : batches)
@@ -285,7 +288,7 @@ SweepPlan expand_sweep(const SweepAxes& a, const BackendCaps& caps) {
                     c.pass = parse_pass(pass_s);
                     c.pattern = pat;
                     c.density_target = d;
-                    if (score_s == "silu") c.score = ScoreFn::Silu, c.rab = a.rab, c.gate_u = a.gate_u;
+                    if (score_s == "silu") c.score = ScoreFn::Silu, c.rab = rab_s, c.gate_u = a.gate_u;
                     auto skip = [&](const std::string& why) { plan.skipped.push_back({c, why}); };
                     if (H % c.shape.heads_kv) {
                       skip("heads " + std::to_string(H) + " is not a multiple of --kv-heads " +

@@ -27,9 +27,10 @@ struct SweepAxes {
   std::vector<std::string> dtype{"bf16"};
   std::vector<std::string> pass{"fwd"};
   std::vector<std::string> score{"softmax"};  // softmax, silu (HSTU: SiLU(alpha QK^T + rab) / n, n = seq)
-  // HSTU's relative bias for the silu configurations (docs/hstu.md): none, pos, ts or pos+ts, from seeded
-  // tables (pos: [H, seq]; ts: [H, 129] with seeded increasing timestamps); and u-gating (O * U, seeded U).
-  std::string rab = "none";
+  // HSTU's relative bias for the silu configurations (docs/hstu.md), one configuration per value: none,
+  // pos, ts or pos+ts, from seeded tables (pos: [H, seq]; ts: [H, 129] with seeded increasing timestamps);
+  // and u-gating (O * U, seeded U).
+  std::vector<std::string> rab{"none"};
   bool gate_u = false;
   // Varlen (bench --seqlens / --cu-seqlens): the offsets of one packed batch, which replace the seq and
   // batch axes (batch = the number of sequences, seq = the longest). Empty: fixed lengths.

@@ -143,18 +143,52 @@ TEST_CASE("bench --score silu without --rab: no tables; each bias choice is its 
   CHECK(c.dense_key() != d.dense_key());
 }
 
+TEST_CASE("bench --rab none,pos,ts,pos+ts: one silu configuration per bias choice, softmax once") {
+  SweepAxes a = hstu_axes();
+  a.set("score", "softmax,silu");
+  a.set("rab", "none,pos,ts,pos+ts");
+  RecordingBackend backend;
+  SweepPlan plan = expand_sweep(a, backend.caps());
+  REQUIRE(plan.configs.size() == 5);
+  std::vector<std::string> silu_rabs;
+  int softmax = 0;
+  for (const BenchConfig& c : plan.configs) {
+    if (c.score == ScoreFn::Softmax) {
+      ++softmax;
+      CHECK(c.rab == "none");
+    } else {
+      silu_rabs.push_back(c.rab);
+    }
+  }
+  CHECK(softmax == 1);
+  CHECK(silu_rabs == std::vector<std::string>{"none", "pos", "ts", "pos+ts"});
+  BenchDoc doc = run_bench(plan, backend, make, {}, {});
+  REQUIRE(backend.seen.size() == 5);
+  int with_pos = 0, with_ts = 0;
+  for (const Seen& s : backend.seen) {
+    with_pos += s.has_rab && s.rab.pos != nullptr;
+    with_ts += s.has_rab && s.rab.ts != nullptr;
+  }
+  CHECK(with_pos == 2);  // pos, pos+ts
+  CHECK(with_ts == 2);   // ts, pos+ts
+  CHECK(a.to_json()["rab"] == nlohmann::json::array({"none", "pos", "ts", "pos+ts"}));
+}
+
 TEST_CASE("bench HSTU options: bad values and --rab / --gate-u without silu are usage errors") {
   SweepAxes a = hstu_axes();
   CHECK_THROWS_AS(a.set("score", "relu"), UsageError);
   CHECK_THROWS_AS(a.set("rab", "dense"), UsageError);
-  CHECK_THROWS_AS(a.set("rab", "pos,ts"), UsageError);
+  CHECK_THROWS_AS(a.set("rab", "pos,dense"), UsageError);
+  CHECK_THROWS_AS(a.set("rab", "pos,"), UsageError);
   a.set("rab", "ts");
   CHECK_THROWS_AS(expand_sweep(a, BackendCaps{}), UsageError);
-  a.rab = "none", a.gate_u = true;
+  a.set("rab", "none,ts");
+  CHECK_THROWS_AS(expand_sweep(a, BackendCaps{}), UsageError);  // a bias among the values still needs silu
+  a.rab = {"none"}, a.gate_u = true;
   CHECK_THROWS_AS(expand_sweep(a, BackendCaps{}), UsageError);
   a.merge_json({{"score", "silu"}, {"rab", "pos"}, {"gate_u", true}}, "cfg");
   CHECK(a.score == std::vector<std::string>{"silu"});
-  CHECK(a.rab == "pos");
+  CHECK(a.rab == std::vector<std::string>{"pos"});
   CHECK(a.to_json()["gate_u"] == true);
   CHECK_THROWS_AS(a.merge_json({{"gate_u", "yes"}}, "cfg"), UsageError);
 }
