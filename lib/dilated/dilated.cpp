@@ -86,7 +86,9 @@ BranchPlan plan_branch(const AttentionProblem& p, const Branch& b, bool causal, 
   const int64_t S = p.q_len, w = b.segment, r = b.rate;
   BranchPlan plan;
   plan.branch = b;
-  plan.strided = S % r == 0;  // then every segment, the tail too, holds S_seg / r tokens of each class
+  // Strided when r divides S (then every segment, the tail too, holds S_seg / r tokens of each class) and
+  // the r * Hq virtual heads stay within a grid dimension of the kernels that launch one CTA row per head.
+  plan.strided = S % r == 0 && r * p.heads_q <= kMaxStridedHeads;
   AttentionProblem& bp = plan.problem;
   bp = p;
   // Runs: strided, one per (batch, segment), all classes in it (each class its virtual heads); residue

@@ -13,7 +13,7 @@
 // so that i mod r and (i - s0) mod r agree. K/V heads follow GQA (query head h reads kv head
 // h / (Hq/Hkv)); the selection is the query head's.
 //
-// Construction. When r divides S, the branch needs no permutation: Q viewed as [B*S/r, r*Hq, D] (the same
+// Construction. When r divides S (and r * Hq <= kMaxStridedHeads), the branch needs no permutation: Q viewed as [B*S/r, r*Hq, D] (the same
 // memory) puts token t = r*u + c of head h at row u, "virtual head" c*Hq + h, so the tokens of class c
 // of a segment are one run of w/r consecutive rows of virtual head c*Hq + h (K/V likewise with Hkv, and
 // GQA maps virtual head c*Hq + h to c*Hkv + h/(Hq/Hkv), the class's copy of its K/V head). Each run is one
@@ -60,7 +60,11 @@ DilatedSpec parse_dilated(const std::string& text, bool causal, const std::strin
 
 inline int64_t head_offset(int64_t head, int64_t rate) { return head % rate; }
 
-// One branch as a varlen block-sparse problem on the residue-permuted sequence.
+// The most virtual heads (rate x query heads) a strided branch has: CUDA's grid y dimension, which the
+// tile-per-CTA kernels give the heads. A branch past it runs in residue form.
+constexpr int64_t kMaxStridedHeads = 65535;
+
+// One branch as a varlen block-sparse problem: strided, or on the residue-permuted sequence.
 struct BranchPlan {
   Branch branch;
   bool strided = false;          // r divides S: the inputs viewed as [B*S/r, r*H, D], no permutation

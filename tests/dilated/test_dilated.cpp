@@ -206,6 +206,13 @@ TEST_CASE("plan_branch: residue runs as varlen sequences, the head's class kept 
     CHECK(s.rows(10) == 5);
     CHECK(s.heads(2) == 4);
   }
+  // A rate that divides S but makes more virtual heads than a grid dimension holds: residue form.
+  {
+    AttentionProblem big = p;
+    big.q_len = big.kv_len = 1 << 16, big.heads_q = big.heads_kv = 2;
+    CHECK(plan_branch(big, {1 << 15, 1 << 14}, false, 128, 128).strided);   // 2^15 virtual heads
+    CHECK(!plan_branch(big, {1 << 16, 1 << 15}, false, 128, 128).strided);  // 2^16
+  }
   // S = 10, segment 4, rate 4 (4 does not divide 10): residue form.
   {
     BranchPlan r4 = plan_branch(p, {4, 4}, false, 2, 2);
