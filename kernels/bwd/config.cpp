@@ -1,5 +1,6 @@
 #include "kernels/bwd/config.h"
 
+#include "kernels/fwd/config.h"
 #include "lib/error.h"
 
 namespace bsattn::cuda {
@@ -24,6 +25,7 @@ BwdConfig select_bwd_config(const BwdParams& p, int cc, const std::string& kerne
                      std::to_string(p.block_kv));
   if (cc != 0 && cc < 80)
     throw UsageError("the CUDA backward needs an sm_80 or newer GPU; this one is sm_" + std::to_string(cc));
+  check_grid_limits(p.heads_q, p.batch, "the CUDA backward");
   // The tile shapes of kernels/bwd/mainloop_sm90.cuh (BwdSm90Config: 128 keys per CTA, so block_kv a
   // multiple of 128) and mainloop_sm80.cuh (BwdSm80Config); tests/kernels checks they agree.
   const BwdConfig sm90{BwdLoop::Sm90, "sm90", 64, 128, 384, 2, p.deterministic};

@@ -37,7 +37,16 @@ int kernel_head_dim(int head_dim) {
 
 std::vector<std::string> fwd_kernel_names() { return {"sm90-ws", "sm80", "sm80-general"}; }
 
-FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in) {
+void check_grid_limits(int heads, int batch, const std::string& who) {
+  if (heads > kMaxGridHeads || batch > kMaxGridHeads)
+    throw UsageError(who + " launches a CTA row per query head and per sequence: at most " +
+                     std::to_string(kMaxGridHeads) + " of each (CUDA's grid limit), got " + std::to_string(heads) +
+                     " heads and " + std::to_string(batch) + " sequences");
+}
+
+namespace {
+
+FwdConfig select_config_unchecked(const FwdParams& p, int cc, const std::string& kernel_in) {
   if (p.head_dim != 64 && p.head_dim != 128 && p.head_dim != 256)
     throw UsageError("the CUDA kernels run head dims 64, 128 and 256 (kernel_head_dim pads the others), got " +
                      std::to_string(p.head_dim));
@@ -84,6 +93,16 @@ FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel_in
   }
   if (kernel == "sm80-general") return sm80_general(p.block_q);
   throw UsageError("unknown kernel '" + kernel_in + "' (allowed: " + all_names() + ")");
+}
+
+}  // namespace
+
+FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel) {
+  FwdConfig c = select_config_unchecked(p, cc, kernel);
+  // sm90-ws is persistent (one CTA per SM, work items drawn in turn); the sm80 loops' grid is tiles x
+  // heads x sequences.
+  if (c.loop != FwdLoop::Sm90Ws) check_grid_limits(p.heads_q, p.batch, "the " + c.name + " kernel");
+  return c;
 }
 
 }  // namespace bsattn::cuda

@@ -41,4 +41,9 @@ std::vector<std::string> fwd_kernel_names();
 // fastest one that can run p. Throws UsageError naming what is wrong and what is allowed.
 FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel = "");
 
+// The kernels that launch one CTA row per query head and per sequence (gridDim.y, gridDim.z): the sm80
+// loops and both backward loops. UsageError naming `who` past CUDA's limit.
+constexpr int kMaxGridHeads = 65535;
+void check_grid_limits(int heads, int batch, const std::string& who);
+
 }  // namespace bsattn::cuda

@@ -62,6 +62,13 @@ TEST_CASE("select_bwd_config: sizes and GPUs it refuses, with what is allowed") 
   for (int bkv : {0, 32, 96, -64})
     CHECK_THROWS_WITH_AS(select_bwd_config(problem(128, 128, bkv), 90), doctest::Contains("multiples of 64"), UsageError);
   CHECK_THROWS_WITH_AS(select_bwd_config(problem(128, 128, 128), 75), doctest::Contains("sm_80 or newer"), UsageError);
+  BwdParams many = problem(128, 128, 128);
+  many.heads_q = 65536;
+  CHECK_THROWS_WITH_AS(select_bwd_config(many, 90), doctest::Contains("at most 65535"), UsageError);
+  many.heads_q = 4, many.batch = 65536;
+  CHECK_THROWS_WITH_AS(select_bwd_config(many, 90), doctest::Contains("65536 sequences"), UsageError);
+  many.batch = 65535;
+  CHECK(select_bwd_config(many, 90).name == "sm90");
 }
 
 TEST_CASE("select_bwd_config: the host's shapes are the kernels' compile-time shapes") {

@@ -102,6 +102,20 @@ TEST_CASE("select_config: sizes no kernel takes") {
   CHECK_THROWS_AS(select_config(problem(128, 128, 128), 75), UsageError);
 }
 
+TEST_CASE("select_config: more heads or sequences than a grid dimension, on the loops that launch a CTA row each") {
+  FwdParams p = problem(128, 128, 128);
+  p.heads_q = p.heads_kv = 65535;
+  CHECK(select_config(p, 80).name == "sm80");
+  p.heads_q = p.heads_kv = 65536;
+  CHECK_THROWS_WITH_AS(select_config(p, 80), doctest::Contains("at most 65535"), UsageError);
+  CHECK_THROWS_WITH_AS(select_config(p, 90, "sm80-general"), doctest::Contains("65536 heads"), UsageError);
+  CHECK(select_config(p, 90).name == "sm90-ws");  // persistent: any number of work items
+  p.heads_q = p.heads_kv = 4;
+  p.batch = 70000;
+  CHECK_THROWS_WITH_AS(select_config(p, 80), doctest::Contains("70000 sequences"), UsageError);
+  CHECK(select_config(p, 90).name == "sm90-ws");
+}
+
 TEST_CASE("kernel_head_dim: the native head dims, and the padding of the others") {
   using bsattn::cuda::kernel_head_dim;
   CHECK(kernel_head_dim(64) == 64);
