@@ -18,6 +18,9 @@ constexpr int64_t kMaxTensorElements = int64_t(1) << 32;
 constexpr int64_t kMaxMaskBlocks = int64_t(1) << 36;
 // Values one sweep axis (start:stop:step) may expand to.
 constexpr int64_t kMaxAxisValues = 100000;
+// A limit of the CUDA kernels that the library plans around: CUDA's grid y and z dimensions, which the
+// kernels that launch a CTA row per query head and per sequence give those two counts.
+constexpr int64_t kMaxGridDim = 65535;
 
 // a * b, or UsageError "WHAT: A x B overflows ..." when the product leaves int64.
 int64_t checked_mul(int64_t a, int64_t b, const std::string& what);

@@ -1,6 +1,7 @@
 #include "kernels/fwd/config.h"
 
 #include "lib/error.h"
+#include "lib/sizes.h"
 
 namespace bsattn::cuda {
 
@@ -38,9 +39,9 @@ int kernel_head_dim(int head_dim) {
 std::vector<std::string> fwd_kernel_names() { return {"sm90-ws", "sm80", "sm80-general"}; }
 
 void check_grid_limits(int heads, int batch, const std::string& who) {
-  if (heads > kMaxGridHeads || batch > kMaxGridHeads)
+  if (heads > kMaxGridDim || batch > kMaxGridDim)
     throw UsageError(who + " launches a CTA row per query head and per sequence: at most " +
-                     std::to_string(kMaxGridHeads) + " of each (CUDA's grid limit), got " + std::to_string(heads) +
+                     std::to_string(kMaxGridDim) + " of each (CUDA's grid limit), got " + std::to_string(heads) +
                      " heads and " + std::to_string(batch) + " sequences");
 }
 

@@ -42,8 +42,7 @@ std::vector<std::string> fwd_kernel_names();
 FwdConfig select_config(const FwdParams& p, int cc, const std::string& kernel = "");
 
 // The kernels that launch one CTA row per query head and per sequence (gridDim.y, gridDim.z): the sm80
-// loops and both backward loops. UsageError naming `who` past CUDA's limit.
-constexpr int kMaxGridHeads = 65535;
+// loops and both backward loops. UsageError naming `who` past CUDA's limit (lib/sizes.h's kMaxGridDim).
 void check_grid_limits(int heads, int batch, const std::string& who);
 
 }  // namespace bsattn::cuda

@@ -8,6 +8,7 @@
 #include "lib/dilated/dilated_gpu.h"
 #include "lib/error.h"
 #include "lib/reference/cpu_attention.h"
+#include "lib/sizes.h"
 
 namespace bsattn::dilated {
 
@@ -88,7 +89,7 @@ BranchPlan plan_branch(const AttentionProblem& p, const Branch& b, bool causal, 
   plan.branch = b;
   // Strided when r divides S (then every segment, the tail too, holds S_seg / r tokens of each class) and
   // the r * Hq virtual heads stay within a grid dimension of the kernels that launch one CTA row per head.
-  plan.strided = S % r == 0 && r * p.heads_q <= kMaxStridedHeads;
+  plan.strided = S % r == 0 && r * p.heads_q <= kMaxGridDim;
   AttentionProblem& bp = plan.problem;
   bp = p;
   // Runs: strided, one per (batch, segment), all classes in it (each class its virtual heads); residue

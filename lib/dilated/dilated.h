@@ -13,21 +13,21 @@
 // so that i mod r and (i - s0) mod r agree. K/V heads follow GQA (query head h reads kv head
 // h / (Hq/Hkv)); the selection is the query head's.
 //
-// Construction. When r divides S (and r * Hq <= kMaxStridedHeads), the branch needs no permutation: Q viewed as [B*S/r, r*Hq, D] (the same
-// memory) puts token t = r*u + c of head h at row u, "virtual head" c*Hq + h, so the tokens of class c
-// of a segment are one run of w/r consecutive rows of virtual head c*Hq + h (K/V likewise with Hkv, and
-// GQA maps virtual head c*Hq + h to c*Hkv + h/(Hq/Hkv), the class's copy of its K/V head). Each run is one
-// sequence of a varlen batch and the mask ([runs, r*Hq, Mq, Mk]) keeps a run's blocks for the virtual
-// heads c*Hq + h whose offset h mod r is c: the branch is one block-sparse forward on the inputs as they
-// are, its O already in the original order and its LSE [r*Hq, B*S/r] (the strided form). Otherwise
-// residue_order(S, w, r) (lib/curves/residue.cpp) lists each segment's tokens class by class, each
-// (segment, class) run is one sequence, the mask ([runs, Hq, Mq, Mk]) keeps a run's blocks for the heads
-// whose offset is the run's class, and Q/K/V are permuted into that order (the residue form). Either way
-// the branch is exact for any lengths (tails and runs shorter than a block are the varlen sequences'
-// partial blocks). The branches are merged row by row as above. The backward of the merge is the
-// branches' own backward run with the merged O and LSE in place of their own (the merge is one softmax
-// over the union, so P = exp(S - L) and D = rowsum(dO * O) are those of the union), and the gradients
-// of the branches add up.
+// Construction. When r divides S and the r * Hq virtual heads below fit a grid dimension (lib/sizes.h's
+// kMaxGridDim; otherwise the residue form), the branch needs no permutation: Q viewed as [B*S/r, r*Hq, D]
+// (the same memory) puts token t = r*u + c of head h at row u, "virtual head" c*Hq + h, so the tokens of
+// class c of a segment are one run of w/r consecutive rows of virtual head c*Hq + h (K/V likewise with Hkv,
+// and GQA maps virtual head c*Hq + h to c*Hkv + h/(Hq/Hkv), the class's copy of its K/V head). Each run is
+// one sequence of a varlen batch and the mask ([runs, r*Hq, Mq, Mk]) keeps a run's blocks for the virtual
+// heads c*Hq + h whose offset h mod r is c: the branch is one block-sparse forward on the inputs as they are,
+// its O already in the original order and its LSE [r*Hq, B*S/r] (the strided form). Otherwise
+// residue_order(S, w, r) (lib/curves/residue.cpp) lists each segment's tokens class by class, each (segment,
+// class) run is one sequence, the mask ([runs, Hq, Mq, Mk]) keeps a run's blocks for the heads whose offset
+// is the run's class, and Q/K/V are permuted into that order (the residue form). Either way the branch is
+// exact for any lengths (tails and runs shorter than a block are the varlen sequences' partial blocks). The
+// branches are merged row by row as above. The backward of the merge is the branches' own backward run with
+// the merged O and LSE in place of their own (the merge is one softmax over the union, so P = exp(S - L) and
+// D = rowsum(dO * O) are those of the union), and the gradients of the branches add up.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -60,15 +60,11 @@ DilatedSpec parse_dilated(const std::string& text, bool causal, const std::strin
 
 inline int64_t head_offset(int64_t head, int64_t rate) { return head % rate; }
 
-// The most virtual heads (rate x query heads) a strided branch has: CUDA's grid y dimension, which the
-// tile-per-CTA kernels give the heads. A branch past it runs in residue form.
-constexpr int64_t kMaxStridedHeads = 65535;
-
 // One branch as a varlen block-sparse problem: strided, or on the residue-permuted sequence.
 struct BranchPlan {
   Branch branch;
   bool strided = false;          // r divides S: the inputs viewed as [B*S/r, r*H, D], no permutation
-  curves::Perm perm;             // residue form: position j of one sequence holds token perm[j]; strided: empty
+  curves::Perm perm;             // residue form: position j of a sequence holds token perm[j]; else empty
   AttentionProblem problem;      // varlen, one sequence per non-empty run; strided: heads r*Hq / r*Hkv
   BlockMask mask;                // [runs, heads of the problem, Mq, Mk]
   std::vector<int64_t> run_class;  // residue form: each run's class (strided: every run holds all classes)
