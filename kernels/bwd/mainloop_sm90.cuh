@@ -4,7 +4,7 @@
 // Roles. Three warpgroups:
 //   producer   warp 8 (warpgroup 2 gives its registers to the others): K and V of the CTA's tile by TMA
 //              once, then for each query head of the GQA group the query tiles (64 rows) that keep the
-//              tile's key block (block.cuh, the column form): Q and dO by TMA into a 2-stage ring, and the
+//              tile's key block (block.cuh, the column form): Q and dO by TMA into a 3-stage ring, and the
 //              rows' LSE (log2 domain) and D_i written by the warp's lanes beside them.
 //   consumers  warpgroups 0 and 1, 64 keys each (wgmma's M). Per query tile, with keys as rows:
 //              S^T = K Q^T and dP^T = V dO^T (wgmma, both operands in shared memory, K-major), then
@@ -41,12 +41,13 @@
 namespace bsattn::cuda::bwd {
 
 // sm90: BM = 64 query rows per step (wgmma's N for S^T and its K for dV, dK), BN = 128 keys per CTA
-// (two consumer warpgroups of 64), a 2-stage Q/dO ring. Registers per consumer thread at D = 128: dK and
-// dV 64 each, S^T and dP^T 32 each (dQ reuses theirs), P^T and dS^T as 16-bit A fragments 16 each.
+// (two consumer warpgroups of 64), a 3-stage Q/dO ring (2 stages were 3-8% slower at D = 64; at D = 128
+// the third stage just fits in shared memory). Registers per consumer thread at D = 128: dK and dV 64
+// each, S^T and dP^T 32 each (dQ reuses theirs), P^T and dS^T as 16-bit A fragments 16 each.
 template <class Elem_, int D_, bool SILU_>
 struct BwdSm90Config {
   using Elem = Elem_;
-  static constexpr int D = D_, BM = 64, BN = 128, STAGES = 2;
+  static constexpr int D = D_, BM = 64, BN = 128, STAGES = 3;
   static constexpr bool SILU = SILU_;
   static constexpr int WARPGROUPS = 2, NWARPS = 8, THREADS = 384;  // + the producer warpgroup
   static constexpr uint32_t KV_BYTES = BN * D * 2;  // K or V
@@ -82,7 +83,7 @@ struct BwdSm90Smem {
 };
 
 // The launch's parameters: tensor maps over [rows][heads * D] (128B swizzle; boxes of 64 elements x 128
-// rows for K and V, x 64 rows for Q and dO; the fp32 dQ accumulator unswizzled in boxes of 64 x 64) and
+// rows for K and V, x 64 rows for Q and dO; the fp32 dQ accumulator 128B-swizzled in boxes of 32 x 64) and
 // the plain parameters.
 struct BwdSm90Params {
   CUtensorMap q, k, v, dout, dq;
@@ -146,9 +147,9 @@ __device__ __forceinline__ void bwd_produce(const BwdSm90Params& tp, const BwdSm
 }
 
 // dQ writer (one lane of warp 9, atomic mode): per step, each consumer warpgroup's fp32 dQ block is added
-// to the accumulator by one TMA reduction (at D = 128 the two blocks are the tile's two column halves, at
-// D = 64 two partial sums of the same columns); the block's buffer is free again once the reduction has
-// read it.
+// to the accumulator by two TMA reductions of 32 columns each (at D = 128 the two blocks are the tile's
+// two column halves, at D = 64 two partial sums of the same columns); the block's buffer is free again
+// once the reductions have read it.
 template <class T>
 __device__ __forceinline__ void bwd_write_dq(const BwdSm90Params& tp, const BwdSm90Smem<T>& L, const KvTile& kv) {
   const BwdParams& p = tp.p;
@@ -157,7 +158,10 @@ __device__ __forceinline__ void bwd_write_dq(const BwdSm90Params& tp, const BwdS
 #pragma unroll
     for (int wg = 0; wg < 2; ++wg) {
       fwd::mbar_wait(L.dq_full(wg), n & 1);
-      fwd::tma_reduce_add_2d(&tp.dq, L.dq(wg), h * D + (D == 128 ? wg * 64 : 0), kv.q_start + q0);
+#pragma unroll
+      for (int b = 0; b < 2; ++b)
+        fwd::tma_reduce_add_2d(&tp.dq, L.dq(wg) + b * (BM * 128), h * D + (D == 128 ? wg * 64 : 0) + b * 32,
+                               kv.q_start + q0);
       fwd::bulk_commit();
     }
 #pragma unroll
@@ -289,7 +293,8 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
       fwd::fence_regs(pa);
       fwd::fence_regs(da);
       fwd::mbar_arrive(L.empty(s));  // each thread's reads of the stage done (release)
-      // The dQ block to this warpgroup's buffer ([64 rows][64 fp32], row-major: the reduction's box) once
+      // The dQ block to this warpgroup's buffer (two [64 rows][32 fp32] boxes, 128-byte rows swizzled as the
+      // reduction's map says: each warp's float2 stores take two wavefronts, not eight) once
       // the writer has sent the previous one; rows past the sequence hold zeros (dS is 0 there).
       if (n > 0) fwd::mbar_wait(L.dq_empty(wg), (n - 1) & 1);
       float* sdq = reinterpret_cast<float*>(const_cast<unsigned char*>(smem_generic) + (L.dq(wg) - smem_base));
@@ -297,8 +302,11 @@ __device__ __forceinline__ void bwd_consume(const BwdSm90Params& tp, const BwdSm
       for (int r = 0; r < 2; ++r) {
         const int row = wrow + (lane >> 2) + r * 8;
 #pragma unroll
-        for (int j = 0; j < 8; ++j)
-          *reinterpret_cast<float2*>(sdq + row * 64 + j * 8 + ((lane & 3) << 1)) = make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+        for (int j = 0; j < 8; ++j) {
+          const int chunk = (((j & 3) << 1) | ((lane & 3) >> 1)) ^ (row & 7);
+          *reinterpret_cast<float2*>(sdq + (j >> 2) * (BM * 32) + row * 32 + chunk * 4 + ((lane & 1) << 1)) =
+              make_float2(dq[j][2 * r], dq[j][2 * r + 1]);
+        }
       }
       fwd::fence_proxy_async_smem();  // visible to the reduction (the async proxy)
       __syncwarp();
@@ -371,8 +379,8 @@ BwdSm90Params make_bwd_sm90_params(const BwdParams& p) {
   fwd::encode_map(&tp.k, bf16, p.k, tk, int64_t(p.heads_kv) * T::D, T::BN);
   fwd::encode_map(&tp.v, bf16, p.v, tk, int64_t(p.heads_kv) * T::D, T::BN);
   if (p.dq_accum)
-    fwd::encode_map_2d(&tp.dq, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, p.dq_accum, tq, int64_t(p.heads_q) * T::D, 64, 64,
-                       CU_TENSOR_MAP_SWIZZLE_NONE);
+    fwd::encode_map_2d(&tp.dq, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 4, p.dq_accum, tq, int64_t(p.heads_q) * T::D, 32, 64,
+                       CU_TENSOR_MAP_SWIZZLE_128B);
   tp.p = p;
   return tp;
 }
