@@ -28,7 +28,7 @@ BwdConfig select_bwd_config(const BwdParams& p, int cc, const std::string& kerne
   check_grid_limits(p.heads_q, p.batch, "the CUDA backward");
   // The tile shapes of kernels/bwd/mainloop_sm90.cuh (BwdSm90Config: 128 keys per CTA, so block_kv a
   // multiple of 128) and mainloop_sm80.cuh (BwdSm80Config); tests/kernels checks they agree.
-  const BwdConfig sm90{BwdLoop::Sm90, "sm90", 64, 128, 384, 2, p.deterministic};
+  const BwdConfig sm90{BwdLoop::Sm90, "sm90", 64, 128, 384, 3, p.deterministic};
   const BwdConfig sm80{BwdLoop::Sm80, "sm80", 64, 64, 128, 2, p.deterministic};
   const bool hopper = cc == 90, fits = p.block_kv % 128 == 0;
   if (kernel == "sm90") {
