@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the figures of README.md into docs/images/: one bsattn command per figure (the ones the
-# README shows under each image), no other processing. Usage: scripts/readme-figures.sh [BSATTN]
+# Regenerates the figures of README.md into docs/images/: one bsattn command per figure (the ones
+# docs/visualize.md lists beside each image), no other processing. Usage: scripts/readme-figures.sh [BSATTN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build/bsattn}
