@@ -417,14 +417,14 @@ void register_analyze(CLI::App& app) {
   add_hstu_options(*sub, o->hstu, "HSTU");
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in the output)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
-  sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
+  sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(finite_range(0.0, 1e12))->capture_default_str()->group("Input");
   sub->add_option("--backend", o->backend, "cpu: the exact CPU reference (f32 on the input values); cuda: the fused kernel against the GPU dense reference in bf16/f16 (softmax; no --sweep/--check), or with HSTU's --rab-*/--gate-u both HSTU passes on the kernels")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group("Device");
   sub->add_option("--kernel", o->kernel, "--backend cuda: the forward kernel variant of the sparse pass (default: the fastest for the problem)")->group("Device");
   sub->add_option("--threads", o->threads, "CPU threads (0: all)")->check(CLI::Range(0, 4096))->capture_default_str()->group("Device");
   sub->add_option("--check", o->check, "Output O (.npy, the layout of --q) of another kernel on the same inputs and mask: pass/fail")->group("Check");
   sub->add_option("--check-grads", o->check_grads, "DQ,DK,DV .npy files to check (needs --do)")->group("Check");
   sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q, read with --dtype like Q/K/V) the checked gradients come from")->group("Check");
-  sub->add_option("--rtol", o->rtol, "Pass bound on relative L2 error (0: 1e-4 f32, 5e-3 f16, 2e-2 bf16 inputs)")->check(CLI::Range(0.0, 1.0))->capture_default_str()->group("Check");
+  sub->add_option("--rtol", o->rtol, "Pass bound on relative L2 error (0: 1e-4 f32, 5e-3 f16, 2e-2 bf16 inputs)")->check(finite_range(0.0, 1.0))->capture_default_str()->group("Check");
   sub->add_flag("--sweep", o->sweep, "Sweep patterns over densities on the same inputs (frontier JSON with --json)")->group("Sweep");
   sub->add_option("--patterns", o->patterns, "Sweep: ';'-separated pattern specs (sweepable: local, random, streaming, energy, topk, xattn, vslash)")->capture_default_str()->group("Sweep");
   sub->add_option("--densities", o->densities, "Sweep: target densities, list or start:stop:step")->capture_default_str()->group("Sweep");

@@ -462,7 +462,7 @@ void register_run(CLI::App& app) {
   sub->add_option("--do", o->dout, "Output gradient dO (.npy, shape of Q, read with --dtype like Q/K/V): also compute dQ, dK, dV (cuda: dO rounded to the inputs' 16-bit type)")->group("Input");
   sub->add_option("--score", o->score, "Score function")->check(CLI::IsMember({"softmax", "silu"}))->capture_default_str()->group("Input");
   sub->add_option("--scale", o->scale, "Softmax/SiLU scale, finite and > 0 (0: 1/sqrt(D))")->check(scale_check())->capture_default_str()->group("Input");
-  sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(CLI::Range(0.0, 1e12))->capture_default_str()->group("Input");
+  sub->add_option("--silu-n", o->silu_n, "SiLU: the divisor n (0: kv_len)")->check(finite_range(0.0, 1e12))->capture_default_str()->group("Input");
   sub->add_option("--seed", o->seed, "Seed for synthetic inputs and random patterns (recorded in --json)")->check(seed_check())->capture_default_str()->group("Input");
   sub->add_option("--order", o->reorder, "Token order applied before attention and undone after (raster, snake, morton, hilbert, gilbert, tiles, residue)")->group("Reorder");
   sub->add_option("--reorder", o->reorder)->group("");  // the older name of --order, out of --help

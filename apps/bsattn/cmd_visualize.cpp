@@ -49,7 +49,7 @@ void add_image_options(CLI::App* sub, ImageOptions& o) {
       ->group(g);
   sub->add_option("--dpi", o.dpi, "Resolution: scales fonts, lines and the default size (100 = 1x)")
       ->default_val(100)
-      ->check(CLI::Range(25.0, 600.0))
+      ->check(finite_range(25.0, 600.0))
       ->group(g);
   auto* title = sub->add_option("--title", o.title, "Title replacing the default one")->group(g);
   sub->add_flag("--no-title", o.no_title, "Draw no title and no subtitle line (for a caption of your own)")
@@ -357,7 +357,7 @@ void register_visualize(CLI::App& app) {
   auto* gv = "View";
   as->add_option("--overlay", ao->overlay, "Mask overlay: outline (kept blocks), hatch (dropped blocks) or none; blocks under 5 px: dropped blocks dimmed")
       ->default_val("outline")->check(CLI::IsMember({"outline", "hatch", "none"}))->group(gv);
-  as->add_option("--decades", ao->decades, "Colour range in decades below the largest block mass")->default_val(5)->check(CLI::Range(1.0, 16.0))->group(gv);
+  as->add_option("--decades", ao->decades, "Colour range in decades below the largest block mass")->default_val(5)->check(finite_range(1.0, 16.0))->group(gv);
   as->add_flag("--no-error", ao->no_error, "Draw only the dense mass (no |sparse - dense| panel)")->group(gv);
   add_image_options(as, ao->img);
   as->callback([ao]() {

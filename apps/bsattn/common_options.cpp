@@ -1,6 +1,7 @@
 #include "apps/bsattn/common_options.h"
 
 #include <cmath>
+#include <sstream>
 
 namespace bsattn::app {
 
@@ -58,6 +59,37 @@ CLI::Validator scale_check() {
         return {};
       },
       "SCALE", "scale");
+}
+
+CLI::Validator finite_range(double lo, double hi) {
+  std::ostringstream range;
+  range << "[" << lo << " - " << hi << "]";
+  return CLI::Validator(
+      [lo, hi, r = range.str()](std::string& v) -> std::string {
+        double x = 0;
+        size_t pos = 0;
+        try {
+          x = std::stod(v, &pos);
+        } catch (...) {
+          pos = 0;
+        }
+        if (pos == 0 || pos != v.size() || !std::isfinite(x) || x < lo || x > hi)
+          return "'" + v + "' is not allowed (allowed: a finite number in " + r + ")";
+        return {};
+      },
+      "FLOAT in " + range.str(), "finite range");
+}
+
+void refuse_empty_values(CLI::App& app) {
+  const CLI::Validator non_empty(
+      [](std::string& v) -> std::string {
+        if (v.empty()) return "the value is empty (give a value, or leave the option out for its default)";
+        return {};
+      },
+      "", "non-empty");
+  for (CLI::Option* opt : app.get_options())
+    if (opt->get_type_size() > 0) opt->check(non_empty);
+  for (CLI::App* sub : app.get_subcommands({})) refuse_empty_values(*sub);
 }
 
 }  // namespace bsattn::app

@@ -29,5 +29,13 @@ CLI::Validator seed_check();
 // --scale of run and analyze: 0 (meaning 1/sqrt(head_dim)) or a finite number in (0, 3.4e38], the
 // float32 range the kernels and the CPU reference compute scores in.
 CLI::Validator scale_check();
+// A floating-point option in [lo, hi]. CLI::Range lets NaN through (every comparison with it is
+// false), so --silu-n nan or --dpi nan would pass; this check refuses anything not finite and in range.
+CLI::Validator finite_range(double lo, double hi);
+
+// Refuses an empty value ("--seqlens ''", "--nsa ''", a positional '') on every option of `app` and
+// its subcommands that takes a value. Many options mean "not given" by an empty string, so without
+// this an empty value would silently run without what it asked for. Call after registering.
+void refuse_empty_values(CLI::App& app);
 
 }  // namespace bsattn::app

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "apps/bsattn/commands.h"
+#include "apps/bsattn/common_options.h"
 #include "lib/build_info.h"
 #include "lib/error.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   bsattn::app::register_analyze(app);
   bsattn::app::register_run(app);
   bsattn::app::register_bench(app);
+  bsattn::app::refuse_empty_values(app);
 
   auto command = [&]() {
     std::string name = "bsattn";

@@ -554,6 +554,24 @@ case("bench: --synthetic too large (1, 11)", b + ["--backend", "cpu", "--seq", "
 case("bench: backend bad", b + ["--backend", "tpu"], "--backend")
 case("bench: list-kernels without CUDA or GPU", b + ["--list-kernels"], "CUDA", rc=(1,))
 case("bench: unknown option", b + ["--colour", "red"], "--colour")
+# Floating-point options given NaN: CLI::Range compares, and every comparison with NaN is false.
+case("run: silu-n nan", rn + RUNQKV + ["-o", o("o.npy"), "--score", "silu", "--silu-n", "nan"], "--silu-n")
+case("an: silu-n nan", a + RUNQKV + ["--score", "silu", "--silu-n", "nan", "--json", o("a.json")], "--silu-n")
+case("an: rtol nan", a + RUNQKV + ["--check", i("q.npy"), "--rtol", "nan"], "--rtol")
+case("vis mask: dpi nan", vm + [i("mask.npy"), "-o", o("a.png"), "--dpi", "nan"], "--dpi")
+case("vis attn: decades nan", va + [i("mask.npy"), "--synthetic", "decay", "--head-dim", "16", "--block", "64",
+                                    "--decades", "nan", "-o", o("a.png")], "--decades")
+# Empty values: many options mean "not given" by an empty string, so '' ran without what was asked.
+case("run: --seqlens empty", rn + [LOCAL, "--block", "64", "--q", i("q.npy"), "--k", i("k.npy"), "--v", i("v.npy"),
+                                   "--seqlens", "", "-o", o("o.npy")] + CPU, "--seqlens")
+case("run: --nsa empty with a mask", rn + RUNQKV + ["--nsa", "", "-o", o("o.npy")], "--nsa")
+case("run: --dilated empty", rn + QKV + CPU + ["--dilated", "", "--block", "64", "-o", o("o.npy")], "--dilated")
+case("run: mask empty", rn + [""] + QKV + CPU + ["-o", o("o.npy")], "mask")
+case("an: --densities empty", a + RUNQKV + ["--sweep", "--densities", "", "--json", o("f.json")], "--densities")
+case("an: --curves --order empty", a + ["--curves", "--grid", "8x8", "--order", "", "--markdown", o("c.md")], "--order")
+case("bench: --ranks empty", b + BENCH + ["--ranks", "", "--json", o("b.json")], "--ranks")
+case("bench: --block empty", b + ["--backend", "cpu", "--block", "", "--json", o("b.json")], "--block")
+case("vis mask: --heads empty", vm + [i("mask.npy"), "-o", o("a.png"), "--heads", ""], "--heads")
 case("top: no subcommand", [], "subcommand")
 case("top: unknown subcommand", ["frobnicate"], "subcommand")
 
