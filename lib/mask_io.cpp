@@ -173,6 +173,24 @@ BlockMask mask_from_json(const nlohmann::json& j, const std::string& what) {
     } catch (const UsageError& e) {
       throw UsageError(what + ": " + e.what());
     }
+    // mq, mk and the bitmap's shape repeat what the sizes imply; where a file gives them they must
+    // agree, since a file that contradicts itself was edited or damaged and which part is right
+    // cannot be told.
+    const std::vector<int64_t> expect{s.batch, s.heads, s.mq(), s.mk()};
+    for (auto [key, value] : {std::pair<const char*, int64_t>{"mq", s.mq()}, {"mk", s.mk()}})
+      if (j.contains(key) && json_int(j, key, what) != value)
+        throw UsageError(what + ": \"" + key + "\" = " + j.at(key).dump() + " disagrees with the sizes, which give " +
+                         std::to_string(value) + " blocks");
+    if (j.at("bitmap").contains("shape")) {
+      const auto& shape = j.at("bitmap").at("shape");
+      bool same = shape.is_array() && shape.size() == expect.size();
+      for (size_t d = 0; same && d < expect.size(); ++d)
+        same = shape[d].is_number_integer() && shape[d].get<int64_t>() == expect[d];
+      if (!same)
+        throw UsageError(what + ": bitmap shape " + shape.dump().substr(0, 60) + " disagrees with the sizes, which give [" +
+                         std::to_string(expect[0]) + "," + std::to_string(expect[1]) + "," +
+                         std::to_string(expect[2]) + "," + std::to_string(expect[3]) + "]");
+    }
     // Everything the file says is checked against its own sizes before the bitmap is allocated: the
     // head list, each streaming head's numbers, and the bitmap's length, which bounds the allocation
     // by the size of the file.

@@ -98,7 +98,7 @@ INT64_MAX = 2**63 - 1
 mask_json("m_qlen_max.json", q_len=INT64_MAX, kv_len=INT64_MAX, block_q=2**30, block_kv=2**30)  # case 2
 mask_json("m_qlen_neg.json", q_len=-5)
 mask_json("m_qlen_2p54.json", q_len=2**54, kv_len=2**54, block_q=2**30, block_kv=2**30)  # cases 1, 2
-mask_json("m_qlen_2p40.json", q_len=2**40, kv_len=2**40, block_q=2**30, block_kv=2**30,
+mask_json("m_qlen_2p40.json", q_len=2**40, kv_len=2**40, block_q=2**30, block_kv=2**30, mq=1024, mk=1024,
           head_types=[{"type": "sparse"}] * H,
           bitmap={"encoding": "packbits-base64", "shape": [1, H, 1024, 1024],
                   "data": base64.b64encode(bytes(H * 1024 * 1024 // 8)).decode()})
@@ -116,6 +116,8 @@ mask_json("m_qlen_float.json", q_len=2.7777777777777778e+107)  # found by fuzz_m
 mask_json("m_heads_u64.json", heads=2**64 - 1)
 mask_json("m_nobatch.json", batch=None)
 mask_json("m_batch_str.json", batch="one")
+mask_json("m_mk.json", mk=9)  # mq, mk and bitmap.shape repeat the sizes; a file contradicting itself is refused
+mask_json("m_bitmap_shape.json", bitmap=dict(base["bitmap"], shape=[1, H, -4, -4]))
 mask_json("m_dense_lie.json", head_types=[{"type": "dense"}] * H)  # local bitmap marked dense
 with open(i("m_broken.json"), "w") as f:
     f.write('{"schema": "bsattn.mask/v1", "batch": ')
@@ -298,6 +300,10 @@ case("vis mask: json missing batch", vm + [i("m_nobatch.json"), "-o", o("a.png")
 case("vis mask: json batch a string", vm + [i("m_batch_str.json"), "-o", o("a.png")], "m_batch_str.json")
 case("vis mask: json dense head not full", vm + [i("m_dense_lie.json"), "-o", o("a.png")], "dense")
 case("vis mask: json broken", vm + [i("m_broken.json"), "-o", o("a.png")], "m_broken.json")
+case("vis mask: json mk disagrees", vm + [i("m_mk.json"), "-o", o("a.png")], "mk")
+case("vis mask: json bitmap shape disagrees", vm + [i("m_bitmap_shape.json"), "-o", o("a.png")], "bitmap shape")
+case("run: json bitmap shape disagrees", ["run", i("m_bitmap_shape.json")] + QKV + CPU + ["-o", o("o.npy")],
+     "bitmap shape")
 case("vis mask: csr int64 2^32+1 (5)", vm + [i("c64"), "--block", "64", "-o", o("a.png")], "c64_kv_indices.npy")
 case("vis mask: csr int64 count 2^40 (5)", vm + [i("cbig"), "--block", "64", "-o", o("a.png")],
      "cbig_kv_num_blocks.npy")
