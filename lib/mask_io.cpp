@@ -1,6 +1,7 @@
 #include "lib/mask_io.h"
 
 #include <fstream>
+#include <tuple>
 
 #include "lib/atomic_file.h"
 #include "lib/error.h"
@@ -318,7 +319,20 @@ BlockMask load_mask(const std::string& path, const MaskSizesHint& hint) {
     } catch (const nlohmann::json::parse_error& e) {
       throw UsageError("'" + path + "' is not valid JSON (" + std::string(e.what()) + ")");
     }
-    return mask_from_json(j, "'" + path + "'");
+    const std::string what = "'" + path + "'";
+    BlockMask m = mask_from_json(j, what);
+    // The file carries its block sizes and causal flag; one given on the command line that says
+    // otherwise would be silently overruled.
+    if (hint.causal && !m.causal)
+      throw UsageError("--causal: " + what + " is not causal (a .json mask carries its own causal flag; leave out " +
+                       "--causal, or make the mask with --causal)");
+    for (auto [side, given, has] : {std::tuple<const char*, std::optional<int64_t>, int64_t>{"q", hint.block_q, m.shape.block_q},
+                                    {"kv", hint.block_kv, m.shape.block_kv}})
+      if (given && *given != has)
+        throw UsageError(std::string("--block-") + side + " (or --block) " + std::to_string(*given) + ": " + what +
+                         " has block_" + side + " " + std::to_string(has) +
+                         " (a .json mask carries its own block sizes; leave the option out)");
+    return m;
   }
   if (ends_with(path, ".npy")) return mask_from_npy(read_npy(path), hint, "'" + path + "'");
   std::ifstream probe(path + "_kv_num_blocks.npy");

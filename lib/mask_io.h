@@ -27,7 +27,8 @@ struct MaskSizesHint {
   bool causal = false;
 };
 
-// Loads .json (self-describing), .npy (bool or 0/1 integer [B,H,Mq,Mk], [H,Mq,Mk] or [Mq,Mk]), or a
+// Loads .json (self-describing: a block size or causal flag in `hint` that contradicts the file is
+// refused), .npy (bool or 0/1 integer [B,H,Mq,Mk], [H,Mq,Mk] or [Mq,Mk]), or a
 // CSR prefix (PREFIX_kv_num_blocks.npy must exist). Head types are derived from the bitmap for .npy
 // and CSR (dense when full). Throws UsageError naming the file for anything malformed.
 BlockMask load_mask(const std::string& path, const MaskSizesHint& hint = {});

@@ -52,16 +52,33 @@ MaskRequest request_for_inputs(MaskRequest request, const Qkv& in, const Pattern
   return request;
 }
 
+namespace {
+
+// The file of `src` for sequences of q_len x kv_len tokens, with the command line's block sizes and
+// causal flag as hints: they describe a .npy / CSR file's blocks; a .json file carries its own, and
+// load_mask refuses a size or --causal given that contradicts it.
+BlockMask load_mask_file(const MaskSource& src, int64_t q_len, int64_t kv_len) {
+  MaskSizesHint hint;
+  hint.q_len = q_len;
+  hint.kv_len = kv_len;
+  const bool json = src.file.size() > 5 && src.file.compare(src.file.size() - 5, 5, ".json") == 0;
+  if (!json) {
+    hint.block_q = src.request.shape.block_q;
+    hint.block_kv = src.request.shape.block_kv;
+  } else {
+    if (src.given_blocks.q > 0) hint.block_q = src.given_blocks.q;
+    if (src.given_blocks.kv > 0) hint.block_kv = src.given_blocks.kv;
+  }
+  hint.causal = src.request.causal;
+  return load_mask(src.file, hint);
+}
+
+}  // namespace
+
 BlockMask resolve_mask(const MaskSource& src, const Qkv& in, const std::vector<int64_t>* token_order) {
   BlockMask m;
   if (!src.file.empty()) {
-    MaskSizesHint hint;
-    hint.q_len = in.q.seq;
-    hint.kv_len = in.k.seq;
-    hint.block_q = src.request.shape.block_q;
-    hint.block_kv = src.request.shape.block_kv;
-    hint.causal = src.request.causal;
-    m = load_mask(src.file, hint);
+    m = load_mask_file(src, in.q.seq, in.k.seq);
   } else {
     PatternInputs pi = pattern_inputs(in);
     MaskRequest req = request_for_inputs(src.request, in, &pi);
@@ -93,12 +110,7 @@ BlockMask resolve_varlen_mask(const MaskSource& src, const Qkv& in, const std::v
   const AttentionProblem p = varlen_problem(in.q, in.k, cu);
   BlockMask m;
   if (!src.file.empty()) {
-    MaskSizesHint hint;
-    hint.q_len = hint.kv_len = max_len;
-    hint.block_q = src.request.shape.block_q;
-    hint.block_kv = src.request.shape.block_kv;
-    hint.causal = src.request.causal;
-    m = load_mask(src.file, hint);
+    m = load_mask_file(src, max_len, max_len);
   } else {
     bool needs_inputs = false;
     for (const HeadMapEntry& g : src.request.groups()) needs_inputs |= g.pattern.def && g.pattern.def->needs_inputs;

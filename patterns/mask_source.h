@@ -14,6 +14,9 @@ namespace bsattn {
 struct MaskSource {
   std::string file;     // a mask file or CSR prefix; empty when `request` holds a pattern
   MaskRequest request;  // the pattern, block sizes, causal flag and seed; the rest comes from the inputs
+  // The block sizes the command line gave (0 where it gave none): a .json file carries its own, and
+  // only sizes actually given are held against it (request's are completed with the default).
+  BlockSizes given_blocks;
 };
 
 // `text` names an existing file (or a CSR prefix whose PREFIX_kv_num_blocks.npy exists), or else is a

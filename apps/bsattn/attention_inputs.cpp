@@ -36,7 +36,9 @@ void add_mask_size_options(CLI::App& sub, MaskCli& o, const std::string& g) {
 }
 
 MaskSource parse_mask_cli(const MaskCli& o, uint64_t seed) {
-  return parse_mask_source(o.mask, resolve_block_sizes(o.blocks, kDefaultBlockSize), o.causal, seed);
+  MaskSource src = parse_mask_source(o.mask, resolve_block_sizes(o.blocks, kDefaultBlockSize), o.causal, seed);
+  src.given_blocks = resolve_block_sizes(o.blocks, 0);
+  return src;
 }
 
 void add_varlen_options(CLI::App& sub, VarlenCli& o, const std::string& g) {

@@ -478,6 +478,15 @@ case("run: mask json streaming -2^63 (4)", rn + [i("m_stream_neg.json")] + QKV +
 case("run: mask csr int64 2^32+1 (5)", rn + [i("c64"), "--block", "64"] + QKV + CPU + ["-o", o("o.npy")],
      "c64_kv_indices.npy")
 case("run: mask 6 GiB (7)", rn + [i("sparse6g.npy")] + QKV + CPU + ["-o", o("o.npy")], "sparse6g.npy")
+# A .json mask carries its block sizes and causal flag: a --causal or --block that says otherwise was
+# silently overruled (a non-causal result for --causal).
+case("run: --causal with a non-causal .json mask", rn + [i("mask.json")] + QKV + CPU + ["--causal", "-o", o("o.npy")],
+     "--causal")
+case("run: --block disagrees with the .json mask", rn + [i("mask.json"), "--block", "32"] + QKV + CPU +
+     ["-o", o("o.npy")], "block_q 64")
+case("an: --block-kv disagrees with the .json mask", a + [i("mask.json"), "--block-kv", "128"] + QKV + CPU,
+     "block_kv 64")
+case("vis mask: --causal with a non-causal .json mask", vm + [i("mask.json"), "--causal", "-o", o("a.png")], "--causal")
 case("run: mask sizes differ", rn + [i("mask.json")] + ["--q", i("kshort.npy"), "--k", i("kshort.npy"), "--v",
                                                         i("kshort.npy")] + CPU + ["-o", o("o.npy")], "mask")
 case("run: mask pattern bad param", rn + ["local:window=x", "--block", "64"] + QKV + CPU + ["-o", o("o.npy")], "window")
