@@ -61,7 +61,13 @@ void export_existing(const BenchOptions& o) {
   outputs.add(o.json_out, "--json");
   outputs.add(o.csv_out, "--csv");
   outputs.add(o.md_out, "--markdown");
-  bench::BenchDoc doc = bench::bench_doc_from_json(nlohmann::json::parse(read_text_file(o.from), nullptr, false), o.from);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(o.from));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UsageError("--from: '" + o.from + "' is not valid JSON (" + e.what() + ")");
+  }
+  bench::BenchDoc doc = bench::bench_doc_from_json(j, o.from);
   if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);

@@ -553,7 +553,7 @@ case("bench: max-ctas on cpu", b + BENCH + ["--max-ctas", "8"], "--max-ctas")
 case("bench: warmup negative", b + BENCH + ["--warmup", "-1"], "warmup")
 case("bench: min-samples 0", b + BENCH + ["--min-samples", "0"], "samples")
 case("bench: from missing", b + ["--from", i("nosuch.json")], "--from")
-case("bench: from not json", b + ["--from", i("notjson.json")], "notjson.json")
+case("bench: from not json", b + ["--from", i("notjson.json")], "not valid JSON")  # not "missing schema"
 case("bench: from bad records", b + ["--from", i("bench_bad.json")], "bench_bad.json")
 case("bench: from wrong schema", b + ["--from", i("bench_schema.json")], "bench_schema.json")
 case("bench: from 6 GiB", b + ["--from", i("sparse6g.npy")], "sparse6g.npy")
