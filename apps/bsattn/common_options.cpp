@@ -44,17 +44,24 @@ CLI::Validator seed_check() {
       "SEED", "seed");
 }
 
+namespace {
+// Whether the whole of v is one finite number (into x).
+bool finite_number(const std::string& v, double& x) {
+  size_t pos = 0;
+  try {
+    x = std::stod(v, &pos);
+  } catch (...) {
+    return false;
+  }
+  return pos == v.size() && std::isfinite(x);
+}
+}  // namespace
+
 CLI::Validator scale_check() {
   return CLI::Validator(
       [](std::string& v) -> std::string {
         double x = 0;
-        size_t pos = 0;
-        try {
-          x = std::stod(v, &pos);
-        } catch (...) {
-          pos = 0;
-        }
-        if (pos == 0 || pos != v.size() || !std::isfinite(x) || x < 0 || x > 3.4e38)
+        if (!finite_number(v, x) || x < 0 || x > 3.4e38)
           return "'" + v + "' is not allowed (allowed: 0 for 1/sqrt(head_dim), or a finite number in (0, 3.4e38])";
         return {};
       },
@@ -67,13 +74,7 @@ CLI::Validator finite_range(double lo, double hi) {
   return CLI::Validator(
       [lo, hi, r = range.str()](std::string& v) -> std::string {
         double x = 0;
-        size_t pos = 0;
-        try {
-          x = std::stod(v, &pos);
-        } catch (...) {
-          pos = 0;
-        }
-        if (pos == 0 || pos != v.size() || !std::isfinite(x) || x < lo || x > hi)
+        if (!finite_number(v, x) || x < lo || x > hi)
           return "'" + v + "' is not allowed (allowed: a finite number in " + r + ")";
         return {};
       },
