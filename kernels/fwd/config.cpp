@@ -9,7 +9,11 @@ namespace {
 
 // The tile shapes of kernels/fwd/mainloop_sm80.cuh and mainloop_sm90.cuh (their static_asserts hold
 // the kernels to them; tests/kernels checks that the two agree).
-FwdConfig sm90_ws(int head_dim) { return {FwdLoop::Sm90Ws, "sm90-ws", 128, 128, 384, head_dim == 64 ? 3 : 2, true}; }
+// block_m 64: two pipelines of 64-row items and 64-key tiles per CTA (mask blocks of 64 query rows).
+FwdConfig sm90_ws(int head_dim, int block_m = 128) {
+  const int stages = head_dim == 64 ? (block_m == 64 ? 4 : 3) : 2;
+  return {FwdLoop::Sm90Ws, "sm90-ws", block_m, block_m, 384, stages, true};
+}
 FwdConfig sm80() { return {FwdLoop::Sm80, "sm80", 128, 64, 128, 2, false}; }
 FwdConfig sm80_general(int block_q) { return {FwdLoop::Sm80General, "sm80-general", block_q, 64, block_q * 2, 2, false}; }
 
@@ -69,9 +73,12 @@ FwdConfig select_config_unchecked(const FwdParams& p, int cc, const std::string&
   // no room.
   const bool wide = p.head_dim > 128;
 
+  // sm90-ws's 64-row items (block_q 64) take 64-key tiles and no relative bias.
+  const bool ws64 = p.block_q == 64 && !(p.silu && p.rab.on());
   if (kernel.empty()) {
     if (wide) return sm80_general(p.block_q);
     if (p.block_q == 128 && p.block_kv % 128 == 0 && hopper && sm90_score) return sm90_ws(p.head_dim);
+    if (ws64 && hopper && sm90_score) return sm90_ws(p.head_dim, 64);
     if (p.block_q == 128 && raw_softmax) return sm80();
     return sm80_general(p.block_q);
   }
@@ -81,9 +88,12 @@ FwdConfig select_config_unchecked(const FwdParams& p, int cc, const std::string&
   if (kernel == "sm90-ws") {
     if (wide) refuse("runs head dims up to 128, got " + std::to_string(p.head_dim));
     if (cc != 0 && !hopper) refuse("needs an sm_90 GPU (H100/H200); this one is sm_" + std::to_string(cc));
-    if (p.block_q != 128) refuse("needs block_q 128, got " + std::to_string(p.block_q));
-    if (p.block_kv % 128 != 0) refuse("needs block_kv a multiple of 128, got " + std::to_string(p.block_kv));
     if (!sm90_score) refuse("needs the SiLU score or the softmax score with scale > 0");
+    if (p.block_q == 64) {
+      if (!ws64) refuse("runs HSTU's relative bias with block_q 128 only");
+      return sm90_ws(p.head_dim, 64);
+    }
+    if (p.block_kv % 128 != 0) refuse("needs block_kv a multiple of 128 with block_q 128, got " + std::to_string(p.block_kv));
     return sm90_ws(p.head_dim);
   }
   if (kernel == "sm80") {

@@ -62,13 +62,13 @@ __device__ __forceinline__ void store_output(const FwdParams& p, const QueryTile
 // writes and proxy fence, lets the store go.
 template <class T>
 __device__ __forceinline__ void store_output_tma(const CUtensorMap& o_map, const FwdParams& p, const QueryTile& it,
-                                                 uint32_t so_wg, int wg,
+                                                 uint32_t so_wg, int wg, int bar,
                                                  int warp_row, int lane, const OnlineSoftmax<T>& sm,
                                                  const float (&o)[1][T::DT][4]) {
   using Elem = typename T::Elem;
   const bool leader = (threadIdx.x & 127) == 0;
   if (leader) bulk_wait_read();
-  named_bar_sync(3 + wg, 128);
+  named_bar_sync(bar, 128);
   const int wrow = warp_row - 64 * wg;  // this warp's first row in the warpgroup's 64
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -86,7 +86,7 @@ __device__ __forceinline__ void store_output_tma(const CUtensorMap& o_map, const
       p.lse[lse_index(p, it.b, it.h, it.q_start, it.q0 + warp_row + (lane >> 2) + r * 8)] = nr.lse;
   }
   fence_proxy_async_smem();
-  named_bar_sync(3 + wg, 128);
+  named_bar_sync(bar, 128);
   if (leader) {
 #pragma unroll
     for (int cb = 0; cb < T::D / 64; ++cb)

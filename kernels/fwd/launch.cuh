@@ -28,13 +28,14 @@ void launch_kernel(void (*kernel)(Arg), dim3 grid, const Arg& arg, cudaStream_t 
 // One CTA per query tile: grid (query tiles, heads, sequences).
 inline dim3 tile_grid(const FwdParams& p, int bm) { return dim3((p.q_len + bm - 1) / bm, p.heads_q, p.batch); }
 
-// sm90-ws: one persistent CTA per multiprocessor (or p.max_ctas), never more than there are items.
+// sm90-ws: one persistent CTA per multiprocessor (or p.max_ctas), never more than there are items for
+// its pipelines (each pipeline has two item slots in the scheduler's block).
 template <class T>
 void launch_sm90_ws(const FwdParams& p, cudaStream_t stream) {
   const dim3 tiles = tile_grid(p, T::BM);
   const int64_t items = int64_t(tiles.x) * tiles.y * tiles.z;
   const int64_t ctas = p.max_ctas > 0 ? p.max_ctas : device_sm_count();
-  const dim3 grid(unsigned(std::min<int64_t>({items, ctas, WS_MAX_CTAS})), 1, 1);
+  const dim3 grid(unsigned(std::min<int64_t>({(items + T::PIPES - 1) / T::PIPES, ctas, WS_MAX_CTAS / T::PIPES})), 1, 1);
   Sm90Params tp = make_sm90_params<T>(p);
   tp.sched = ws_sched_block();
   launch_kernel<T>(fwd_sm90_ws_kernel<T>, grid, tp, stream);
@@ -65,6 +66,10 @@ void launch_fwd(const FwdParams& p, const FwdConfig& c, cudaStream_t stream) {
   } else {
     switch (c.loop) {
       case FwdLoop::Sm90Ws:
+        if (c.block_m == 64) {  // two pipelines of 64-row items (select_config: no relative bias)
+          if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true, false, 64>>(p, stream);
+          return launch_sm90_ws<Sm90WsConfig<Elem, D, false, false, 64>>(p, stream);
+        }
         if (p.silu && p.rab.on()) return launch_sm90_ws<Sm90WsConfig<Elem, D, true, true>>(p, stream);
         if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true>>(p, stream);
         return launch_sm90_ws<Sm90WsConfig<Elem, D, false>>(p, stream);

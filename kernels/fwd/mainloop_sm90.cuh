@@ -51,37 +51,52 @@ namespace bsattn::cuda::fwd {
 // attention bias added to each score (kernels/fwd/bias.cuh). The K/V ring is 3 stages deep at D = 64 (a
 // tile's wgmma takes half as long as at D = 128, so a load has less time to land; 2-3% faster than 2
 // stages at S=8192 and 32768, results/kernel-history.md) and 2 at D = 128 (shared memory).
-template <class Elem_, int D_, bool SILU_ = false, bool BIAS_ = false>
-struct Sm90WsConfig
-    : TileShape<Elem_, D_, /*BM=*/128, /*BN=*/128, /*NWARPS=*/8, /*STAGES=*/D_ == 64 ? 3 : 2, SILU_, BIAS_> {
-  using Base = TileShape<Elem_, D_, 128, 128, 8, D_ == 64 ? 3 : 2, SILU_, BIAS_>;
-  static constexpr int WARPGROUPS = 2;  // consumers
+// BM_ = 64 (mask blocks of 64 query rows, whose neighbouring rows keep different tiles): two independent
+// pipelines per CTA, each a producer warp and one consumer warpgroup drawing its own items of 64 rows,
+// with its own Q buffers, O buffer and ring of 64-key K/V tiles (no ping-pong: the pipelines are apart).
+template <class Elem_, int D_, bool SILU_ = false, bool BIAS_ = false, int BM_ = 128>
+struct Sm90WsConfig : TileShape<Elem_, D_, BM_, /*BN=*/BM_, /*NWARPS=*/BM_ / 16,
+                                /*STAGES=*/D_ == 64 ? (BM_ == 64 ? 4 : 3) : 2, SILU_, BIAS_> {
+  using Base = TileShape<Elem_, D_, BM_, BM_, BM_ / 16, D_ == 64 ? (BM_ == 64 ? 4 : 3) : 2, SILU_, BIAS_>;
+  static constexpr int PIPES = BM_ == 64 ? 2 : 1;  // independent pipelines per CTA
+  static constexpr bool PINGPONG = PIPES == 1;     // two consumer warpgroups on one item take turns
+  static constexpr int WARPGROUPS = 2;             // consumers, over all pipelines
+  static constexpr int CONSUMER_WARPS = 8;
   // + a producer warpgroup (a lone producer warp would cap every thread at 168 registers: each of the
-  // 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps)
-  static constexpr int THREADS = Base::THREADS + 128;
-  // two Q buffers and the O buffer beside the K/V ring, slack to align the tiles to 1024 bytes, and the
-  // mbarriers: q_full / q_empty of 2 slots, full / empty of K and of V per stage
-  static constexpr int SMEM_LAUNCH =
-      Base::SMEM_BYTES + 2 * Base::Q_ELEMS * 2 + 1024 + 8 * (2 * 2 + 4 * Base::STAGES);
+  // 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps); warp 8 + k produces for
+  // pipeline k
+  static constexpr int THREADS = 3 * 128;
+  // per pipeline: two Q buffers and the O buffer beside the K/V ring; slack to align the tiles to 1024
+  // bytes; the mbarriers of each pipeline (q_full / q_empty of 2 slots, full / empty of K and of V per
+  // stage) after all the tiles
+  static constexpr int PIPE_TILE_BYTES = Base::SMEM_BYTES + 2 * Base::Q_ELEMS * 2;
+  static constexpr int PIPE_BAR_BYTES = 8 * (2 * 2 + 4 * Base::STAGES);
+  static constexpr int SMEM_LAUNCH = PIPES * (PIPE_TILE_BYTES + PIPE_BAR_BYTES) + 1024;
   static constexpr int MIN_BLOCKS = 1;
   static_assert(D_ == 64 || D_ == 128, "wgmma N = D for P V: 64 or 128");
+  static_assert(BM_ == 64 || BM_ == 128, "items of 64 rows (two pipelines) or 128 (one, ping-pong)");
+  static_assert(!(BIAS_ && BM_ == 64), "the relative bias runs on 128-row items only");
   static_assert(Base::MT == 1, "16 rows per warp");
+  static_assert(PIPE_TILE_BYTES % 1024 == 0, "each pipeline's tiles stay 1024-byte aligned");
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
 };
 
-// Shared memory of one CTA: Q buffers 0 and 1, the K/V ring (stage s: K, then V), the O buffer (one
-// half per consumer warpgroup), then the mbarriers.
+// Shared memory of one pipeline: Q buffers 0 and 1, the K/V ring (stage s: K, then V), the O buffer (one
+// half per consumer warpgroup of the pipeline); its mbarriers lie after every pipeline's tiles.
 template <class T>
 struct WsSmem {
   static constexpr uint32_t KV_BYTES = T::KV_ELEMS * 2, Q_BYTES = T::Q_ELEMS * 2;
   static constexpr int S = T::STAGES;
   uint32_t q_, kv_, o_, bars_;
-  __device__ __forceinline__ explicit WsSmem(uint32_t base_1024)
-      : q_(base_1024), kv_(q_ + 2 * Q_BYTES), o_(kv_ + 2 * S * KV_BYTES), bars_(o_ + Q_BYTES) {}
+  __device__ __forceinline__ WsSmem(uint32_t base_1024, int pipe)
+      : q_(base_1024 + pipe * T::PIPE_TILE_BYTES),
+        kv_(q_ + 2 * Q_BYTES),
+        o_(kv_ + 2 * S * KV_BYTES),
+        bars_(base_1024 + T::PIPES * T::PIPE_TILE_BYTES + pipe * T::PIPE_BAR_BYTES) {}
   __device__ __forceinline__ uint32_t q(int k) const { return q_ + k * Q_BYTES; }
   __device__ __forceinline__ uint32_t k_stage(int s) const { return kv_ + 2 * s * KV_BYTES; }
   __device__ __forceinline__ uint32_t v_stage(int s) const { return kv_ + 2 * s * KV_BYTES + KV_BYTES; }
-  __device__ __forceinline__ uint32_t o_half(int wg) const { return o_ + wg * (Q_BYTES / 2); }
+  __device__ __forceinline__ uint32_t o_half(int wg) const { return o_ + wg * (64 * T::D * 2); }
   __device__ __forceinline__ uint32_t q_full(int k) const { return bars_ + 8 * k; }  // slot k published, Q landed
   __device__ __forceinline__ uint32_t q_empty(int k) const { return bars_ + 16 + 8 * k; }  // consumers done with it
   __device__ __forceinline__ uint32_t full_k(int s) const { return bars_ + 32 + 8 * s; }
@@ -163,9 +178,9 @@ __device__ __forceinline__ bool score_tile(float (&s)[1][T::NT][4], const WorkIt
   }
 }
 
-// Consumer: one work item's K/V tiles for one consumer warpgroup (Q in buffer k). g counts the K/V tiles
-// taken over all items (stage g % S, phase (g / S) & 1); the item's Q is released (q_empty) after its
-// last Q K^T.
+// Consumer: one work item's K/V tiles for one consumer warpgroup (wg: its rank in the pipeline; Q in
+// buffer k). g counts the K/V tiles taken over all items (stage g % S, phase (g / S) & 1); the item's Q
+// is released (q_empty) after its last Q K^T.
 template <class T>
 __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const WorkItem& it, int& g, int wg,
                                              int warp_row, int lane, const ScoreConsts& sc, const FwdParams& p,
@@ -173,8 +188,12 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
                                              float (&o)[1][T::DT][4]) {
   const uint32_t sq_wg = L.q(k) + wg * 64 * 128;  // this warpgroup's 64 rows in each column block of Q
   constexpr int S = T::STAGES;
-  auto turn = [&] { named_bar_sync(1 + wg, 256); };  // this warpgroup's turn to issue
-  auto done = [&] { named_bar_arrive(2 - wg, 256); };  // the other's turn
+  auto turn = [&] {  // this warpgroup's turn to issue
+    if constexpr (T::PINGPONG) named_bar_sync(1 + wg, 256);
+  };
+  auto done = [&] {  // the other's turn
+    if constexpr (T::PINGPONG) named_bar_arrive(2 - wg, 256);
+  };
   auto release = [&](uint32_t empty_bar) {  // this warp is done with a stage
     __syncwarp();
     if (lane == 0) mbar_arrive(empty_bar);
@@ -238,16 +257,17 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
   g += n;
 }
 
-// Producer: draws items, publishes them in the CTA's item slots with their Q, and streams their K/V
-// tiles (see the top of this file). One lane runs it.
+// Producer of pipeline `pipe`: draws items, publishes them in the pipeline's item slots with their Q, and
+// streams their K/V tiles (see the top of this file). One lane runs it.
 template <class T>
-__device__ __forceinline__ void produce(const Sm90Params& tp, const WsSmem<T>& L, int n_items) {
+__device__ __forceinline__ void produce(const Sm90Params& tp, const WsSmem<T>& L, int n_items, int pipe) {
   const FwdParams& p = tp.p;
   constexpr uint32_t KV_BYTES = WsSmem<T>::KV_BYTES, Q_BYTES = WsSmem<T>::Q_BYTES;
   constexpr int S = T::STAGES;
   unsigned* counter = tp.sched;
-  auto slot = [&](int k) { return tp.sched + 4 + 8 * blockIdx.x + 4 * k; };
-  // The next item: its number from the counter (each CTA's first item is its own number), its tile
+  const int first = int(blockIdx.x) * T::PIPES + pipe;  // the pipeline's first item: its own number
+  auto slot = [&](int k) { return tp.sched + 4 + 8 * first + 4 * k; };
+  // The next item: its number from the counter (each pipeline's first item is its own number), its tile
   // list from the head type and the CSR row (make_tile_list reads the type and the row's length side
   // by side); the row's first entry (the item's first K tile) is prefetched into L1 beside them
   // rather than read after them.
@@ -256,7 +276,7 @@ __device__ __forceinline__ void produce(const Sm90Params& tp, const WsSmem<T>& L
     x.tiles = make_tile_list<T::BN, true>(p, x.b, x.h, x.i, x.kv_limit);
   };
   auto draw = [&](int& w, WorkItem& it) {
-    w = int(gridDim.x + atomicAdd(counter, 1u));
+    w = int(T::PIPES * gridDim.x + atomicAdd(counter, 1u));
     it = WorkItem{};
     if (w >= n_items) return;
     static_cast<QueryTile&>(it) = item_tile<T::BM>(p, w, tp.divs);
@@ -267,7 +287,7 @@ __device__ __forceinline__ void produce(const Sm90Params& tp, const WsSmem<T>& L
     for (int cb = 0; cb < T::D / 64; ++cb)
       tma_load_2d(L.q(k) + cb * (T::BM * 128), &tp.q, x.h * T::D + cb * 64, x.q_start + x.q0, L.q_full(k));
   };
-  int w = int(blockIdx.x);
+  int w = first;
   WorkItem it;
   // The first item's Q load goes out before its tile list's reads (the barrier's arrive follows them,
   // with the item's slot).
@@ -333,29 +353,31 @@ __device__ __forceinline__ void produce(const Sm90Params& tp, const WsSmem<T>& L
     w = w_next;
     it = next;
   }
-  // This CTA draws no more items; the last CTA to get here resets the pair for the next launch.
+  // This pipeline draws no more items; the last one to get here resets the pair for the next launch.
   __threadfence();
-  if (atomicAdd(counter + 1, 1u) == gridDim.x - 1) {
+  if (atomicAdd(counter + 1, 1u) == T::PIPES * gridDim.x - 1) {
     atomicExch(counter, 0u);
     atomicExch(counter + 1, 0u);
   }
 }
 
 // Consumers: take the items the producer publishes, in slot order, until it publishes the end.
+// wg_cta: the warpgroup's number in the CTA (0, 1); with two pipelines it is the pipeline's only one.
 template <class T>
-__device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L, int n_items, int wg, int warp,
+__device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L, int n_items, int wg_cta, int warp,
                                         int lane, int tid) {
   const FwdParams& p = tp.p;
-  auto slot = [&](int k) { return tp.sched + 4 + 8 * blockIdx.x + 4 * k; };
-  const int warp_row = warp * 16;
+  const int pipe = T::PIPES == 2 ? wg_cta : 0, wg = T::PIPES == 2 ? 0 : wg_cta;
+  const int first = int(blockIdx.x) * T::PIPES + pipe;
+  auto slot = [&](int k) { return tp.sched + 4 + 8 * first + 4 * k; };
+  const int warp_row = (warp - 4 * pipe) * 16;  // this warp's first row in the item
   const ScoreConsts sc(p, T::BIAS);
   int g = 0;  // K/V tiles taken so far (over all items)
-  if (wg == 1) named_bar_arrive(1, 256);  // warpgroup 0 issues first
-  // The first item is the CTA's own number: its tile list is read here while Q loads, rather than from
-  // the slot after Q has landed.
+  if (T::PINGPONG && wg == 1) named_bar_arrive(1, 256);  // warpgroup 0 issues first
+  // The first item is the pipeline's own number: its tile list is read here while Q loads, rather than
+  // from the slot after Q has landed.
   ItemSlot cur{n_items, 0, 0, 0};
-  if (int(blockIdx.x) < n_items)
-    cur = item_slot(int(blockIdx.x), work_item<T::BN>(p, item_tile<T::BM>(p, int(blockIdx.x), tp.divs)).tiles);
+  if (first < n_items) cur = item_slot(first, work_item<T::BN>(p, item_tile<T::BM>(p, first, tp.divs)).tiles);
   mbar_wait(L.q_full(0), 0);
   for (int nq = 0; cur.w < n_items; ++nq) {
     const int k = nq & 1;
@@ -375,13 +397,13 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
     mbar_wait(L.q_full(k ^ 1), ((nq + 1) >> 1) & 1);
     const ItemSlot next = slot_load(slot(k ^ 1));
     if (it.live() && it.q_rows == T::BM)
-      store_output_tma<T>(tp.o, p, it, L.o_half(wg), wg, warp_row, lane, sm, o);
+      store_output_tma<T>(tp.o, p, it, L.o_half(wg), wg, 3 + wg_cta, warp_row, lane, sm, o);
     else if (it.live())
       store_output<T>(p, it, warp_row, lane, sm, o);
     cur = next;
   }
   if ((tid & 127) == 0) bulk_wait_all();  // the O buffer stays until the last store has read it
-  if (wg == 0) named_bar_sync(1, 256);  // warpgroup 1's last arrive is matched here: no barrier half-arrived
+  if (T::PINGPONG && wg == 0) named_bar_sync(1, 256);  // warpgroup 1's last arrive is matched here
 }
 
 // The counters (next item, finished CTAs) are reset by the last CTA to finish, so each launch finds them
@@ -390,28 +412,34 @@ template <class T>
 __global__ void __launch_bounds__(T::THREADS, 1) fwd_sm90_ws_kernel(const __grid_constant__ Sm90Params tp) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem_sm90[];
-  const WsSmem<T> L((smem_u32(smem_sm90) + 1023u) & ~1023u);
+  const uint32_t base = (smem_u32(smem_sm90) + 1023u) & ~1023u;
   const FwdParams& p = tp.p;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   const int n_items = ((p.q_len + T::BM - 1) / T::BM) * p.heads_q * p.batch;
 
   if (tid == 0) {
-    for (int k = 0; k < 2; ++k) mbar_init(L.q_full(k), 1), mbar_init(L.q_empty(k), T::NWARPS);
-    for (int s = 0; s < T::STAGES; ++s) mbar_init(L.full_k(s), 1), mbar_init(L.empty_k(s), T::NWARPS);
-    for (int s = 0; s < T::STAGES; ++s) mbar_init(L.full_v(s), 1), mbar_init(L.empty_v(s), T::NWARPS);
+    for (int pipe = 0; pipe < T::PIPES; ++pipe) {
+      const WsSmem<T> L(base, pipe);  // T::NWARPS: the consumer warps of one pipeline
+      for (int k = 0; k < 2; ++k) mbar_init(L.q_full(k), 1), mbar_init(L.q_empty(k), T::NWARPS);
+      for (int s = 0; s < T::STAGES; ++s) mbar_init(L.full_k(s), 1), mbar_init(L.empty_k(s), T::NWARPS);
+      for (int s = 0; s < T::STAGES; ++s) mbar_init(L.full_v(s), 1), mbar_init(L.empty_v(s), T::NWARPS);
+    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fence_proxy_async_smem();
   }
   __syncthreads();  // the last CTA-wide barrier: from here on the roles meet only at mbarriers
 
-  if (wg == T::WARPGROUPS) {  // producer warpgroup: gives registers back; one lane works
+  if (wg == T::WARPGROUPS) {  // producer warpgroup: gives registers back; lane 0 of warp 8 + k works for pipeline k
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-    if (warp == T::NWARPS && lane == 0) produce<T>(tp, L, n_items);
+    if (lane == 0) {
+      if (warp == T::CONSUMER_WARPS) produce<T>(tp, WsSmem<T>(base, 0), n_items, 0);
+      if (T::PIPES == 2 && warp == T::CONSUMER_WARPS + 1) produce<T>(tp, WsSmem<T>(base, 1), n_items, 1);
+    }
     return;
   }
   // consumers: 128 x 40 + 256 x 232 = 64512 of the SM's 65536 registers
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-  consume<T>(tp, L, n_items, wg, warp, lane, tid);
+  consume<T>(tp, WsSmem<T>(base, T::PIPES == 2 ? wg : 0), n_items, wg, warp, lane, tid);
 #else
   __trap();  // built for another architecture: the host launches this kernel on sm_90 only
 #endif

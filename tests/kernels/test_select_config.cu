@@ -33,7 +33,11 @@ TEST_CASE("select_config: the default per problem and GPU") {
   CHECK(select_config(problem(128, 128, 128), 80).name == "sm80");
   CHECK(select_config(problem(128, 128, 128), 89).name == "sm80");
   CHECK(select_config(problem(128, 128, 128), 100).name == "sm80");  // sm90a code runs on sm_90 only
-  CHECK(select_config(problem(128, 64, 128), 90).name == "sm80-general");
+  CHECK(select_config(problem(128, 64, 128), 90).name == "sm90-ws");   // 64-row items, two pipelines
+  CHECK(select_config(problem(128, 64, 128), 90).block_m == 64);
+  CHECK(select_config(problem(64, 64, 64), 90).block_n == 64);
+  CHECK(select_config(problem(128, 64, 64, true), 90).name == "sm90-ws");                // SiLU, block 64
+  CHECK(select_config(problem(128, 64, 128), 80).name == "sm80-general");
   CHECK(select_config(problem(64, 128, 128, true), 90).name == "sm90-ws");               // SiLU
   CHECK(select_config(problem(64, 128, 128, true, -0.5f), 90).name == "sm90-ws");        // SiLU, any scale
   CHECK(select_config(problem(64, 128, 64, true), 90).name == "sm80-general");           // SiLU, block_kv 64
@@ -63,7 +67,8 @@ TEST_CASE("select_config: a named kernel runs only what it can, and says so befo
   CHECK_THROWS_AS(select_config(problem(128, 128, 64), 90, "sm90-ws"), UsageError);  // block_kv 64
   CHECK_THROWS_AS(select_config(problem(128, 128, 64), 0, "sm90-ws"), UsageError);   // without a GPU too
   CHECK_THROWS_AS(select_config(problem(128, 128, 128), 80, "sm90-ws"), UsageError);
-  CHECK_THROWS_AS(select_config(problem(128, 64, 128), 90, "sm90-ws"), UsageError);
+  CHECK(select_config(problem(128, 64, 128), 90, "sm90-ws").block_m == 64);
+  CHECK_THROWS_AS(select_config(problem(128, 64, 128), 80, "sm90-ws"), UsageError);
   CHECK(select_config(problem(128, 128, 128, true), 90, "sm90-ws").loop == FwdLoop::Sm90Ws);  // SiLU
   CHECK_THROWS_AS(select_config(problem(128, 128, 128, false, -1.f), 90, "sm90-ws"), UsageError);
   CHECK_THROWS_AS(select_config(problem(256, 128, 128), 90, "sm90-ws"), UsageError);
@@ -149,6 +154,12 @@ TEST_CASE("select_config: the host's shapes are the kernels' compile-time shapes
     const FwdConfig ws = select_config(problem(d, 128, 128), 90);
     CHECK(ws.persistent);
     if (d == 64) same(ws, Sm90WsConfig<__nv_bfloat16, 64>{}); else same(ws, Sm90WsConfig<__nv_bfloat16, 128>{});
+    const FwdConfig ws64 = select_config(problem(d, 64, 64), 90);
+    CHECK(ws64.persistent);
+    if (d == 64)
+      same(ws64, Sm90WsConfig<__nv_bfloat16, 64, false, false, 64>{});
+    else
+      same(ws64, Sm90WsConfig<__nv_bfloat16, 128, false, false, 64>{});
     same(select_config(problem(d, 128, 128), 80), Sm80Config<__half, 128>{});
     same(select_config(problem(d, 64, 128), 80), Sm80GeneralConfig<__half, 128, 64, false>{});
     same(select_config(problem(d, 128, 128, true), 80), Sm80GeneralConfig<__nv_bfloat16, 64, 128, true>{});
