@@ -9,7 +9,7 @@
 //              before the softmax, V's after it, so a V waiting for its stage never holds back the next
 //              K, which Q K^T needs one step before P V needs that V). It runs up to one item ahead.
 //   consumers  warpgroups 0 and 1, 64 query rows each: per KV tile, S = Q K^T (wgmma, both operands in
-//              shared memory), the mask (boundary tiles only), the online softmax (or HSTU's SiLU score,
+//              shared memory; with 64-row items Q from registers), the mask (boundary tiles only), the online softmax (or HSTU's SiLU score,
 //              with or without its relative attention bias computed per pair: no row max, no rescaling,
 //              no normalization), O += P V (P from
 //              registers, V read MN-major by the descriptor). Q K^T of tile t and P V of tile t-1 are
@@ -60,6 +60,9 @@ struct Sm90WsConfig : TileShape<Elem_, D_, BM_, /*BN=*/BM_, /*NWARPS=*/BM_ / 16,
   using Base = TileShape<Elem_, D_, BM_, BM_, BM_ / 16, D_ == 64 ? (BM_ == 64 ? 4 : 3) : 2, SILU_, BIAS_>;
   static constexpr int PIPES = BM_ == 64 ? 2 : 1;  // independent pipelines per CTA
   static constexpr bool PINGPONG = PIPES == 1;     // two consumer warpgroups on one item take turns
+  // Q K^T takes Q from registers (loaded once per item) at 64-key tiles: with both operands in shared
+  // memory a 64 x 64 x 16 wgmma reads 4 KB in its 32 cycles, the SM's whole shared-memory bandwidth
+  static constexpr bool Q_REGS = BM_ == 64;
   static constexpr int WARPGROUPS = 2;             // consumers, over all pipelines
   static constexpr int CONSUMER_WARPS = 8;
   // + a producer warpgroup (a lone producer warp would cap every thread at 168 registers: each of the
@@ -116,15 +119,34 @@ struct Sm90Params {
   ItemDivs divs;
 };
 
-// The two wgmma groups of a tile (issued, not committed): S = Q K^T (both operands in shared memory)
-// and O += P V (P from registers).
+// The two wgmma groups of a tile (issued, not committed): S = Q K^T (Q from shared memory, or from
+// registers with Q_REGS) and O += P V (P from registers).
 template <class T>
-__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, uint32_t sk) {
+struct QFrags {  // with Q_REGS: this warp's 16 rows of Q as wgmma A fragments, one per 16 columns
+  uint32_t a[T::Q_REGS ? T::KT : 1][4];
+};
+template <class T>
+__device__ __forceinline__ void issue_qk(float (&s)[1][T::NT][4], uint32_t sq_wg, const QFrags<T>& q, uint32_t sk) {
 #pragma unroll
   for (int kt = 0; kt < T::KT; ++kt) {
-    uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
     uint64_t db = wg_desc(sk + (kt >> 2) * (T::BN * 128) + (kt & 3) * 32, 16, 1024);
-    Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
+    if constexpr (T::Q_REGS) {
+      Wgmma<typename T::Elem, T::BN>::rs(s[0], q.a[kt], db, kt > 0);
+    } else {
+      uint64_t da = wg_desc(sq_wg + (kt >> 2) * (T::BM * 128) + (kt & 3) * 32, 16, 1024);
+      Wgmma<typename T::Elem, T::BN>::ss(s[0], da, db, kt > 0);
+    }
+  }
+}
+// Q_REGS: loads this warp's rows of the warpgroup's Q (sq_wg: its 64 rows in each 128B-swizzled column
+// block) into A fragments: lane l reads row (l % 16) at 8-column chunk l / 16 of each 16-column step.
+template <class T>
+__device__ __forceinline__ void load_q_frags(QFrags<T>& q, uint32_t sq_wg, int warp_row, int lane) {
+  const int r = (warp_row & 63) + (lane & 15);
+#pragma unroll
+  for (int kt = 0; kt < T::KT; ++kt) {
+    const int chunk = (kt & 3) * 2 + (lane >> 4);
+    ldmatrix_x4_a(q.a[kt], sq_wg + (kt >> 2) * (T::BM * 128) + r * 128 + ((chunk ^ (r & 7)) << 4));
   }
 }
 template <class T>
@@ -180,7 +202,7 @@ __device__ __forceinline__ bool score_tile(float (&s)[1][T::NT][4], const WorkIt
 
 // Consumer: one work item's K/V tiles for one consumer warpgroup (wg: its rank in the pipeline; Q in
 // buffer k). g counts the K/V tiles taken over all items (stage g % S, phase (g / S) & 1); the item's Q
-// is released (q_empty) after its last Q K^T.
+// is released (q_empty) after its last Q K^T (with Q_REGS: once it is in registers).
 template <class T>
 __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const WorkItem& it, int& g, int wg,
                                              int warp_row, int lane, const ScoreConsts& sc, const FwdParams& p,
@@ -202,11 +224,17 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
   const ItemRab<T> rr(p.rab, it, warp_row, lane);
   float s[1][T::NT][4];
   uint32_t pa[1][T::BN / 16][4];
+  QFrags<T> q;
+  if constexpr (T::Q_REGS) {  // Q into registers; its buffer is free for the next item's Q at once
+    load_q_frags<T>(q, sq_wg, warp_row, lane);
+    __syncwarp();
+    if (lane == 0) mbar_arrive(L.q_empty(k));
+  }
   // tile 0: Q K^T alone
   mbar_wait(L.full_k(g % S), (g / S) & 1);
   turn();
   wg_fence();
-  issue_qk<T>(s, sq_wg, L.k_stage(g % S));
+  issue_qk<T>(s, sq_wg, q, L.k_stage(g % S));
   wg_commit();
   done();
   wg_wait<0>();
@@ -223,7 +251,7 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
     mbar_wait(L.full_k(gt % S), (gt / S) & 1);
     turn();
     wg_fence();
-    issue_qk<T>(s, sq_wg, L.k_stage(gt % S));
+    issue_qk<T>(s, sq_wg, q, L.k_stage(gt % S));
     wg_commit();
     issue_pv<T>(o, pa, L.v_stage(gp % S));
     wg_commit();
@@ -240,8 +268,10 @@ __device__ __forceinline__ void consume_item(const WsSmem<T>& L, int k, const Wo
     if (rescale) sm.rescale(o, corrs);
     pack_p<T>(s, pa);
   }
-  __syncwarp();
-  if (lane == 0) mbar_arrive(L.q_empty(k));  // every Q K^T of the item is done
+  if constexpr (!T::Q_REGS) {
+    __syncwarp();
+    if (lane == 0) mbar_arrive(L.q_empty(k));  // every Q K^T of the item is done
+  }
   // last tile: P V alone
   const int gl = g + n - 1;
   mbar_wait(L.full_v(gl % S), (gl / S) & 1);
