@@ -119,15 +119,16 @@ TEST_CASE("gpu present") { REQUIRE(cuda::gpu_present()); }
 
 namespace {
 // A sweep runs its cases with kernel v ("" = the default). A named kernel takes only some block sizes:
-// the case is moved to the nearest it takes (sm90-ws: block_q 128, block_kv a multiple of 128; sm80:
-// block_q 128), so that every sweep still covers tails, causal rows, head types, GQA and varlen with it.
+// the case is moved to the nearest it takes (sm90-ws: block_q 64 with any block_kv, block_q 128 with a
+// multiple of 128; sm80: block_q 128), so that every sweep still covers tails, causal rows, head types,
+// GQA and varlen with it.
 struct Sweep {
   std::string kernel;
   int max_ctas = 0;
   void fit(Case& c) const {
     c.variant = kernel, c.max_ctas = max_ctas;
-    if (kernel == "sm90-ws" || kernel == "sm80") c.bq = 128;
-    if (kernel == "sm90-ws" && c.bkv % 128 != 0) c.bkv = 128;
+    if (kernel == "sm80") c.bq = 128;
+    if (kernel == "sm90-ws" && c.bq == 128 && c.bkv % 128 != 0) c.bkv = 128;
   }
 };
 bool is_sm90() { return cuda::device_cc() == 90; }
@@ -232,14 +233,17 @@ void sweep_varlen(const Sweep& v) {
 }
 
 TEST_CASE("forward small: SiLU (HSTU)") {
-  // Block 128: sm90-ws on Hopper (sm80-general elsewhere); block 64 and by name: sm80-general.
+  // Blocks 128 and 64: sm90-ws on Hopper (128-row items, or 64-row items with 64-key tiles; sm80-general
+  // elsewhere); by name: sm80-general.
   const std::vector<HeadType> mix = {HeadType::Dense, HeadType::Sparse, HeadType::Streaming, HeadType::Sparse};
   uint64_t seed = 400;
   for (const char* kernel : {"", "sm80-general"})
     for (bool causal : {false, true})
-      for (int64_t d : {64, 128}) {
+      for (int64_t d : {64, 128})
+      for (int64_t bq : {128, 64}) {
         Case c;
         c.silu = true, c.causal = causal, c.d = d, c.q_len = 300, c.kv_len = 300, c.density = 0.6;
+        c.bq = bq, c.bkv = bq == 64 ? (causal ? 64 : 128) : 128;  // block_q 64 with block_kv 64 and 128
         c.variant = kernel;
         run_case(c, seed++);
         // GQA, head types, q_len != kv_len, f16, longer rows (several K/V tiles per item, both halves
@@ -250,16 +254,18 @@ TEST_CASE("forward small: SiLU (HSTU)") {
         // varlen with tails
         Case v;
         v.silu = true, v.causal = causal, v.d = d, v.batch = 3, v.varlen = true, v.q_len = 500, v.kv_len = 500;
-        v.hq = 2, v.hkv = 1, v.density = 0.5, v.variant = kernel;
+        v.hq = 2, v.hkv = 1, v.density = 0.5, v.variant = kernel, v.bq = bq, v.bkv = c.bkv;
         run_case(v, seed++);
       }
-  if (is_sm90()) {  // the default for SiLU at block 128 on Hopper is the Hopper loop
+  if (is_sm90()) {  // the default for SiLU at blocks 128 and 64 on Hopper is the Hopper loop
     AttentionProblem p;
     p.q_len = p.kv_len = 256, p.heads_q = p.heads_kv = 2, p.head_dim = 128, p.score = ScoreFn::Silu, p.silu_n = 256;
-    BlockMask m(MaskShape{1, 2, 256, 256, 128, 128});
     std::vector<uint16_t> x(256 * 2 * 128, 0x3f80);
     AttentionInputs in{x.data(), x.data(), x.data(), nullptr};
-    CHECK(cuda::AttentionRunner(p, m, in).kernel_name() == "sm90-ws");
+    for (int64_t b : {128, 64}) {
+      BlockMask m(MaskShape{1, 2, 256, 256, b, b});
+      CHECK(cuda::AttentionRunner(p, m, in).kernel_name() == "sm90-ws");
+    }
   }
 }
 
