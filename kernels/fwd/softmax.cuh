@@ -2,6 +2,7 @@
 // softmax (running max and sum in the exp2 domain, rescaling of O) and HSTU's SiLU score.
 #pragma once
 #include <cmath>
+#include <cstring>
 
 #include "kernels/fwd/ptx.cuh"
 
@@ -99,9 +100,14 @@ struct OnlineSoftmax {
 __device__ __forceinline__ float silu_score(float x, float inv_n) { return x / (1.f + __expf(-x)) * inv_n; }
 
 // 1 / d for d in [1, 2^64] on the FMA pipe: a first guess from the exponent bits (relative error
-// under 5.1%), then two Newton steps (under 6.7e-6), against the SFU's rcp.
-__device__ __forceinline__ float rcp_fma(float d) {
-  float y = __int_as_float(0x7EF311C3 - __float_as_int(d));
+// under 5.1%), then two Newton steps (under 6.7e-6), against the SFU's rcp. Host-compiled too, for
+// tests/kernels/test_silu_rcp.cu.
+__host__ __device__ __forceinline__ float rcp_fma(float d) {
+  int bits;
+  memcpy(&bits, &d, 4);
+  bits = 0x7EF311C3 - bits;
+  float y;
+  memcpy(&y, &bits, 4);
   y *= fmaf(-d, y, 2.f);
   y *= fmaf(-d, y, 2.f);
   return y;
