@@ -116,6 +116,16 @@ def measure(fn, opt, flush):
             "noise_met": (sd / mean if mean > 0 else 0.0) <= opt["noise_target"]}
 
 
+def flex_kernel_options(block):
+    """FlexAttention's kernel tiles for a BlockMask of BLOCK-token blocks: its default tiles (128 query
+    rows forward) must divide the mask's blocks, so blocks under 128 take tiles of their size in both passes
+    (None: the defaults)."""
+    if block >= 128:
+        return None
+    return {"BLOCK_M": block, "BLOCK_N": block, "BLOCK_M1": block, "BLOCK_N1": block,
+            "BLOCK_M2": block, "BLOCK_N2": block}
+
+
 def flex_block_mask(prefix, seq, block, causal, device):
     """BlockMask from bsattn's row CSR (PREFIX_kv_num_blocks.npy / PREFIX_kv_indices.npy): kept blocks that
     are full-size and entirely visible under causal are 'full' (no mask_mod call), the rest partial."""
@@ -825,9 +835,10 @@ def main():
 
             if "flex" in impls:
                 bm = flex_block_mask(prefix, r["seq"], r["block"], r["causal"], dev)
+                fopts = flex_kernel_options(r["block"])
 
                 def flex_fwd(qq=q, kk=k, vv=v):
-                    return flex(qq, kk, vv, block_mask=bm, enable_gqa=gqa)
+                    return flex(qq, kk, vv, block_mask=bm, enable_gqa=gqa, kernel_options=fopts)
                 try:
                     t, extra = timed("flex_attention", flex_fwd, False)
                 except RuntimeError as e:
@@ -869,7 +880,9 @@ def main():
 
     doc["records"] = doc["records"] + merged
     ctx["peers"] = {"torch": torch.__version__, "impls": sorted(impls), "seed": a.seed,
-                    "flex": "torch.compile(flex_attention), BlockMask.from_kv_blocks with full blocks",
+                    "flex": "torch.compile(flex_attention), BlockMask.from_kv_blocks with full blocks; for blocks "
+                            "under 128, kernel_options with tiles of the block's size (BLOCK_M, BLOCK_N, "
+                            "BLOCK_M1/N1/M2/N2)",
                     "check": "relative Frobenius error of O against `bsattn run --backend cuda` on the same bf16 inputs",
                     "command": " ".join(sys.argv)}
     if has_bwd:
