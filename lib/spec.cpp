@@ -22,6 +22,22 @@ static std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+std::vector<std::string> split_list(const std::string& text, const std::string& what, const std::string& example,
+                                    char sep) {
+  const std::string form = (sep == ',' ? std::string("comma") : "'" + std::string(1, sep) + "'") +
+                           "-separated values, e.g. " + example;
+  if (trim(text).empty()) throw UsageError(what + ": empty value (give " + form + ")");
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = text.find(sep, start);
+    out.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (trim(out.back()).empty()) throw UsageError(what + ": empty item in '" + text + "' (give " + form + ")");
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
 std::string Spec::str() const {
   std::string s = name;
   for (size_t i = 0; i < args.size(); ++i) s += (i ? "," : ":") + args[i].first + "=" + args[i].second;
@@ -36,11 +52,11 @@ Spec parse_spec(const std::string& text, const std::string& what) {
   if (colon == std::string::npos) return sp;
   std::string rest = text.substr(colon + 1);
   if (trim(rest).empty()) return sp;
-  for (auto& item : split(rest, ',')) {
+  for (auto& item : split_list(rest, what, "key=value,key=value")) {
     std::string t = trim(item);
     auto eq = t.find('=');
     if (eq == std::string::npos) {
-      if (sp.args.empty() || t.empty())
+      if (sp.args.empty())
         throw UsageError(what + ": '" + text + "': item '" + t + "' is not key=value");
       sp.args.back().second += "," + t;
       continue;
@@ -112,7 +128,7 @@ std::vector<int64_t> parse_dims(const std::string& s, const std::string& what) {
   return d;
 }
 
-std::vector<double> parse_float_axis(const std::string& s, const std::string& what) {
+std::vector<double> parse_float_axis(const std::string& s, const std::string& what, const std::string& example) {
   std::vector<double> out;
   if (s.find(':') != std::string::npos) {
     auto p = split(s, ':');
@@ -125,11 +141,11 @@ std::vector<double> parse_float_axis(const std::string& s, const std::string& wh
     for (int64_t i = 0; i < n; ++i) out.push_back(a + double(i) * st);
     return out;
   }
-  for (auto& p : split(s, ',')) out.push_back(parse_float(p, what));
+  for (auto& p : split_list(s, what, example)) out.push_back(parse_float(p, what));
   return out;
 }
 
-std::vector<int64_t> parse_int_axis(const std::string& s, const std::string& what) {
+std::vector<int64_t> parse_int_axis(const std::string& s, const std::string& what, const std::string& example) {
   std::vector<int64_t> out;
   if (s.find(':') != std::string::npos) {
     auto p = split(s, ':');
@@ -144,7 +160,7 @@ std::vector<int64_t> parse_int_axis(const std::string& s, const std::string& wha
     for (int64_t i = 0; i < int64_t(n); ++i) out.push_back(int64_t(a + (__int128)i * st));
     return out;
   }
-  for (auto& p : split(s, ',')) out.push_back(parse_int(p, what));
+  for (auto& p : split_list(s, what, example)) out.push_back(parse_int(p, what));
   return out;
 }
 
@@ -197,11 +213,11 @@ Params::Params(const std::vector<ParamDef>& defs, const std::vector<std::pair<st
         break;
       case ParamKind::IntList:
         if (!v.empty())
-          for (auto& p : split(v, ',')) range(double(parse_int(p, what)));
+          for (auto& p : split_list(v, what, "1,2,4")) range(double(parse_int(p, what)));
         break;
       case ParamKind::FloatList:
         if (!v.empty())
-          for (auto& p : split(v, ',')) range(parse_float(p, what));
+          for (auto& p : split_list(v, what, "0.5,1")) range(parse_float(p, what));
         break;
       case ParamKind::Dims:
         if (!v.empty())
@@ -225,14 +241,14 @@ std::vector<int64_t> Params::get_int_list(const std::string& k) const {
   std::vector<int64_t> out;
   const auto& v = values_.at(def(k).name);
   if (!v.empty())
-    for (auto& p : split(v, ',')) out.push_back(parse_int(p, k));
+    for (auto& p : split_list(v, k, "1,2,4")) out.push_back(parse_int(p, k));
   return out;
 }
 std::vector<double> Params::get_float_list(const std::string& k) const {
   std::vector<double> out;
   const auto& v = values_.at(def(k).name);
   if (!v.empty())
-    for (auto& p : split(v, ',')) out.push_back(parse_float(p, k));
+    for (auto& p : split_list(v, k, "0.5,1")) out.push_back(parse_float(p, k));
   return out;
 }
 std::vector<int64_t> Params::get_dims(const std::string& k) const {

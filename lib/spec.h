@@ -61,13 +61,23 @@ class Params {
   std::string owner_;
 };
 
+// The items of a list option's value ("0.1,0.5", "local;random"), split on `sep`. An empty item (a
+// leading, trailing or doubled separator, or one of blanks only) and an empty value are refused
+// naming `what` and showing `example`, a well-formed value of that option:
+//   --density: empty item in '0.1,,0.5' (give comma-separated values, e.g. 0.1,0.5)
+std::vector<std::string> split_list(const std::string& text, const std::string& what, const std::string& example,
+                                    char sep = ',');
+
 // Number parsing with the option name in the error.
 int64_t parse_int(const std::string& s, const std::string& what);
 double parse_float(const std::string& s, const std::string& what);  // rejects NaN/Inf
 bool parse_bool(const std::string& s, const std::string& what);     // true/false/1/0/yes/no
 std::vector<int64_t> parse_dims(const std::string& s, const std::string& what);  // "13x30x45"
 // Sweep axes: "a,b,c" or "start:stop:step" (inclusive stop, within rounding) or a single value.
-std::vector<double> parse_float_axis(const std::string& s, const std::string& what);
-std::vector<int64_t> parse_int_axis(const std::string& s, const std::string& what);
+// `example` is a list shown when an item is empty (split_list).
+std::vector<double> parse_float_axis(const std::string& s, const std::string& what,
+                                     const std::string& example = "0.1,0.5");
+std::vector<int64_t> parse_int_axis(const std::string& s, const std::string& what,
+                                    const std::string& example = "64,128");
 
 }  // namespace bsattn

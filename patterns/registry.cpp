@@ -87,10 +87,7 @@ void check_head_coverage(const std::vector<HeadMapEntry>& entries, int64_t heads
 
 std::vector<HeadMapEntry> parse_head_map(const std::string& text, int64_t heads) {
   std::vector<HeadMapEntry> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ';')) {
-    if (item.find_first_not_of(" ") == std::string::npos) continue;
+  for (const std::string& item : split_list(text, "--head-map", "0-3=dense;4-15=local:window=2", ';')) {
     auto eq = item.find('=');
     if (eq == std::string::npos)
       throw UsageError("--head-map: '" + item + "' is not RANGE=SPEC (e.g. 0-3=dense)");

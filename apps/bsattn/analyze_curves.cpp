@@ -205,15 +205,15 @@ void run_analyze_curves(const AnalyzeCurvesOptions& o) {
   std::string blocks_s = given(o, "--blocks", o.blocks);
   if (blocks_s.empty()) blocks_s = given(o, "--block", o.block);
   if (blocks_s.empty()) blocks_s = "128";
-  std::vector<int64_t> blocks = parse_int_axis(blocks_s, "--blocks");
+  std::vector<int64_t> blocks = parse_int_axis(blocks_s, "--blocks", "64,128");
   for (int64_t b : blocks)
     if (b < 1) throw UsageError("--block values must be >= 1 (got " + std::to_string(b) + ")");
   std::string orders_s = given(o, "--order", o.orders);
   if (orders_s.empty()) orders_s = kDefaultOrders;
-  std::vector<std::string> order_texts = split_order_list(orders_s);
+  std::vector<std::string> order_texts = split_order_list(orders_s, "--order");
   std::vector<WindowRadius> radii;
   std::vector<std::string> radius_names;
-  for (auto& r : split_order_list(given(o, "--radius", o.radius))) {
+  for (auto& r : split_list(given(o, "--radius", o.radius), "--radius", "1,0x2x2")) {
     radii.push_back(parse_radius(r, layout.grid, "--radius"));
     radius_names.push_back(radii.back().str());
   }

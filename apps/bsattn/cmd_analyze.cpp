@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <sstream>
 
 #include "apps/bsattn/analyze_curves.h"
 #include "lib/build_info.h"
@@ -51,15 +50,6 @@ struct AnalyzeOptions {
   std::string dilated;
   int64_t sample_rows = 0;  // --dilated: quality over this many rows per head (0: every row)
 };
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // Default pass/fail bound on the relative L2 error of a checked output: about 2x the error of the
 // input precision's rounding (FlashAttention's rule of thumb).
@@ -220,7 +210,7 @@ void run_analyze_dilated(const AnalyzeOptions& o) {
     lay.text = sel.text.empty() ? 0 : parse_int(sel.text, "--text");
     if (lay.text < 0) throw UsageError("--text must be >= 0");
     lay.text_at_head = sel.text_position != "tail";
-    orders = curves::split_order_list(sel.orders);
+    orders = curves::split_order_list(sel.orders, "--order");
     for (auto& name : orders)  // every spec checked first; "standard" is the sequence as given
       if (name != "standard") curves::parse_order(name, lay.grid, blocks.q, "--order");
   }
@@ -300,8 +290,8 @@ void run_analyze(const AnalyzeOptions& o) {
 
   if (o.sweep) {
     if (!o.check.empty() || !o.check_grads.empty()) throw UsageError("--sweep cannot be combined with --check");
-    auto specs = split(o.patterns, ';');
-    auto dens = parse_float_axis(o.densities, "--densities");
+    auto specs = split_list(o.patterns, "--patterns", "local;random;energy", ';');
+    auto dens = parse_float_axis(o.densities, "--densities", "0.1,0.5");
     const BlockSizes blocks = resolve_block_sizes(o.mask.blocks, kDefaultBlockSize);
     PatternInputs pi = pattern_inputs(in);
     MaskMaker make = [&](const std::string& spec) {
@@ -376,7 +366,7 @@ void run_analyze(const AnalyzeOptions& o) {
       pass &= check_line("O", e.overall, rtol, p.heads_q, p.head_dim, o.quiet, checks);
     }
     if (!o.check_grads.empty()) {
-      auto files = split(o.check_grads, ',');
+      auto files = split_list(o.check_grads, "--check-grads", "dq.npy,dk.npy,dv.npy");
       if (files.size() != 3) throw UsageError("--check-grads takes three files DQ,DK,DV");
       if (o.dout.empty()) throw UsageError("--check-grads needs --do (the output gradient the grads were computed from)");
       // dO is an input like Q/K/V: the same --dtype (as `run --do` reads it).

@@ -265,7 +265,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
       throw UsageError("--dilated times LongNet configurations: --pattern and --density do not apply");
     dplan.axes = axes;
     dplan.specs = dilated::parse_dilated_list(o.dilated, o.causal, "--dilated");
-    dplan.orders = o.orders.empty() ? std::vector<std::string>{} : curves::split_order_list(o.orders);
+    if (!o.orders.empty()) dplan.orders = curves::split_order_list(o.orders, "--order", "standard,hilbert");
     for (auto& name : dplan.orders)
       if (name != "standard" && o.grid.empty()) throw UsageError("--order " + name + " needs --grid TxHxW (or HxW)");
     dplan.grid = o.grid;

@@ -22,6 +22,7 @@
 #include "lib/render/curve_render.h"
 #include "lib/render/json_plots.h"
 #include "lib/render/mask_render.h"
+#include "lib/spec.h"
 
 namespace bsattn::app {
 
@@ -244,7 +245,7 @@ void run_curve(CurveOptions& o) {
   const int64_t block = resolve_block_sizes(o.blocks, kDefaultBlockSize).q;
   curves::Grid g = curves::parse_grid(o.grid, "--grid");
   std::vector<render::NamedOrder> orders;
-  for (const auto& text : curves::split_order_list(o.orders)) {
+  for (const auto& text : curves::split_order_list(o.orders, "--order")) {
     curves::OrderSpec spec = curves::parse_order(text, g, block, "--order");
     orders.push_back({spec.str(), curves::grid_order(spec, g)});
   }
@@ -261,7 +262,7 @@ void run_curve(CurveOptions& o) {
 struct JsonPlotOptions {
   ImageOptions img;
   std::string file, metric = "both", x = "density", pass;
-  std::vector<std::string> patterns, impls, seqs, head_dims, dtypes;  // bench filters
+  std::vector<std::string> patterns, impls, seqs, head_dims, dtypes;  // bench filters, each a list as given
   bool causal_only = false, non_causal = false;
 };
 
@@ -272,6 +273,15 @@ nlohmann::json read_json_file(const std::string& path) {
   } catch (const nlohmann::json::parse_error& e) {
     throw UsageError(path + " is not valid JSON: " + e.what());
   }
+}
+
+// The items of a filter given once or more, each time as a comma-separated list.
+std::vector<std::string> filter_items(const std::vector<std::string>& given, const std::string& what,
+                                      const std::string& example) {
+  std::vector<std::string> out;
+  for (const auto& text : given)
+    for (auto& item : split_list(text, what, example)) out.push_back(item);
+  return out;
 }
 
 void run_frontier(JsonPlotOptions& o) {
@@ -290,11 +300,11 @@ void run_bench(JsonPlotOptions& o) {
   f.metric = o.metric;
   f.x = o.x;
   f.pass = o.pass;
-  f.patterns = o.patterns;
-  f.impls = o.impls;
-  f.seqs = o.seqs;
-  f.head_dims = o.head_dims;
-  f.dtypes = o.dtypes;
+  f.patterns = filter_items(o.patterns, "--pattern", "random,dense");
+  f.impls = filter_items(o.impls, "--impl", "bsattn,sdpa_flash");
+  f.seqs = filter_items(o.seqs, "--seq", "1024,2048");
+  f.head_dims = filter_items(o.head_dims, "--head-dim", "64,128");
+  f.dtypes = filter_items(o.dtypes, "--dtype", "bf16,f16");
   f.causal = o.causal_only ? 1 : o.non_causal ? 0 : -1;
   auto r = render::render_bench_figure(doc, o.file, f, o.img.output);
   report(o.img, r, "benchmark plot");
@@ -398,12 +408,12 @@ void register_visualize(CLI::App& app) {
   auto* gf = "Filter (lists are comma separated; a record is drawn when it matches every filter given)";
   bs->add_option("--pass", bo->pass, "Only records of this pass (e.g. fwd, bwd); default all")->group(gf);
   bs->add_option("--pattern", bo->patterns, "Only these patterns (e.g. random,dense: SDPA's dense records are pattern dense)")
-      ->delimiter(',')->type_name("LIST")->group(gf);
+      ->type_name("LIST")->group(gf);
   bs->add_option("--impl", bo->impls, "Only these implementations or kernels (bsattn, flex_attention, sdpa_cudnn, sdpa_flash, sm90-ws, ...)")
-      ->delimiter(',')->type_name("LIST")->group(gf);
-  bs->add_option("--seq", bo->seqs, "Only these sequence lengths")->delimiter(',')->type_name("LIST")->group(gf);
-  bs->add_option("--head-dim", bo->head_dims, "Only these head dimensions")->delimiter(',')->type_name("LIST")->group(gf);
-  bs->add_option("--dtype", bo->dtypes, "Only these element types (bf16, f16, f32)")->delimiter(',')->type_name("LIST")->group(gf);
+      ->type_name("LIST")->group(gf);
+  bs->add_option("--seq", bo->seqs, "Only these sequence lengths")->type_name("LIST")->group(gf);
+  bs->add_option("--head-dim", bo->head_dims, "Only these head dimensions")->type_name("LIST")->group(gf);
+  bs->add_option("--dtype", bo->dtypes, "Only these element types (bf16, f16, f32)")->type_name("LIST")->group(gf);
   auto* only_causal = bs->add_flag("--causal", bo->causal_only, "Only causal records")->group(gf);
   bs->add_flag("--no-causal", bo->non_causal, "Only non-causal records")->excludes(only_causal)->group(gf);
   add_image_options(bs, bo->img);

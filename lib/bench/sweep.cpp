@@ -16,39 +16,13 @@ namespace bsattn::bench {
 
 namespace {
 
-std::vector<std::string> split_list(const std::string& text, const std::string& what) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t c = text.find(',', start);
-    std::string item = text.substr(start, c == std::string::npos ? std::string::npos : c - start);
-    if (item.empty()) throw UsageError(what + " '" + text + "': empty item in the list");
-    out.push_back(item);
-    if (c == std::string::npos) break;
-    start = c + 1;
-  }
-  return out;
-}
-
 // Patterns may carry their own parameters ("local:window=4"), whose commas would split a list; a
 // pattern axis is therefore split on ';' when it holds one, else on ','.
 std::vector<std::string> split_patterns(const std::string& text) {
-  if (text.find(';') != std::string::npos) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (true) {
-      size_t c = text.find(';', start);
-      std::string item = text.substr(start, c == std::string::npos ? std::string::npos : c - start);
-      if (item.empty()) throw UsageError("--pattern '" + text + "': empty item in the list");
-      out.push_back(item);
-      if (c == std::string::npos) break;
-      start = c + 1;
-    }
-    return out;
-  }
+  if (text.find(';') != std::string::npos) return split_list(text, "--pattern", "random;local:window=2", ';');
   if (text.find(':') != std::string::npos && text.find('=') != std::string::npos)
     return {text};  // one spec with parameters
-  return split_list(text, "--pattern");
+  return split_list(text, "--pattern", "random,local,causal");
 }
 
 ElemType parse_dtype(const std::string& s) {
@@ -77,34 +51,34 @@ std::string fmt_density(double d) {
 
 void SweepAxes::set(const std::string& axis, const std::string& text) {
   std::string what = "--" + axis;
-  if (axis == "seq") seq = parse_int_axis(text, what), check_positive(seq, what, kMaxBenchSeq);
+  if (axis == "seq") seq = parse_int_axis(text, what, "1024,2048"), check_positive(seq, what, kMaxBenchSeq);
   else if (axis == "head-dim" || axis == "head_dim" || axis == "dim")
-    head_dim = parse_int_axis(text, what), check_positive(head_dim, what, kMaxBenchHeadDim);
-  else if (axis == "heads") heads = parse_int_axis(text, what), check_positive(heads, what, kMaxBenchHeads);
-  else if (axis == "batch") batch = parse_int_axis(text, what), check_positive(batch, what, kMaxBenchBatch);
-  else if (axis == "block") block = parse_int_axis(text, what), check_positive(block, what, kMaxBlockSize);
+    head_dim = parse_int_axis(text, what, "64,128"), check_positive(head_dim, what, kMaxBenchHeadDim);
+  else if (axis == "heads") heads = parse_int_axis(text, what, "4,8"), check_positive(heads, what, kMaxBenchHeads);
+  else if (axis == "batch") batch = parse_int_axis(text, what, "1,2"), check_positive(batch, what, kMaxBenchBatch);
+  else if (axis == "block") block = parse_int_axis(text, what, "64,128"), check_positive(block, what, kMaxBlockSize);
   else if (axis == "kv-heads" || axis == "kv_heads" || axis == "heads-kv" || axis == "heads_kv") {
     kv_heads = parse_int(text, what);
     if (kv_heads < 0 || kv_heads > kMaxBenchHeads)
       throw UsageError(what + " must be in [0, " + limit_str(kMaxBenchHeads) + "] (0: same as --heads)");
   } else if (axis == "density") {
-    density = parse_float_axis(text, what);
+    density = parse_float_axis(text, what, "0.1,0.5");
     if (density.empty()) throw UsageError(what + ": give at least one value");
     for (double d : density)
       if (!(d > 0 && d <= 1.0 + 1e-9)) throw UsageError(what + ": values must be in (0, 1] (got " + fmt_density(d) + ")");
   } else if (axis == "pattern") pattern = split_patterns(text);
   else if (axis == "dtype") {
-    dtype = split_list(text, what);
+    dtype = split_list(text, what, "bf16,f16");
     for (auto& d : dtype) parse_dtype(d);
   } else if (axis == "pass") {
-    pass = split_list(text, what);
+    pass = split_list(text, what, "fwd,bwd");
     for (auto& p : pass) parse_pass(p);
   } else if (axis == "score") {
-    score = split_list(text, what);
+    score = split_list(text, what, "softmax,silu");
     for (auto& s : score)
       if (s != "softmax" && s != "silu") throw UsageError(what + " '" + s + "': allowed are softmax, silu");
   } else if (axis == "rab") {
-    rab = split_list(text, what);
+    rab = split_list(text, what, "none,pos");
     for (auto& r : rab)
       if (r != "none" && r != "pos" && r != "ts" && r != "pos+ts")
         throw UsageError(what + " '" + r + "': allowed are none, pos, ts, pos+ts (HSTU's bias terms), or a list of them");

@@ -1,6 +1,7 @@
 // Grids, order specs and the dispatch from a spec to a family (see order.h).
 #include "lib/curves/order.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "lib/error.h"
@@ -162,25 +163,15 @@ nlohmann::json OrderSpec::to_json() const {
   return j;
 }
 
-std::vector<std::string> split_order_list(const std::string& text) {
+std::vector<std::string> split_order_list(const std::string& text, const std::string& what,
+                                          const std::string& example) {
   std::vector<std::string> out;
-  std::string item;
-  auto flush = [&](bool last) {
-    if (item.empty()) {
-      if (!last || !out.empty()) throw UsageError("--orders: empty item in '" + text + "'");
-      return;
-    }
+  for (std::string item : split_list(text, what, example)) {
+    item.erase(std::remove(item.begin(), item.end(), ' '), item.end());
     bool continues = item.find('=') != std::string::npos && item.find(':') == std::string::npos;
     if (continues && !out.empty()) out.back() += "," + item;
     else out.push_back(item);
-    item.clear();
-  };
-  for (char c : text) {
-    if (c == ',') flush(false);
-    else if (c != ' ') item += c;
   }
-  flush(true);
-  if (out.empty()) throw UsageError("--orders: give at least one order");
   return out;
 }
 

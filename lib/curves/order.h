@@ -71,8 +71,9 @@ std::string orders_help();  // one line per order with its parameters
 // Parses a spec; `block` resolves tiles:tile=auto. UsageError names `what` and the allowed values.
 OrderSpec parse_order(const std::string& text, const Grid& g, int64_t block, const std::string& what);
 // Splits "raster,tiles:tile=2x8x8,residue:segment=64,rate=4" into specs (an item with '=' but no
-// ':' continues the previous spec's parameters).
-std::vector<std::string> split_order_list(const std::string& text);
+// ':' continues the previous spec's parameters). An empty item is refused naming `what` (split_list).
+std::vector<std::string> split_order_list(const std::string& text, const std::string& what = "--order",
+                                          const std::string& example = "raster,hilbert,gilbert");
 Perm grid_order(const OrderSpec& spec, const Grid& g);
 
 // --- sequences: a text part kept in place at the head or tail, the grid part reordered ---

@@ -9,6 +9,7 @@
 #include "lib/error.h"
 #include "lib/reference/cpu_attention.h"
 #include "lib/sizes.h"
+#include "lib/spec.h"
 
 namespace bsattn::dilated {
 
@@ -45,10 +46,7 @@ DilatedSpec parse_dilated(const std::string& text, bool causal, const std::strin
   DilatedSpec spec;
   spec.causal = causal;
   if (text.empty()) throw UsageError(what + " is empty" + allowed);
-  size_t start = 0;
-  while (true) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+  for (const std::string& item : split_list(text, what, "2048:1,4096:2,8192:4")) {
     size_t colon = item.find(':');
     if (colon == std::string::npos)
       throw UsageError(what + ": '" + item + "' is not SEGMENT:RATE" + allowed);
@@ -60,8 +58,6 @@ DilatedSpec parse_dilated(const std::string& text, bool causal, const std::strin
                        item + "'" + allowed);
     if (int(spec.branches.size()) == kMaxBranches) throw UsageError(what + ": more than " + std::to_string(kMaxBranches) + " pairs" + allowed);
     spec.branches.push_back({w, r});
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return spec;
 }

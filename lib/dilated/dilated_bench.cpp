@@ -10,18 +10,14 @@
 #include "lib/npy.h"
 #include "lib/quality/quality.h"
 #include "lib/rng.h"
+#include "lib/spec.h"
 
 namespace bsattn::dilated {
 
 std::vector<DilatedSpec> parse_dilated_list(const std::string& text, bool causal, const std::string& what) {
   std::vector<DilatedSpec> out;
-  size_t start = 0;
-  while (true) {
-    size_t semi = text.find(';', start);
-    out.push_back(parse_dilated(text.substr(start, semi == std::string::npos ? std::string::npos : semi - start), causal, what));
-    if (semi == std::string::npos) break;
-    start = semi + 1;
-  }
+  for (const std::string& item : split_list(text, what, "2048:1,4096:2;1024:1", ';'))
+    out.push_back(parse_dilated(item, causal, what));
   return out;
 }
 

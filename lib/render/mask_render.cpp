@@ -198,9 +198,7 @@ std::vector<int64_t> parse_head_list(const std::string& text, int64_t heads, con
     for (int64_t h = 0; h < heads; ++h) out.push_back(h);
     return out;
   }
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const std::string& item : split_list(text, what, "0-3,8")) {
     auto dash = item.find('-', 1);
     int64_t a = 0, e = 0;
     if (dash == std::string::npos) {

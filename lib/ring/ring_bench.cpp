@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <sstream>
 
 #include "lib/error.h"
 #include "lib/mask_stats.h"
 #include "lib/rng.h"
+#include "lib/spec.h"
 
 namespace bsattn::ring {
 
@@ -21,9 +21,7 @@ std::vector<Scaling> parse_scaling(const std::string& s) {
 
 std::vector<int> parse_rank_list(const std::string& s) {
   std::vector<int> v;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  for (const std::string& item : split_list(s, "--ranks", "1,2,4,8")) {
     size_t used = 0;
     long long n = -1;
     try {
@@ -38,7 +36,6 @@ std::vector<int> parse_rank_list(const std::string& s) {
       throw UsageError("--ranks " + s + ": rank counts must ascend without repeats, e.g. 1,2,4,8");
     v.push_back(int(n));
   }
-  if (v.empty()) throw UsageError("--ranks: give rank counts, e.g. 1,2,4,8");
   return v;
 }
 

@@ -6,6 +6,7 @@
 
 #include "lib/error.h"
 #include "lib/npy.h"
+#include "lib/spec.h"
 
 namespace bsattn {
 
@@ -27,17 +28,12 @@ void check_cu_seqlens(const std::vector<int64_t>& cu, const std::string& what) {
 
 std::vector<int32_t> parse_seqlens(const std::string& text, const std::string& what) {
   std::vector<int64_t> cu{0};
-  size_t pos = 0;
-  while (true) {
-    size_t end = text.find(',', pos);
-    std::string item = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-    if (item.empty() || item.size() > 10 || item.find_first_not_of("0123456789") != std::string::npos ||
+  for (const std::string& item : split_list(text, what, "1000,517,3000")) {
+    if (item.size() > 10 || item.find_first_not_of("0123456789") != std::string::npos ||
         std::stoll(item) <= 0)
       throw UsageError(what + ": '" + item + "' is not a sequence length (allowed: positive integers separated by ',', "
                        "e.g. 1000,517,3000)");
     cu.push_back(cu.back() + std::stoll(item));
-    if (end == std::string::npos) break;
-    pos = end + 1;
   }
   check_cu_seqlens(cu, what);
   return std::vector<int32_t>(cu.begin(), cu.end());

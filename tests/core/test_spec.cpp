@@ -51,6 +51,29 @@ TEST_CASE("typed parameters: defaults, ranges, kinds") {
   CHECK_THROWS_WITH_AS(Params(defs, A{{"req", "1"}, {"b", "maybe"}}, "pattern 't'"), doctest::Contains("boolean"), UsageError);
 }
 
+TEST_CASE("list items: an empty one is refused, naming the option and showing a well-formed list") {
+  CHECK(split_list("0.1,0.5", "--density", "0.1,0.5") == std::vector<std::string>{"0.1", "0.5"});
+  CHECK(split_list("local;random:density=0.2,seed=1", "--patterns", "a;b", ';') ==
+        std::vector<std::string>{"local", "random:density=0.2,seed=1"});
+  CHECK(split_list("7", "--seq", "1,2") == std::vector<std::string>{"7"});
+  CHECK_THROWS_WITH_AS(split_list("0.1,,0.5", "--density", "0.1,0.5"),
+                       "--density: empty item in '0.1,,0.5' (give comma-separated values, e.g. 0.1,0.5)", UsageError);
+  CHECK_THROWS_WITH_AS(split_list("a;;b", "--head-map", "0-1=dense;2-3=local", ';'),
+                       "--head-map: empty item in 'a;;b' (give ';'-separated values, e.g. 0-1=dense;2-3=local)",
+                       UsageError);
+  for (const char* bad : {",1", "1,", "1,,2", "1, ,2", ","})
+    CHECK_THROWS_WITH_AS(split_list(bad, "--seq", "1,2"), doctest::Contains("--seq: empty item"), UsageError);
+  for (const char* bad : {"", " "})
+    CHECK_THROWS_WITH_AS(split_list(bad, "--seq", "1,2"), doctest::Contains("--seq: empty value"), UsageError);
+  CHECK_THROWS_WITH_AS(parse_int_axis("1024,,2048", "--seq", "1024,2048"), doctest::Contains("e.g. 1024,2048"),
+                       UsageError);
+  CHECK_THROWS_WITH_AS(parse_float_axis("0.5,", "--density"), doctest::Contains("empty item"), UsageError);
+  CHECK_THROWS_WITH_AS(parse_spec("local:window=1,,window=2", "--pattern"), doctest::Contains("--pattern: empty item"),
+                       UsageError);
+  CHECK_THROWS_WITH_AS(parse_spec("local:window=1,", "--pattern"), doctest::Contains("--pattern: empty item"),
+                       UsageError);
+}
+
 TEST_CASE("sweep axes") {
   CHECK(parse_int_axis("1024,2048", "--seq") == std::vector<int64_t>{1024, 2048});
   CHECK(parse_int_axis("2:8:3", "--seq") == std::vector<int64_t>{2, 5, 8});

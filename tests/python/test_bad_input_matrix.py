@@ -1,7 +1,8 @@
 """The bad-input matrix of issue 23, over all five subcommands: every case must exit 2 (bad input) or 1
 (a failure at run time, e.g. no GPU), print exactly one line on stderr, `bsattn CMD: error: ...`, that
 names the option or file (each case lists the text it must contain), and leave every file as it was:
-no output written, replaced or left behind (temporaries included), no input changed.
+no output written, replaced or left behind (temporaries included), no input changed. After the matrix,
+well-formed lists given to the same options must still be accepted.
 
 Children run under a 3 GiB address-space limit, so a request that tries to allocate what its input
 promises (instead of refusing it) fails as "out of host memory" with exit 1 and is reported. Set
@@ -153,6 +154,8 @@ with open(i("cfg_list.json"), "w") as f:
     json.dump([1, 2], f)
 with open(i("cfg_heads.json"), "w") as f:
     json.dump({"heads": [99999999]}, f)
+with open(i("cfg_empty_item.json"), "w") as f:
+    json.dump({"dtype": ["bf16", ""]}, f)
 # An output that exists and must survive every failed run unchanged.
 EXISTING = o("existing.npy")
 np.save(EXISTING, np.arange(7, dtype=np.int32))
@@ -168,12 +171,12 @@ SYN = ["--synthetic", "decay", "--seq", "256", "--heads", "2", "--head-dim", "16
 BENCH = ["--backend", "cpu", "--seq", "128", "--heads", "1", "--head-dim", "16", "--density", "0.5",
          "--pattern", "random", "--block", "64", "--max-time", "0.01", "--min-samples", "1", "--warmup", "0", "-q"]
 
-# (case name, subcommand argv, allowed exit statuses, text the one stderr line must contain)
+# (case name, subcommand argv, allowed exit statuses, texts the one stderr line must contain)
 CASES = []
 
 
 def case(name, argv, needle, rc=(2,)):
-    CASES.append((name, argv, tuple(rc), needle))
+    CASES.append((name, argv, tuple(rc), (needle,) if isinstance(needle, str) else tuple(needle)))
 
 
 # ---------------- gen-mask ----------------
@@ -590,6 +593,80 @@ case("vis mask: --heads empty", vm + [i("mask.npy"), "-o", o("a.png"), "--heads"
 case("top: no subcommand", [], "subcommand")
 case("top: unknown subcommand", ["frobnicate"], "subcommand")
 
+# ---------------- empty items in list options ----------------
+# Every list option refuses an empty item (a leading, trailing or doubled separator, or blanks only)
+# with a line that names the option and says "empty item", rather than running without it.
+EMPTY = "empty item"
+case("bench: --density doubled comma", b + ["--backend", "cpu", "--density", "0.1,,0.5"], ("--density", EMPTY))
+case("bench: --seq doubled comma", b + ["--backend", "cpu", "--seq", "1024,,2048"], ("--seq", EMPTY))
+case("bench: --head-dim trailing comma", b + ["--backend", "cpu", "--head-dim", "64,"], ("--head-dim", EMPTY))
+case("bench: --heads leading comma", b + ["--backend", "cpu", "--heads", ",4"], ("--heads", EMPTY))
+case("bench: --batch doubled comma", b + ["--backend", "cpu", "--batch", "1,,2"], ("--batch", EMPTY))
+case("bench: --block trailing comma", b + ["--backend", "cpu", "--block", "64,"], ("--block", EMPTY))
+case("bench: --pattern doubled comma", b + ["--backend", "cpu", "--pattern", "random,,causal"], ("--pattern", EMPTY))
+case("bench: --pattern doubled ';'", b + ["--backend", "cpu", "--pattern", "random;;local:window=1"],
+     ("--pattern", EMPTY))
+case("bench: --pattern spec trailing comma", b + ["--backend", "cpu", "--pattern", "local:window=1,"],
+     ("--pattern", EMPTY))
+case("bench: --dtype leading comma", b + ["--backend", "cpu", "--dtype", ",f32"], ("--dtype", EMPTY))
+case("bench: --pass trailing comma", b + ["--backend", "cpu", "--pass", "fwd,"], ("--pass", EMPTY))
+case("bench: --score doubled comma", b + ["--backend", "cpu", "--score", "softmax,,silu"], ("--score", EMPTY))
+case("bench: --rab blank item", b + ["--backend", "cpu", "--score", "silu", "--rab", "none, ,pos"], ("--rab", EMPTY))
+case("bench: --seqlens doubled comma", b + ["--backend", "cpu", "--seqlens", "0,,1"], ("--seqlens", EMPTY))
+case("bench: --ranks trailing comma", b + BENCH + ["--ranks", "1,2,"], ("--ranks", EMPTY))
+case("bench: --dilated doubled comma", b + ["--backend", "cpu", "--dilated", "64:1,,128:2"], ("--dilated", EMPTY))
+case("bench: --dilated trailing ';'", b + ["--backend", "cpu", "--dilated", "64:1;"], ("--dilated", EMPTY))
+case("bench: --order doubled comma", b + ["--backend", "cpu", "--seq", "64", "--dilated", "64:1", "--grid", "8x8",
+                                          "--order", "raster,,hilbert"], ("--order", EMPTY))
+case("bench: --nsa trailing comma", b + ["--backend", "cpu", "--nsa", "block=64,"], ("--nsa", EMPTY))
+case("bench: --config list with an empty item", b + ["--backend", "cpu", "--config", i("cfg_empty_item.json")],
+     ("cfg_empty_item.json", "--dtype", EMPTY))
+case("gm: --pattern spec doubled comma", g + ["--pattern", "local:window=1,,window=2", "--seq", "256",
+                                              "-o", o("a.npy")], ("--pattern", EMPTY))
+case("gm: --head-map doubled ';'", g + ["--head-map", "0-0=dense;;1-1=dense", "--seq", "256", "--heads", "2",
+                                        "-o", o("a.npy")], ("--head-map", EMPTY))
+case("gm: --head-map trailing ';'", g + ["--head-map", "0-1=dense;", "--seq", "256", "--heads", "2",
+                                         "-o", o("a.npy")], ("--head-map", EMPTY))
+case("gm: --synthetic spec trailing comma", g + ["--pattern", "energy", "--seq", "256", "--block", "64",
+                                                 "--synthetic", "decay:base=2,", "--head-dim", "16",
+                                                 "-o", o("a.npy")], ("--synthetic", EMPTY))
+case("vis mask: --heads doubled comma", vm + [i("mask.npy"), "-o", o("a.png"), "--heads", "0,,1"], ("--heads", EMPTY))
+case("vis mask: --heads trailing comma", vm + [i("mask.npy"), "-o", o("a.png"), "--heads", "0,1,"], ("--heads", EMPTY))
+case("vis bench: --seq doubled comma", vb + [i("bench_bad.json"), "--seq", "1024,,2048", "-o", o("a.png")],
+     ("--seq", EMPTY))
+case("vis bench: --pattern trailing comma", vb + [i("bench_bad.json"), "--pattern", "random,", "-o", o("a.png")],
+     ("--pattern", EMPTY))
+case("vis bench: --impl leading comma", vb + [i("bench_bad.json"), "--impl", ",bsattn", "-o", o("a.png")],
+     ("--impl", EMPTY))
+case("vis bench: --head-dim doubled comma", vb + [i("bench_bad.json"), "--head-dim", "64,,128", "-o", o("a.png")],
+     ("--head-dim", EMPTY))
+case("vis bench: --dtype trailing comma", vb + [i("bench_bad.json"), "--dtype", "bf16,", "-o", o("a.png")],
+     ("--dtype", EMPTY))
+case("vis curve: --order doubled comma", vc + ["--grid", "8x8", "--order", "raster,,hilbert", "-o", o("a.png")],
+     ("--order", EMPTY))
+case("an: --densities doubled comma", a + RUNQKV + ["--sweep", "--densities", "0.1,,0.5", "--json", o("f.json")],
+     ("--densities", EMPTY))
+case("an: --patterns doubled ';'", a + RUNQKV + ["--sweep", "--patterns", "local;;random", "--json", o("f.json")],
+     ("--patterns", EMPTY))
+case("an: --check-grads doubled comma", a + RUNQKV + ["--check-grads", i("q.npy") + ",," + i("k.npy"), "--do",
+                                                      i("do.npy")], ("--check-grads", EMPTY))
+case("an: --curves --order trailing comma", a + ["--curves", "--grid", "8x8", "--order", "raster,"],
+     ("--order", EMPTY))
+case("an: --curves --radius leading comma", a + ["--curves", "--grid", "8x8", "--radius", ",1"], ("--radius", EMPTY))
+case("an: --curves --blocks doubled comma", a + ["--curves", "--grid", "8x8", "--blocks", "16,,32"],
+     ("--blocks", EMPTY))
+case("an: --seqlens trailing comma", a + [LOCAL, "--block", "64", "--q", i("q.npy"), "--k", i("k.npy"), "--v",
+                                          i("v.npy"), "--seqlens", "128,"], ("--seqlens", EMPTY))
+case("an: --dilated doubled comma", a + SYN + ["--dilated", "64:1,,128:2"], ("--dilated", EMPTY))
+case("run: --seqlens doubled comma", rn + [LOCAL, "--block", "64", "--q", i("q.npy"), "--k", i("k.npy"), "--v",
+                                           i("v.npy"), "--seqlens", "128,,128", "-o", o("o.npy")] + CPU,
+     ("--seqlens", EMPTY))
+case("run: --dilated leading comma", rn + QKV + CPU + ["--dilated", ",64:1", "--block", "64", "-o", o("o.npy")],
+     ("--dilated", EMPTY))
+case("run: --nsa doubled comma", rn + QKV + CPU + ["--nsa", "block=64,,stride=32", "-o", o("o.npy")], ("--nsa", EMPTY))
+case("run: mask spec trailing comma", rn + ["local:window=1,", "--block", "64"] + QKV + CPU + ["-o", o("o.npy")],
+     EMPTY)
+
 
 def snapshot():
     """Every file under the scratch folder (inputs and outputs) with its content hash."""
@@ -613,11 +690,12 @@ def limit_memory():
 
 cuda = subprocess.run([t.bin, "bench", "--list-kernels"], capture_output=True, text=True).returncode == 0
 before = snapshot()
-for name, argv, rcs, needle in CASES:
+for name, argv, rcs, needles in CASES:
     if cuda and name == "bench: list-kernels without CUDA or GPU":
         continue  # a CUDA build lists its kernels (exit 0) even without a GPU
-    r = subprocess.run([t.bin, *argv], capture_output=True, text=True, timeout=60, preexec_fn=limit_memory)
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    r = subprocess.run([t.bin, *argv], capture_output=True, timeout=60, preexec_fn=limit_memory)
+    stderr = r.stderr.decode("utf-8", "replace")
+    lines = [l for l in stderr.splitlines() if l.strip()]
     known = ("gen-mask", "visualize", "analyze", "run", "bench")
     sub = "bsattn" + (" " + argv[0] if argv and argv[0] in known else "")
     problems = []
@@ -627,10 +705,12 @@ for name, argv, rcs, needle in CASES:
         problems.append("%d stderr lines" % len(lines))
     elif not lines[0].startswith(sub) or ": error: " not in lines[0]:
         problems.append("stderr is not '%s ...: error: ...'" % sub)
-    elif needle.lower() not in lines[0].lower():
-        problems.append("message does not name '%s'" % needle)
+    else:
+        for needle in needles:
+            if needle.lower() not in lines[0].lower():
+                problems.append("message does not name '%s'" % needle)
     for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "internal error"):
-        if bad in r.stderr:
+        if bad in stderr:
             problems.append("stderr has '%s'" % bad)
     after = snapshot()
     if after != before:
@@ -644,7 +724,28 @@ for name, argv, rcs, needle in CASES:
             f.write('{"keep": true}\n')
         before = snapshot()
     t.check(not problems, "%s: %s\n    bsattn %s\n    stderr: %s" % (name, "; ".join(problems), " ".join(argv),
-                                                                    r.stderr.strip()[:600]))
+                                                                    stderr.strip()[:600]))
+
+# Well-formed lists given to the same options are still accepted.
+ok_bench = o("ok_bench.json")
+VALID = [
+    ["bench", "--backend", "cpu", "--seq", "128,256", "--heads", "1", "--head-dim", "16,32", "--density", "0.25,0.5",
+     "--pattern", "random,local", "--dtype", "f32", "--pass", "fwd", "--block", "64", "--max-time", "0.01",
+     "--min-samples", "1", "--warmup", "0", "-q", "--json", ok_bench],
+    ["bench", "--from", ok_bench, "-q"],
+    vb + [ok_bench, "--seq", "128,256", "--head-dim", "16,32", "--pattern", "random,local", "--dtype", "f32",
+          "-o", o("ok_bench.png")],
+    g + ["--head-map", "0-0=dense;1-1=local:window=1", "--heads", "2", "--seq", "256", "--block", "64",
+         "-o", o("ok_mask.json"), "-q"],
+    vm + [o("ok_mask.json"), "--heads", "0,1", "-o", o("ok_mask.png")],
+    a + ["--curves", "--grid", "8x8", "--order", "raster,hilbert", "--radius", "1,2", "--blocks", "16,32", "-q"],
+    rn + [LOCAL, "--block", "64", "--q", i("q.npy"), "--k", i("k.npy"), "--v", i("v.npy"), "--seqlens", "128,128",
+          "-o", o("ok_o.npy")] + CPU,
+]
+for argv in VALID:
+    r = subprocess.run([t.bin, *argv], capture_output=True, timeout=120)
+    t.check(r.returncode == 0, "a well-formed value was refused (exit %d)\n    bsattn %s\n    stderr: %s" %
+            (r.returncode, " ".join(argv), r.stderr.decode("utf-8", "replace").strip()[:600]))
 
 print("%d bad-input cases over gen-mask, visualize, analyze, run and bench" % len(CASES))
 t.check(len(CASES) >= 150, "the matrix has %d cases (at least 150)" % len(CASES))
