@@ -5,6 +5,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/error.h"
+#include "lib/json_file.h"
 #include "lib/npy.h"
 
 namespace bsattn {
@@ -313,12 +314,7 @@ BlockMask load_mask_csr(const std::string& prefix, const MaskSizesHint& hint) {
 
 BlockMask load_mask(const std::string& path, const MaskSizesHint& hint) {
   if (ends_with(path, ".json")) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_text_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
-      throw UsageError("'" + path + "' is not valid JSON (" + std::string(e.what()) + ")");
-    }
+    const nlohmann::json j = read_json_file(path, "");
     const std::string what = "'" + path + "'";
     BlockMask m = mask_from_json(j, what);
     // The file carries its block sizes and causal flag; one given on the command line that says

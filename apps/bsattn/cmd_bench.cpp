@@ -15,6 +15,7 @@
 #include "lib/bench/runner.h"
 #include "lib/dilated/dilated_bench.h"
 #include "lib/error.h"
+#include "lib/json_file.h"
 #include "lib/progress.h"
 #include "lib/ring/ring_bench.h"
 #include "lib/spec.h"
@@ -61,13 +62,7 @@ void export_existing(const BenchOptions& o) {
   outputs.add(o.json_out, "--json");
   outputs.add(o.csv_out, "--csv");
   outputs.add(o.md_out, "--markdown");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(o.from));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError("--from: '" + o.from + "' is not valid JSON (" + e.what() + ")");
-  }
-  bench::BenchDoc doc = bench::bench_doc_from_json(j, o.from);
+  bench::BenchDoc doc = bench::bench_doc_from_json(read_json_file(o.from, "--from"), o.from);
   if (!o.json_out.empty()) write_text_file(o.json_out, bench::to_json(doc).dump(1) + "\n");
   if (!o.csv_out.empty()) write_text_file(o.csv_out, bench::to_csv(doc));
   std::string table = bench::to_markdown(doc);
@@ -204,7 +199,7 @@ void run_bench_command(BenchOptions& o, const std::vector<std::string>& argv) {
     axes.density = {0.1, 0.25, 0.5, 1.0};
   }
   if (!o.config_file.empty())
-    axes.merge_json(nlohmann::json::parse(read_text_file(o.config_file), nullptr, false), "--config " + o.config_file);
+    axes.merge_json(read_json_file(o.config_file, "--config"), "--config " + o.config_file);
   for (auto& [axis, text] : o.axes) axes.set(axis, text);
   if (o.gate_u) axes.gate_u = true;
   if ((o.axes.count("score") || o.axes.count("rab") || o.gate_u) && (o.nsa.requested() || !o.dilated.empty()))

@@ -14,6 +14,7 @@
 #include "lib/atomic_file.h"
 #include "lib/block_sizes.h"
 #include "lib/error.h"
+#include "lib/json_file.h"
 #include "lib/mask_io.h"
 #include "lib/curves/order.h"
 #include "lib/tensor/qkv_source.h"
@@ -266,15 +267,6 @@ struct JsonPlotOptions {
   bool causal_only = false, non_causal = false;
 };
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::string text = read_text_file(path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError(path + " is not valid JSON: " + e.what());
-  }
-}
-
 // The items of a filter given once or more, each time as a comma-separated list.
 std::vector<std::string> filter_items(const std::vector<std::string>& given, const std::string& what,
                                       const std::string& example) {
@@ -285,7 +277,7 @@ std::vector<std::string> filter_items(const std::vector<std::string>& given, con
 }
 
 void run_frontier(JsonPlotOptions& o) {
-  auto doc = read_json_file(o.file);
+  auto doc = read_json_file(o.file, "");
   render::FrontierFigureOptions f;
   fill_figure_options(o.img, f);
   f.metric = o.metric;
@@ -294,7 +286,7 @@ void run_frontier(JsonPlotOptions& o) {
 }
 
 void run_bench(JsonPlotOptions& o) {
-  auto doc = read_json_file(o.file);
+  auto doc = read_json_file(o.file, "");
   render::BenchFigureOptions f;
   fill_figure_options(o.img, f);
   f.metric = o.metric;

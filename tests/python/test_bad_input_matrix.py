@@ -1,7 +1,8 @@
 """The bad-input matrix of issue 23, over all five subcommands: every case must exit 2 (bad input) or 1
 (a failure at run time, e.g. no GPU), print exactly one line on stderr, `bsattn CMD: error: ...`, that
 names the option or file (each case lists the text it must contain), and leave every file as it was:
-no output written, replaced or left behind (temporaries included), no input changed. After the matrix,
+no output written, replaced or left behind (temporaries included), no input changed. Cases marked
+ascii must print only printable ASCII (a file that is not JSON is never quoted raw). After the matrix,
 well-formed lists given to the same options must still be accepted.
 
 Children run under a 3 GiB address-space limit, so a request that tries to allocate what its input
@@ -156,6 +157,20 @@ with open(i("cfg_heads.json"), "w") as f:
     json.dump({"heads": [99999999]}, f)
 with open(i("cfg_empty_item.json"), "w") as f:
     json.dump({"dtype": ["bf16", ""]}, f)
+# Files that are not JSON, under .json names: binary (a PNG header, NUL, ESC, 0xff), control characters
+# in a string, bytes that are not UTF-8, truncated, empty, a number past double's range.
+with open(i("png.json"), "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x1b[2J\xff\xfe" + bytes(range(256)) * 4)
+with open(i("ctl.json"), "wb") as f:
+    f.write(b'{"schema": "bsattn.bench/v1", "records": "\x07\x1b[31m\x00"}')
+with open(i("latin1.json"), "wb") as f:
+    f.write(b'{"schema": "bsattn.mask/v1", "name": "caf\xe9 \xff\xfe"}')
+with open(i("trunc.json"), "wb") as f:
+    f.write(b'{"schema": "bsattn.bench/v1", "records": [')
+with open(i("empty.json"), "wb") as f:
+    pass
+with open(i("bignum.json"), "w") as f:
+    f.write('{"schema": "bsattn.bench/v1", "records": [1e999]}')
 # An output that exists and must survive every failed run unchanged.
 EXISTING = o("existing.npy")
 np.save(EXISTING, np.arange(7, dtype=np.int32))
@@ -171,12 +186,13 @@ SYN = ["--synthetic", "decay", "--seq", "256", "--heads", "2", "--head-dim", "16
 BENCH = ["--backend", "cpu", "--seq", "128", "--heads", "1", "--head-dim", "16", "--density", "0.5",
          "--pattern", "random", "--block", "64", "--max-time", "0.01", "--min-samples", "1", "--warmup", "0", "-q"]
 
-# (case name, subcommand argv, allowed exit statuses, texts the one stderr line must contain)
+# (case name, subcommand argv, allowed exit statuses, texts the one stderr line must contain, whether
+# stderr must be printable ASCII)
 CASES = []
 
 
-def case(name, argv, needle, rc=(2,)):
-    CASES.append((name, argv, tuple(rc), (needle,) if isinstance(needle, str) else tuple(needle)))
+def case(name, argv, needle, rc=(2,), ascii=False):
+    CASES.append((name, argv, tuple(rc), (needle,) if isinstance(needle, str) else tuple(needle), ascii))
 
 
 # ---------------- gen-mask ----------------
@@ -667,6 +683,31 @@ case("run: --nsa doubled comma", rn + QKV + CPU + ["--nsa", "block=64,,stride=32
 case("run: mask spec trailing comma", rn + ["local:window=1,", "--block", "64"] + QKV + CPU + ["-o", o("o.npy")],
      EMPTY)
 
+# ---------------- files that are not JSON ----------------
+# Binary bytes, escape sequences and bytes that are not UTF-8 never reach the terminal: the line names
+# the file and the byte offset of the error, with a short excerpt in printable ASCII.
+NOTJSON = "not valid JSON"
+case("gm: custom:file= .json is binary", g + ["--pattern", "custom:file=" + i("png.json"), "--seq", "256", "--block",
+                                           "64", "-o", o("a.npy")], ("png.json", NOTJSON, "byte offset 0"), ascii=True)
+case("vis mask: .json mask is binary", vm + [i("png.json"), "-o", o("a.png")], ("png.json", NOTJSON, "byte offset 0"),
+     ascii=True)
+case("run: .json mask is binary", rn + [i("png.json")] + QKV + CPU + ["-o", o("o.npy")], ("png.json", NOTJSON),
+     ascii=True)
+case("an: .json mask not UTF-8", a + [i("latin1.json")] + SYN, ("latin1.json", NOTJSON, "byte offset"), ascii=True)
+case("vis attn: .json mask has control characters", va + [i("ctl.json"), "--synthetic", "decay", "-o", o("a.png")],
+     ("ctl.json", NOTJSON), ascii=True)
+case("bench: --from binary", b + ["--from", i("png.json")], ("--from", "png.json", "byte offset"), ascii=True)
+case("bench: --from control characters", b + ["--from", i("ctl.json")], ("--from", "ctl.json", NOTJSON), ascii=True)
+case("bench: --from truncated", b + ["--from", i("trunc.json")], ("trunc.json", "byte offset"), ascii=True)
+case("bench: --from a number past double", b + ["--from", i("bignum.json")], ("bignum.json", NOTJSON), ascii=True)
+case("bench: --config binary", b + ["--backend", "cpu", "--config", i("png.json")], ("--config", "png.json", NOTJSON),
+     ascii=True)
+case("bench: --config empty file", b + ["--backend", "cpu", "--config", i("empty.json")], ("empty.json", NOTJSON),
+     ascii=True)
+case("vis frontier: binary", vf + [i("png.json"), "-o", o("a.png")], ("png.json", "byte offset"), ascii=True)
+case("vis bench: not UTF-8", vb + [i("latin1.json"), "-o", o("a.png")], ("latin1.json", NOTJSON), ascii=True)
+case("vis bench: control characters", vb + [i("ctl.json"), "-o", o("a.png")], ("ctl.json", NOTJSON), ascii=True)
+
 
 def snapshot():
     """Every file under the scratch folder (inputs and outputs) with its content hash."""
@@ -690,7 +731,7 @@ def limit_memory():
 
 cuda = subprocess.run([t.bin, "bench", "--list-kernels"], capture_output=True, text=True).returncode == 0
 before = snapshot()
-for name, argv, rcs, needles in CASES:
+for name, argv, rcs, needles, ascii in CASES:
     if cuda and name == "bench: list-kernels without CUDA or GPU":
         continue  # a CUDA build lists its kernels (exit 0) even without a GPU
     r = subprocess.run([t.bin, *argv], capture_output=True, timeout=60, preexec_fn=limit_memory)
@@ -709,6 +750,8 @@ for name, argv, rcs, needles in CASES:
         for needle in needles:
             if needle.lower() not in lines[0].lower():
                 problems.append("message does not name '%s'" % needle)
+    if ascii and any(not (0x20 <= c < 0x7F or c == 0x0A) for c in r.stderr):
+        problems.append("stderr is not printable ASCII: %r" % r.stderr[:200])
     for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "internal error"):
         if bad in stderr:
             problems.append("stderr has '%s'" % bad)
@@ -726,7 +769,7 @@ for name, argv, rcs, needles in CASES:
     t.check(not problems, "%s: %s\n    bsattn %s\n    stderr: %s" % (name, "; ".join(problems), " ".join(argv),
                                                                     stderr.strip()[:600]))
 
-# Well-formed lists given to the same options are still accepted.
+# Well-formed lists and JSON files given to the same options are still accepted.
 ok_bench = o("ok_bench.json")
 VALID = [
     ["bench", "--backend", "cpu", "--seq", "128,256", "--heads", "1", "--head-dim", "16,32", "--density", "0.25,0.5",
