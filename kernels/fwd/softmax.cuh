@@ -114,10 +114,10 @@ __host__ __device__ __forceinline__ float rcp_fma(float d) {
 }
 
 // SiLU on a whole tile of raw scores (sm90-ws): p = (scale / n) s / (1 + 2^(-scale log2(e) s)); c_exp =
-// -scale * log2(e), c_lin = scale / n. Each score takes an ex2 on the SFU (the softmax's one SFU op); its
-// reciprocal goes to the SFU too (rcp) at D = 128, where the FMA pipe has the element-wise work of a tile
-// twice as long to do it in, but for only SFU_OF_8 of each 8 n8 tiles at D = 64, where two SFU ops per
-// score outlast the tile's wgmma: the others take rcp_fma on the FMA pipe (its argument capped at 2^64,
+// -scale * log2(e), c_lin = scale / n. Each score takes an ex2 on the SFU (the softmax's one SFU op). Its
+// reciprocal goes to the SFU too (rcp) at D = 128, where the FMA pipe is the busier one (rcp_fma there
+// was 12-18% slower), but for only SFU_OF_8 of each 8 n8 tiles at D = 64, where two SFU ops per score
+// outlast the tile's wgmma: the others take rcp_fma on the FMA pipe (its argument capped at 2^64,
 // where p is below 2^-64 |s| scale / n: SiLU's limit 0). A score whose exponent overflows on the SFU path
 // gives 2^x = inf and p = 0. Masked pairs are zeroed afterwards (mask_tile with fill 0).
 template <class T>
