@@ -10,9 +10,11 @@ namespace {
 // The tile shapes of kernels/fwd/mainloop_sm80.cuh and mainloop_sm90.cuh (their static_asserts hold
 // the kernels to them; tests/kernels checks that the two agree).
 // block_m 64: two pipelines of 64-row items and 64-key tiles per CTA (mask blocks of 64 query rows).
+// Head dim 256: 128-row items and 64-key tiles.
 FwdConfig sm90_ws(int head_dim, int block_m = 128) {
   const int stages = head_dim == 64 ? (block_m == 64 ? 4 : 3) : 2;
-  return {FwdLoop::Sm90Ws, "sm90-ws", block_m, block_m, 384, stages, true};
+  const int block_n = head_dim == 256 ? 64 : block_m;
+  return {FwdLoop::Sm90Ws, "sm90-ws", block_m, block_n, 384, stages, true};
 }
 FwdConfig sm80() { return {FwdLoop::Sm80, "sm80", 128, 64, 128, 2, false}; }
 FwdConfig sm80_general(int block_q) { return {FwdLoop::Sm80General, "sm80-general", block_q, 64, block_q * 2, 2, false}; }
@@ -69,14 +71,15 @@ FwdConfig select_config_unchecked(const FwdParams& p, int cc, const std::string&
   const bool sm90_score = raw_softmax || p.silu;
   const bool hopper = cc == 90;
 
-  // Head dim 256 runs on sm80-general alone: its O accumulators and K/V tiles leave the other two loops
-  // no room.
+  // Head dim 256: sm80's O accumulators and K/V tiles leave it no room; sm90-ws runs it with 128-row
+  // items and 64-key tiles (any block_kv), without the relative bias.
   const bool wide = p.head_dim > 128;
+  const bool ws_wide = p.block_q == 128 && !(p.silu && p.rab.on());
 
   // sm90-ws's 64-row items (block_q 64) take 64-key tiles and no relative bias.
   const bool ws64 = p.block_q == 64 && !(p.silu && p.rab.on());
   if (kernel.empty()) {
-    if (wide) return sm80_general(p.block_q);
+    if (wide) return ws_wide && hopper && sm90_score ? sm90_ws(p.head_dim) : sm80_general(p.block_q);
     if (p.block_q == 128 && p.block_kv % 128 == 0 && hopper && sm90_score) return sm90_ws(p.head_dim);
     if (ws64 && hopper && sm90_score) return sm90_ws(p.head_dim, 64);
     if (p.block_q == 128 && raw_softmax) return sm80();
@@ -86,9 +89,13 @@ FwdConfig select_config_unchecked(const FwdParams& p, int cc, const std::string&
     throw UsageError("kernel " + kernel + " " + why + " (the default, --kernel left out, picks one that can)");
   };
   if (kernel == "sm90-ws") {
-    if (wide) refuse("runs head dims up to 128, got " + std::to_string(p.head_dim));
     if (cc != 0 && !hopper) refuse("needs an sm_90 GPU (H100/H200); this one is sm_" + std::to_string(cc));
     if (!sm90_score) refuse("needs the SiLU score or the softmax score with scale > 0");
+    if (wide) {
+      if (p.block_q != 128) refuse("runs head dim 256 with block_q 128 only, got " + std::to_string(p.block_q));
+      if (!ws_wide) refuse("runs HSTU's relative bias up to head dim 128, got " + std::to_string(p.head_dim));
+      return sm90_ws(p.head_dim);
+    }
     if (p.block_q == 64) {
       if (!ws64) refuse("runs HSTU's relative bias with block_q 128 only");
       return sm90_ws(p.head_dim, 64);

@@ -58,29 +58,27 @@ void launch_sm80_general(const FwdParams& p, cudaStream_t stream) {
 // Runs configuration c (from select_config) for p on `stream`.
 template <class Elem, int D>
 void launch_fwd(const FwdParams& p, const FwdConfig& c, cudaStream_t stream) {
-  if constexpr (D > 128) {  // sm80-general alone (select_config)
-    if (c.loop == FwdLoop::Sm80General) {
-      if (p.block_q == 64) return launch_sm80_general<Elem, D, 64>(p, stream);
-      return launch_sm80_general<Elem, D, 128>(p, stream);
-    }
-  } else {
-    switch (c.loop) {
-      case FwdLoop::Sm90Ws:
+  switch (c.loop) {
+    case FwdLoop::Sm90Ws:
+      if constexpr (D <= 128) {
         if (c.block_m == 64) {  // two pipelines of 64-row items (select_config: no relative bias)
           if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true, false, 64>>(p, stream);
           return launch_sm90_ws<Sm90WsConfig<Elem, D, false, false, 64>>(p, stream);
         }
         if (p.silu && p.rab.on()) return launch_sm90_ws<Sm90WsConfig<Elem, D, true, true>>(p, stream);
-        if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true>>(p, stream);
-        return launch_sm90_ws<Sm90WsConfig<Elem, D, false>>(p, stream);
-      case FwdLoop::Sm80: {
+      }
+      if (c.block_m != 128 || (p.silu && p.rab.on())) break;  // D = 256: 128-row items, no relative bias
+      if (p.silu) return launch_sm90_ws<Sm90WsConfig<Elem, D, true>>(p, stream);
+      return launch_sm90_ws<Sm90WsConfig<Elem, D, false>>(p, stream);
+    case FwdLoop::Sm80:
+      if constexpr (D <= 128) {  // its O accumulators and K/V tiles leave no room at D = 256
         using T = Sm80Config<Elem, D>;
         return launch_kernel<T>(fwd_sm80_kernel<T>, tile_grid(p, T::BM), p, stream);
       }
-      case FwdLoop::Sm80General:
-        if (p.block_q == 64) return launch_sm80_general<Elem, D, 64>(p, stream);
-        return launch_sm80_general<Elem, D, 128>(p, stream);
-    }
+      break;
+    case FwdLoop::Sm80General:
+      if (p.block_q == 64) return launch_sm80_general<Elem, D, 64>(p, stream);
+      return launch_sm80_general<Elem, D, 128>(p, stream);
   }
   throw RuntimeFailure("forward configuration " + c.name + " has no launch");
 }

@@ -55,30 +55,37 @@ namespace bsattn::cuda::fwd {
 // pipelines per CTA, each a producer warp and one consumer warpgroup drawing its own items of 64 rows,
 // with its own Q buffers, O buffer and ring of 64-key K/V tiles (no ping-pong: the pipelines are apart).
 template <class Elem_, int D_, bool SILU_ = false, bool BIAS_ = false, int BM_ = 128>
-struct Sm90WsConfig : TileShape<Elem_, D_, BM_, /*BN=*/BM_, /*NWARPS=*/BM_ / 16,
+struct Sm90WsConfig : TileShape<Elem_, D_, BM_, /*BN=*/D_ == 256 ? 64 : BM_, /*NWARPS=*/BM_ / 16,
                                 /*STAGES=*/D_ == 64 ? (BM_ == 64 ? 4 : 3) : 2, SILU_, BIAS_> {
-  using Base = TileShape<Elem_, D_, BM_, BM_, BM_ / 16, D_ == 64 ? (BM_ == 64 ? 4 : 3) : 2, SILU_, BIAS_>;
+  using Base = TileShape<Elem_, D_, BM_, D_ == 256 ? 64 : BM_, BM_ / 16, D_ == 64 ? (BM_ == 64 ? 4 : 3) : 2, SILU_,
+                         BIAS_>;
   static constexpr int PIPES = BM_ == 64 ? 2 : 1;  // independent pipelines per CTA
   static constexpr bool PINGPONG = PIPES == 1;     // two consumer warpgroups on one item take turns
   // Q K^T takes Q from registers (loaded once per item) at 64-key tiles: with both operands in shared
   // memory a 64 x 64 x 16 wgmma reads 4 KB in its 32 cycles, the SM's whole shared-memory bandwidth
   static constexpr bool Q_REGS = BM_ == 64;
+  // D = 256: one Q buffer (64 KB) and no O buffer beside the 2-stage ring of 64-key tiles (128 KB): the
+  // next item's Q loads once this one's last Q K^T is done, and O is stored from registers.
+  static constexpr int Q_BUFS = D_ == 256 ? 1 : 2;
+  static constexpr bool O_SMEM = D_ <= 128;
   static constexpr int WARPGROUPS = 2;             // consumers, over all pipelines
   static constexpr int CONSUMER_WARPS = 8;
   // + a producer warpgroup (a lone producer warp would cap every thread at 168 registers: each of the
   // 4 SM sub-partitions holds 16384 registers and gets 3 of the 9 warps); warp 8 + k produces for
   // pipeline k
   static constexpr int THREADS = 3 * 128;
-  // per pipeline: two Q buffers and the O buffer beside the K/V ring; slack to align the tiles to 1024
-  // bytes; the mbarriers of each pipeline (q_full / q_empty of 2 slots, full / empty of K and of V per
-  // stage) after all the tiles
-  static constexpr int PIPE_TILE_BYTES = Base::SMEM_BYTES + 2 * Base::Q_ELEMS * 2;
+  // per pipeline: the Q buffers and the O buffer beside the K/V ring (Base::SMEM_BYTES holds one Q);
+  // slack to align the tiles to 1024 bytes; the mbarriers of each pipeline (q_full / q_empty of 2
+  // slots, full / empty of K and of V per stage) after all the tiles
+  static constexpr int PIPE_TILE_BYTES = Base::SMEM_BYTES + (Q_BUFS - 1 + (O_SMEM ? 1 : 0)) * Base::Q_ELEMS * 2;
   static constexpr int PIPE_BAR_BYTES = 8 * (2 * 2 + 4 * Base::STAGES);
   static constexpr int SMEM_LAUNCH = PIPES * (PIPE_TILE_BYTES + PIPE_BAR_BYTES) + 1024;
   static constexpr int MIN_BLOCKS = 1;
-  static_assert(D_ == 64 || D_ == 128, "wgmma N = D for P V: 64 or 128");
+  static_assert(D_ == 64 || D_ == 128 || D_ == 256, "wgmma N = D for P V: 64 or 128 (two of 128 at D = 256)");
   static_assert(BM_ == 64 || BM_ == 128, "items of 64 rows (two pipelines) or 128 (one, ping-pong)");
+  static_assert(!(D_ == 256 && BM_ == 64), "D = 256 runs 128-row items");
   static_assert(!(BIAS_ && BM_ == 64), "the relative bias runs on 128-row items only");
+  static_assert(!(BIAS_ && D_ == 256), "the relative bias runs up to D = 128");
   static_assert(Base::MT == 1, "16 rows per warp");
   static_assert(PIPE_TILE_BYTES % 1024 == 0, "each pipeline's tiles stay 1024-byte aligned");
   static_assert(SMEM_LAUNCH <= 227 * 1024, "shared memory per CTA");
@@ -93,13 +100,13 @@ struct WsSmem {
   uint32_t q_, kv_, o_, bars_;
   __device__ __forceinline__ WsSmem(uint32_t base_1024, int pipe)
       : q_(base_1024 + pipe * T::PIPE_TILE_BYTES),
-        kv_(q_ + 2 * Q_BYTES),
+        kv_(q_ + T::Q_BUFS * Q_BYTES),
         o_(kv_ + 2 * S * KV_BYTES),
         bars_(base_1024 + T::PIPES * T::PIPE_TILE_BYTES + pipe * T::PIPE_BAR_BYTES) {}
-  __device__ __forceinline__ uint32_t q(int k) const { return q_ + k * Q_BYTES; }
+  __device__ __forceinline__ uint32_t q(int k) const { return q_ + (T::Q_BUFS == 2 ? k : 0) * Q_BYTES; }
   __device__ __forceinline__ uint32_t k_stage(int s) const { return kv_ + 2 * s * KV_BYTES; }
   __device__ __forceinline__ uint32_t v_stage(int s) const { return kv_ + 2 * s * KV_BYTES + KV_BYTES; }
-  __device__ __forceinline__ uint32_t o_half(int wg) const { return o_ + wg * (64 * T::D * 2); }
+  __device__ __forceinline__ uint32_t o_half(int wg) const { return o_ + wg * (64 * T::D * 2); }  // O_SMEM
   __device__ __forceinline__ uint32_t q_full(int k) const { return bars_ + 8 * k; }  // slot k published, Q landed
   __device__ __forceinline__ uint32_t q_empty(int k) const { return bars_ + 16 + 8 * k; }  // consumers done with it
   __device__ __forceinline__ uint32_t full_k(int s) const { return bars_ + 32 + 8 * s; }
@@ -153,8 +160,16 @@ template <class T>
 __device__ __forceinline__ void issue_pv(float (&o)[1][T::DT][4], const uint32_t (&pa)[1][T::BN / 16][4],
                                          uint32_t sv) {
 #pragma unroll
-  for (int j = 0; j < T::BN / 16; ++j)
-    Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+  for (int j = 0; j < T::BN / 16; ++j) {
+    if constexpr (T::D <= 128) {
+      Wgmma<typename T::Elem, T::D>::rs_mn(o[0], pa[0][j], wg_desc(sv + j * 2048, T::BN * 128, 1024));
+    } else {  // D = 256: O's two halves of 128 columns (V's column blocks 0-1 and 2-3), one wgmma each
+#pragma unroll
+      for (int h = 0; h < T::D / 128; ++h)
+        Wgmma<typename T::Elem, 128>::rs_mn(*reinterpret_cast<float(*)[16][4]>(&o[0][16 * h]), pa[0][j],
+                                            wg_desc(sv + h * 2 * (T::BN * 128) + j * 2048, T::BN * 128, 1024));
+    }
+  }
 }
 
 // Masks tile t of an item's list: only the tiles that can need it (TileMask::may_need: the last ones of a
@@ -348,6 +363,12 @@ __device__ __forceinline__ void produce(const Sm90Params& tp, const WsSmem<T>& L
   for (int nq = 0;; ++nq) {
     const int k = nq & 1;
     if (nq >= 2) mbar_wait(L.q_empty(k), ((nq >> 1) - 1) & 1);
+    if constexpr (T::Q_BUFS == 1) {  // the one Q buffer frees after the previous item's last Q K^T, whose
+      if (nq >= 1) {                 // last P V needs the V still held back: that V goes out first
+        if (v_gp >= 0) issue_v();
+        mbar_wait(L.q_empty(k ^ 1), ((nq - 1) >> 1) & 1);
+      }
+    }
     slot_store(slot(k), item_slot(w, it.tiles));
     const bool q_sent = nq == 0 && q_early;
     if (!(w < n_items && it.loads())) {  // no more work, or nothing to load: the slot alone
@@ -423,13 +444,23 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
     __syncwarp();
     if (lane == 0 && !it.loads()) mbar_arrive(L.q_empty(k));  // done with the slot (no Q was loaded)
     // The next item's slot is read before this item's epilogue, so that its latency hides under the
-    // stores (the producer publishes it about one K/V tile before this item's last tile ends).
-    mbar_wait(L.q_full(k ^ 1), ((nq + 1) >> 1) & 1);
-    const ItemSlot next = slot_load(slot(k ^ 1));
-    if (it.live() && it.q_rows == T::BM)
-      store_output_tma<T>(tp.o, p, it, L.o_half(wg), wg, 3 + wg_cta, warp_row, lane, sm, o);
-    else if (it.live())
-      store_output<T>(p, it, warp_row, lane, sm, o);
+    // stores (the producer publishes it about one K/V tile before this item's last tile ends); with one
+    // Q buffer after it, since the slot is published with the next Q, which loads only now.
+    ItemSlot next;
+    auto take_next = [&] {
+      mbar_wait(L.q_full(k ^ 1), ((nq + 1) >> 1) & 1);
+      next = slot_load(slot(k ^ 1));
+    };
+    if constexpr (T::Q_BUFS == 2) take_next();
+    bool stored = false;
+    if constexpr (T::O_SMEM) {
+      if (it.live() && it.q_rows == T::BM) {
+        store_output_tma<T>(tp.o, p, it, L.o_half(wg), wg, 3 + wg_cta, warp_row, lane, sm, o);
+        stored = true;
+      }
+    }
+    if (!stored && it.live()) store_output<T>(p, it, warp_row, lane, sm, o);
+    if constexpr (T::Q_BUFS == 1) take_next();
     cur = next;
   }
   if ((tid & 127) == 0) bulk_wait_all();  // the O buffer stays until the last store has read it

@@ -127,8 +127,9 @@ struct Sweep {
   int max_ctas = 0;
   void fit(Case& c) const {
     c.variant = kernel, c.max_ctas = max_ctas;
-    if (kernel == "sm80") c.bq = 128;
-    if (kernel == "sm90-ws" && c.bq == 128 && c.bkv % 128 != 0) c.bkv = 128;
+    if (kernel == "sm80") c.bq = 128, c.d = std::min<int64_t>(c.d, 128);  // sm80 runs head dims to 128
+    if (kernel == "sm90-ws" && c.d == 256) c.bq = 128;  // 128-row items and 64-key tiles at D = 256
+    if (kernel == "sm90-ws" && c.d <= 128 && c.bq == 128 && c.bkv % 128 != 0) c.bkv = 128;
   }
 };
 bool is_sm90() { return cuda::device_cc() == 90; }
@@ -183,7 +184,7 @@ namespace {
 void sweep_basic(const Sweep& v) {
   uint64_t seed = 1;
   for (ElemType dt : {ElemType::BF16, ElemType::F16})
-    for (int64_t d : {64, 128})
+    for (int64_t d : {64, 128, 256})
       for (int64_t bq : {64, 128})
         for (int64_t bkv : {64, 128}) {
           Case c;
@@ -216,6 +217,11 @@ void sweep_heads(const Sweep& v) {
         c.q_len = 384, c.kv_len = 520, c.d = 128, c.density = 0.4;
         v.fit(c);
         run_case(c, seed++);
+        if (hq / hkv == 2) {  // head dim 256 (one Q buffer per CTA on sm90-ws) over the same rows
+          c.d = 256, c.dt = mb ? ElemType::F16 : ElemType::BF16;
+          v.fit(c);
+          run_case(c, seed++);
+        }
       }
 }
 

@@ -42,8 +42,13 @@ TEST_CASE("select_config: the default per problem and GPU") {
   CHECK(select_config(problem(64, 128, 128, true, -0.5f), 90).name == "sm90-ws");        // SiLU, any scale
   CHECK(select_config(problem(64, 128, 64, true), 90).name == "sm80-general");           // SiLU, block_kv 64
   CHECK(select_config(problem(128, 128, 128, true), 80).name == "sm80-general");         // SiLU off Hopper
-  CHECK(select_config(problem(256, 128, 128), 90).name == "sm80-general");               // head dim 256
-  CHECK(select_config(problem(256, 64, 128, true), 90).name == "sm80-general");
+  CHECK(select_config(problem(256, 128, 128), 90).name == "sm90-ws");                    // head dim 256
+  CHECK(select_config(problem(256, 128, 128), 90).block_n == 64);                        // 64-key tiles
+  CHECK(select_config(problem(256, 128, 64), 90).name == "sm90-ws");                     // so any block_kv
+  CHECK(select_config(problem(256, 128, 128, true), 90).name == "sm90-ws");              // SiLU
+  CHECK(select_config(problem(256, 64, 128, true), 90).name == "sm80-general");          // block_q 64
+  CHECK(select_config(problem(256, 128, 128), 80).name == "sm80-general");               // off Hopper
+  CHECK(select_config(problem(256, 128, 128, false, -0.5f), 90).name == "sm80-general"); // scale <= 0
   CHECK(select_config(problem(64, 128, 128, false, -0.5f), 90).name == "sm80-general");  // scale <= 0
   CHECK(select_config(problem(128, 128, 128), 0).name == "sm80");  // no GPU known: no sm90 code assumed
 }
@@ -71,7 +76,10 @@ TEST_CASE("select_config: a named kernel runs only what it can, and says so befo
   CHECK_THROWS_AS(select_config(problem(128, 64, 128), 80, "sm90-ws"), UsageError);
   CHECK(select_config(problem(128, 128, 128, true), 90, "sm90-ws").loop == FwdLoop::Sm90Ws);  // SiLU
   CHECK_THROWS_AS(select_config(problem(128, 128, 128, false, -1.f), 90, "sm90-ws"), UsageError);
-  CHECK_THROWS_AS(select_config(problem(256, 128, 128), 90, "sm90-ws"), UsageError);
+  CHECK(select_config(problem(256, 128, 128), 90, "sm90-ws").block_n == 64);
+  CHECK_THROWS_WITH_AS(select_config(problem(256, 64, 128), 90, "sm90-ws"),
+                       doctest::Contains("head dim 256 with block_q 128 only"), UsageError);
+  CHECK_THROWS_AS(select_config(problem(256, 128, 128), 80, "sm90-ws"), UsageError);
   CHECK_THROWS_AS(select_config(problem(256, 128, 128), 90, "sm80"), UsageError);
   CHECK_THROWS_AS(select_config(problem(128, 64, 128), 80, "sm80"), UsageError);
   CHECK_THROWS_AS(select_config(problem(128, 128, 128, false, 0.f), 80, "sm80"), UsageError);
@@ -96,6 +104,10 @@ TEST_CASE("select_config: HSTU's relative bias runs where SiLU runs (sm90-ws on 
   FwdParams b64 = problem(64, 64, 64, true);
   b64.rab.pos = &table;
   CHECK(select_config(b64, 90).name == "sm80-general");
+  FwdParams wide = problem(256, 128, 128, true);
+  wide.rab.pos = &table;
+  CHECK(select_config(wide, 90).name == "sm80-general");  // the bias runs on sm90-ws up to D = 128
+  CHECK_THROWS_WITH_AS(select_config(wide, 90, "sm90-ws"), doctest::Contains("relative bias"), UsageError);
   p.rab.pos = nullptr, p.rab.dense = &table;
   CHECK(select_config(p, 90).name == "sm90-ws");
 }
@@ -164,4 +176,8 @@ TEST_CASE("select_config: the host's shapes are the kernels' compile-time shapes
     same(select_config(problem(d, 64, 128), 80), Sm80GeneralConfig<__half, 128, 64, false>{});
     same(select_config(problem(d, 128, 128, true), 80), Sm80GeneralConfig<__nv_bfloat16, 64, 128, true>{});
   }
+  const FwdConfig wide = select_config(problem(256, 128, 128), 90);
+  CHECK(wide.persistent);
+  same(wide, Sm90WsConfig<__nv_bfloat16, 256>{});
+  same(select_config(problem(256, 128, 128, true), 90), Sm90WsConfig<__half, 256, true>{});
 }
