@@ -1,4 +1,4 @@
-// The forward kernels for f16 inputs and head dim 256 (sm80-general).
+// The forward kernels for f16 inputs and head dim 256 (sm90-ws on Hopper, sm80-general elsewhere).
 #include "kernels/fwd/launch.cuh"
 
 namespace bsattn::cuda::fwd {

@@ -47,6 +47,7 @@ namespace bsattn::cuda::fwd {
 // sm90-ws: BM = 128 query rows per item (two consumer warpgroups of 64 rows: wgmma's M), BN = 128 keys
 // per K/V tile (the widest wgmma N whose S accumulators, 64 registers, leave room for O at D = 128), two
 // stages of K and of V (three at D = 64), two Q buffers and an O buffer: 192 KB of shared memory at D = 128.
+// D = 256: BN = 64 (O alone is 128 registers per thread), one Q buffer and no O buffer: 192 KB too.
 // SILU: HSTU's score (no online softmax, no LSE) instead of the softmax; BIAS: with HSTU's relative
 // attention bias added to each score (kernels/fwd/bias.cuh). The K/V ring is 3 stages deep at D = 64 (a
 // tile's wgmma takes half as long as at D = 128, so a load has less time to land; 2-3% faster than 2
