@@ -198,12 +198,14 @@ void sweep_causal_tails(const Sweep& v) {
   uint64_t seed = 100;
   for (bool causal : {false, true})
     for (auto [lq, lk] : std::vector<std::pair<int64_t, int64_t>>{{257, 257}, {200, 450}, {450, 200}, {1, 130}, {129, 1}})
-      for (double dens : {0.0, 0.3, 1.0}) {
-        Case c;
-        c.causal = causal, c.q_len = lq, c.kv_len = lk, c.density = dens, c.d = 64, c.bq = 64, c.bkv = 128;
-        v.fit(c);
-        run_case(c, seed++);
-      }
+      for (double dens : {0.0, 0.3, 1.0})
+        for (int64_t d : {64, 256}) {  // D=256: block_q 128 on sm90-ws (one Q buffer, O from registers)
+          Case c;
+          c.causal = causal, c.q_len = lq, c.kv_len = lk, c.density = dens, c.d = d, c.bkv = 128;
+          c.bq = d == 256 ? 128 : 64;
+          v.fit(c);
+          run_case(c, seed++);
+        }
 }
 
 void sweep_heads(const Sweep& v) {
