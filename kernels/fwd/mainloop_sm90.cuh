@@ -453,14 +453,10 @@ __device__ __forceinline__ void consume(const Sm90Params& tp, const WsSmem<T>& L
       next = slot_load(slot(k ^ 1));
     };
     if constexpr (T::Q_BUFS == 2) take_next();
-    bool stored = false;
-    if constexpr (T::O_SMEM) {
-      if (it.live() && it.q_rows == T::BM) {
-        store_output_tma<T>(tp.o, p, it, L.o_half(wg), wg, 3 + wg_cta, warp_row, lane, sm, o);
-        stored = true;
-      }
-    }
-    if (!stored && it.live()) store_output<T>(p, it, warp_row, lane, sm, o);
+    if (it.live() && T::O_SMEM && it.q_rows == T::BM)
+      store_output_tma<T>(tp.o, p, it, L.o_half(wg), wg, 3 + wg_cta, warp_row, lane, sm, o);
+    else if (it.live())
+      store_output<T>(p, it, warp_row, lane, sm, o);
     if constexpr (T::Q_BUFS == 1) take_next();
     cur = next;
   }
